@@ -1,0 +1,2 @@
+//! The golden CLI.
+fn main() {}

@@ -1,0 +1,53 @@
+//! # golden-core
+//!
+//! Domain types, traits and driver-exact manifests for **golden**: give
+//! every team a writable copy of production data on Kubernetes in seconds,
+//! by snapshotting the production disk once in the cloud (the *golden
+//! snapshot*) and importing it into each sandbox namespace as a
+//! pre-provisioned VolumeSnapshotContent (`Retain`) + VolumeSnapshot +
+//! PersistentVolumeClaim restored from it.
+//!
+//! This crate does no I/O. It holds:
+//! - [`SnapshotProvider`]: a cloud that snapshots disks (backends:
+//!   `golden-aws`, `golden-gcp`, and [`memory::InMemoryProvider`] here);
+//! - [`ManifestBuilder`]: golden snapshot + [`ImportTarget`] -> typed
+//!   objects ([`ImportManifests`]), validated before anything is built;
+//! - the snapshot CRD types ([`crd`]), naming rules ([`names`]), sizes
+//!   ([`quantity`]) and YAML rendering ([`render`]);
+//! - the provider conformance suite ([`testkit`], feature `testkit`).
+//!
+//! ```
+//! use golden_core::{ImportTarget, ManifestBuilder, Snapshot, PvcRef, render};
+//! use golden_core::memory::InMemoryManifests;
+//!
+//! let builder = InMemoryManifests::new("memory.csi.golden.dev");
+//! let golden = Snapshot::new("memsnap-0001", "memsnap-0001", 21 << 30)
+//!     .with_source_pvc(PvcRef::new("production", "postgres-pv-claim")?);
+//! let bundle = builder.build(&golden, &ImportTarget::new("sandbox01"))?;
+//! assert_eq!(bundle.content.metadata.name.as_deref(), Some("sandbox01.golden-memsnap-0001"));
+//! let yaml = render::render_yaml(&[bundle])?;
+//! assert!(yaml.contains("deletionPolicy: Retain"));
+//! # Ok::<(), golden_core::Error>(())
+//! ```
+
+pub mod crd;
+mod error;
+pub mod manifests;
+pub mod memory;
+pub mod names;
+mod provider;
+pub mod pv;
+pub mod quantity;
+pub mod render;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+mod types;
+pub mod validate;
+
+pub use error::{BoxError, Error, Result};
+pub use manifests::{ImportManifests, ImportTarget, ManifestBuilder};
+pub use names::NamespacePolicy;
+pub use provider::{
+    DynSnapshotProvider, ProgressFn, SnapshotProvider, no_progress, poll_until_ready,
+};
+pub use types::*;

@@ -1,0 +1,275 @@
+//! An in-memory [`SnapshotProvider`]: the reference backend.
+//!
+//! Like object_store's `InMemory`, it is a real implementation of the trait
+//! that keeps its state in process. It runs the conformance suite on every
+//! `cargo test`, backs golden-sim's CSI sidecar in the demo, and lets users
+//! test their own tools without a cloud.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::PersistentVolume;
+use time::OffsetDateTime;
+
+use crate::manifests::ManifestBuilder;
+use crate::provider::SnapshotProvider;
+use crate::pv::{csi_volume_handle, unsupported_volume_source};
+use crate::types::{CreateSnapshotOptions, DiskRef, Snapshot, SnapshotState};
+use crate::{Error, Result};
+
+/// The default CSI driver name of the in-memory backend.
+pub const MEMORY_DRIVER: &str = "memory.csi.golden.dev";
+
+/// Prefix of in-memory snapshot ids; the handle is the id itself.
+pub const MEMORY_SNAPSHOT_PREFIX: &str = "memsnap-";
+
+/// The [`ManifestBuilder`] of the in-memory backend: handle = id
+/// (`memsnap-<hex>`), PVs are CSI volumes of its driver whose
+/// `volumeHandle` is the disk id.
+#[derive(Debug, Clone)]
+pub struct InMemoryManifests {
+    driver: String,
+}
+
+impl InMemoryManifests {
+    /// A builder for `driver`.
+    pub fn new(driver: impl Into<String>) -> Self {
+        InMemoryManifests {
+            driver: driver.into(),
+        }
+    }
+}
+
+impl ManifestBuilder for InMemoryManifests {
+    fn driver(&self) -> &str {
+        &self.driver
+    }
+
+    fn validate_handle(&self, handle: &str) -> Result<()> {
+        let ok = handle
+            .strip_prefix(MEMORY_SNAPSHOT_PREFIX)
+            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit()));
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "snapshot handle",
+                handle,
+                format!(
+                    "the {} driver accepts memsnap-<hex>, e.g. memsnap-0001",
+                    self.driver
+                ),
+            ))
+        }
+    }
+
+    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
+        match csi_volume_handle(pv, &self.driver)? {
+            Some(h) => Ok(DiskRef::new(h)),
+            None => Err(unsupported_volume_source(
+                pv,
+                &self.driver,
+                "a CSI volume whose volumeHandle is the disk id",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    disks: BTreeMap<String, DiskRef>,
+    snapshots: BTreeMap<String, Stored>,
+    next: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    snapshot: Snapshot,
+    /// How many more reads report `Pending` before the snapshot is ready.
+    pending_reads: u32,
+    total_reads: u32,
+}
+
+/// The in-memory backend. Cheap to clone; clones share state.
+#[derive(Debug, Clone)]
+pub struct InMemoryProvider {
+    builder: InMemoryManifests,
+    state: Arc<Mutex<State>>,
+    pending_reads: u32,
+}
+
+impl Default for InMemoryProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InMemoryProvider {
+    /// An empty provider for [`MEMORY_DRIVER`]; snapshots are ready at once.
+    pub fn new() -> Self {
+        Self::with_driver(MEMORY_DRIVER)
+    }
+
+    /// An empty provider serving `driver`.
+    pub fn with_driver(driver: impl Into<String>) -> Self {
+        InMemoryProvider {
+            builder: InMemoryManifests::new(driver),
+            state: Arc::new(Mutex::new(State {
+                next: 1,
+                ..Default::default()
+            })),
+            pending_reads: 0,
+        }
+    }
+
+    /// New snapshots stay `Pending` (with rising progress) for this many
+    /// reads before they are ready, like a cloud snapshot in progress.
+    pub fn with_pending_reads(mut self, reads: u32) -> Self {
+        self.pending_reads = reads;
+        self
+    }
+
+    /// Adds a disk of `size_bytes` that snapshots can be taken of.
+    pub fn add_disk(&self, id: impl Into<String>, size_bytes: u64) -> DiskRef {
+        let disk = DiskRef::new(id)
+            .with_location("memory-1a")
+            .with_size_bytes(size_bytes);
+        self.lock().disks.insert(disk.id.clone(), disk.clone());
+        disk
+    }
+
+    /// Puts a snapshot in a given state (to test failures).
+    pub fn set_state(&self, id: &str, state: SnapshotState) -> Result<()> {
+        let mut st = self.lock();
+        let s = st
+            .snapshots
+            .get_mut(id)
+            .ok_or_else(|| Error::not_found("snapshot", id))?;
+        s.pending_reads = 0;
+        s.snapshot.state = state;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl SnapshotProvider for InMemoryProvider {
+    fn manifest_builder(&self) -> &dyn ManifestBuilder {
+        &self.builder
+    }
+
+    fn handle_for_id(&self, id: &str) -> Result<String> {
+        self.builder.validate_handle(id)?;
+        Ok(id.to_string())
+    }
+
+    fn id_for_handle(&self, handle: &str) -> Result<String> {
+        self.builder.validate_handle(handle)?;
+        Ok(handle.to_string())
+    }
+
+    async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {
+        self.lock()
+            .disks
+            .get(&disk.id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("disk", &disk.id))
+    }
+
+    async fn create_snapshot(
+        &self,
+        disk: &DiskRef,
+        options: &CreateSnapshotOptions,
+    ) -> Result<Snapshot> {
+        options.validate()?;
+        let mut st = self.lock();
+        let source = st
+            .disks
+            .get(&disk.id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("disk", &disk.id))?;
+        if st
+            .snapshots
+            .values()
+            .any(|s| s.snapshot.labels.get("name") == Some(&options.name))
+        {
+            return Err(Error::conflict(
+                "snapshot",
+                &options.name,
+                "a snapshot with this name exists already; choose another name",
+            ));
+        }
+        let id = format!("{MEMORY_SNAPSHOT_PREFIX}{:04x}", st.next);
+        st.next += 1;
+        let mut labels = options.labels.clone();
+        labels.insert("name".into(), options.name.clone());
+        let state = if self.pending_reads > 0 {
+            SnapshotState::Pending { progress: Some(0) }
+        } else {
+            SnapshotState::Ready
+        };
+        let mut snap = Snapshot::new(&id, &id, source.size_bytes.unwrap_or(0))
+            .with_kind(options.kind)
+            .with_source_disk(&source.id)
+            .with_created(OffsetDateTime::now_utc())
+            .with_labels(labels)
+            .with_location("memory")
+            .with_state(state);
+        snap.source_pvc = options.source_pvc.clone();
+        st.snapshots.insert(
+            id,
+            Stored {
+                snapshot: snap.clone(),
+                pending_reads: self.pending_reads,
+                total_reads: self.pending_reads,
+            },
+        );
+        Ok(snap)
+    }
+
+    async fn get_snapshot(&self, id: &str) -> Result<Snapshot> {
+        let mut st = self.lock();
+        let s = st
+            .snapshots
+            .get_mut(id)
+            .ok_or_else(|| Error::not_found("snapshot", id))?;
+        if s.pending_reads > 0 {
+            s.pending_reads -= 1;
+            let done = s.total_reads - s.pending_reads;
+            s.snapshot.state = if s.pending_reads == 0 {
+                SnapshotState::Ready
+            } else {
+                SnapshotState::Pending {
+                    progress: Some((done * 100 / s.total_reads) as u8),
+                }
+            };
+        }
+        Ok(s.snapshot.clone())
+    }
+
+    async fn list_snapshots(&self, labels: &BTreeMap<String, String>) -> Result<Vec<Snapshot>> {
+        Ok(self
+            .lock()
+            .snapshots
+            .values()
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.snapshot.labels.get(k) == Some(v))
+            })
+            .map(|s| s.snapshot.clone())
+            .collect())
+    }
+
+    async fn delete_snapshot(&self, id: &str) -> Result<()> {
+        self.lock()
+            .snapshots
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| Error::not_found("snapshot", id))
+    }
+}

@@ -1,0 +1,183 @@
+//! The [`SnapshotProvider`] trait: a cloud that snapshots disks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::PersistentVolume;
+
+use crate::manifests::ManifestBuilder;
+use crate::types::{CreateSnapshotOptions, DiskRef, Snapshot, SnapshotState, WaitOptions};
+use crate::{Error, Result};
+
+/// Called with each state seen while waiting for a snapshot.
+pub type ProgressFn<'a> = &'a (dyn Fn(&Snapshot) + Send + Sync);
+
+/// A progress callback that ignores every report.
+pub fn no_progress(_: &Snapshot) {}
+
+/// A cloud that snapshots disks: AWS EBS, GCE Persistent Disk, or the
+/// in-memory reference backend.
+///
+/// Object-safe: use it as `Arc<dyn SnapshotProvider>` ([`DynSnapshotProvider`])
+/// to pick a backend at run time. Every method names the resource it failed
+/// on in its [`Error`].
+#[async_trait]
+pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
+    /// The driver-specific, pure half of this backend: driver name, handle
+    /// format, PV parsing and manifest construction.
+    fn manifest_builder(&self) -> &dyn ManifestBuilder;
+
+    /// The CSI driver whose volumes this provider snapshots
+    /// (`ebs.csi.aws.com`, `pd.csi.storage.gke.io`).
+    fn driver(&self) -> &str {
+        self.manifest_builder().driver()
+    }
+
+    /// The cloud disk behind a PersistentVolume (CSI `volumeHandle` or the
+    /// in-tree volume source), without any cloud call.
+    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
+        self.manifest_builder().disk_from_pv(pv)
+    }
+
+    /// The CSI snapshot handle for a provider snapshot id.
+    fn handle_for_id(&self, id: &str) -> Result<String>;
+
+    /// The provider snapshot id inside a CSI snapshot handle; refuses any
+    /// form the driver would not accept.
+    fn id_for_handle(&self, handle: &str) -> Result<String>;
+
+    /// Confirms the disk exists and fills in its size, location and
+    /// provider attributes.
+    async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef>;
+
+    /// Starts a snapshot of `disk`. Returns at once, usually `Pending`; see
+    /// [`SnapshotProvider::wait_until_ready`].
+    async fn create_snapshot(
+        &self,
+        disk: &DiskRef,
+        options: &CreateSnapshotOptions,
+    ) -> Result<Snapshot>;
+
+    /// The snapshot with this provider id.
+    async fn get_snapshot(&self, id: &str) -> Result<Snapshot>;
+
+    /// All snapshots carrying every one of `labels` (all pages).
+    async fn list_snapshots(&self, labels: &BTreeMap<String, String>) -> Result<Vec<Snapshot>>;
+
+    /// Deletes the snapshot. Deleting a snapshot that is already gone is
+    /// [`Error::NotFound`].
+    async fn delete_snapshot(&self, id: &str) -> Result<()>;
+
+    /// Waits until the snapshot is `Ready`, polling [`SnapshotProvider::get_snapshot`]
+    /// with a doubling interval, reporting each state to `progress`.
+    ///
+    /// `Failed` becomes [`Error::SnapshotFailed`]; the deadline
+    /// [`Error::Timeout`] with the last state seen.
+    async fn wait_until_ready(
+        &self,
+        id: &str,
+        options: &WaitOptions,
+        progress: ProgressFn<'_>,
+    ) -> Result<Snapshot> {
+        poll_until_ready(self, id, options, progress).await
+    }
+}
+
+/// A provider chosen at run time.
+pub type DynSnapshotProvider = dyn SnapshotProvider;
+
+/// The polling loop behind [`SnapshotProvider::wait_until_ready`], usable by
+/// backends that override the method to add their own steps.
+pub async fn poll_until_ready<P: SnapshotProvider + ?Sized>(
+    provider: &P,
+    id: &str,
+    options: &WaitOptions,
+    progress: ProgressFn<'_>,
+) -> Result<Snapshot> {
+    let start = Instant::now();
+    let mut interval = options.initial_interval.max(Duration::from_millis(1));
+    loop {
+        let snap = provider.get_snapshot(id).await?;
+        progress(&snap);
+        match &snap.state {
+            SnapshotState::Ready => return Ok(snap),
+            SnapshotState::Failed { reason } => {
+                return Err(Error::SnapshotFailed {
+                    id: id.to_string(),
+                    reason: reason.clone(),
+                });
+            }
+            SnapshotState::Pending { .. } => {}
+        }
+        let waited = start.elapsed();
+        if waited >= options.timeout {
+            return Err(Error::Timeout {
+                what: "snapshot",
+                id: id.to_string(),
+                waited,
+                last_state: snap.state.to_string(),
+            });
+        }
+        let left = options.timeout - waited;
+        tokio::time::sleep(interval.min(left)).await;
+        interval = (interval * 2).min(options.max_interval.max(options.initial_interval));
+    }
+}
+
+macro_rules! forward_provider {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: SnapshotProvider + ?Sized> SnapshotProvider for $ty {
+            fn manifest_builder(&self) -> &dyn ManifestBuilder {
+                (**self).manifest_builder()
+            }
+            fn driver(&self) -> &str {
+                (**self).driver()
+            }
+            fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
+                (**self).disk_from_pv(pv)
+            }
+            fn handle_for_id(&self, id: &str) -> Result<String> {
+                (**self).handle_for_id(id)
+            }
+            fn id_for_handle(&self, handle: &str) -> Result<String> {
+                (**self).id_for_handle(handle)
+            }
+            async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {
+                (**self).describe_disk(disk).await
+            }
+            async fn create_snapshot(
+                &self,
+                disk: &DiskRef,
+                options: &CreateSnapshotOptions,
+            ) -> Result<Snapshot> {
+                (**self).create_snapshot(disk, options).await
+            }
+            async fn get_snapshot(&self, id: &str) -> Result<Snapshot> {
+                (**self).get_snapshot(id).await
+            }
+            async fn list_snapshots(
+                &self,
+                labels: &BTreeMap<String, String>,
+            ) -> Result<Vec<Snapshot>> {
+                (**self).list_snapshots(labels).await
+            }
+            async fn delete_snapshot(&self, id: &str) -> Result<()> {
+                (**self).delete_snapshot(id).await
+            }
+            async fn wait_until_ready(
+                &self,
+                id: &str,
+                options: &WaitOptions,
+                progress: ProgressFn<'_>,
+            ) -> Result<Snapshot> {
+                (**self).wait_until_ready(id, options, progress).await
+            }
+        }
+    };
+}
+
+forward_provider!(Arc<T>);
+forward_provider!(Box<T>);
