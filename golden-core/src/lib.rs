@@ -39,7 +39,7 @@ mod provider;
 pub mod pv;
 pub mod quantity;
 pub mod render;
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 mod types;
 pub mod validate;

@@ -58,7 +58,7 @@ pub fn parse_quantity(q: &str) -> Result<u64> {
         let f: u128 = frac.parse().map_err(|_| bad("malformed number"))?;
         let scaled = f * mult as u128;
         let denom = 10u128.pow(digits);
-        if scaled % denom != 0 {
+        if !scaled.is_multiple_of(denom) {
             return Err(bad("does not come out as a whole number of bytes"));
         }
         bytes = bytes
@@ -82,7 +82,7 @@ pub fn format_binary(bytes: u64) -> String {
         ("Ki", KI),
     ];
     for (unit, size) in UNITS {
-        if bytes != 0 && bytes % size == 0 {
+        if bytes != 0 && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }
