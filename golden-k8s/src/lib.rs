@@ -1,1 +1,131 @@
-//! placeholder
+//! # golden-k8s
+//!
+//! The Kubernetes side of **golden**: import one golden cloud snapshot of a
+//! production disk into many sandbox namespaces, wait until every copy is
+//! usable, list, tear down, refresh, and garbage-collect - with kube-rs and
+//! any [`golden_core::SnapshotProvider`] (EBS, GCE PD, in-memory).
+//!
+//! [`Golden`] is the one type to use. It ties a provider (and its
+//! manifest builder) to a cluster:
+//!
+//! - [`Golden::locate`]: PVC -> PV -> the cloud disk, only reading;
+//! - [`Golden::capture`]: snapshot that disk in the cloud and wait;
+//! - [`Golden::import`]: validate everything, then server-side apply
+//!   (field manager `golden`) VolumeSnapshotContent (`Retain`) ->
+//!   VolumeSnapshot -> PersistentVolumeClaim per namespace with bounded
+//!   concurrency, then wait with one watch per resource type;
+//! - [`Golden::clone_into`] = capture (or reuse) + import;
+//! - [`Golden::status`], [`Golden::teardown`], [`Golden::refresh`],
+//!   [`Golden::gc`].
+//!
+//! Progress is reported as typed [`Event`]s to an [`EventSink`] (a
+//! callback or a tokio channel) and as `tracing` spans.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use golden_core::{ImportTarget, PvcRef, memory::InMemoryProvider};
+//! use golden_k8s::{CloneOptions, EventSink, Golden};
+//!
+//! # async fn run() -> Result<(), golden_k8s::Error> {
+//! let provider = Arc::new(InMemoryProvider::new());
+//! let (events, mut rx) = EventSink::channel();
+//! let golden = Golden::try_default(provider).await?.with_events(events);
+//! tokio::spawn(async move {
+//!     while let Some(event) = rx.recv().await {
+//!         println!("{event:?}");
+//!     }
+//! });
+//! let source: PvcRef = "production/postgres-pv-claim".parse()?;
+//! let targets: Vec<ImportTarget> = (1..=3)
+//!     .map(|i| ImportTarget::new(format!("sandbox{i:02}")).with_create_namespace(true))
+//!     .collect();
+//! let report = golden.clone_into(&source, &targets, &CloneOptions::default()).await?;
+//! println!("{} namespaces use {}", report.import.namespaces.len(), report.snapshot.id);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Safety rules
+//!
+//! - Every content golden writes is `deletionPolicy: Retain`; teardown
+//!   refuses a content that is not. Only [`Golden::gc`] deletes cloud
+//!   snapshots, and only unreferenced, superseded, old ones.
+//! - The source namespace and `kube-*` are never targets; the source PVC is
+//!   only read.
+//! - Everything is validated before the first write; objects without
+//!   golden's labels or with fields owned by another manager are a
+//!   conflict error unless the caller forces.
+//!
+//! ## Permissions
+//!
+//! Import needs get/list/watch/patch on `volumesnapshotcontents`,
+//! `volumesnapshots` and `persistentvolumeclaims` (list/watch across
+//! namespaces: the wait uses one watch per resource type), get/patch on
+//! `namespaces`, list on `storageclasses` and list on `events`.
+//!
+//! ## Tests against a real cluster
+//!
+//! `cargo test -p golden-k8s --features e2e --test e2e` runs the full flow
+//! against the cluster in the kubeconfig named by `GOLDEN_E2E_KUBECONFIG`
+//! (see `tests/e2e.rs` for the other variables). Without the feature the
+//! test is not built; with it and without the variable it fails with a
+//! message saying what to set.
+
+mod apply;
+mod error;
+mod events;
+mod gc;
+mod golden;
+mod import;
+mod lifecycle;
+mod locate;
+mod options;
+mod ownership;
+mod status;
+mod teardown;
+mod wait;
+
+pub use apply::{ApplySelection, apply_manifests, apply_object, apply_params};
+pub use error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
+pub use events::{Event, EventSink};
+pub use gc::{GcDecision, GcEntry, GcPlan};
+pub use golden::Golden;
+pub use import::{ANNOTATION_DEFAULT_CLASS, ImportReport, NamespaceImport};
+pub use lifecycle::{CloneReport, RefreshReport, capture_name};
+pub use locate::Located;
+pub use options::{
+    CaptureOptions, CloneOptions, DEFAULT_CONCURRENCY, GcOptions, ImportOptions, RefreshOptions,
+    TeardownOptions,
+};
+pub use ownership::{FIELD_MANAGER, is_golden};
+pub use status::{GoldenStatus, ImportStatus};
+pub use teardown::TeardownReport;
+pub use wait::{ANNOTATION_SELECTED_NODE, claim_usable, content_ready, snapshot_ready};
+
+#[cfg(test)]
+mod send_checks {
+    //! Public futures are `Send`, so callers can spawn them.
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    #[allow(
+        dead_code,
+        unreachable_code,
+        unused_variables,
+        clippy::diverging_sub_expression
+    )]
+    fn futures_are_send() {
+        let g: Golden = todo!();
+        let s: golden_core::Snapshot = todo!();
+        let p: golden_core::PvcRef = todo!();
+        assert_send(g.import(&s, &[], &ImportOptions::default()));
+        assert_send(g.capture(&p, &CaptureOptions::default()));
+        assert_send(g.clone_into(&p, &[], &CloneOptions::default()));
+        assert_send(g.teardown(&[], &TeardownOptions::default()));
+        assert_send(g.refresh(&p, &[], &RefreshOptions::default()));
+        assert_send(g.gc(&GcOptions::default()));
+        assert_send(g.status());
+        assert_send(g.locate(&p));
+    }
+}

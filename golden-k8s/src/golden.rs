@@ -1,0 +1,87 @@
+//! The orchestrator: a provider, its manifest builder and a cluster.
+
+use std::sync::Arc;
+
+use golden_core::{DynSnapshotProvider, PvcRef, SnapshotProvider};
+use kube::Client;
+
+use crate::error::{Error, Result};
+use crate::events::{Event, EventSink};
+use crate::locate::{self, Located};
+
+/// Ties a [`SnapshotProvider`] (and its manifest builder) to a Kubernetes
+/// cluster: locate -> capture -> import into namespaces -> status ->
+/// teardown / refresh / gc.
+///
+/// Cheap to clone. Progress goes to the [`EventSink`] given with
+/// [`Golden::with_events`] and to `tracing` spans.
+#[derive(Clone)]
+pub struct Golden {
+    pub(crate) client: Client,
+    pub(crate) provider: Arc<DynSnapshotProvider>,
+    pub(crate) events: EventSink,
+}
+
+impl std::fmt::Debug for Golden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Golden")
+            .field("provider", &self.provider)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Golden {
+    /// An orchestrator for `client` and `provider`.
+    pub fn new(client: Client, provider: Arc<DynSnapshotProvider>) -> Self {
+        Golden {
+            client,
+            provider,
+            events: EventSink::none(),
+        }
+    }
+
+    /// An orchestrator using the standard configuration inference
+    /// (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
+    pub async fn try_default(provider: Arc<DynSnapshotProvider>) -> Result<Self> {
+        let client = Client::try_default()
+            .await
+            .map_err(|e| Error::kube("connect", "cluster", "default configuration", e))?;
+        Ok(Self::new(client, provider))
+    }
+
+    /// Sends progress events to `events`.
+    pub fn with_events(mut self, events: EventSink) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// The Kubernetes client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The snapshot provider.
+    pub fn provider(&self) -> &Arc<DynSnapshotProvider> {
+        &self.provider
+    }
+
+    /// The CSI driver of the provider.
+    pub fn driver(&self) -> &str {
+        self.provider.driver()
+    }
+
+    /// Finds the cloud disk behind `pvc`: PVC -> PV -> the provider's disk
+    /// reference, confirmed by the provider. Only reads.
+    #[tracing::instrument(skip(self), fields(pvc = %pvc))]
+    pub async fn locate(&self, pvc: &PvcRef) -> Result<Located> {
+        let located = locate::locate(&self.client, self.provider.as_ref(), pvc).await?;
+        self.events.emit(Event::Located {
+            pvc: pvc.clone(),
+            volume: located.volume.metadata.name.clone().unwrap_or_default(),
+            disk: located.disk.id.clone(),
+            size_bytes: located.disk.size_bytes,
+        });
+        Ok(located)
+    }
+}

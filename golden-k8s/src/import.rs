@@ -1,0 +1,633 @@
+//! Importing one golden snapshot into many namespaces: validate everything,
+//! then apply VolumeSnapshotContent -> VolumeSnapshot -> PVC per namespace
+//! with bounded concurrency, then wait with watches.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use futures::stream::{self, StreamExt};
+use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
+use golden_core::{ImportManifests, ImportTarget, LABEL_SNAPSHOT, Snapshot, names};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::ListParams;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::apply::{ApplySelection, apply_manifests};
+use crate::error::{Error, NamespaceFailure, Result};
+use crate::events::Event;
+use crate::golden::Golden;
+use crate::options::ImportOptions;
+use crate::ownership::{foreign_owners, is_golden, is_subset};
+use crate::wait::{WaitTarget, wait_usable};
+
+/// StorageClass annotation that marks the cluster default.
+pub const ANNOTATION_DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
+const ANNOTATION_DEFAULT_CLASS_BETA: &str = "storageclass.beta.kubernetes.io/is-default-class";
+
+/// The outcome of an import, per namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportReport {
+    /// The golden snapshot id.
+    pub snapshot_id: String,
+    /// One entry per target namespace, in the order given.
+    pub namespaces: Vec<NamespaceImport>,
+}
+
+impl ImportReport {
+    /// How many objects were written in total (0 on an idempotent re-run).
+    pub fn written(&self) -> usize {
+        self.namespaces.iter().map(|n| n.written).sum()
+    }
+}
+
+/// One namespace of an [`ImportReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NamespaceImport {
+    /// The namespace.
+    pub namespace: String,
+    /// The VolumeSnapshotContent name.
+    pub content: String,
+    /// The VolumeSnapshot name.
+    pub volume_snapshot: String,
+    /// The PersistentVolumeClaim name.
+    pub claim: String,
+    /// The StorageClass the claim uses.
+    pub storage_class: String,
+    /// How many objects were written.
+    pub written: usize,
+    /// Whether the import was seen usable (false when not waited for).
+    pub ready: bool,
+    /// Whether the claim's class binds on first consumer.
+    pub wait_for_first_consumer: bool,
+}
+
+/// One namespace, validated and ready to apply.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) manifests: ImportManifests,
+    pub(crate) select: ApplySelection,
+    pub(crate) storage_class: String,
+    pub(crate) wait_for_first_consumer: bool,
+}
+
+/// What an existing object means for the import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    Missing,
+    UpToDate,
+    NeedsApply,
+}
+
+fn kind_of<K: Resource>() -> String
+where
+    K::DynamicType: Default,
+{
+    K::kind(&K::DynamicType::default()).to_string()
+}
+
+fn static_kind(kind: &str) -> &'static str {
+    match kind {
+        "Namespace" => "Namespace",
+        "VolumeSnapshotContent" => "VolumeSnapshotContent",
+        "VolumeSnapshot" => "VolumeSnapshot",
+        "PersistentVolumeClaim" => "PersistentVolumeClaim",
+        "StorageClass" => "StorageClass",
+        _ => "object",
+    }
+}
+
+/// Reads one object and decides whether golden may (and must) apply it.
+async fn check_existing<K>(
+    api: Api<K>,
+    desired: &K,
+    force: bool,
+    replacing: bool,
+) -> Result<Existing>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let kind = static_kind(&kind_of::<K>());
+    let name = desired.name_any();
+    let id = match desired.namespace() {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.clone(),
+    };
+    let Some(existing) = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube("get", kind, id.clone(), e))?
+    else {
+        return Ok(Existing::Missing);
+    };
+    let conflict =
+        |reason: String| -> Error { golden_core::Error::conflict(kind, &id, reason).into() };
+    if existing.meta().deletion_timestamp.is_some() {
+        return Err(conflict(
+            "is being deleted (a teardown is still in progress); wait until it is gone and \
+             import again"
+                .into(),
+        ));
+    }
+    let golden = is_golden(existing.meta());
+    if !golden && !force {
+        return Err(conflict(format!(
+            "exists without golden's label {}={}; golden never overwrites objects it did not \
+             create. Delete or rename it, pick another name, or import with force to take it over",
+            golden_core::LABEL_MANAGED_BY,
+            golden_core::MANAGED_BY_VALUE
+        )));
+    }
+    let theirs = existing.labels().get(LABEL_SNAPSHOT).cloned();
+    let ours = desired.labels().get(LABEL_SNAPSHOT).cloned();
+    if golden && theirs != ours {
+        if replacing {
+            // Refresh removes it before importing.
+            return Ok(Existing::NeedsApply);
+        }
+        return Err(conflict(format!(
+            "already holds the import of golden snapshot {}; tear that import down first, or \
+             refresh the namespace with replace_data to replace its data",
+            theirs.as_deref().unwrap_or("(unknown)")
+        )));
+    }
+    let desired_json = serde_json::to_value(desired).map_err(|e| {
+        Error::from(golden_core::Error::backend(
+            kind,
+            &id,
+            "serialising the object",
+            e,
+            false,
+        ))
+    })?;
+    if !force {
+        let owners = foreign_owners(existing.meta(), &desired_json);
+        if let Some((manager, field)) = owners.first() {
+            return Err(conflict(format!(
+                "field manager {manager:?} owns {field}, which golden sets; golden never \
+                 overwrites fields someone else manages. Remove that manager's changes or import \
+                 with force"
+            )));
+        }
+    }
+    let existing_json = serde_json::to_value(&existing).unwrap_or_default();
+    if golden && is_subset(&desired_json, &existing_json) {
+        Ok(Existing::UpToDate)
+    } else {
+        Ok(Existing::NeedsApply)
+    }
+}
+
+/// The StorageClass a target's claim gets, and whether it binds on first
+/// consumer; checks it exists and belongs to `driver`.
+fn resolve_class(
+    classes: &[StorageClass],
+    requested: Option<&str>,
+    driver: &str,
+) -> Result<(String, bool)> {
+    let class = match requested {
+        Some(name) => classes
+            .iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name))
+            .ok_or_else(|| golden_core::Error::not_found("StorageClass", name))?,
+        None => {
+            let mut defaults: Vec<&StorageClass> = classes
+                .iter()
+                .filter(|c| {
+                    let a = c.annotations();
+                    a.get(ANNOTATION_DEFAULT_CLASS).map(String::as_str) == Some("true")
+                        || a.get(ANNOTATION_DEFAULT_CLASS_BETA).map(String::as_str) == Some("true")
+                })
+                .collect();
+            // Kubernetes picks the newest default when several are marked.
+            defaults.sort_by_key(|c| {
+                std::cmp::Reverse(c.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            });
+            *defaults.first().ok_or_else(|| {
+                golden_core::Error::invalid(
+                    "StorageClass",
+                    "",
+                    format!(
+                        "no StorageClass is given and the cluster has no default class; name \
+                         a class of driver {driver} (ImportTarget::with_storage_class, CLI \
+                         --storage-class)"
+                    ),
+                )
+            })?
+        }
+    };
+    let name = class.metadata.name.clone().unwrap_or_default();
+    if class.provisioner != driver {
+        return Err(golden_core::Error::invalid(
+            "StorageClass",
+            &name,
+            format!(
+                "its provisioner is {:?} but the golden snapshot belongs to driver {driver:?}; \
+                 the provisioner would refuse the claim (\"not handled by CSI driver of \
+                 StorageClass\"). Choose a StorageClass whose provisioner is {driver}",
+                class.provisioner
+            ),
+        )
+        .into());
+    }
+    let wffc = class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer");
+    Ok((name, wffc))
+}
+
+impl Golden {
+    /// Confirms the golden snapshot with the provider before anything is
+    /// written: it exists, is ready, its handle is the provider's, and the
+    /// size given is at least the provider's.
+    async fn verify_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        let cloud = self.provider.get_snapshot(&snapshot.id).await?;
+        if !cloud.state.is_ready() {
+            return Err(golden_core::Error::invalid(
+                "golden snapshot",
+                &snapshot.id,
+                format!("is {} in the cloud, not ready; wait for it", cloud.state),
+            )
+            .into());
+        }
+        let handle = self.provider.handle_for_id(&snapshot.id)?;
+        if handle != snapshot.handle {
+            return Err(golden_core::Error::invalid(
+                "snapshot handle",
+                &snapshot.handle,
+                format!(
+                    "the driver's handle for snapshot {} is {handle:?}; an imported content \
+                     with another handle never becomes ready",
+                    snapshot.id
+                ),
+            )
+            .into());
+        }
+        if cloud.size_bytes > snapshot.size_bytes {
+            return Err(golden_core::Error::invalid(
+                "golden snapshot size",
+                golden_core::quantity::format_binary(snapshot.size_bytes),
+                format!(
+                    "is smaller than the snapshot's restore size {} in the cloud; a claim \
+                     smaller than the restore size is refused by the provisioner. Use the \
+                     snapshot as returned by the provider",
+                    golden_core::quantity::format_binary(cloud.size_bytes)
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Validates every target and reads what exists, without writing.
+    /// `replacing`: golden imports of other snapshots in the way are
+    /// accepted (refresh removes them first).
+    pub(crate) async fn plan_import(
+        &self,
+        snapshot: &Snapshot,
+        targets: &[ImportTarget],
+        options: &ImportOptions,
+        replacing: bool,
+    ) -> Result<Vec<Plan>> {
+        let mut policy = options.policy.clone();
+        if let Some(src) = &snapshot.source_pvc {
+            policy = policy.protect(src.namespace.clone());
+        }
+        let bundles = self
+            .provider
+            .manifest_builder()
+            .build_all(snapshot, targets, &policy)?;
+        if options.verify_snapshot {
+            self.verify_snapshot(snapshot).await?;
+        }
+        let classes = Api::<StorageClass>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list", "StorageClass", "", e))?
+            .items;
+        let driver = self.provider.driver().to_string();
+        let mut resolved = Vec::with_capacity(targets.len());
+        for (t, b) in targets.iter().zip(&bundles) {
+            let (class, wffc) = resolve_class(&classes, t.storage_class.as_deref(), &driver)?;
+            resolved.push((b.clone(), class, wffc));
+        }
+
+        let client = self.client.clone();
+        let force = options.force;
+        let checks = resolved.into_iter().map(|(manifests, class, wffc)| {
+            let client = client.clone();
+            async move {
+                let ns = manifests.target_namespace().to_string();
+                let r = inspect(&client, &manifests, force, replacing).await;
+                (
+                    ns,
+                    r.map(|select| Plan {
+                        manifests,
+                        select,
+                        storage_class: class,
+                        wait_for_first_consumer: wffc,
+                    }),
+                )
+            }
+        });
+        let results: Vec<(String, Result<Plan>)> = stream::iter(checks)
+            .buffered(options.concurrency.max(1))
+            .collect()
+            .await;
+        let total = results.len();
+        let mut plans = Vec::with_capacity(total);
+        let mut failures = Vec::new();
+        for (namespace, r) in results {
+            match r {
+                Ok(p) => plans.push(p),
+                Err(error) => failures.push(NamespaceFailure { namespace, error }),
+            }
+        }
+        if !failures.is_empty() {
+            let ok = plans
+                .iter()
+                .map(|p| p.manifests.target_namespace().to_string())
+                .collect();
+            return Err(Error::combine("validation", total, ok, failures));
+        }
+        Ok(plans)
+    }
+
+    /// Imports `snapshot` into every target namespace.
+    ///
+    /// Everything is validated before the first write: names, protected
+    /// namespaces (the options' policy plus the snapshot's source
+    /// namespace), that the namespace exists (or is to be created), the
+    /// StorageClass (given or the cluster default) exists and its
+    /// provisioner is the provider's driver, the size, and that no existing
+    /// object belongs to someone else. Then per namespace, concurrently,
+    /// Namespace (if asked and missing), VolumeSnapshotContent,
+    /// VolumeSnapshot and PVC are server-side applied (field manager
+    /// `golden`), skipping objects already in place; then, unless disabled,
+    /// one watch per resource type waits until each import is usable.
+    ///
+    /// Idempotent: a second run writes nothing; a run after a partial
+    /// failure completes the rest. When some namespaces fail the others
+    /// still complete and the error is [`Error::Incomplete`].
+    pub async fn import(
+        &self,
+        snapshot: &Snapshot,
+        targets: &[ImportTarget],
+        options: &ImportOptions,
+    ) -> Result<ImportReport> {
+        let span =
+            tracing::info_span!("import", snapshot = %snapshot.id, namespaces = targets.len());
+        self.import_inner(snapshot, targets, options)
+            .instrument(span)
+            .await
+    }
+
+    async fn import_inner(
+        &self,
+        snapshot: &Snapshot,
+        targets: &[ImportTarget],
+        options: &ImportOptions,
+    ) -> Result<ImportReport> {
+        let plans = self.plan_import(snapshot, targets, options, false).await?;
+        self.events.emit(Event::Validated {
+            snapshot_id: snapshot.id.clone(),
+            namespaces: plans.len(),
+        });
+        tracing::info!("validated; applying");
+
+        let force = options.force;
+        let applies = plans.iter().map(|p| {
+            let client = self.client.clone();
+            let events = self.events.clone();
+            let ns = p.manifests.target_namespace().to_string();
+            let span = tracing::info_span!("apply", namespace = %ns);
+            async move {
+                let r = apply_manifests(&client, &p.manifests, p.select, force).await;
+                match &r {
+                    Ok(written) => events.emit(Event::NamespaceApplied {
+                        namespace: ns.clone(),
+                        written: *written,
+                    }),
+                    Err(e) => events.emit(Event::NamespaceFailed {
+                        namespace: ns.clone(),
+                        error: e.to_string(),
+                    }),
+                }
+                (ns, r)
+            }
+            .instrument(span)
+        });
+        let applied: BTreeMap<String, Result<usize>> = stream::iter(applies)
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+
+        let mut failures = Vec::new();
+        let mut written = BTreeMap::new();
+        for (ns, r) in applied {
+            match r {
+                Ok(n) => {
+                    written.insert(ns, n);
+                }
+                Err(error) => failures.push(NamespaceFailure {
+                    namespace: ns,
+                    error,
+                }),
+            }
+        }
+
+        let mut ready = std::collections::BTreeSet::new();
+        if options.wait {
+            let wait_targets: Vec<WaitTarget> = plans
+                .iter()
+                .filter(|p| written.contains_key(p.manifests.target_namespace()))
+                .map(|p| WaitTarget {
+                    namespace: p.manifests.target_namespace().to_string(),
+                    content: p.manifests.content.name_any(),
+                    snapshot: p.manifests.snapshot.name_any(),
+                    claim: p.manifests.claim.name_any(),
+                    wait_for_first_consumer: p.wait_for_first_consumer,
+                })
+                .collect();
+            let (ok, not_ready) = wait_usable(
+                &self.client,
+                &snapshot.id,
+                &names::label_safe(&snapshot.id),
+                wait_targets,
+                options.timeout,
+                &self.events,
+            )
+            .instrument(tracing::info_span!("wait"))
+            .await;
+            ready.extend(ok);
+            failures.extend(not_ready);
+        }
+
+        let report = ImportReport {
+            snapshot_id: snapshot.id.clone(),
+            namespaces: plans
+                .iter()
+                .map(|p| {
+                    let ns = p.manifests.target_namespace().to_string();
+                    NamespaceImport {
+                        content: p.manifests.content.name_any(),
+                        volume_snapshot: p.manifests.snapshot.name_any(),
+                        claim: p.manifests.claim.name_any(),
+                        storage_class: p.storage_class.clone(),
+                        written: written.get(&ns).copied().unwrap_or(0),
+                        ready: ready.contains(&ns),
+                        wait_for_first_consumer: p.wait_for_first_consumer,
+                        namespace: ns,
+                    }
+                })
+                .collect(),
+        };
+        if failures.is_empty() {
+            Ok(report)
+        } else {
+            let failed: std::collections::BTreeSet<&str> =
+                failures.iter().map(|f| f.namespace.as_str()).collect();
+            let ok = report
+                .namespaces
+                .iter()
+                .filter(|n| !failed.contains(n.namespace.as_str()))
+                .map(|n| n.namespace.clone())
+                .collect();
+            let phase = if failures.iter().all(|f| f.error.is_not_ready()) {
+                "wait"
+            } else {
+                "apply"
+            };
+            Err(Error::combine(phase, plans.len(), ok, failures))
+        }
+    }
+}
+
+/// Reads the namespace and the three objects; decides what to apply.
+async fn inspect(
+    client: &Client,
+    manifests: &ImportManifests,
+    force: bool,
+    replacing: bool,
+) -> Result<ApplySelection> {
+    let ns = manifests.target_namespace();
+    let existing_ns = Api::<Namespace>::all(client.clone())
+        .get_opt(ns)
+        .await
+        .map_err(|e| Error::kube("get", "Namespace", ns, e))?;
+    let namespace = match existing_ns {
+        Some(n) if n.metadata.deletion_timestamp.is_some() => {
+            return Err(golden_core::Error::conflict(
+                "Namespace",
+                ns,
+                "is being deleted; wait until it is gone (or pick another namespace)",
+            )
+            .into());
+        }
+        // An existing namespace is never taken over, even when asked to
+        // create it: teardown must not delete a namespace golden did not make.
+        Some(_) => false,
+        None if manifests.namespace.is_some() => true,
+        None => {
+            return Err(golden_core::Error::invalid(
+                "target namespace",
+                ns,
+                "does not exist; create it first or ask golden to create it \
+                 (ImportTarget::with_create_namespace, CLI --create-namespace)",
+            )
+            .into());
+        }
+    };
+    let (content, snapshot, claim) = if namespace {
+        // Nothing can exist in a namespace that does not; the content is
+        // cluster-scoped, so it is still checked.
+        (
+            check_existing(
+                Api::<VolumeSnapshotContent>::all(client.clone()),
+                &manifests.content,
+                force,
+                replacing,
+            )
+            .await?,
+            Existing::Missing,
+            Existing::Missing,
+        )
+    } else {
+        let (c, s, p) = futures::join!(
+            check_existing(
+                Api::<VolumeSnapshotContent>::all(client.clone()),
+                &manifests.content,
+                force,
+                replacing,
+            ),
+            check_existing(
+                Api::<VolumeSnapshot>::namespaced(client.clone(), ns),
+                &manifests.snapshot,
+                force,
+                replacing,
+            ),
+            check_existing(
+                Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
+                &manifests.claim,
+                force,
+                replacing,
+            ),
+        );
+        (c?, s?, p?)
+    };
+    Ok(ApplySelection {
+        namespace,
+        content: content != Existing::UpToDate,
+        snapshot: snapshot != Existing::UpToDate,
+        claim: claim != Existing::UpToDate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn class(name: &str, provisioner: &str, default: bool, mode: &str) -> StorageClass {
+        let mut annotations = BTreeMap::new();
+        if default {
+            annotations.insert(ANNOTATION_DEFAULT_CLASS.to_string(), "true".to_string());
+        }
+        StorageClass {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                annotations: Some(annotations),
+                ..Default::default()
+            },
+            provisioner: provisioner.into(),
+            volume_binding_mode: Some(mode.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn storage_class_rules() {
+        let classes = [
+            class("gp3", "ebs.csi.aws.com", true, "WaitForFirstConsumer"),
+            class("standard", "pd.csi.storage.gke.io", false, "Immediate"),
+        ];
+        assert_eq!(
+            resolve_class(&classes, None, "ebs.csi.aws.com").unwrap(),
+            ("gp3".to_string(), true)
+        );
+        let e = resolve_class(&classes, Some("standard"), "ebs.csi.aws.com").unwrap_err();
+        assert!(e.is_invalid_input());
+        assert!(e.to_string().contains("pd.csi.storage.gke.io"), "{e}");
+        assert!(
+            resolve_class(&classes, Some("missing"), "ebs.csi.aws.com")
+                .unwrap_err()
+                .is_not_found()
+        );
+        let e = resolve_class(&classes[1..], None, "ebs.csi.aws.com").unwrap_err();
+        assert!(e.to_string().contains("no default class"), "{e}");
+    }
+}

@@ -1,0 +1,309 @@
+//! Capture, clone and refresh: the golden snapshot's life cycle.
+
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use golden_core::{
+    CreateSnapshotOptions, ImportTarget, PvcRef, Snapshot, SnapshotProvider, golden_cloud_labels,
+    names,
+};
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use crate::error::{Error, NamespaceFailure, Result};
+use crate::events::Event;
+use crate::golden::Golden;
+use crate::import::ImportReport;
+use crate::options::{CaptureOptions, CloneOptions, RefreshOptions, TeardownOptions};
+use crate::teardown::TeardownReport;
+
+/// The deterministic name of a golden snapshot of `source` taken at `at`:
+/// `golden-<namespace>-<pvc>-<YYYYMMDDhhmmss>` (UTC), shortened with a hash
+/// to the 63-character cloud limit.
+pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    let mut middle: String = format!("{}-{}", source.namespace, source.name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while middle.contains("--") {
+        middle = middle.replace("--", "-");
+    }
+    let middle = middle.trim_matches('-');
+    let room = 63 - "golden-".len() - 1 - stamp.len();
+    let middle = names::fit_name(middle, room);
+    format!("golden-{middle}-{stamp}")
+}
+
+/// The outcome of [`Golden::clone_into`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CloneReport {
+    /// The golden snapshot imported.
+    pub snapshot: Snapshot,
+    /// Whether an existing snapshot was reused.
+    pub reused: bool,
+    /// The import.
+    pub import: ImportReport,
+}
+
+/// The outcome of [`Golden::refresh`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RefreshReport {
+    /// The new golden snapshot.
+    pub snapshot: Snapshot,
+    /// The imports removed before re-importing.
+    pub replaced: Vec<TeardownReport>,
+    /// The import of the new snapshot.
+    pub import: ImportReport,
+}
+
+impl Golden {
+    /// Takes a golden snapshot of the disk behind `source` and waits until
+    /// it is ready, reporting progress. The source PVC is only read.
+    pub async fn capture(&self, source: &PvcRef, options: &CaptureOptions) -> Result<Snapshot> {
+        let span = tracing::info_span!("capture", source = %source);
+        self.capture_inner(source, options).instrument(span).await
+    }
+
+    async fn capture_inner(&self, source: &PvcRef, options: &CaptureOptions) -> Result<Snapshot> {
+        let located = self.locate(source).await?;
+        let name = options
+            .name
+            .clone()
+            .unwrap_or_else(|| capture_name(source, OffsetDateTime::now_utc()));
+        let create = CreateSnapshotOptions::new(&name)
+            .with_labels(options.labels.clone())
+            .with_source_pvc(source.clone())
+            .with_kind(options.kind)
+            .with_description(
+                options
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| format!("golden snapshot of {source}")),
+            );
+        create.validate()?;
+        let started = self
+            .provider
+            .create_snapshot(&located.disk, &create)
+            .await?;
+        tracing::info!(snapshot = %started.id, %name, "snapshot started");
+        self.events.emit(Event::CaptureStarted {
+            source: source.clone(),
+            snapshot_id: started.id.clone(),
+            name,
+        });
+        let events = self.events.clone();
+        let progress = move |s: &Snapshot| {
+            if let golden_core::SnapshotState::Pending { progress } = s.state {
+                events.emit(Event::CaptureProgress {
+                    snapshot_id: s.id.clone(),
+                    progress,
+                });
+            }
+        };
+        let mut ready = if started.state.is_ready() {
+            started
+        } else {
+            self.provider
+                .wait_until_ready(&started.id, &options.wait, &progress)
+                .await?
+        };
+        if ready.source_pvc.is_none() {
+            ready.source_pvc = Some(source.clone());
+        }
+        self.events.emit(Event::CaptureReady {
+            snapshot_id: ready.id.clone(),
+            handle: ready.handle.clone(),
+            size_bytes: ready.size_bytes,
+        });
+        Ok(ready)
+    }
+
+    /// The newest ready golden snapshot of `source` created within `age`.
+    pub async fn latest_golden(&self, source: &PvcRef, age: Duration) -> Result<Option<Snapshot>> {
+        let now = OffsetDateTime::now_utc();
+        let max_age = time::Duration::try_from(age).unwrap_or(time::Duration::MAX);
+        let found = self
+            .provider
+            .list_snapshots(&golden_cloud_labels(Some(source)))
+            .await?
+            .into_iter()
+            .filter(|s| s.state.is_ready())
+            .filter(|s| s.created.is_some_and(|c| now - c <= max_age))
+            .max_by_key(|s| s.created);
+        Ok(found.map(|mut s| {
+            if s.source_pvc.is_none() {
+                s.source_pvc = Some(source.clone());
+            }
+            s
+        }))
+    }
+
+    /// Captures a golden snapshot of `source` (or reuses a recent one, see
+    /// [`CloneOptions::reuse_within`]) and imports it into every target.
+    pub async fn clone_into(
+        &self,
+        source: &PvcRef,
+        targets: &[ImportTarget],
+        options: &CloneOptions,
+    ) -> Result<CloneReport> {
+        // Cheap checks first, before a snapshot is taken for nothing.
+        let policy = options
+            .import
+            .policy
+            .clone()
+            .protect(source.namespace.clone());
+        for t in targets {
+            policy.check_target(&t.namespace)?;
+        }
+        let reused = match options.reuse_within {
+            Some(age) => self.latest_golden(source, age).await?,
+            None => None,
+        };
+        let (snapshot, reused) = match reused {
+            Some(s) => {
+                self.events.emit(Event::CaptureReused {
+                    snapshot_id: s.id.clone(),
+                });
+                (s, true)
+            }
+            None => (self.capture(source, &options.capture).await?, false),
+        };
+        let import = self.import(&snapshot, targets, &options.import).await?;
+        Ok(CloneReport {
+            snapshot,
+            reused,
+            import,
+        })
+    }
+
+    /// Takes a new golden snapshot of `source` and moves the chosen
+    /// namespaces onto it: their golden imports (PVC, VolumeSnapshot,
+    /// content) are deleted and the new snapshot imported. The sandbox data
+    /// is lost, so [`RefreshOptions::replace_data`] must be set. Afterwards
+    /// the old golden snapshot is no longer referenced by these namespaces
+    /// and becomes eligible for garbage collection.
+    pub async fn refresh(
+        &self,
+        source: &PvcRef,
+        targets: &[ImportTarget],
+        options: &RefreshOptions,
+    ) -> Result<RefreshReport> {
+        let span = tracing::info_span!("refresh", source = %source, namespaces = targets.len());
+        self.refresh_inner(source, targets, options)
+            .instrument(span)
+            .await
+    }
+
+    async fn refresh_inner(
+        &self,
+        source: &PvcRef,
+        targets: &[ImportTarget],
+        options: &RefreshOptions,
+    ) -> Result<RefreshReport> {
+        if !options.replace_data {
+            return Err(golden_core::Error::invalid(
+                "refresh",
+                targets
+                    .iter()
+                    .map(|t| t.namespace.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                "replaces the sandbox PVCs of these namespaces, losing their data; set \
+                 RefreshOptions::with_replace_data(true) (CLI --replace-data) to confirm",
+            )
+            .into());
+        }
+        let policy = options
+            .import
+            .policy
+            .clone()
+            .protect(source.namespace.clone());
+        for t in targets {
+            policy.check_target(&t.namespace)?;
+        }
+        let snapshot = self.capture(source, &options.capture).await?;
+        // Validate the new import (classes, foreign objects) before removing
+        // anything; golden's own older imports are accepted as they go next.
+        self.plan_import(&snapshot, targets, &options.import, true)
+            .await?;
+        let teardown = TeardownOptions {
+            snapshot_id: None,
+            delete_namespace: false,
+            ..options.teardown.clone()
+        };
+        let work = targets.iter().map(|t| {
+            let teardown = &teardown;
+            async move {
+                (
+                    t.namespace.clone(),
+                    self.teardown_one(&t.namespace, teardown).await,
+                )
+            }
+        });
+        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work)
+            .buffered(teardown.concurrency.max(1))
+            .collect()
+            .await;
+        let mut replaced = Vec::new();
+        let mut failures = Vec::new();
+        for (namespace, r) in results {
+            match r {
+                Ok(rep) => replaced.push(rep),
+                Err(error) => failures.push(NamespaceFailure { namespace, error }),
+            }
+        }
+        if !failures.is_empty() {
+            let ok = replaced.iter().map(|r| r.namespace.clone()).collect();
+            return Err(Error::combine("teardown", targets.len(), ok, failures));
+        }
+        let import = self.import(&snapshot, targets, &options.import).await?;
+        Ok(RefreshReport {
+            snapshot,
+            replaced,
+            import,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_names_are_valid_and_deterministic() {
+        let at = time::macros::datetime!(2026-11-27 01:02:03 UTC);
+        let n = capture_name(&PvcRef::new("production", "postgres-pv-claim").unwrap(), at);
+        assert_eq!(n, "golden-production-postgres-pv-claim-20261127010203");
+        names::validate_cloud_name(&n).unwrap();
+        let long = PvcRef::new("a".repeat(63), format!("data.{}", "b".repeat(200))).unwrap();
+        let n = capture_name(&long, at);
+        assert!(n.len() <= 63, "{n}");
+        names::validate_cloud_name(&n).unwrap();
+        assert_eq!(n, capture_name(&long, at));
+        assert_ne!(
+            n,
+            capture_name(
+                &PvcRef::new("a".repeat(63), format!("data.{}", "c".repeat(200))).unwrap(),
+                at
+            )
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! Options of each operation: `#[non_exhaustive]` structs with `Default`
+//! and `with_*` setters.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use golden_core::{NamespacePolicy, SnapshotKind, WaitOptions};
+
+/// Default number of namespaces worked on at once: enough to hide API
+/// latency, well below a real API server's default client-side limits.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Options of [`crate::Golden::import`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// Namespaces worked on at once (at least 1).
+    pub concurrency: usize,
+    /// Take over objects that exist without golden's labels or whose fields
+    /// another manager owns, and force server-side apply conflicts. Off by
+    /// default: such objects are a conflict error.
+    pub force: bool,
+    /// Wait until every import is usable. On by default.
+    pub wait: bool,
+    /// How long to wait for every import to be usable.
+    pub timeout: Duration,
+    /// Namespaces never written to. The source namespace of the golden
+    /// snapshot is always added.
+    pub policy: NamespacePolicy,
+    /// Before writing, confirm with the provider that the golden snapshot
+    /// exists, is ready, has the handle given and is not larger than the
+    /// size given. On by default.
+    pub verify_snapshot: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+            force: false,
+            wait: true,
+            timeout: Duration::from_secs(10 * 60),
+            policy: NamespacePolicy::default(),
+            verify_snapshot: true,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// Sets how many namespaces are worked on at once.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Takes over foreign objects and forces apply conflicts.
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Whether to wait until the imports are usable.
+    pub fn with_wait(mut self, wait: bool) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Sets the deadline for the imports to become usable.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the protected namespaces.
+    pub fn with_policy(mut self, policy: NamespacePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Whether to check the golden snapshot with the provider first.
+    pub fn with_verify_snapshot(mut self, verify: bool) -> Self {
+        self.verify_snapshot = verify;
+        self
+    }
+}
+
+/// Options of [`crate::Golden::capture`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CaptureOptions {
+    /// The snapshot name; default `golden-<namespace>-<pvc>-<UTC timestamp>`.
+    pub name: Option<String>,
+    /// A description stored with the snapshot.
+    pub description: Option<String>,
+    /// Extra cloud labels (golden's own are always added).
+    pub labels: BTreeMap<String, String>,
+    /// Snapshot or image.
+    pub kind: SnapshotKind,
+    /// How long and how often to poll the provider until it is ready.
+    pub wait: WaitOptions,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            name: None,
+            description: None,
+            labels: BTreeMap::new(),
+            kind: SnapshotKind::Snapshot,
+            wait: WaitOptions::default(),
+        }
+    }
+}
+
+impl CaptureOptions {
+    /// Sets the snapshot name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, d: impl Into<String>) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+
+    /// Adds a cloud label.
+    pub fn with_label(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.labels.insert(k.into(), v.into());
+        self
+    }
+
+    /// Sets the kind (snapshot or image).
+    pub fn with_kind(mut self, kind: SnapshotKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Sets how to wait for the snapshot.
+    pub fn with_wait(mut self, wait: WaitOptions) -> Self {
+        self.wait = wait;
+        self
+    }
+}
+
+/// Options of [`crate::Golden::clone_into`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CloneOptions {
+    /// Reuse the newest ready golden snapshot of the source when it is at
+    /// most this old, instead of taking a new one. `None` (the default)
+    /// always takes a new one.
+    pub reuse_within: Option<Duration>,
+    /// How to take a new snapshot.
+    pub capture: CaptureOptions,
+    /// How to import it.
+    pub import: ImportOptions,
+}
+
+impl CloneOptions {
+    /// Reuses a golden snapshot at most `age` old.
+    pub fn with_reuse_within(mut self, age: Duration) -> Self {
+        self.reuse_within = Some(age);
+        self
+    }
+
+    /// Sets the capture options.
+    pub fn with_capture(mut self, c: CaptureOptions) -> Self {
+        self.capture = c;
+        self
+    }
+
+    /// Sets the import options.
+    pub fn with_import(mut self, i: ImportOptions) -> Self {
+        self.import = i;
+        self
+    }
+}
+
+/// Options of [`crate::Golden::teardown`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TeardownOptions {
+    /// Only remove imports of this golden snapshot (provider id); default:
+    /// every golden import in the namespace.
+    pub snapshot_id: Option<String>,
+    /// Also delete the namespace when golden created it (annotation
+    /// `golden.dev/created-namespace`). Off by default.
+    pub delete_namespace: bool,
+    /// How long to wait for the objects (and their finalizers) to go.
+    pub timeout: Duration,
+    /// Namespaces worked on at once.
+    pub concurrency: usize,
+}
+
+impl Default for TeardownOptions {
+    fn default() -> Self {
+        TeardownOptions {
+            snapshot_id: None,
+            delete_namespace: false,
+            timeout: Duration::from_secs(5 * 60),
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+impl TeardownOptions {
+    /// Only removes imports of this golden snapshot.
+    pub fn with_snapshot_id(mut self, id: impl Into<String>) -> Self {
+        self.snapshot_id = Some(id.into());
+        self
+    }
+
+    /// Also deletes namespaces golden created.
+    pub fn with_delete_namespace(mut self, delete: bool) -> Self {
+        self.delete_namespace = delete;
+        self
+    }
+
+    /// Sets the deadline.
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Sets how many namespaces are worked on at once.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+}
+
+/// Options of [`crate::Golden::gc`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GcOptions {
+    /// Keep the newest this many golden snapshots of each source PVC.
+    pub keep_newest: usize,
+    /// Never delete a snapshot younger than this.
+    pub min_age: Duration,
+    /// Only report what would be deleted.
+    pub dry_run: bool,
+}
+
+impl Default for GcOptions {
+    /// Keep the newest 2 per source, nothing younger than a day, really delete.
+    fn default() -> Self {
+        GcOptions {
+            keep_newest: 2,
+            min_age: Duration::from_secs(24 * 3600),
+            dry_run: false,
+        }
+    }
+}
+
+impl GcOptions {
+    /// Sets how many of the newest snapshots per source are kept.
+    pub fn with_keep_newest(mut self, k: usize) -> Self {
+        self.keep_newest = k;
+        self
+    }
+
+    /// Sets the minimum age.
+    pub fn with_min_age(mut self, age: Duration) -> Self {
+        self.min_age = age;
+        self
+    }
+
+    /// Only plans, deletes nothing.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// Options of [`crate::Golden::refresh`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RefreshOptions {
+    /// The sandbox PVCs of the chosen namespaces are deleted and restored
+    /// from the new golden snapshot: their data is lost. Must be set
+    /// explicitly; refresh refuses to start otherwise.
+    pub replace_data: bool,
+    /// How to take the new snapshot.
+    pub capture: CaptureOptions,
+    /// How to import it.
+    pub import: ImportOptions,
+    /// How to remove the old imports.
+    pub teardown: TeardownOptions,
+}
+
+impl RefreshOptions {
+    /// Allows replacing the sandbox data.
+    pub fn with_replace_data(mut self, replace: bool) -> Self {
+        self.replace_data = replace;
+        self
+    }
+
+    /// Sets the capture options.
+    pub fn with_capture(mut self, c: CaptureOptions) -> Self {
+        self.capture = c;
+        self
+    }
+
+    /// Sets the import options.
+    pub fn with_import(mut self, i: ImportOptions) -> Self {
+        self.import = i;
+        self
+    }
+
+    /// Sets the teardown options.
+    pub fn with_teardown(mut self, t: TeardownOptions) -> Self {
+        self.teardown = t;
+        self
+    }
+}

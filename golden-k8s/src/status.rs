@@ -1,0 +1,144 @@
+//! Listing imports by golden's labels.
+
+use std::collections::BTreeMap;
+
+use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
+use golden_core::{
+    ANNOTATION_HANDLE, ANNOTATION_SNAPSHOT_ID, LABEL_MANAGED_BY, LABEL_SNAPSHOT,
+    LABEL_TARGET_NAMESPACE, MANAGED_BY_VALUE,
+};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+
+use crate::error::{Error, Result};
+use crate::golden::Golden;
+use crate::wait::{content_ready, snapshot_ready};
+
+/// The imports of one golden snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GoldenStatus {
+    /// The `golden.dev/snapshot` label value (label-safe snapshot id).
+    pub snapshot_label: String,
+    /// The provider's snapshot id, from the objects' annotation.
+    pub snapshot_id: Option<String>,
+    /// The CSI snapshot handle, from the objects' annotation.
+    pub handle: Option<String>,
+    /// One entry per namespace, sorted by namespace.
+    pub namespaces: Vec<ImportStatus>,
+}
+
+/// One namespace's import of a golden snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ImportStatus {
+    /// The namespace.
+    pub namespace: String,
+    /// The VolumeSnapshotContent, when present.
+    pub content: Option<String>,
+    /// The VolumeSnapshot, when present.
+    pub volume_snapshot: Option<String>,
+    /// The PVC, when present.
+    pub claim: Option<String>,
+    /// The content is readyToUse.
+    pub content_ready: bool,
+    /// The VolumeSnapshot is readyToUse.
+    pub snapshot_ready: bool,
+    /// The PVC's phase.
+    pub claim_phase: Option<String>,
+}
+
+impl ImportStatus {
+    /// All three objects exist, both snapshots are ready and the claim is
+    /// Bound or Pending (a `WaitForFirstConsumer` claim stays Pending until
+    /// a pod uses it).
+    pub fn is_ready(&self) -> bool {
+        self.content_ready
+            && self.snapshot_ready
+            && matches!(self.claim_phase.as_deref(), Some("Bound") | Some("Pending"))
+    }
+}
+
+impl Golden {
+    /// Every golden import in the cluster, grouped by golden snapshot and
+    /// namespace, found by golden's labels (three list calls).
+    pub async fn status(&self) -> Result<Vec<GoldenStatus>> {
+        let sel = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
+        let lp = ListParams::default().labels(&sel);
+        let contents = Api::<VolumeSnapshotContent>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| Error::kube("list", "VolumeSnapshotContent", &sel, e))?
+            .items;
+        let snapshots = Api::<VolumeSnapshot>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| Error::kube("list", "VolumeSnapshot", &sel, e))?
+            .items;
+        let claims = Api::<PersistentVolumeClaim>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map_err(|e| Error::kube("list", "PersistentVolumeClaim", &sel, e))?
+            .items;
+
+        let mut out: BTreeMap<String, GoldenStatus> = BTreeMap::new();
+        let mut rows: BTreeMap<(String, String), ImportStatus> = BTreeMap::new();
+        let mut note = |(label, ns, id, handle): Ident| {
+            let g = out.entry(label.clone()).or_insert_with(|| GoldenStatus {
+                snapshot_label: label.clone(),
+                ..Default::default()
+            });
+            if g.snapshot_id.is_none() {
+                g.snapshot_id = id;
+            }
+            if g.handle.is_none() {
+                g.handle = handle;
+            }
+            (label, ns)
+        };
+        for c in &contents {
+            let key = note(ident(c, c.spec.volume_snapshot_ref.namespace.clone()));
+            let r = rows.entry(key).or_default();
+            r.content = Some(c.name_any());
+            r.content_ready = content_ready(c);
+        }
+        for s in &snapshots {
+            let key = note(ident(s, s.namespace()));
+            let r = rows.entry(key).or_default();
+            r.volume_snapshot = Some(s.name_any());
+            r.snapshot_ready = snapshot_ready(s);
+        }
+        for p in &claims {
+            let key = note(ident(p, p.namespace()));
+            let r = rows.entry(key).or_default();
+            r.claim = Some(p.name_any());
+            r.claim_phase = p.status.as_ref().and_then(|s| s.phase.clone());
+        }
+        for ((label, ns), mut row) in rows {
+            row.namespace = ns;
+            if let Some(g) = out.get_mut(&label) {
+                g.namespaces.push(row);
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+}
+
+/// Snapshot label, namespace, snapshot id, handle.
+type Ident = (String, String, Option<String>, Option<String>);
+
+fn ident<K: ResourceExt>(o: &K, ns_fallback: Option<String>) -> Ident {
+    let labels = o.labels();
+    let ann = o.annotations();
+    (
+        labels.get(LABEL_SNAPSHOT).cloned().unwrap_or_default(),
+        labels
+            .get(LABEL_TARGET_NAMESPACE)
+            .cloned()
+            .or(ns_fallback)
+            .unwrap_or_default(),
+        ann.get(ANNOTATION_SNAPSHOT_ID).cloned(),
+        ann.get(ANNOTATION_HANDLE).cloned(),
+    )
+}

@@ -1,0 +1,296 @@
+//! Removing imports: PVC, then VolumeSnapshot, then VolumeSnapshotContent,
+//! each waited for (finalizers) with a watch. Never the cloud snapshot,
+//! never an object without golden's labels.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+
+use futures::stream::{self, StreamExt};
+use golden_core::crd::{DeletionPolicy, VolumeSnapshot, VolumeSnapshotContent};
+use golden_core::{
+    ANNOTATION_CREATED_NAMESPACE, LABEL_MANAGED_BY, LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE,
+    MANAGED_BY_VALUE, names,
+};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use kube::api::{DeleteParams, ListParams, Preconditions};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::error::{Error, NamespaceFailure, Result};
+use crate::events::Event;
+use crate::golden::Golden;
+use crate::options::TeardownOptions;
+use crate::ownership::is_golden;
+use crate::wait::wait_gone;
+
+/// What teardown removed in one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct TeardownReport {
+    /// The namespace.
+    pub namespace: String,
+    /// PersistentVolumeClaims deleted.
+    pub claims: Vec<String>,
+    /// VolumeSnapshots deleted.
+    pub volume_snapshots: Vec<String>,
+    /// VolumeSnapshotContents deleted.
+    pub contents: Vec<String>,
+    /// Whether the namespace itself was deleted.
+    pub namespace_deleted: bool,
+}
+
+fn selector(namespace: Option<&str>, snapshot_id: Option<&str>) -> String {
+    let mut s = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
+    if let Some(ns) = namespace {
+        s.push_str(&format!(",{LABEL_TARGET_NAMESPACE}={ns}"));
+    }
+    if let Some(id) = snapshot_id {
+        s.push_str(&format!(",{LABEL_SNAPSHOT}={}", names::label_safe(id)));
+    }
+    s
+}
+
+async fn list_golden<K>(api: &Api<K>, kind: &'static str, sel: &str) -> Result<Vec<K>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+{
+    let items = api
+        .list(&ListParams::default().labels(sel))
+        .await
+        .map_err(|e| Error::kube("list", kind, sel, e))?
+        .items;
+    // The selector already demands the label; checking again keeps the rule
+    // local: nothing without golden's label is ever deleted.
+    Ok(items.into_iter().filter(|o| is_golden(o.meta())).collect())
+}
+
+async fn delete_all<K>(api: &Api<K>, kind: &'static str, objs: &[K]) -> Result<()>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+{
+    for o in objs {
+        if o.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        let dp = DeleteParams {
+            preconditions: o.meta().uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(&o.name_any(), &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.is_not_found() => {}
+            Err(e) => return Err(Error::kube("delete", kind, o.name_any(), e)),
+        }
+    }
+    Ok(())
+}
+
+fn names_of<K: ResourceExt>(objs: &[K]) -> BTreeSet<String> {
+    objs.iter().map(|o| o.name_any()).collect()
+}
+
+impl Golden {
+    /// Removes golden's imports from each namespace: PVCs, then
+    /// VolumeSnapshots, then VolumeSnapshotContents, each waited for until
+    /// gone (finalizers released), and the namespace too when asked and
+    /// golden created it. Only objects with golden's labels are touched;
+    /// a content not `Retain` is refused; the cloud snapshot stays.
+    pub async fn teardown(
+        &self,
+        namespaces: &[String],
+        options: &TeardownOptions,
+    ) -> Result<Vec<TeardownReport>> {
+        for ns in namespaces {
+            names::validate_namespace(ns)?;
+        }
+        let work = namespaces.iter().map(|ns| {
+            let span = tracing::info_span!("teardown", namespace = %ns);
+            async move { (ns.clone(), self.teardown_one(ns, options).await) }.instrument(span)
+        });
+        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work)
+            .buffered(options.concurrency.max(1))
+            .collect()
+            .await;
+        let total = results.len();
+        let mut reports = Vec::new();
+        let mut failures = Vec::new();
+        for (namespace, r) in results {
+            match r {
+                Ok(rep) => reports.push(rep),
+                Err(error) => {
+                    self.events.emit(Event::NamespaceFailed {
+                        namespace: namespace.clone(),
+                        error: error.to_string(),
+                    });
+                    failures.push(NamespaceFailure { namespace, error })
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(reports)
+        } else {
+            let ok = reports.iter().map(|r| r.namespace.clone()).collect();
+            Err(Error::combine("teardown", total, ok, failures))
+        }
+    }
+
+    pub(crate) async fn teardown_one(
+        &self,
+        ns: &str,
+        options: &TeardownOptions,
+    ) -> Result<TeardownReport> {
+        let sel = selector(Some(ns), options.snapshot_id.as_deref());
+        let claims_api = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns);
+        let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), ns);
+        let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
+        let claims = list_golden(&claims_api, "PersistentVolumeClaim", &sel).await?;
+        let snapshots = list_golden(&vs_api, "VolumeSnapshot", &sel).await?;
+        let contents = list_golden(&vsc_api, "VolumeSnapshotContent", &sel).await?;
+
+        // Refuse before deleting anything if a content would take the cloud
+        // snapshot with it.
+        if let Some(c) = contents
+            .iter()
+            .find(|c| c.spec.deletion_policy != DeletionPolicy::Retain)
+        {
+            return Err(golden_core::Error::conflict(
+                "VolumeSnapshotContent",
+                c.name_any(),
+                "has deletionPolicy Delete: deleting it would delete the golden snapshot in the \
+                 cloud for every namespace. Set it to Retain first (kubectl patch \
+                 volumesnapshotcontent <name> --type merge -p '{\"spec\":{\"deletionPolicy\":\"Retain\"}}')",
+            )
+            .into());
+        }
+
+        let timeout = options.timeout;
+        delete_all(&claims_api, "PersistentVolumeClaim", &claims).await?;
+        wait_gone(
+            claims_api,
+            "PersistentVolumeClaim",
+            &sel,
+            names_of(&claims),
+            timeout,
+        )
+        .await?;
+        delete_all(&vs_api, "VolumeSnapshot", &snapshots).await?;
+        wait_gone(
+            vs_api,
+            "VolumeSnapshot",
+            &sel,
+            names_of(&snapshots),
+            timeout,
+        )
+        .await?;
+        delete_all(&vsc_api, "VolumeSnapshotContent", &contents).await?;
+        wait_gone(
+            vsc_api,
+            "VolumeSnapshotContent",
+            &sel,
+            names_of(&contents),
+            timeout,
+        )
+        .await?;
+
+        let mut namespace_deleted = false;
+        if options.delete_namespace {
+            namespace_deleted = self.delete_created_namespace(ns).await?;
+        }
+        let report = TeardownReport {
+            namespace: ns.to_string(),
+            claims: names_of(&claims).into_iter().collect(),
+            volume_snapshots: names_of(&snapshots).into_iter().collect(),
+            contents: names_of(&contents).into_iter().collect(),
+            namespace_deleted,
+        };
+        let mut deleted: Vec<String> = Vec::new();
+        deleted.extend(
+            report
+                .claims
+                .iter()
+                .map(|n| format!("PersistentVolumeClaim/{n}")),
+        );
+        deleted.extend(
+            report
+                .volume_snapshots
+                .iter()
+                .map(|n| format!("VolumeSnapshot/{n}")),
+        );
+        deleted.extend(
+            report
+                .contents
+                .iter()
+                .map(|n| format!("VolumeSnapshotContent/{n}")),
+        );
+        self.events.emit(Event::TornDown {
+            namespace: ns.to_string(),
+            deleted,
+            namespace_deleted,
+        });
+        Ok(report)
+    }
+
+    /// Deletes `ns` when golden created it and no golden import is left in it.
+    async fn delete_created_namespace(&self, ns: &str) -> Result<bool> {
+        let api = Api::<Namespace>::all(self.client.clone());
+        let Some(n) = api
+            .get_opt(ns)
+            .await
+            .map_err(|e| Error::kube("get", "Namespace", ns, e))?
+        else {
+            return Ok(false);
+        };
+        let created = n
+            .annotations()
+            .get(ANNOTATION_CREATED_NAMESPACE)
+            .map(String::as_str)
+            == Some("true");
+        if !created || !is_golden(&n.metadata) {
+            tracing::info!(namespace = ns, "namespace not created by golden; kept");
+            return Ok(false);
+        }
+        let left = list_golden(
+            &Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns),
+            "PersistentVolumeClaim",
+            &selector(Some(ns), None),
+        )
+        .await?;
+        if !left.is_empty() {
+            tracing::info!(
+                namespace = ns,
+                "other golden imports remain; namespace kept"
+            );
+            return Ok(false);
+        }
+        let dp = DeleteParams {
+            preconditions: n.metadata.uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(ns, &dp).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.is_not_found() => Ok(true),
+            Err(e) => Err(Error::kube("delete", "Namespace", ns, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors() {
+        assert_eq!(
+            selector(Some("sandbox01"), Some("memsnap-0001")),
+            "app.kubernetes.io/managed-by=golden,golden.dev/namespace=sandbox01,golden.dev/snapshot=memsnap-0001"
+        );
+        assert_eq!(selector(None, None), "app.kubernetes.io/managed-by=golden");
+    }
+}

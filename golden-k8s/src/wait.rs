@@ -1,0 +1,420 @@
+//! Waiting with watches: until imports are usable, until objects are gone.
+//!
+//! One watch per resource type, selected by golden's labels, covers every
+//! namespace of an operation; nothing polls.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
+use golden_core::LABEL_SNAPSHOT;
+use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
+use k8s_openapi::api::core::v1::{Event as KubeEvent, PersistentVolumeClaim};
+use kube::api::ListParams;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
+use crate::events::{Event, EventSink};
+
+/// PVC annotation the scheduler sets when it picks a node for a
+/// `WaitForFirstConsumer` claim.
+pub const ANNOTATION_SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
+
+/// What to wait for in one namespace.
+#[derive(Debug, Clone)]
+pub(crate) struct WaitTarget {
+    pub(crate) namespace: String,
+    pub(crate) content: String,
+    pub(crate) snapshot: String,
+    pub(crate) claim: String,
+    /// The claim's StorageClass binds on first consumer.
+    pub(crate) wait_for_first_consumer: bool,
+}
+
+/// Whether a VolumeSnapshotContent is `readyToUse`.
+pub fn content_ready(c: &VolumeSnapshotContent) -> bool {
+    c.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+}
+
+/// Whether a VolumeSnapshot is `readyToUse`.
+pub fn snapshot_ready(s: &VolumeSnapshot) -> bool {
+    s.status.as_ref().and_then(|s| s.ready_to_use) == Some(true)
+}
+
+/// Whether a claim is usable: Bound, or Pending only because its class
+/// waits for the first consumer (no node selected yet).
+pub fn claim_usable(c: &PersistentVolumeClaim, wait_for_first_consumer: bool) -> bool {
+    let phase = c.status.as_ref().and_then(|s| s.phase.as_deref());
+    match phase {
+        Some("Bound") => true,
+        None | Some("Pending") => {
+            wait_for_first_consumer
+                && !c
+                    .annotations()
+                    .get(ANNOTATION_SELECTED_NODE)
+                    .is_some_and(|n| !n.is_empty())
+        }
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    content: Option<VolumeSnapshotContent>,
+    snapshot: Option<VolumeSnapshot>,
+    claim: Option<PersistentVolumeClaim>,
+}
+
+enum Update {
+    Content(watcher::Event<VolumeSnapshotContent>),
+    Snapshot(watcher::Event<VolumeSnapshot>),
+    Claim(watcher::Event<PersistentVolumeClaim>),
+}
+
+fn watch_all<K>(
+    client: &Client,
+    selector: &str,
+) -> BoxStream<'static, watcher::Result<watcher::Event<K>>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let api = Api::<K>::all(client.clone());
+    watcher(api, watcher::Config::default().labels(selector))
+        .default_backoff()
+        .boxed()
+}
+
+/// Applies a watch event to `slot` when the object is the one tracked.
+fn apply_event<K: ResourceExt + Clone>(ev: &watcher::Event<K>, f: &mut dyn FnMut(&K, bool)) {
+    match ev {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => f(o, true),
+        watcher::Event::Delete(o) => f(o, false),
+        watcher::Event::Init | watcher::Event::InitDone => {}
+    }
+}
+
+/// Waits until every target is usable, with one watch per resource type
+/// selected by `golden.dev/snapshot=<label>` across all namespaces.
+///
+/// Returns the namespaces that became usable and, for the others, a
+/// [`NotReady`] error that carries the last status errors and events.
+pub(crate) async fn wait_usable(
+    client: &Client,
+    snapshot_id: &str,
+    snapshot_label: &str,
+    targets: Vec<WaitTarget>,
+    timeout: Duration,
+    events: &EventSink,
+) -> (Vec<String>, Vec<NamespaceFailure>) {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let selector = format!("{LABEL_SNAPSHOT}={snapshot_label}");
+    let by_content: BTreeMap<String, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.content.clone(), i))
+        .collect();
+    let by_snapshot: BTreeMap<(String, String), usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.namespace.clone(), t.snapshot.clone()), i))
+        .collect();
+    let by_claim: BTreeMap<(String, String), usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.namespace.clone(), t.claim.clone()), i))
+        .collect();
+    let mut seen: Vec<Seen> = targets.iter().map(|_| Seen::default()).collect();
+    let mut pending: BTreeSet<usize> = (0..targets.len()).collect();
+    let mut ready = Vec::new();
+    let mut watch_error: Option<String> = None;
+
+    if !targets.is_empty() {
+        let merged = stream::select_all([
+            watch_all::<VolumeSnapshotContent>(client, &selector)
+                .map(|r| r.map(Update::Content))
+                .boxed(),
+            watch_all::<VolumeSnapshot>(client, &selector)
+                .map(|r| r.map(Update::Snapshot))
+                .boxed(),
+            watch_all::<PersistentVolumeClaim>(client, &selector)
+                .map(|r| r.map(Update::Claim))
+                .boxed(),
+        ]);
+        let mut merged = merged;
+        while !pending.is_empty() {
+            let next = match tokio::time::timeout_at(deadline, merged.next()).await {
+                Err(_) | Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "watch failed; it restarts with backoff");
+                    watch_error = Some(e.to_string());
+                    continue;
+                }
+                Ok(Some(Ok(u))) => u,
+            };
+            let mut touched = None;
+            match &next {
+                Update::Content(ev) => apply_event(ev, &mut |o, present| {
+                    if let Some(&i) = by_content.get(&o.name_any()) {
+                        seen[i].content = present.then(|| o.clone());
+                        touched = Some(i);
+                    }
+                }),
+                Update::Snapshot(ev) => apply_event(ev, &mut |o, present| {
+                    let key = (o.namespace().unwrap_or_default(), o.name_any());
+                    if let Some(&i) = by_snapshot.get(&key) {
+                        seen[i].snapshot = present.then(|| o.clone());
+                        touched = Some(i);
+                    }
+                }),
+                Update::Claim(ev) => apply_event(ev, &mut |o, present| {
+                    let key = (o.namespace().unwrap_or_default(), o.name_any());
+                    if let Some(&i) = by_claim.get(&key) {
+                        seen[i].claim = present.then(|| o.clone());
+                        touched = Some(i);
+                    }
+                }),
+            }
+            if let Some(i) = touched
+                && pending.contains(&i)
+                && is_usable(&seen[i], &targets[i])
+            {
+                pending.remove(&i);
+                let t = &targets[i];
+                let waiting = seen[i]
+                    .claim
+                    .as_ref()
+                    .and_then(|c| c.status.as_ref())
+                    .and_then(|s| s.phase.as_deref())
+                    != Some("Bound");
+                tracing::info!(namespace = %t.namespace, "import usable");
+                events.emit(Event::NamespaceReady {
+                    namespace: t.namespace.clone(),
+                    waiting_for_consumer: waiting,
+                    after: start.elapsed(),
+                });
+                ready.push(t.namespace.clone());
+            }
+        }
+    }
+
+    let waited = start.elapsed();
+    let diagnose = pending.iter().map(|&i| {
+        let t = &targets[i];
+        let s = &seen[i];
+        let watch_error = watch_error.clone();
+        async move {
+            let mut n = NotReady {
+                namespace: t.namespace.clone(),
+                snapshot_id: snapshot_id.to_string(),
+                waited,
+                content: ObjectState {
+                    name: t.content.clone(),
+                    seen: s.content.is_some(),
+                    ready: s.content.as_ref().is_some_and(content_ready),
+                    error: s
+                        .content
+                        .as_ref()
+                        .and_then(|c| c.status.as_ref())
+                        .and_then(|st| st.error.as_ref())
+                        .and_then(|e| e.message.clone()),
+                },
+                volume_snapshot: ObjectState {
+                    name: t.snapshot.clone(),
+                    seen: s.snapshot.is_some(),
+                    ready: s.snapshot.as_ref().is_some_and(snapshot_ready),
+                    error: s
+                        .snapshot
+                        .as_ref()
+                        .and_then(|c| c.status.as_ref())
+                        .and_then(|st| st.error.as_ref())
+                        .and_then(|e| e.message.clone()),
+                },
+                claim: ObjectState {
+                    name: t.claim.clone(),
+                    seen: s.claim.is_some(),
+                    ready: s
+                        .claim
+                        .as_ref()
+                        .is_some_and(|c| claim_usable(c, t.wait_for_first_consumer)),
+                    error: None,
+                },
+                claim_phase: s
+                    .claim
+                    .as_ref()
+                    .and_then(|c| c.status.as_ref())
+                    .and_then(|st| st.phase.clone()),
+                watch_error,
+                ..Default::default()
+            };
+            n.claim_last_event =
+                last_event(client, &t.namespace, "PersistentVolumeClaim", &t.claim).await;
+            n.snapshot_last_event =
+                last_event(client, &t.namespace, "VolumeSnapshot", &t.snapshot).await;
+            NamespaceFailure {
+                namespace: t.namespace.clone(),
+                error: Error::NotReady(Box::new(n)),
+            }
+        }
+    });
+    let failures: Vec<NamespaceFailure> = stream::iter(diagnose).buffered(8).collect().await;
+    for f in &failures {
+        events.emit(Event::NamespaceFailed {
+            namespace: f.namespace.clone(),
+            error: f.error.to_string(),
+        });
+    }
+    (ready, failures)
+}
+
+fn is_usable(s: &Seen, t: &WaitTarget) -> bool {
+    s.content.as_ref().is_some_and(content_ready)
+        && s.snapshot.as_ref().is_some_and(snapshot_ready)
+        && s.claim
+            .as_ref()
+            .is_some_and(|c| claim_usable(c, t.wait_for_first_consumer))
+}
+
+/// The newest core/v1 Event about `kind/name` in `namespace`, as
+/// `reason: message`; `None` when there is none or events cannot be read.
+pub(crate) async fn last_event(
+    client: &Client,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Option<String> {
+    let api = Api::<KubeEvent>::namespaced(client.clone(), namespace);
+    let lp = ListParams::default().fields(&format!("involvedObject.name={name}"));
+    let list = match api.list(&lp).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(error = %e, namespace, name, "cannot list events");
+            return None;
+        }
+    };
+    list.items
+        .into_iter()
+        .filter(|e| e.involved_object.kind.as_deref().is_none_or(|k| k == kind))
+        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .enumerate()
+        .max_by_key(|(i, e)| {
+            let t = e
+                .last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+                .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+                .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0));
+            (t, *i)
+        })
+        .map(|(_, e)| {
+            format!(
+                "{}: {}",
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default()
+            )
+        })
+}
+
+/// Waits until none of `names` is listed under `api` with `selector`.
+pub(crate) async fn wait_gone<K>(
+    api: Api<K>,
+    kind: &'static str,
+    selector: &str,
+    names: BTreeSet<String>,
+    timeout: Duration,
+) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    if names.is_empty() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let mut stream = watcher(api, watcher::Config::default().labels(selector))
+        .default_backoff()
+        .boxed();
+    let mut present: BTreeMap<String, K> = BTreeMap::new();
+    let mut init: BTreeMap<String, K> = BTreeMap::new();
+    let mut synced = false;
+    let mut last_error = None;
+    loop {
+        if synced && !names.iter().any(|n| present.contains_key(n)) {
+            return Ok(());
+        }
+        match tokio::time::timeout_at(start + timeout, stream.next()).await {
+            Err(_) | Ok(None) => break,
+            Ok(Some(Err(e))) => last_error = Some(e.to_string()),
+            Ok(Some(Ok(ev))) => match ev {
+                watcher::Event::Init => init.clear(),
+                watcher::Event::InitApply(o) => {
+                    init.insert(o.name_any(), o);
+                }
+                watcher::Event::InitDone => {
+                    present = std::mem::take(&mut init);
+                    synced = true;
+                }
+                watcher::Event::Apply(o) => {
+                    present.insert(o.name_any(), o);
+                }
+                watcher::Event::Delete(o) => {
+                    present.remove(&o.name_any());
+                }
+            },
+        }
+    }
+    let mut remaining: Vec<String> = names
+        .iter()
+        .filter_map(|n| present.get(n))
+        .map(|o| format!("{} (finalizers: {:?})", o.name_any(), o.finalizers()))
+        .collect();
+    if !synced {
+        remaining.push(format!(
+            "the watch never synced{}",
+            last_error.map(|e| format!(": {e}")).unwrap_or_default()
+        ));
+    }
+    Err(Error::DeleteTimeout {
+        kind,
+        waited: start.elapsed(),
+        remaining: remaining.join(", "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::PersistentVolumeClaimStatus;
+
+    fn claim(phase: Option<&str>, node: Option<&str>) -> PersistentVolumeClaim {
+        let mut c = PersistentVolumeClaim {
+            status: Some(PersistentVolumeClaimStatus {
+                phase: phase.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        if let Some(n) = node {
+            c.annotations_mut()
+                .insert(ANNOTATION_SELECTED_NODE.into(), n.into());
+        }
+        c
+    }
+
+    #[test]
+    fn claim_usability() {
+        assert!(claim_usable(&claim(Some("Bound"), None), false));
+        assert!(!claim_usable(&claim(Some("Pending"), None), false));
+        assert!(claim_usable(&claim(Some("Pending"), None), true));
+        assert!(claim_usable(&claim(None, None), true));
+        // A node was picked: provisioning must finish now.
+        assert!(!claim_usable(&claim(Some("Pending"), Some("node-1")), true));
+        assert!(!claim_usable(&claim(Some("Lost"), None), true));
+    }
+}
