@@ -106,7 +106,11 @@ impl ApiError {
 
     /// From a finished operation, when it carries an error.
     pub(crate) fn from_operation(op: &Operation) -> Option<Self> {
-        let errors = op.error.as_ref().map(|e| e.errors.as_slice()).unwrap_or(&[]);
+        let errors = op
+            .error
+            .as_ref()
+            .map(|e| e.errors.as_slice())
+            .unwrap_or(&[]);
         if errors.is_empty() && op.http_error_status_code.is_none() {
             return None;
         }
@@ -123,7 +127,9 @@ impl ApiError {
                 .unwrap_or_else(|| "the operation failed".to_string());
         }
         Some(ApiError {
-            status: op.http_error_status_code.and_then(|c| u16::try_from(c).ok()),
+            status: op
+                .http_error_status_code
+                .and_then(|c| u16::try_from(c).ok()),
             reasons,
             message,
             transport: false,
@@ -155,7 +161,8 @@ pub(crate) fn map_error(ctx: &Ctx, e: ApiError) -> Error {
     let what = ctx.what;
     let id = ctx.id.clone();
     let frequency = e.has_reason(&[RATE_EXCEEDED_CODE])
-        || e.message.contains("Too frequent operations from the source resource");
+        || e.message
+            .contains("Too frequent operations from the source resource");
     if frequency {
         let disk = ctx.disk.clone().unwrap_or_else(|| id.clone());
         return Error::RateLimited {
@@ -188,8 +195,11 @@ pub(crate) fn map_error(ctx: &Ctx, e: ApiError) -> Error {
             None => Error::not_found(what, id),
         };
     }
-    if e.has_reason(&["forbidden", "insufficientPermissions", "accessNotConfigured"])
-        || e.status == Some(403)
+    if e.has_reason(&[
+        "forbidden",
+        "insufficientPermissions",
+        "accessNotConfigured",
+    ]) || e.status == Some(403)
         || e.status == Some(401)
     {
         return Error::PermissionDenied {
@@ -212,11 +222,18 @@ pub(crate) fn map_error(ctx: &Ctx, e: ApiError) -> Error {
         return Error::conflict(
             what,
             id,
-            format!("it changed while being updated; read it again and retry ({})", e.message),
+            format!(
+                "it changed while being updated; read it again and retry ({})",
+                e.message
+            ),
         );
     }
-    if e.has_reason(&["invalid", "badRequest", "resourceNotReady", "invalidParameter"])
-        || e.status == Some(400)
+    if e.has_reason(&[
+        "invalid",
+        "badRequest",
+        "resourceNotReady",
+        "invalidParameter",
+    ]) || e.status == Some(400)
     {
         return Error::invalid(what, id, e.message);
     }
@@ -263,7 +280,13 @@ mod tests {
         let ctx = Ctx::new("snapshot", "golden-a").disk("projects/p/zones/z/disks/d");
         let cases: Vec<(ApiError, fn(&Error) -> bool)> = vec![
             (api(Some(404), "notFound", "gone"), |e| {
-                matches!(e, Error::NotFound { what: "snapshot", .. })
+                matches!(
+                    e,
+                    Error::NotFound {
+                        what: "snapshot",
+                        ..
+                    }
+                )
             }),
             (api(None, "RESOURCE_NOT_FOUND", "gone"), |e| {
                 matches!(e, Error::NotFound { .. })
@@ -283,12 +306,30 @@ mod tests {
             (api(Some(400), "invalid", "bad"), |e| {
                 matches!(e, Error::InvalidInput { .. })
             }),
-            (api(None, RATE_EXCEEDED_CODE, "Operation rate exceeded"), |e| {
-                matches!(e, Error::RateLimited { what: "disk", retry_after: Some(_), .. })
+            (
+                api(None, RATE_EXCEEDED_CODE, "Operation rate exceeded"),
+                |e| {
+                    matches!(
+                        e,
+                        Error::RateLimited {
+                            what: "disk",
+                            retry_after: Some(_),
+                            ..
+                        }
+                    )
+                },
+            ),
+            (api(Some(503), "backendError", "later"), |e| {
+                e.is_retryable()
             }),
-            (api(Some(503), "backendError", "later"), |e| e.is_retryable()),
             (api(Some(500), "", "oops"), |e| {
-                matches!(e, Error::Backend { retryable: true, .. })
+                matches!(
+                    e,
+                    Error::Backend {
+                        retryable: true,
+                        ..
+                    }
+                )
             }),
         ];
         for (input, check) in cases {
@@ -306,6 +347,9 @@ mod tests {
     fn missing_source_is_named() {
         let ctx = Ctx::new("snapshot", "golden-a").missing("disk", "projects/p/zones/z/disks/d");
         let e = map_error(&ctx, api(Some(404), "notFound", "gone"));
-        assert_eq!(e.to_string(), "disk \"projects/p/zones/z/disks/d\" not found");
+        assert_eq!(
+            e.to_string(),
+            "disk \"projects/p/zones/z/disks/d\" not found"
+        );
     }
 }

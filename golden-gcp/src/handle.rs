@@ -237,9 +237,9 @@ impl DiskScope {
     /// Guesses the scope from a location name: zones end in `-<letter>`
     /// (`us-central1-a`), regions do not (`us-central1`).
     pub fn from_location(location: &str) -> Self {
-        let is_zone = location
-            .rsplit_once('-')
-            .is_some_and(|(_, last)| last.len() == 1 && last.chars().all(|c| c.is_ascii_lowercase()));
+        let is_zone = location.rsplit_once('-').is_some_and(|(_, last)| {
+            last.len() == 1 && last.chars().all(|c| c.is_ascii_lowercase())
+        });
         if is_zone {
             DiskScope::Zone(location.to_string())
         } else {

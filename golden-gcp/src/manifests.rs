@@ -123,7 +123,11 @@ impl ManifestBuilder for PdManifests {
             return DiskPath::parse(handle).map(|p| disk_ref(&p));
         }
         let name = pv.metadata.name.as_deref().unwrap_or("<unnamed>");
-        let Some(gce) = pv.spec.as_ref().and_then(|s| s.gce_persistent_disk.as_ref()) else {
+        let Some(gce) = pv
+            .spec
+            .as_ref()
+            .and_then(|s| s.gce_persistent_disk.as_ref())
+        else {
             return Err(unsupported_volume_source(
                 pv,
                 PD_DRIVER,

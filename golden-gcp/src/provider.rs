@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, PvcRef, Result, Snapshot,
-    SnapshotKind, SnapshotProvider, SnapshotState, WaitOptions, no_progress, poll_until_ready,
+    CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, PvcRef, Result, Snapshot, SnapshotKind,
+    SnapshotProvider, SnapshotState, WaitOptions, no_progress, poll_until_ready,
 };
 use google_cloud_auth::credentials::Credentials;
 use google_cloud_compute_v1::client::{Disks, Images, RegionDisks, Snapshots};
@@ -107,7 +107,8 @@ impl PdProviderBuilder {
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         if self.credentials.is_none() {
-            self.credentials = Some(google_cloud_auth::credentials::anonymous::Builder::new().build());
+            self.credentials =
+                Some(google_cloud_auth::credentials::anonymous::Builder::new().build());
         }
         self
     }
@@ -175,10 +176,7 @@ impl PdProviderBuilder {
         self
     }
 
-    fn configure<F>(
-        &self,
-        mut b: ClientBuilder<F, Credentials>,
-    ) -> ClientBuilder<F, Credentials> {
+    fn configure<F>(&self, mut b: ClientBuilder<F, Credentials>) -> ClientBuilder<F, Credentials> {
         if let Some(e) = &self.endpoint {
             b = b.with_endpoint(e.clone());
         }
@@ -221,7 +219,11 @@ impl PdProviderBuilder {
                 false,
             )
         };
-        let disks = self.configure(Disks::builder()).build().await.map_err(fail)?;
+        let disks = self
+            .configure(Disks::builder())
+            .build()
+            .await
+            .map_err(fail)?;
         let region_disks = self
             .configure(RegionDisks::builder())
             .build()
@@ -232,7 +234,11 @@ impl PdProviderBuilder {
             .build()
             .await
             .map_err(fail)?;
-        let images = self.configure(Images::builder()).build().await.map_err(fail)?;
+        let images = self
+            .configure(Images::builder())
+            .build()
+            .await
+            .map_err(fail)?;
         Ok(PdProvider {
             manifests: PdManifests::new().with_project(&project),
             project,
@@ -420,9 +426,7 @@ impl PdProvider {
         let state = match &s.status {
             Some(Status::Ready) => SnapshotState::Ready,
             Some(Status::Creating) => SnapshotState::Pending { progress: Some(0) },
-            Some(Status::Uploading) => SnapshotState::Pending {
-                progress: Some(50),
-            },
+            Some(Status::Uploading) => SnapshotState::Pending { progress: Some(50) },
             Some(Status::Failed) => SnapshotState::Failed {
                 reason: self.failure_reason(res).await,
             },
@@ -505,7 +509,11 @@ impl PdProvider {
     ///
     /// The image is handed out as `projects/{p}/global/images/{name}`, the
     /// source the PD driver prefers when many disks are restored.
-    pub async fn create_image(&self, id: &str, options: &CreateSnapshotOptions) -> Result<Snapshot> {
+    pub async fn create_image(
+        &self,
+        id: &str,
+        options: &CreateSnapshotOptions,
+    ) -> Result<Snapshot> {
         options.validate()?;
         let source = GlobalResource::parse_id(id, &self.project)?;
         if source.kind != SnapshotKind::Snapshot {
@@ -596,19 +604,21 @@ impl PdProvider {
             }
         }
         .map_err(|e| from_client(&ctx, e))?;
-        self.wait_operation(&ctx, &res.project, op).await.map(|_| ())
+        self.wait_operation(&ctx, &res.project, op)
+            .await
+            .map(|_| ())
     }
 
-    async fn list_collection(
-        &self,
-        kind: SnapshotKind,
-        filter: &str,
-    ) -> Result<Vec<Snapshot>> {
+    async fn list_collection(&self, kind: SnapshotKind, filter: &str) -> Result<Vec<Snapshot>> {
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
             let ctx = Ctx::new(
-                if kind == SnapshotKind::Image { "images of project" } else { "snapshots of project" },
+                if kind == SnapshotKind::Image {
+                    "images of project"
+                } else {
+                    "snapshots of project"
+                },
                 &self.project,
             );
             let next = match kind {
@@ -626,7 +636,10 @@ impl PdProvider {
                     }
                     let page = call.send().await.map_err(|e| from_client(&ctx, e))?;
                     for s in &page.items {
-                        let res = GlobalResource::snapshot(&self.project, s.name.clone().unwrap_or_default());
+                        let res = GlobalResource::snapshot(
+                            &self.project,
+                            s.name.clone().unwrap_or_default(),
+                        );
                         out.push(self.to_snapshot(&res, s).await);
                     }
                     page.next_page_token
@@ -645,7 +658,10 @@ impl PdProvider {
                     }
                     let page = call.send().await.map_err(|e| from_client(&ctx, e))?;
                     for i in &page.items {
-                        let res = GlobalResource::image(&self.project, i.name.clone().unwrap_or_default());
+                        let res = GlobalResource::image(
+                            &self.project,
+                            i.name.clone().unwrap_or_default(),
+                        );
                         out.push(self.image_to_snapshot(&res, i).await);
                     }
                     page.next_page_token
@@ -681,8 +697,11 @@ struct SnapshotParts<'a> {
 
 fn build_snapshot(project: &str, res: &GlobalResource, p: SnapshotParts<'_>) -> Snapshot {
     let size = p.size_gb.and_then(|g| u64::try_from(g).ok()).unwrap_or(0) << 30;
-    let labels: BTreeMap<String, String> =
-        p.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let labels: BTreeMap<String, String> = p
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut snap = Snapshot::new(res.id_in(project), res.handle(), size)
         .with_kind(res.kind)
         .with_state(p.state)
@@ -690,7 +709,10 @@ fn build_snapshot(project: &str, res: &GlobalResource, p: SnapshotParts<'_>) -> 
     if let Some(d) = p.source_disk {
         snap = snap.with_source_disk(strip_compute_url(d));
     }
-    if let Some(t) = p.created.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()) {
+    if let Some(t) = p
+        .created
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+    {
         snap = snap.with_created(t);
     }
     if let Some(l) = p.location {
@@ -731,13 +753,19 @@ impl SnapshotProvider for PdProvider {
             .and_then(|g| u64::try_from(g).ok())
             .map(|g| g << 30);
         if let Some(t) = &d.r#type {
-            out.attributes
-                .insert("gce/type".into(), t.rsplit('/').next().unwrap_or(t).to_string());
+            out.attributes.insert(
+                "gce/type".into(),
+                t.rsplit('/').next().unwrap_or(t).to_string(),
+            );
         }
         if let Some(s) = &d.status {
             out.attributes.insert("gce/status".into(), format!("{s:?}"));
         }
-        if let Some(k) = d.disk_encryption_key.as_ref().and_then(|k| k.kms_key_name.clone()) {
+        if let Some(k) = d
+            .disk_encryption_key
+            .as_ref()
+            .and_then(|k| k.kms_key_name.clone())
+        {
             out.attributes.insert("gce/kms-key".into(), k);
         }
         Ok(out)
@@ -807,7 +835,9 @@ impl SnapshotProvider for PdProvider {
     /// `filter`, following every page.
     async fn list_snapshots(&self, labels: &BTreeMap<String, String>) -> Result<Vec<Snapshot>> {
         let filter = label_filter(labels)?;
-        let mut out = self.list_collection(SnapshotKind::Snapshot, &filter).await?;
+        let mut out = self
+            .list_collection(SnapshotKind::Snapshot, &filter)
+            .await?;
         out.extend(self.list_collection(SnapshotKind::Image, &filter).await?);
         // The service filters; this keeps the contract if a filter is ignored.
         out.retain(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)));

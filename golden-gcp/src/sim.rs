@@ -1,0 +1,1263 @@
+//! A local simulation of the Compute Engine REST endpoints [`PdProvider`]
+//! calls (feature `sim`), served over HTTP on loopback.
+//!
+//! Covered: zonal and regional `disks.get`; `snapshots.insert`, `get`,
+//! `list` (`filter`, `maxResults`, `pageToken`), `delete`, `setLabels`;
+//! `images.insert`, `get`, `list`, `delete`, `setLabels`; and
+//! `globalOperations.get`. Operations go `RUNNING` -> `DONE` and snapshots
+//! `CREATING` -> `UPLOADING` -> `READY` over a configurable number of reads;
+//! errors have Compute's shape (`error.code`, `error.message`,
+//! `error.errors[].reason`), and every JSON body is built from
+//! google-cloud-compute-v1's own model types, so field names cannot drift.
+//! The snapshot frequency limit of a disk (one snapshot per 10 minutes,
+//! bursts of 6) is enforced as Compute does, by failing the operation with
+//! `RESOURCE_OPERATION_RATE_EXCEEDED`. Faults and latency can be injected.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use golden_core::SnapshotProvider;
+//! use golden_gcp::{PdProvider, sim::ComputeSim};
+//!
+//! let sim = ComputeSim::start().await?;
+//! let disk = sim.add_disk("demo-project", "europe-west4-b", "pvc-0d1e", 20);
+//! let provider = PdProvider::builder()
+//!     .with_project("demo-project")
+//!     .with_endpoint(sim.endpoint())
+//!     .build()
+//!     .await?;
+//! let described = provider.describe_disk(&disk).await?;
+//! assert_eq!(described.size_bytes, Some(20 << 30));
+//! # Ok(()) }
+//! ```
+//!
+//! [`PdProvider`]: crate::PdProvider
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use golden_core::DiskRef;
+use google_cloud_compute_v1::model;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::RATE_EXCEEDED_CODE;
+use crate::handle::{DiskPath, DiskScope, strip_compute_url};
+use crate::manifests::disk_ref;
+
+const SELF_LINK_BASE: &str = "https://www.googleapis.com/compute/v1/";
+
+/// The endpoints of the simulation, for fault injection and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Route {
+    /// `GET .../zones/{zone}/disks/{disk}`
+    DiskGet,
+    /// `GET .../regions/{region}/disks/{disk}`
+    RegionDiskGet,
+    /// `POST .../global/snapshots`
+    SnapshotInsert,
+    /// `GET .../global/snapshots/{snapshot}`
+    SnapshotGet,
+    /// `GET .../global/snapshots`
+    SnapshotList,
+    /// `DELETE .../global/snapshots/{snapshot}`
+    SnapshotDelete,
+    /// `POST .../global/snapshots/{snapshot}/setLabels`
+    SnapshotSetLabels,
+    /// `POST .../global/images`
+    ImageInsert,
+    /// `GET .../global/images/{image}`
+    ImageGet,
+    /// `GET .../global/images`
+    ImageList,
+    /// `DELETE .../global/images/{image}`
+    ImageDelete,
+    /// `POST .../global/images/{image}/setLabels`
+    ImageSetLabels,
+    /// `GET .../global/operations/{operation}`
+    OperationGet,
+}
+
+/// An error the simulation answers with instead of serving a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The endpoint it applies to; `None` for the next request of any kind.
+    pub route: Option<Route>,
+    /// HTTP status (`429`, `403`, `503`, ...).
+    pub status: u16,
+    /// `error.errors[0].reason` (`rateLimitExceeded`, `forbidden`, ...).
+    pub reason: String,
+    /// `error.message`.
+    pub message: String,
+}
+
+impl Fault {
+    /// A fault on `route` with `status` and `reason` and a generic message.
+    pub fn new(route: Route, status: u16, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Fault {
+            route: Some(route),
+            status,
+            message: format!("injected fault: {reason}"),
+            reason,
+        }
+    }
+
+    /// Sets the message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+}
+
+/// Compute's snapshot frequency limit for one disk: a bucket of `burst`
+/// snapshots, refilled by one every `interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotRateLimit {
+    /// Time to earn one more snapshot (GCE: 10 minutes).
+    pub interval: Duration,
+    /// Largest burst (GCE: 6 per hour).
+    pub burst: u32,
+}
+
+impl SnapshotRateLimit {
+    /// Compute Engine's limit: once per 10 minutes, bursts of 6.
+    pub fn gce() -> Self {
+        SnapshotRateLimit {
+            interval: Duration::from_secs(10 * 60),
+            burst: 6,
+        }
+    }
+}
+
+/// How the simulation behaves; see [`ComputeSim::start_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SimConfig {
+    /// Reads of an operation that still answer `RUNNING` (default 1).
+    pub operation_reads: u32,
+    /// Reads of a new snapshot that answer `CREATING` (default 1).
+    pub creating_reads: u32,
+    /// Further reads that answer `UPLOADING` (default 2).
+    pub uploading_reads: u32,
+    /// Reads of a new image that answer `PENDING` (default 1).
+    pub image_pending_reads: u32,
+    /// The snapshot frequency limit; on by default, like Compute Engine.
+    pub rate_limit: Option<SnapshotRateLimit>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            operation_reads: 1,
+            creating_reads: 1,
+            uploading_reads: 2,
+            image_pending_reads: 1,
+            rate_limit: Some(SnapshotRateLimit::gce()),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Sets how many reads operations stay `RUNNING`.
+    pub fn with_operation_reads(mut self, n: u32) -> Self {
+        self.operation_reads = n;
+        self
+    }
+
+    /// Sets how many reads snapshots stay `CREATING` and then `UPLOADING`.
+    pub fn with_snapshot_reads(mut self, creating: u32, uploading: u32) -> Self {
+        self.creating_reads = creating;
+        self.uploading_reads = uploading;
+        self
+    }
+
+    /// Sets how many reads images stay `PENDING`.
+    pub fn with_image_pending_reads(mut self, n: u32) -> Self {
+        self.image_pending_reads = n;
+        self
+    }
+
+    /// Sets or removes the snapshot frequency limit.
+    pub fn with_rate_limit(mut self, limit: Option<SnapshotRateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct SimSnapshot {
+    model: model::Snapshot,
+    reads: u32,
+    failed: bool,
+    operation: String,
+}
+
+#[derive(Debug)]
+struct SimImage {
+    model: model::Image,
+    reads: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Effect {
+    None,
+    RemoveSnapshot(String, String),
+    RemoveImage(String, String),
+}
+
+#[derive(Debug)]
+struct SimOp {
+    model: model::Operation,
+    reads_left: u32,
+    effect: Effect,
+    /// `(code, message, http status)` to finish with.
+    failure: Option<(String, String, i32)>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    config: SimConfig,
+    disks: HashMap<String, model::Disk>,
+    snapshots: BTreeMap<(String, String), SimSnapshot>,
+    images: BTreeMap<(String, String), SimImage>,
+    operations: HashMap<(String, String), SimOp>,
+    buckets: HashMap<String, Bucket>,
+    faults: VecDeque<Fault>,
+    counters: HashMap<Route, usize>,
+    latency: Duration,
+    next_id: u64,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+/// A running Compute Engine simulation on `127.0.0.1`. Stops when dropped.
+#[derive(Debug)]
+pub struct ComputeSim {
+    addr: SocketAddr,
+    state: Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for ComputeSim {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl ComputeSim {
+    /// Starts a simulation with the default [`SimConfig`] on a free port.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(SimConfig::default()).await
+    }
+
+    /// Starts a simulation with `config` on a free loopback port.
+    pub async fn start_with(config: SimConfig) -> std::io::Result<Self> {
+        let state: Shared = Arc::new(Mutex::new(Inner {
+            config,
+            next_id: 1000,
+            ..Default::default()
+        }));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(ComputeSim {
+            addr,
+            state,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// The base URL to give the client (`http://127.0.0.1:<port>`).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a zonal disk of `size_gb` GiB; returns it as a [`DiskRef`].
+    pub fn add_disk(&self, project: &str, zone: &str, name: &str, size_gb: i64) -> DiskRef {
+        self.insert_disk(
+            DiskPath {
+                project: project.into(),
+                scope: DiskScope::Zone(zone.into()),
+                name: name.into(),
+            },
+            size_gb,
+        )
+    }
+
+    /// Adds a regional disk of `size_gb` GiB; returns it as a [`DiskRef`].
+    pub fn add_regional_disk(
+        &self,
+        project: &str,
+        region: &str,
+        name: &str,
+        size_gb: i64,
+    ) -> DiskRef {
+        self.insert_disk(
+            DiskPath {
+                project: project.into(),
+                scope: DiskScope::Region(region.into()),
+                name: name.into(),
+            },
+            size_gb,
+        )
+    }
+
+    fn insert_disk(&self, path: DiskPath, size_gb: i64) -> DiskRef {
+        let mut st = self.lock();
+        let id = st.next_id();
+        let location = format!(
+            "{SELF_LINK_BASE}projects/{}/{}/{}",
+            path.project,
+            path.scope.collection(),
+            path.scope.location()
+        );
+        let mut disk = model::Disk::new()
+            .set_kind("compute#disk")
+            .set_id(id)
+            .set_name(&path.name)
+            .set_size_gb(size_gb)
+            .set_status(model::disk::Status::Ready)
+            .set_creation_timestamp(now())
+            .set_self_link(format!("{SELF_LINK_BASE}{}", path.path()))
+            .set_type(format!("{location}/diskTypes/pd-balanced"));
+        disk = match &path.scope {
+            DiskScope::Zone(_) => disk.set_zone(location),
+            DiskScope::Region(r) => disk.set_region(location.clone()).set_replica_zones([
+                format!("{location}/zones/{r}-a"),
+                format!("{location}/zones/{r}-b"),
+            ]),
+        };
+        st.disks.insert(path.path(), disk);
+        disk_ref(&path)
+    }
+
+    /// Queues a fault: the next matching request is answered with it.
+    pub fn push_fault(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// Queues a fault on `route` with `status` and `reason`.
+    pub fn fail_next(&self, route: Route, status: u16, reason: &str) {
+        self.push_fault(Fault::new(route, status, reason));
+    }
+
+    /// Delays every answer by `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Sets or removes the snapshot frequency limit.
+    pub fn set_rate_limit(&self, limit: Option<SnapshotRateLimit>) {
+        let mut st = self.lock();
+        st.config.rate_limit = limit;
+        st.buckets.clear();
+    }
+
+    /// Marks snapshot `name` (any project) `FAILED`; its creation operation
+    /// finishes with `reason`, as Compute reports a failed snapshot.
+    /// Returns whether the snapshot exists.
+    pub fn set_snapshot_failed(&self, name: &str, reason: &str) -> bool {
+        let mut st = self.lock();
+        let Some(snap) = st
+            .snapshots
+            .iter_mut()
+            .find(|((_, n), _)| n == name)
+            .map(|(_, s)| s)
+        else {
+            return false;
+        };
+        snap.failed = true;
+        snap.model.status = Some(model::snapshot::Status::Failed);
+        let (project, op) = (snapshot_project(&snap.model), snap.operation.clone());
+        if let Some(op) = st.operations.get_mut(&(project, op)) {
+            op.model.status = Some(model::operation::Status::Done);
+            op.model.progress = Some(100);
+            op.reads_left = 0;
+            op.model.error = Some(operation_error("SNAPSHOT_FAILED", reason));
+            op.model.http_error_status_code = Some(500);
+            op.model.http_error_message = Some("INTERNAL SERVER ERROR".into());
+        }
+        true
+    }
+
+    /// The status of snapshot `name` (any project), e.g. `"READY"`.
+    pub fn snapshot_status(&self, name: &str) -> Option<String> {
+        self.lock()
+            .snapshots
+            .iter()
+            .find(|((_, n), _)| n == name)
+            .and_then(|(_, s)| {
+                s.model
+                    .status
+                    .as_ref()
+                    .map(|s| s.name().unwrap_or("UNKNOWN").to_string())
+            })
+    }
+
+    /// How many snapshots exist (all projects).
+    pub fn snapshot_count(&self) -> usize {
+        self.lock().snapshots.len()
+    }
+
+    /// How many images exist (all projects).
+    pub fn image_count(&self) -> usize {
+        self.lock().images.len()
+    }
+
+    /// How many requests `route` has served (faults included).
+    pub fn requests(&self, route: Route) -> usize {
+        self.lock().counters.get(&route).copied().unwrap_or(0)
+    }
+}
+
+fn snapshot_project(s: &model::Snapshot) -> String {
+    s.self_link
+        .as_deref()
+        .map(strip_compute_url)
+        .and_then(|p| p.split('/').nth(1))
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Inner {
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        // Spread ids like Compute's 19-digit numbers.
+        self.next_id.wrapping_mul(6_364_136_223_846_793_005) >> 1
+    }
+
+    /// Counts the request and pops a matching fault.
+    fn enter(&mut self, route: Route) -> Option<Fault> {
+        *self.counters.entry(route).or_default() += 1;
+        let pos = self
+            .faults
+            .iter()
+            .position(|f| f.route.is_none() || f.route == Some(route))?;
+        self.faults.remove(pos)
+    }
+
+    fn new_operation(
+        &mut self,
+        project: &str,
+        kind: &str,
+        target: &str,
+        effect: Effect,
+        failure: Option<(String, String, i32)>,
+    ) -> model::Operation {
+        let id = self.next_id();
+        let name = format!("operation-{id}");
+        let op = model::Operation::new()
+            .set_kind("compute#operation")
+            .set_id(id)
+            .set_name(&name)
+            .set_operation_type(kind)
+            .set_target_link(format!("{SELF_LINK_BASE}{target}"))
+            .set_self_link(format!(
+                "{SELF_LINK_BASE}projects/{project}/global/operations/{name}"
+            ))
+            .set_insert_time(now())
+            .set_start_time(now())
+            .set_status(model::operation::Status::Running)
+            .set_progress(0);
+        let mut sim = SimOp {
+            model: op,
+            reads_left: self.config.operation_reads,
+            effect,
+            failure,
+        };
+        if sim.reads_left == 0 {
+            finish(&mut sim);
+            self.apply(sim.effect.clone());
+        }
+        let out = sim.model.clone();
+        self.operations.insert((project.to_string(), name), sim);
+        out
+    }
+
+    fn apply(&mut self, effect: Effect) {
+        match effect {
+            Effect::None => {}
+            Effect::RemoveSnapshot(p, n) => {
+                self.snapshots.remove(&(p, n));
+            }
+            Effect::RemoveImage(p, n) => {
+                self.images.remove(&(p, n));
+            }
+        }
+    }
+
+    /// Takes a snapshot from the disk's frequency bucket; `Err` with the
+    /// seconds until the next one when the bucket is empty.
+    fn take_snapshot_token(&mut self, disk: &str) -> Result<(), u64> {
+        let Some(limit) = self.config.rate_limit else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let b = self.buckets.entry(disk.to_string()).or_insert(Bucket {
+            tokens: f64::from(limit.burst),
+            last: now,
+        });
+        let earned = now.duration_since(b.last).as_secs_f64() / limit.interval.as_secs_f64();
+        b.tokens = (b.tokens + earned).min(f64::from(limit.burst));
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - b.tokens) * limit.interval.as_secs_f64()).ceil() as u64)
+        }
+    }
+
+    fn read_snapshot(&mut self, key: &(String, String)) -> Option<model::Snapshot> {
+        let (creating, uploading) = (self.config.creating_reads, self.config.uploading_reads);
+        let s = self.snapshots.get_mut(key)?;
+        advance_snapshot(s, creating, uploading);
+        Some(s.model.clone())
+    }
+
+    fn read_image(&mut self, key: &(String, String)) -> Option<model::Image> {
+        let pending = self.config.image_pending_reads;
+        let i = self.images.get_mut(key)?;
+        if i.model.status == Some(model::image::Status::Pending) {
+            i.reads += 1;
+            if i.reads > pending {
+                i.model.status = Some(model::image::Status::Ready);
+            }
+        }
+        Some(i.model.clone())
+    }
+}
+
+fn advance_snapshot(s: &mut SimSnapshot, creating: u32, uploading: u32) {
+    use model::snapshot::Status;
+    if s.failed || !matches!(s.model.status, Some(Status::Creating | Status::Uploading)) {
+        return;
+    }
+    s.reads += 1;
+    s.model.status = Some(if s.reads < creating {
+        Status::Creating
+    } else if s.reads < creating + uploading {
+        Status::Uploading
+    } else {
+        Status::Ready
+    });
+    if s.model.status == Some(Status::Ready) {
+        s.model.storage_bytes = s.model.disk_size_gb.map(|g| g << 30);
+        s.model.storage_bytes_status = Some(model::snapshot::StorageBytesStatus::UpToDate);
+    }
+}
+
+fn finish(op: &mut SimOp) {
+    op.model.status = Some(model::operation::Status::Done);
+    op.model.progress = Some(100);
+    op.model.end_time = Some(now());
+    if let Some((code, message, status)) = &op.failure {
+        op.model.error = Some(operation_error(code, message));
+        op.model.http_error_status_code = Some(*status);
+        op.model.http_error_message = Some(
+            StatusCode::from_u16(*status as u16)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("ERROR")
+                .to_uppercase(),
+        );
+    }
+}
+
+fn operation_error(code: &str, message: &str) -> model::operation::Error {
+    model::operation::Error::new().set_errors([model::operation::error::Errors::new()
+        .set_code(code)
+        .set_message(message)])
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+fn fingerprint(counter: u64) -> Bytes {
+    Bytes::from(counter.to_be_bytes().to_vec())
+}
+
+/// Compute's error body: `{"error": {"code", "message", "errors": [...]}}`.
+fn api_error(status: u16, reason: &str, message: impl Into<String>) -> Response {
+    let message = message.into();
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({
+        "error": {
+            "code": status,
+            "message": message,
+            "errors": [{ "message": message, "domain": "global", "reason": reason }],
+        }
+    });
+    (code, axum::Json(body)).into_response()
+}
+
+fn not_found(path: &str) -> Response {
+    api_error(
+        404,
+        "notFound",
+        format!("The resource '{path}' was not found"),
+    )
+}
+
+fn ok<T: serde::Serialize>(v: &T) -> Response {
+    (StatusCode::OK, axum::Json(v)).into_response()
+}
+
+async fn enter(state: &Shared, route: Route) -> Option<Response> {
+    let (fault, latency) = {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        (st.enter(route), st.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    fault.map(|f| api_error(f.status, &f.reason, f.message))
+}
+
+fn lock(state: &Shared) -> std::sync::MutexGuard<'_, Inner> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn router(state: Shared) -> Router {
+    let p = "/compute/v1/projects/{project}";
+    Router::new()
+        .route(
+            &format!("{p}/zones/{{zone}}/disks/{{name}}"),
+            get(zone_disk_get),
+        )
+        .route(
+            &format!("{p}/regions/{{region}}/disks/{{name}}"),
+            get(region_disk_get),
+        )
+        .route(
+            &format!("{p}/global/snapshots"),
+            get(snapshot_list).post(snapshot_insert),
+        )
+        .route(
+            &format!("{p}/global/snapshots/{{name}}"),
+            get(snapshot_get).delete(snapshot_delete),
+        )
+        .route(
+            &format!("{p}/global/snapshots/{{name}}/setLabels"),
+            post(snapshot_set_labels),
+        )
+        .route(
+            &format!("{p}/global/images"),
+            get(image_list).post(image_insert),
+        )
+        .route(
+            &format!("{p}/global/images/{{name}}"),
+            get(image_get).delete(image_delete),
+        )
+        .route(
+            &format!("{p}/global/images/{{name}}/setLabels"),
+            post(image_set_labels),
+        )
+        .route(
+            &format!("{p}/global/operations/{{name}}"),
+            get(operation_get),
+        )
+        .fallback(|uri: axum::http::Uri| async move {
+            api_error(
+                404,
+                "notFound",
+                format!("The simulation does not serve {}", uri.path()),
+            )
+        })
+        .with_state(state)
+}
+
+async fn zone_disk_get(
+    State(state): State<Shared>,
+    Path((project, zone, name)): Path<(String, String, String)>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::DiskGet).await {
+        return r;
+    }
+    let path = format!("projects/{project}/zones/{zone}/disks/{name}");
+    match lock(&state).disks.get(&path) {
+        Some(d) => ok(d),
+        None => not_found(&path),
+    }
+}
+
+async fn region_disk_get(
+    State(state): State<Shared>,
+    Path((project, region, name)): Path<(String, String, String)>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::RegionDiskGet).await {
+        return r;
+    }
+    let path = format!("projects/{project}/regions/{region}/disks/{name}");
+    match lock(&state).disks.get(&path) {
+        Some(d) => ok(d),
+        None => not_found(&path),
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        api_error(
+            400,
+            "parseError",
+            format!("Invalid JSON payload received. {e}"),
+        )
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    crate::handle::validate_resource_name(name).is_ok()
+}
+
+async fn snapshot_insert(
+    State(state): State<Shared>,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = enter(&state, Route::SnapshotInsert).await {
+        return r;
+    }
+    let snap: model::Snapshot = match parse_body(&body) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = snap.name.clone().unwrap_or_default();
+    if !valid_name(&name) {
+        return api_error(
+            400,
+            "invalid",
+            format!(
+                "Invalid value for field 'resource.name': '{name}'. Must be a match of regex \
+                 '[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?'"
+            ),
+        );
+    }
+    let Some(source) = snap.source_disk.clone() else {
+        return api_error(
+            400,
+            "required",
+            "Required field 'resource.sourceDisk' not specified",
+        );
+    };
+    let source_path = strip_compute_url(&source).to_string();
+    let mut st = lock(&state);
+    let target = format!("projects/{project}/global/snapshots/{name}");
+    let Some(disk) = st.disks.get(&source_path).cloned() else {
+        return not_found(&source_path);
+    };
+    let key = (project.clone(), name.clone());
+    if st.snapshots.contains_key(&key) {
+        return api_error(
+            409,
+            "alreadyExists",
+            format!("The resource '{target}' already exists"),
+        );
+    }
+    if let Err(wait) = st.take_snapshot_token(&source_path) {
+        let message = format!(
+            "Operation rate exceeded for resource '{source_path}'. Too frequent operations from \
+             the source resource. (retry in about {wait} s)"
+        );
+        let op = st.new_operation(
+            &project,
+            "insert",
+            &target,
+            Effect::None,
+            Some((RATE_EXCEEDED_CODE.to_string(), message, 429)),
+        );
+        return ok(&op);
+    }
+    let id = st.next_id();
+    let storage = disk
+        .zone
+        .as_deref()
+        .or(disk.region.as_deref())
+        .and_then(|l| l.rsplit('/').next())
+        .and_then(|l| l.split('-').next())
+        .unwrap_or("us")
+        .to_string();
+    let mut model = snap
+        .set_kind("compute#snapshot")
+        .set_id(id)
+        .set_self_link(format!("{SELF_LINK_BASE}{target}"))
+        .set_creation_timestamp(now())
+        .set_status(model::snapshot::Status::Creating)
+        .set_source_disk(disk.self_link.clone().unwrap_or_default())
+        .set_source_disk_id(disk.id.unwrap_or_default().to_string())
+        .set_storage_bytes(0)
+        .set_storage_bytes_status(model::snapshot::StorageBytesStatus::Updating)
+        .set_label_fingerprint(fingerprint(id));
+    model.disk_size_gb = disk.size_gb;
+    if model.storage_locations.is_empty() {
+        model.storage_locations = vec![storage];
+    }
+    let op = st.new_operation(&project, "insert", &target, Effect::None, None);
+    let (creating, uploading) = (st.config.creating_reads, st.config.uploading_reads);
+    let mut sim = SimSnapshot {
+        model,
+        reads: 0,
+        failed: false,
+        operation: op.name.clone().unwrap_or_default(),
+    };
+    if creating == 0 {
+        // No CREATING phase: the first answer already shows the next state.
+        advance_snapshot(&mut sim, creating, uploading);
+    }
+    st.snapshots.insert(key, sim);
+    ok(&op)
+}
+
+async fn snapshot_get(
+    State(state): State<Shared>,
+    Path((project, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::SnapshotGet).await {
+        return r;
+    }
+    match lock(&state).read_snapshot(&(project.clone(), name.clone())) {
+        Some(s) => ok(&s),
+        None => not_found(&format!("projects/{project}/global/snapshots/{name}")),
+    }
+}
+
+async fn snapshot_delete(
+    State(state): State<Shared>,
+    Path((project, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::SnapshotDelete).await {
+        return r;
+    }
+    let mut st = lock(&state);
+    let key = (project.clone(), name.clone());
+    let target = format!("projects/{project}/global/snapshots/{name}");
+    let Some(s) = st.snapshots.get_mut(&key) else {
+        return not_found(&target);
+    };
+    s.model.status = Some(model::snapshot::Status::Deleting);
+    let op = st.new_operation(
+        &project,
+        "delete",
+        &target,
+        Effect::RemoveSnapshot(project.clone(), name),
+        None,
+    );
+    ok(&op)
+}
+
+fn check_fingerprint(
+    current: &Option<Bytes>,
+    given: &Option<Bytes>,
+    target: &str,
+) -> Option<Response> {
+    match given {
+        None => Some(api_error(
+            400,
+            "required",
+            "Required field 'labelFingerprint' not specified",
+        )),
+        Some(g) if Some(g) != current.as_ref() => Some(api_error(
+            412,
+            "conditionNotMet",
+            format!(
+                "Labels fingerprint either invalid or resource labels have changed for '{target}'"
+            ),
+        )),
+        Some(_) => None,
+    }
+}
+
+async fn snapshot_set_labels(
+    State(state): State<Shared>,
+    Path((project, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = enter(&state, Route::SnapshotSetLabels).await {
+        return r;
+    }
+    let req: model::GlobalSetLabelsRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let mut st = lock(&state);
+    let target = format!("projects/{project}/global/snapshots/{name}");
+    let id = st.next_id();
+    let Some(s) = st.snapshots.get_mut(&(project.clone(), name.clone())) else {
+        return not_found(&target);
+    };
+    if let Some(r) = check_fingerprint(&s.model.label_fingerprint, &req.label_fingerprint, &target)
+    {
+        return r;
+    }
+    s.model.labels = req.labels;
+    s.model.label_fingerprint = Some(fingerprint(id));
+    let op = st.new_operation(&project, "setLabels", &target, Effect::None, None);
+    ok(&op)
+}
+
+/// A parsed `filter`: every `(field, value)` must match.
+fn parse_filter(filter: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut rest = filter.trim();
+    while !rest.is_empty() {
+        let (expr, tail) = if let Some(r) = rest.strip_prefix('(') {
+            let end = r.find(')').ok_or("unbalanced parentheses")?;
+            (&r[..end], &r[end + 1..])
+        } else {
+            (rest, "")
+        };
+        let (field, value) = expr.split_once('=').ok_or("expected field = value")?;
+        let field = field.trim();
+        let value = value.trim().trim_matches('"');
+        if field.is_empty() || field.ends_with('!') {
+            return Err(format!("unsupported expression {expr:?}"));
+        }
+        out.push((field.to_string(), value.to_string()));
+        rest = tail.trim_start();
+        if let Some(r) = rest.strip_prefix("AND ") {
+            rest = r.trim_start();
+        }
+    }
+    Ok(out)
+}
+
+fn matches_filter(
+    terms: &[(String, String)],
+    name: Option<&str>,
+    labels: &HashMap<String, String>,
+) -> Result<bool, String> {
+    for (field, value) in terms {
+        let ok = if let Some(k) = field.strip_prefix("labels.") {
+            labels.get(k).map(String::as_str) == Some(value.as_str())
+        } else if field == "name" {
+            name == Some(value.as_str())
+        } else {
+            return Err(format!("the simulation does not filter on {field:?}"));
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `(offset, page size)` from `pageToken` and `maxResults`.
+fn page_bounds(q: &HashMap<String, String>) -> Result<(usize, usize), Response> {
+    let size = match q.get("maxResults") {
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| api_error(400, "invalid", format!("Invalid value for maxResults: {v}")))?,
+        None => 500,
+    }
+    .clamp(1, 500);
+    let offset = match q.get("pageToken") {
+        Some(t) if !t.is_empty() => t
+            .strip_prefix("page-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| api_error(400, "invalid", format!("Invalid page token: {t}")))?,
+        _ => 0,
+    };
+    Ok((offset, size))
+}
+
+async fn snapshot_list(
+    State(state): State<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::SnapshotList).await {
+        return r;
+    }
+    let terms = match parse_filter(q.get("filter").map(String::as_str).unwrap_or("")) {
+        Ok(t) => t,
+        Err(e) => {
+            return api_error(
+                400,
+                "invalid",
+                format!("Invalid list filter expression: {e}"),
+            );
+        }
+    };
+    let (offset, size) = match page_bounds(&q) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let st = lock(&state);
+    let mut matching = Vec::new();
+    for ((p, _), s) in &st.snapshots {
+        if *p != project {
+            continue;
+        }
+        match matches_filter(&terms, s.model.name.as_deref(), &s.model.labels) {
+            Ok(true) => matching.push(s.model.clone()),
+            Ok(false) => {}
+            Err(e) => return api_error(400, "invalid", e),
+        }
+    }
+    let total = matching.len();
+    let items: Vec<model::Snapshot> = matching.into_iter().skip(offset).take(size).collect();
+    let mut list = model::SnapshotList::new()
+        .set_kind("compute#snapshotList")
+        .set_id(format!("projects/{project}/global/snapshots"))
+        .set_self_link(format!(
+            "{SELF_LINK_BASE}projects/{project}/global/snapshots"
+        ))
+        .set_items(items);
+    if offset + size < total {
+        list = list.set_next_page_token(format!("page-{}", offset + size));
+    }
+    ok(&list)
+}
+
+async fn image_insert(
+    State(state): State<Shared>,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = enter(&state, Route::ImageInsert).await {
+        return r;
+    }
+    let image: model::Image = match parse_body(&body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let name = image.name.clone().unwrap_or_default();
+    if !valid_name(&name) {
+        return api_error(
+            400,
+            "invalid",
+            format!("Invalid value for field 'resource.name': '{name}'"),
+        );
+    }
+    let Some(source) = image.source_snapshot.clone() else {
+        return api_error(
+            400,
+            "required",
+            "The simulation creates images from snapshots: 'resource.sourceSnapshot' is required",
+        );
+    };
+    let source_path = strip_compute_url(&source).to_string();
+    let parts: Vec<&str> = source_path.split('/').collect();
+    if parts.len() != 5 || parts[2] != "global" || parts[3] != "snapshots" {
+        return api_error(
+            400,
+            "invalid",
+            format!("Invalid value for field 'resource.sourceSnapshot': '{source}'"),
+        );
+    }
+    let mut st = lock(&state);
+    let target = format!("projects/{project}/global/images/{name}");
+    let key = (project.clone(), name.clone());
+    if st.images.contains_key(&key) {
+        return api_error(
+            409,
+            "alreadyExists",
+            format!("The resource '{target}' already exists"),
+        );
+    }
+    let Some(snap) = st
+        .snapshots
+        .get(&(parts[1].to_string(), parts[4].to_string()))
+        .map(|s| s.model.clone())
+    else {
+        return not_found(&source_path);
+    };
+    if snap.status != Some(model::snapshot::Status::Ready) {
+        return api_error(
+            400,
+            "resourceNotReady",
+            format!("The resource '{source_path}' is not ready"),
+        );
+    }
+    let id = st.next_id();
+    let model = image
+        .set_kind("compute#image")
+        .set_id(id)
+        .set_self_link(format!("{SELF_LINK_BASE}{target}"))
+        .set_creation_timestamp(now())
+        .set_status(model::image::Status::Pending)
+        .set_source_snapshot(snap.self_link.clone().unwrap_or_default())
+        .set_source_snapshot_id(snap.id.unwrap_or_default().to_string())
+        .set_source_type(model::image::SourceType::Raw)
+        .set_disk_size_gb(snap.disk_size_gb.unwrap_or(0))
+        .set_label_fingerprint(fingerprint(id));
+    let op = st.new_operation(&project, "insert", &target, Effect::None, None);
+    let pending = st.config.image_pending_reads;
+    let mut sim = SimImage { model, reads: 0 };
+    if pending == 0 {
+        sim.model.status = Some(model::image::Status::Ready);
+    }
+    st.images.insert(key, sim);
+    ok(&op)
+}
+
+async fn image_get(
+    State(state): State<Shared>,
+    Path((project, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::ImageGet).await {
+        return r;
+    }
+    match lock(&state).read_image(&(project.clone(), name.clone())) {
+        Some(i) => ok(&i),
+        None => not_found(&format!("projects/{project}/global/images/{name}")),
+    }
+}
+
+async fn image_delete(
+    State(state): State<Shared>,
+    Path((project, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::ImageDelete).await {
+        return r;
+    }
+    let mut st = lock(&state);
+    let target = format!("projects/{project}/global/images/{name}");
+    let Some(i) = st.images.get_mut(&(project.clone(), name.clone())) else {
+        return not_found(&target);
+    };
+    i.model.status = Some(model::image::Status::Deleting);
+    let op = st.new_operation(
+        &project,
+        "delete",
+        &target,
+        Effect::RemoveImage(project.clone(), name),
+        None,
+    );
+    ok(&op)
+}
+
+async fn image_set_labels(
+    State(state): State<Shared>,
+    Path((project, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = enter(&state, Route::ImageSetLabels).await {
+        return r;
+    }
+    let req: model::GlobalSetLabelsRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let mut st = lock(&state);
+    let target = format!("projects/{project}/global/images/{name}");
+    let id = st.next_id();
+    let Some(i) = st.images.get_mut(&(project.clone(), name.clone())) else {
+        return not_found(&target);
+    };
+    if let Some(r) = check_fingerprint(&i.model.label_fingerprint, &req.label_fingerprint, &target)
+    {
+        return r;
+    }
+    i.model.labels = req.labels;
+    i.model.label_fingerprint = Some(fingerprint(id));
+    let op = st.new_operation(&project, "setLabels", &target, Effect::None, None);
+    ok(&op)
+}
+
+async fn image_list(
+    State(state): State<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::ImageList).await {
+        return r;
+    }
+    let terms = match parse_filter(q.get("filter").map(String::as_str).unwrap_or("")) {
+        Ok(t) => t,
+        Err(e) => {
+            return api_error(
+                400,
+                "invalid",
+                format!("Invalid list filter expression: {e}"),
+            );
+        }
+    };
+    let (offset, size) = match page_bounds(&q) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let st = lock(&state);
+    let mut matching = Vec::new();
+    for ((p, _), i) in &st.images {
+        if *p != project {
+            continue;
+        }
+        match matches_filter(&terms, i.model.name.as_deref(), &i.model.labels) {
+            Ok(true) => matching.push(i.model.clone()),
+            Ok(false) => {}
+            Err(e) => return api_error(400, "invalid", e),
+        }
+    }
+    let total = matching.len();
+    let items: Vec<model::Image> = matching.into_iter().skip(offset).take(size).collect();
+    let mut list = model::ImageList::new()
+        .set_kind("compute#imageList")
+        .set_id(format!("projects/{project}/global/images"))
+        .set_self_link(format!("{SELF_LINK_BASE}projects/{project}/global/images"))
+        .set_items(items);
+    if offset + size < total {
+        list = list.set_next_page_token(format!("page-{}", offset + size));
+    }
+    ok(&list)
+}
+
+async fn operation_get(
+    State(state): State<Shared>,
+    Path((project, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = enter(&state, Route::OperationGet).await {
+        return r;
+    }
+    let mut st = lock(&state);
+    let Some(op) = st.operations.get_mut(&(project.clone(), name.clone())) else {
+        return not_found(&format!("projects/{project}/global/operations/{name}"));
+    };
+    let mut effect = None;
+    if op.model.status != Some(model::operation::Status::Done) {
+        op.reads_left = op.reads_left.saturating_sub(1);
+        if op.reads_left == 0 {
+            finish(op);
+            effect = Some(op.effect.clone());
+        } else {
+            op.model.progress = Some(50);
+        }
+    }
+    let out = op.model.clone();
+    if let Some(e) = effect {
+        st.apply(e);
+    }
+    ok(&out)
+}
