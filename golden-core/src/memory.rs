@@ -244,7 +244,7 @@ impl SnapshotProvider for InMemoryProvider {
                 SnapshotState::Ready
             } else {
                 SnapshotState::Pending {
-                    progress: Some((done * 100 / s.total_reads) as u8),
+                    progress: Some((u64::from(done) * 100 / u64::from(s.total_reads)) as u8),
                 }
             };
         }
@@ -271,5 +271,128 @@ impl SnapshotProvider for InMemoryProvider {
             .remove(id)
             .map(|_| ())
             .ok_or_else(|| Error::not_found("snapshot", id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::types::WaitOptions;
+
+    fn fast_wait() -> WaitOptions {
+        WaitOptions::default()
+            .with_timeout(Duration::from_secs(60))
+            .with_intervals(Duration::from_millis(1), Duration::from_millis(4))
+    }
+
+    async fn snapshot_of_new_disk(p: &InMemoryProvider) -> Snapshot {
+        let disk = p.add_disk("disk-1", 21 << 30);
+        p.create_snapshot(&disk, &CreateSnapshotOptions::new("golden-1"))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pending_snapshots_report_rising_progress_then_ready() {
+        let p = InMemoryProvider::new().with_pending_reads(3);
+        let snap = snapshot_of_new_disk(&p).await;
+        assert_eq!(snap.state, SnapshotState::Pending { progress: Some(0) });
+
+        let seen = Mutex::new(Vec::new());
+        let ready = p
+            .wait_until_ready(&snap.id, &fast_wait(), &|s| {
+                seen.lock().unwrap().push(s.state.clone())
+            })
+            .await
+            .unwrap();
+        assert_eq!(ready.state, SnapshotState::Ready);
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(
+            seen,
+            [
+                SnapshotState::Pending { progress: Some(33) },
+                SnapshotState::Pending { progress: Some(66) },
+                SnapshotState::Ready,
+            ]
+        );
+        // Ready stays ready.
+        assert!(p.get_snapshot(&snap.id).await.unwrap().state.is_ready());
+    }
+
+    #[tokio::test]
+    async fn a_failed_snapshot_ends_the_wait_with_snapshot_failed() {
+        let p = InMemoryProvider::new().with_pending_reads(5);
+        let snap = snapshot_of_new_disk(&p).await;
+        p.set_state(
+            &snap.id,
+            SnapshotState::Failed {
+                reason: "quota exceeded".into(),
+            },
+        )
+        .unwrap();
+        let e = p
+            .wait_until_ready(&snap.id, &fast_wait(), &crate::no_progress)
+            .await
+            .unwrap_err();
+        match &e {
+            Error::SnapshotFailed { id, reason } => {
+                assert_eq!(id, &snap.id);
+                assert_eq!(reason, "quota exceeded");
+            }
+            other => panic!("expected SnapshotFailed, got {other:?}"),
+        }
+        assert!(e.to_string().contains("quota exceeded"), "{e}");
+        assert!(!e.is_retryable());
+        assert!(
+            p.set_state("memsnap-ffff", SnapshotState::Ready)
+                .unwrap_err()
+                .is_not_found()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_snapshot_that_never_finishes_times_out() {
+        let p = InMemoryProvider::new().with_pending_reads(u32::MAX);
+        let snap = snapshot_of_new_disk(&p).await;
+        let polls = Mutex::new(0u32);
+        let options = WaitOptions::default()
+            .with_timeout(Duration::from_secs(600))
+            .with_intervals(Duration::from_secs(2), Duration::from_secs(30));
+        let e = p
+            .wait_until_ready(&snap.id, &options, &|s| {
+                assert!(matches!(s.state, SnapshotState::Pending { .. }));
+                *polls.lock().unwrap() += 1;
+            })
+            .await
+            .unwrap_err();
+        match &e {
+            Error::Timeout {
+                what,
+                id,
+                waited,
+                last_state,
+            } => {
+                assert_eq!(*what, "snapshot");
+                assert_eq!(id, &snap.id);
+                assert!(*waited >= options.timeout, "{waited:?}");
+                assert!(last_state.starts_with("pending"), "{last_state}");
+            }
+            other => panic!("expected Timeout, got {other:?}"),
+        }
+        assert!(e.is_retryable());
+        // 2 + 4 + 8 + 16 s, then every 30 s up to 600 s.
+        let polls = polls.into_inner().unwrap();
+        assert!((20..=30).contains(&polls), "{polls} polls");
+    }
+
+    #[tokio::test]
+    async fn huge_pending_counts_do_not_overflow_progress() {
+        let p = InMemoryProvider::new().with_pending_reads(u32::MAX);
+        let snap = snapshot_of_new_disk(&p).await;
+        let s = p.get_snapshot(&snap.id).await.unwrap();
+        assert_eq!(s.state, SnapshotState::Pending { progress: Some(0) });
     }
 }

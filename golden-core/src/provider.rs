@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::PersistentVolume;
@@ -90,6 +92,9 @@ pub type DynSnapshotProvider = dyn SnapshotProvider;
 
 /// The polling loop behind [`SnapshotProvider::wait_until_ready`], usable by
 /// backends that override the method to add their own steps.
+///
+/// Time is read from tokio's clock, so tests with a paused runtime
+/// (`#[tokio::test(start_paused = true)]`) run through long waits at once.
 pub async fn poll_until_ready<P: SnapshotProvider + ?Sized>(
     provider: &P,
     id: &str,

@@ -274,3 +274,35 @@ pub async fn list_by_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
         p.delete_snapshot(&id).await.expect("cleanup delete");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::DynSnapshotProvider;
+    use crate::memory::InMemoryProvider;
+
+    #[tokio::test]
+    async fn in_memory_provider_passes_conformance() {
+        let p = InMemoryProvider::new();
+        let disk = p.add_disk("disk-1", 21 << 30);
+        run_conformance(&p, &Fixture::new(disk, "mem")).await;
+    }
+
+    #[tokio::test]
+    async fn in_memory_provider_with_slow_snapshots_passes_conformance_through_dyn() {
+        let p = InMemoryProvider::new().with_pending_reads(3);
+        let disk = p.add_disk("disk-1", 21 << 30);
+        let dynamic: Arc<DynSnapshotProvider> = Arc::new(p);
+        run_conformance(&dynamic, &Fixture::new(disk, "slow").with_list_count(5)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "describe_disk reports a size")]
+    async fn the_suite_catches_a_provider_that_breaks_the_contract() {
+        let p = InMemoryProvider::new();
+        let disk = p.add_disk("disk-1", 0);
+        run_conformance(&p, &Fixture::new(disk, "broken")).await;
+    }
+}
