@@ -278,7 +278,8 @@ mod tests {
     #[test]
     fn the_table() {
         let ctx = Ctx::new("snapshot", "golden-a").disk("projects/p/zones/z/disks/d");
-        let cases: Vec<(ApiError, fn(&Error) -> bool)> = vec![
+        type Check = fn(&Error) -> bool;
+        let cases: Vec<(ApiError, Check)> = vec![
             (api(Some(404), "notFound", "gone"), |e| {
                 matches!(
                     e,

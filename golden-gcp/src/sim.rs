@@ -728,9 +728,16 @@ async fn region_disk_get(
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+/// An error answer: status, reason, message.
+type SimError = (u16, &'static str, String);
+
+fn reply(e: SimError) -> Response {
+    api_error(e.0, e.1, e.2)
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, SimError> {
     serde_json::from_slice(body).map_err(|e| {
-        api_error(
+        (
             400,
             "parseError",
             format!("Invalid JSON payload received. {e}"),
@@ -752,7 +759,7 @@ async fn snapshot_insert(
     }
     let snap: model::Snapshot = match parse_body(&body) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return reply(e),
     };
     let name = snap.name.clone().unwrap_or_default();
     if !valid_name(&name) {
@@ -909,7 +916,7 @@ async fn snapshot_set_labels(
     }
     let req: model::GlobalSetLabelsRequest = match parse_body(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return reply(e),
     };
     let mut st = lock(&state);
     let target = format!("projects/{project}/global/snapshots/{name}");
@@ -974,11 +981,11 @@ fn matches_filter(
 }
 
 /// `(offset, page size)` from `pageToken` and `maxResults`.
-fn page_bounds(q: &HashMap<String, String>) -> Result<(usize, usize), Response> {
+fn page_bounds(q: &HashMap<String, String>) -> Result<(usize, usize), SimError> {
     let size = match q.get("maxResults") {
         Some(v) => v
             .parse::<usize>()
-            .map_err(|_| api_error(400, "invalid", format!("Invalid value for maxResults: {v}")))?,
+            .map_err(|_| (400, "invalid", format!("Invalid value for maxResults: {v}")))?,
         None => 500,
     }
     .clamp(1, 500);
@@ -986,7 +993,7 @@ fn page_bounds(q: &HashMap<String, String>) -> Result<(usize, usize), Response> 
         Some(t) if !t.is_empty() => t
             .strip_prefix("page-")
             .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| api_error(400, "invalid", format!("Invalid page token: {t}")))?,
+            .ok_or_else(|| (400, "invalid", format!("Invalid page token: {t}")))?,
         _ => 0,
     };
     Ok((offset, size))
@@ -1012,7 +1019,7 @@ async fn snapshot_list(
     };
     let (offset, size) = match page_bounds(&q) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return reply(e),
     };
     let st = lock(&state);
     let mut matching = Vec::new();
@@ -1051,7 +1058,7 @@ async fn image_insert(
     }
     let image: model::Image = match parse_body(&body) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return reply(e),
     };
     let name = image.name.clone().unwrap_or_default();
     if !valid_name(&name) {
@@ -1169,7 +1176,7 @@ async fn image_set_labels(
     }
     let req: model::GlobalSetLabelsRequest = match parse_body(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return reply(e),
     };
     let mut st = lock(&state);
     let target = format!("projects/{project}/global/images/{name}");
@@ -1207,7 +1214,7 @@ async fn image_list(
     };
     let (offset, size) = match page_bounds(&q) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return reply(e),
     };
     let st = lock(&state);
     let mut matching = Vec::new();
