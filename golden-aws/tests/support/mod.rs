@@ -519,11 +519,7 @@ fn values<'a>(params: &'a [(String, String)], prefix: &str) -> Vec<&'a str> {
         .collect()
 }
 
-async fn forward(
-    upstream: &str,
-    parts: &axum::http::request::Parts,
-    body: Bytes,
-) -> (u16, String) {
+async fn forward(upstream: &str, parts: &axum::http::request::Parts, body: Bytes) -> (u16, String) {
     let stream = tokio::net::TcpStream::connect(upstream)
         .await
         .expect("connect to moto");
@@ -601,7 +597,11 @@ fn rewrite_snapshot_set(
     let (head, list, tail) = if let Some(s) = body.find("<snapshotSet>") {
         let inner = s + "<snapshotSet>".len();
         let e = inner + body[inner..].find("</snapshotSet>").expect("closed set");
-        (&body[..s], &body[inner..e], &body[e + "</snapshotSet>".len()..])
+        (
+            &body[..s],
+            &body[inner..e],
+            &body[e + "</snapshotSet>".len()..],
+        )
     } else if let Some(s) = body.find("<snapshotSet/>") {
         (&body[..s], "", &body[s + "<snapshotSet/>".len()..])
     } else {
