@@ -1,1 +1,56 @@
-fn main() {}
+//! Render benchmark: build and render the import bundle for 1, 100 and
+//! 10,000 namespaces, timing it with criterion and printing peak heap use.
+//!
+//! Target: 10,000 namespaces in under 100 ms and 64 MiB peak.
+//!
+//! ```sh
+//! cargo bench -p golden-benches --bench render
+//! ```
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use golden_benches::{CountingAlloc, fixtures};
+use golden_core::memory::{InMemoryManifests, MEMORY_DRIVER};
+use golden_core::{ManifestBuilder, NamespacePolicy, render};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
+
+fn render_namespaces(n: usize) -> String {
+    let builder = InMemoryManifests::new(MEMORY_DRIVER);
+    let bundles = builder
+        .build_all(
+            &fixtures::snapshot(),
+            &fixtures::targets(n),
+            &NamespacePolicy::default(),
+        )
+        .expect("valid targets");
+    render::render_yaml(&bundles).expect("renders")
+}
+
+fn bench_render(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render");
+    for n in [1usize, 100, 10_000] {
+        // Peak heap of one full build + render, measured outside the timing loop.
+        ALLOC.reset_peak();
+        let base = ALLOC.live();
+        let yaml = render_namespaces(n);
+        let peak = ALLOC.peak() - base;
+        eprintln!(
+            "render/{n}: {} bytes of YAML, peak heap {:.1} MiB (target for 10000: < 64 MiB)",
+            yaml.len(),
+            peak as f64 / (1024.0 * 1024.0)
+        );
+        drop(yaml);
+        group.throughput(Throughput::Elements(n as u64));
+        if n >= 10_000 {
+            group.sample_size(10);
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter(|| render_namespaces(n))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_render);
+criterion_main!(benches);

@@ -1,2 +1,0 @@
-//! The golden CLI.
-fn main() {}

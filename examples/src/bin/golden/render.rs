@@ -1,0 +1,87 @@
+//! `golden render`: print the import bundle for namespaces, no cluster needed.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use golden_core::{
+    ImportTarget, ManifestBuilder, NamespacePolicy, PvcRef, Snapshot, names, quantity, render,
+};
+
+use crate::common::{Driver, TargetArgs};
+
+/// Arguments of `golden render`.
+#[derive(Debug, Args)]
+pub(crate) struct RenderArgs {
+    /// CSI driver of the golden snapshot.
+    #[arg(long, value_enum)]
+    driver: Driver,
+    /// The golden snapshot: a provider id (`snap-0123...`, a GCE snapshot
+    /// name with --project) or a CSI handle
+    /// (`projects/{p}/global/snapshots/{name}`).
+    #[arg(long)]
+    snapshot: String,
+    /// GCE project, when --snapshot is a bare snapshot or image name.
+    #[arg(long)]
+    project: Option<String>,
+    /// With --driver pd and a bare name: the name is an image, not a snapshot.
+    #[arg(long)]
+    image: bool,
+    /// Size of the golden snapshot (the disk it was taken from), e.g. 21Gi.
+    #[arg(long)]
+    size: String,
+    /// The PVC it was taken from, `namespace/name`: names the sandbox PVCs
+    /// after it and protects its namespace.
+    #[arg(long)]
+    source_pvc: Option<PvcRef>,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+pub(crate) fn run(args: RenderArgs) -> Result<()> {
+    let builder = args.driver.manifest_builder(args.project.as_deref());
+    let handle = snapshot_handle(&args, builder.as_ref())?;
+    let size = quantity::parse_quantity(&args.size)?;
+    let mut snapshot = Snapshot::new(args.snapshot.clone(), handle, size);
+    if let Some(id) = args.snapshot.rsplit('/').next() {
+        snapshot.id = id.to_string();
+    }
+    let mut policy = NamespacePolicy::default();
+    for p in &args.target.protect {
+        policy = policy.protect(p.clone());
+    }
+    if let Some(src) = &args.source_pvc {
+        policy = policy.protect(src.namespace.clone());
+        snapshot = snapshot.with_source_pvc(src.clone());
+    }
+    let namespaces = names::expand_namespaces(&args.target.namespaces)?;
+    let targets: Vec<ImportTarget> = namespaces
+        .iter()
+        .map(|ns| args.target.target(ns))
+        .collect::<Result<_>>()?;
+    let bundles = builder.build_all(&snapshot, &targets, &policy)?;
+    let yaml = render::render_yaml(&bundles)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(yaml.as_bytes())
+        .context("writing to stdout")?;
+    Ok(())
+}
+
+fn snapshot_handle(args: &RenderArgs, builder: &dyn ManifestBuilder) -> Result<String> {
+    let s = args.snapshot.as_str();
+    let handle = match args.driver {
+        Driver::Pd if !s.contains('/') && !s.contains(':') => {
+            let Some(project) = &args.project else {
+                bail!(
+                    "invalid snapshot {s:?}: a bare GCE name needs --project, or give the handle \
+                     projects/{{project}}/global/snapshots/{{name}}"
+                );
+            };
+            let kind = if args.image { "images" } else { "snapshots" };
+            format!("projects/{project}/global/{kind}/{s}")
+        }
+        _ => s.to_string(),
+    };
+    builder.validate_handle(&handle)?;
+    Ok(handle)
+}
