@@ -61,7 +61,6 @@ where
 
 /// Which objects of one namespace's import to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ApplySelection {
     /// Apply the Namespace (when the manifests carry one).
     pub namespace: bool,
