@@ -1,1 +1,495 @@
-//! placeholder
+//! # golden-sim
+//!
+//! A simulated Kubernetes cluster for testing tools that import cloud disk
+//! snapshots (golden and anything built on it) without a cluster: a real
+//! Kubernetes REST API over HTTP on a loopback port, plus the behaviour of
+//! the controllers that matter for snapshot imports:
+//!
+//! - the **snapshot controller** (binding a VolumeSnapshot to a
+//!   pre-provisioned VolumeSnapshotContent by name, namespace and uid,
+//!   finalizers, `deletionPolicy`),
+//! - the **CSI snapshotter sidecar** (a content becomes `readyToUse` only if
+//!   the configured [`golden_core::SnapshotProvider`] finds the snapshot
+//!   behind its handle),
+//! - the **CSI provisioner** (a PVC restored from a snapshot is provisioned
+//!   only if the snapshot is bound and ready, the drivers match and the
+//!   request is large enough; `WaitForFirstConsumer` waits for a node),
+//! - namespace deletion and PV reclaim.
+//!
+//! The server speaks enough of the API for a real [`kube::Client`] (CRUD,
+//! server-side apply with field ownership and conflicts, merge and JSON
+//! patches, watches with resourceVersion semantics, label and field
+//! selectors, status subresources, finalizers) and for `kubectl get`,
+//! `kubectl apply --server-side` and `kubectl delete`. It can inject
+//! latency and faults and counts every request.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use golden_core::memory::InMemoryProvider;
+//! use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
+//! use k8s_openapi::api::core::v1::Namespace;
+//! use kube::api::{Api, ListParams};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = Arc::new(InMemoryProvider::new());
+//! let sim = SimCluster::start(SimConfig::default().with_provider(provider)).await?;
+//! sim.seed_storage_class("memory", "memory.csi.golden.dev", VolumeBindingMode::Immediate, true);
+//! sim.seed_namespace("sandbox01");
+//!
+//! let client = kube::Client::try_from(sim.kube_config())?;
+//! let namespaces: Api<Namespace> = Api::all(client);
+//! assert!(namespaces.list(&ListParams::default()).await?.items.len() >= 1);
+//! println!("writes so far: {}", sim.counters().writes());
+//! # Ok(()) }
+//! ```
+//!
+//! Seeding helpers ([`SimCluster::seed_namespace`], [`SimCluster::seed_object`], ...)
+//! write straight into the store: they are not counted as requests, and the
+//! controllers react to them as to any other change.
+
+mod controllers;
+mod error;
+mod fields;
+mod metrics;
+mod resources;
+mod select;
+mod server;
+mod store;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use golden_core::SnapshotProvider;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+pub use controllers::{
+    CONTENT_BOUND_FINALIZER, SELECTED_NODE_ANNOTATION, SNAPSHOT_AS_SOURCE_FINALIZER,
+    SNAPSHOT_BOUND_FINALIZER,
+};
+pub use error::SimError;
+pub use metrics::{Fault, FaultKind, Latency, RequestCounts};
+
+use server::{Shared, lock};
+use store::Writer;
+
+/// The field manager recorded for seeded objects.
+pub const SEED_MANAGER: &str = "golden-sim-seed";
+
+/// How a simulated cluster is set up.
+#[derive(Debug, Clone, Default)]
+pub struct SimConfig {
+    providers: Vec<Arc<dyn SnapshotProvider>>,
+    reaction_delay: Duration,
+    latency: Latency,
+}
+
+impl SimConfig {
+    /// Runs a CSI snapshotter sidecar for `provider.driver()`, backed by
+    /// `provider`. May be called once per driver.
+    pub fn with_provider(mut self, provider: Arc<dyn SnapshotProvider>) -> Self {
+        self.providers.retain(|p| p.driver() != provider.driver());
+        self.providers.push(provider);
+        self
+    }
+
+    /// How long the controllers wait before reacting to a change (default:
+    /// immediately).
+    pub fn with_reaction_delay(mut self, delay: Duration) -> Self {
+        self.reaction_delay = delay;
+        self
+    }
+
+    /// Latency added to every API request.
+    pub fn with_latency(mut self, latency: Latency) -> Self {
+        self.latency = latency;
+        self
+    }
+}
+
+/// A StorageClass's `volumeBindingMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VolumeBindingMode {
+    /// Provision as soon as the claim exists.
+    #[default]
+    Immediate,
+    /// Provision once a pod using the claim is scheduled
+    /// (see [`SimCluster::select_node`]).
+    WaitForFirstConsumer,
+}
+
+impl VolumeBindingMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            VolumeBindingMode::Immediate => "Immediate",
+            VolumeBindingMode::WaitForFirstConsumer => "WaitForFirstConsumer",
+        }
+    }
+}
+
+/// A running simulated cluster. Dropping it stops the server (closing every
+/// connection) and the controllers.
+#[derive(Debug)]
+pub struct SimCluster {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("addr", &self.addr).finish()
+    }
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl SimCluster {
+    /// Binds `127.0.0.1:0`, starts serving and starts the controllers.
+    /// Must be called inside a Tokio runtime.
+    pub async fn start(config: SimConfig) -> Result<SimCluster, SimError> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(addr, config.latency.clone()));
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(server::serve(listener, shared.clone())));
+        let sim = SimCluster {
+            shared: shared.clone(),
+            tasks,
+        };
+        sim.seed_namespace("default");
+        sim.seed_namespace("kube-system");
+        let mut sim = sim;
+        let ctl =
+            controllers::Controllers::new(shared, config.providers.clone(), config.reaction_delay);
+        sim.tasks.push(tokio::spawn(ctl.run()));
+        Ok(sim)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// A client configuration for this server, default namespace `default`.
+    pub fn kube_config(&self) -> kube::Config {
+        let mut c = kube::Config::new(self.url().parse().expect("a valid URL"));
+        c.default_namespace = "default".to_string();
+        c.read_timeout = None;
+        c
+    }
+
+    /// A [`kube::Client`] talking HTTP to this server.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.kube_config()).expect("a plain HTTP client builds")
+    }
+
+    /// A kubeconfig for this server (plain HTTP, no credentials), usable by
+    /// kubectl.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: golden-sim\n  cluster:\n    server: {url}\ncontexts:\n- name: golden-sim\n  context:\n    cluster: golden-sim\n    user: golden-sim\n    namespace: default\ncurrent-context: golden-sim\nusers:\n- name: golden-sim\n  user: {{}}\npreferences: {{}}\n",
+            url = self.url()
+        )
+    }
+
+    /// Writes [`SimCluster::kubeconfig_yaml`] to `path`.
+    pub fn write_kubeconfig(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// The requests counted so far.
+    pub fn counters(&self) -> RequestCounts {
+        lock(&self.shared.counts).clone()
+    }
+
+    /// Starts counting from zero.
+    pub fn reset_counters(&self) {
+        *lock(&self.shared.counts) = RequestCounts::default();
+    }
+
+    /// Changes the injected latency.
+    pub fn set_latency(&self, latency: Latency) {
+        *lock(&self.shared.latency) = latency;
+    }
+
+    /// Makes the next `fault.times` matching requests fail.
+    pub fn inject_fault(&self, fault: Fault) {
+        lock(&self.shared.faults).push(fault);
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Creates a namespace (no-op if it exists).
+    pub fn seed_namespace(&self, name: &str) {
+        if self
+            .shared
+            .store
+            .get(&resources::NAMESPACES, "", name)
+            .is_none()
+        {
+            self.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}));
+        }
+    }
+
+    /// Creates or replaces a StorageClass.
+    pub fn seed_storage_class(
+        &self,
+        name: &str,
+        provisioner: &str,
+        binding: VolumeBindingMode,
+        is_default: bool,
+    ) {
+        let mut sc = json!({
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": name},
+            "provisioner": provisioner,
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": binding.as_str(),
+            "allowVolumeExpansion": true,
+        });
+        if is_default {
+            sc["metadata"]["annotations"] =
+                json!({"storageclass.kubernetes.io/is-default-class": "true"});
+        }
+        self.seed(sc);
+    }
+
+    /// Creates a Bound PVC `ns/pvc` with its PV `pv` (CSI `driver`,
+    /// `volume_handle`), as a production volume to snapshot.
+    #[allow(clippy::too_many_arguments)]
+    pub fn seed_bound_pvc(
+        &self,
+        ns: &str,
+        pvc: &str,
+        pv: &str,
+        driver: &str,
+        volume_handle: &str,
+        size_bytes: u64,
+        storage_class: &str,
+    ) {
+        self.seed_namespace(ns);
+        let size = golden_core::quantity::format_binary(size_bytes);
+        let claim = self.seed(json!({
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": pvc,
+                "namespace": ns,
+                "annotations": {
+                    "pv.kubernetes.io/bind-completed": "yes",
+                    "volume.kubernetes.io/storage-provisioner": driver,
+                },
+            },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": size}},
+                "storageClassName": storage_class,
+                "volumeMode": "Filesystem",
+                "volumeName": pv,
+            },
+        }));
+        let claim_uid = claim
+            .as_ref()
+            .and_then(|c| c.pointer("/metadata/uid"))
+            .cloned()
+            .unwrap_or(json!(""));
+        self.seed(json!({
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv, "annotations": {"pv.kubernetes.io/provisioned-by": driver}},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "capacity": {"storage": size},
+                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": pvc, "namespace": ns, "uid": claim_uid},
+                "csi": {"driver": driver, "volumeHandle": volume_handle, "fsType": "ext4"},
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": storage_class,
+                "volumeMode": "Filesystem",
+            },
+        }));
+        let store = &self.shared.store;
+        let _ = store.mutate(&resources::PVS, "", pv, Writer::status(SEED_MANAGER), |v| {
+            v["status"] = json!({"phase": "Bound"})
+        });
+        let _ = store.mutate(
+            &resources::PVCS,
+            ns,
+            pvc,
+            Writer::status(SEED_MANAGER),
+            |v| {
+                v["status"] = json!({
+                    "phase": "Bound",
+                    "accessModes": ["ReadWriteOnce"],
+                    "capacity": {"storage": size},
+                })
+            },
+        );
+    }
+
+    /// Creates or replaces any supported object (its namespace is created
+    /// when missing). A `status` in `obj` is kept.
+    pub fn seed_object(&self, obj: Value) {
+        self.seed(obj);
+    }
+
+    /// Like [`SimCluster::seed_object`], reporting why an object was refused.
+    pub fn try_seed_object(&self, obj: Value) -> Result<Value, SimError> {
+        let av = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let res = resources::by_kind(&av, &kind).ok_or_else(|| SimError::Rejected {
+            what: format!("{av} {kind}"),
+            message: "this kind is not served by the simulated cluster".into(),
+        })?;
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let ns = if res.namespaced {
+            obj.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_string()
+        } else {
+            String::new()
+        };
+        if res.namespaced {
+            self.seed_namespace(&ns);
+        }
+        let rejected = |e: error::ApiError| SimError::Rejected {
+            what: format!("{kind} {name}"),
+            message: e.message,
+        };
+        let store = &self.shared.store;
+        let status = obj.get("status").cloned();
+        let written = match store.get(res, &ns, &name) {
+            Some(_) => store
+                .mutate(res, &ns, &name, Writer::new(SEED_MANAGER), |v| {
+                    let keep_status = v.get("status").cloned();
+                    let meta = v["metadata"].clone();
+                    *v = obj.clone();
+                    for k in [
+                        "uid",
+                        "creationTimestamp",
+                        "resourceVersion",
+                        "generation",
+                        "managedFields",
+                    ] {
+                        if let Some(x) = meta.get(k) {
+                            v["metadata"][k] = x.clone();
+                        }
+                    }
+                    if let Some(st) = keep_status {
+                        v["status"] = st;
+                    }
+                })
+                .map_err(rejected)?
+                .unwrap_or_else(|| store.get(res, &ns, &name).unwrap_or(Value::Null)),
+            None => store
+                .create(res, &ns, obj, Writer::new(SEED_MANAGER))
+                .map_err(rejected)?,
+        };
+        if res.status
+            && let Some(st) = status
+        {
+            let n = written
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or(&name)
+                .to_string();
+            if let Ok(Some(v)) = store.mutate(res, &ns, &n, Writer::status(SEED_MANAGER), |v| {
+                v["status"] = st
+            }) {
+                return Ok(v);
+            }
+        }
+        Ok(written)
+    }
+
+    fn seed(&self, obj: Value) -> Option<Value> {
+        match self.try_seed_object(obj) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!("golden-sim: {e}");
+                None
+            }
+        }
+    }
+
+    /// Marks a WaitForFirstConsumer claim as scheduled to `node`, as the
+    /// scheduler does when a pod using it is placed
+    /// (`volume.kubernetes.io/selected-node`).
+    pub fn select_node(&self, ns: &str, pvc: &str, node: &str) {
+        let _ = self.shared.store.mutate(
+            &resources::PVCS,
+            ns,
+            pvc,
+            Writer::new("kube-scheduler"),
+            |v| {
+                let a = &mut v["metadata"]["annotations"];
+                if !a.is_object() {
+                    *a = json!({});
+                }
+                a[SELECTED_NODE_ANNOTATION] = json!(node);
+            },
+        );
+    }
+
+    /// An object as stored, by `apiVersion`, `kind`, namespace and name.
+    pub fn get_object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let res = resources::by_kind(api_version, kind)?;
+        self.shared.store.get(res, ns.unwrap_or(""), name)
+    }
+
+    /// All objects of a kind (in `ns` when given), sorted by namespace and name.
+    pub fn list_objects(&self, api_version: &str, kind: &str, ns: Option<&str>) -> Vec<Value> {
+        match resources::by_kind(api_version, kind) {
+            Some(res) => self.shared.store.list(res, ns).0,
+            None => Vec::new(),
+        }
+    }
+
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.current_rv()
+    }
+
+    /// The served kinds as `(apiVersion, kind, plural, namespaced)`.
+    pub fn served_kinds() -> BTreeMap<String, (String, String, bool)> {
+        resources::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.plural.to_string(),
+                    (r.api_version(), r.kind.to_string(), r.namespaced),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,1038 @@
+//! The simulated controllers: namespace deletion, the snapshot controller,
+//! the CSI snapshotter sidecar, the CSI provisioner and PV reclaim.
+//!
+//! One task reacts to store changes (after the configured reaction delay)
+//! with a full reconcile pass; every step is idempotent, so passes converge.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use golden_core::{SnapshotProvider, SnapshotState};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::time::Instant;
+
+use crate::resources::{self, Res};
+use crate::server::Shared;
+use crate::store::{DeleteOptions, Writer, now_rfc3339};
+
+/// Finalizer the snapshot controller puts on every content.
+pub const CONTENT_BOUND_FINALIZER: &str =
+    "snapshot.storage.kubernetes.io/volumesnapshotcontent-bound-protection";
+/// Finalizer on a snapshot that may be a restore source.
+pub const SNAPSHOT_AS_SOURCE_FINALIZER: &str =
+    "snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection";
+/// Finalizer on a snapshot bound to a `Delete` content.
+pub const SNAPSHOT_BOUND_FINALIZER: &str =
+    "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection";
+/// Annotation the scheduler sets on a WaitForFirstConsumer claim.
+pub const SELECTED_NODE_ANNOTATION: &str = "volume.kubernetes.io/selected-node";
+
+const SNAPSHOT_CONTROLLER: &str = "snapshot-controller";
+const SNAPSHOTTER: &str = "csi-snapshotter";
+const PROVISIONER: &str = "csi-provisioner";
+const PV_CONTROLLER: &str = "kube-controller-manager";
+
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+
+pub(crate) struct Controllers {
+    shared: Arc<Shared>,
+    providers: Vec<Arc<dyn SnapshotProvider>>,
+    delay: Duration,
+    /// Per-key retry schedule: (next attempt, current backoff).
+    retries: HashMap<String, (Instant, Duration)>,
+    wake_at: Option<Instant>,
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str)
+}
+
+fn name(v: &Value) -> &str {
+    s(v, "/metadata/name").unwrap_or("")
+}
+
+fn namespace(v: &Value) -> &str {
+    s(v, "/metadata/namespace").unwrap_or("")
+}
+
+fn uid(v: &Value) -> &str {
+    s(v, "/metadata/uid").unwrap_or("")
+}
+
+fn deleting(v: &Value) -> bool {
+    v.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+fn has_finalizer(v: &Value, f: &str) -> bool {
+    v.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x == f))
+}
+
+fn add_finalizer(v: &mut Value, f: &str) {
+    if v["metadata"]
+        .get("finalizers")
+        .is_none_or(|x| !x.is_array())
+    {
+        v["metadata"]["finalizers"] = json!([]);
+    }
+    if let Some(a) = v["metadata"]["finalizers"].as_array_mut()
+        && !a.iter().any(|x| x == f)
+    {
+        a.push(json!(f));
+    }
+}
+
+fn remove_finalizers(v: &mut Value, fs: &[&str]) {
+    if let Some(a) = v
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("finalizers"))
+        .and_then(Value::as_array_mut)
+    {
+        a.retain(|x| !fs.iter().any(|f| x == f));
+        if a.is_empty()
+            && let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            m.remove("finalizers");
+        }
+    }
+}
+
+/// A status without its error time, to compare what matters.
+fn without_times(v: Option<&Value>) -> Value {
+    let mut v = v.cloned().unwrap_or(Value::Null);
+    if let Some(e) = v.get_mut("error").and_then(Value::as_object_mut) {
+        e.remove("time");
+    }
+    v
+}
+
+fn parse_bytes(q: Option<&str>) -> Option<u64> {
+    q.and_then(|q| golden_core::quantity::parse_quantity(q).ok())
+}
+
+impl Controllers {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        providers: Vec<Arc<dyn SnapshotProvider>>,
+        delay: Duration,
+    ) -> Self {
+        Controllers {
+            shared,
+            providers,
+            delay,
+            retries: HashMap::new(),
+            wake_at: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut rx = self.shared.store.subscribe();
+        loop {
+            self.wake_at = None;
+            self.pass().await;
+            // Wait for a change that matters (events only report) or a retry.
+            loop {
+                let wake = self.wake_at;
+                tokio::select! {
+                    msg = rx.recv() => match msg {
+                        Ok(c) if std::ptr::eq(c.res, &resources::EVENTS) => continue,
+                        Ok(_) | Err(RecvError::Lagged(_)) => break,
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => break,
+                }
+            }
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
+        }
+    }
+
+    async fn pass(&mut self) {
+        self.namespaces();
+        self.sidecar().await;
+        self.snapshots();
+        self.contents().await;
+        self.provisioner();
+        self.reclaim();
+    }
+
+    fn provider(&self, driver: &str) -> Option<Arc<dyn SnapshotProvider>> {
+        self.providers
+            .iter()
+            .find(|p| p.driver() == driver)
+            .cloned()
+    }
+
+    /// Whether `key` may be tried now; otherwise schedules a wake-up.
+    fn due(&mut self, key: &str) -> bool {
+        match self.retries.get(key) {
+            Some((at, _)) if *at > Instant::now() => {
+                let at = *at;
+                self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Schedules the next attempt for `key` with a doubling backoff.
+    fn retry_later(&mut self, key: &str) {
+        let next = self
+            .retries
+            .get(key)
+            .map(|(_, d)| (*d * 2).min(MAX_RETRY))
+            .unwrap_or(FIRST_RETRY);
+        let at = Instant::now() + next;
+        self.retries.insert(key.to_string(), (at, next));
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+
+    fn list(&self, res: Res) -> Vec<Value> {
+        self.shared.store.list(res, None).0
+    }
+
+    fn get(&self, res: Res, ns: &str, n: &str) -> Option<Value> {
+        self.shared.store.get(res, ns, n)
+    }
+
+    fn mutate(&self, res: Res, obj: &Value, w: Writer<'_>, f: impl FnOnce(&mut Value)) {
+        let _ = self
+            .shared
+            .store
+            .mutate(res, namespace(obj), name(obj), w, f);
+    }
+
+    /// Records an Event about `obj` unless the same one exists already.
+    fn event(
+        &self,
+        res: Res,
+        obj: &Value,
+        typ: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+    ) {
+        let ns = if res.namespaced {
+            namespace(obj)
+        } else {
+            "default"
+        };
+        let (existing, _) = self.shared.store.list(&resources::EVENTS, Some(ns));
+        let dup = existing.iter().any(|e| {
+            s(e, "/involvedObject/uid") == Some(uid(obj))
+                && s(e, "/reason") == Some(reason)
+                && s(e, "/message") == Some(message)
+        });
+        if dup {
+            return;
+        }
+        let now = now_rfc3339();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut involved = json!({
+            "apiVersion": res.api_version(),
+            "kind": res.kind,
+            "name": name(obj),
+            "uid": uid(obj),
+            "resourceVersion": s(obj, "/metadata/resourceVersion").unwrap_or(""),
+        });
+        if res.namespaced {
+            involved["namespace"] = json!(namespace(obj));
+        }
+        let ev = json!({
+            "metadata": {"name": format!("{}.{}", name(obj), &id[..16]), "namespace": ns},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message,
+            "type": typ,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": "",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        });
+        let _ = self
+            .shared
+            .store
+            .create(&resources::EVENTS, ns, ev, Writer::new(component));
+    }
+
+    /// Namespace controller: empties terminating namespaces, then removes them.
+    fn namespaces(&mut self) {
+        for ns in self.list(&resources::NAMESPACES) {
+            if !deleting(&ns) {
+                continue;
+            }
+            let n = name(&ns).to_string();
+            for res in resources::ALL.iter().filter(|r| r.namespaced) {
+                for obj in self.shared.store.list(res, Some(&n)).0 {
+                    if !deleting(&obj) {
+                        let _ = self.shared.store.delete(
+                            res,
+                            &n,
+                            name(&obj),
+                            &DeleteOptions::default(),
+                        );
+                    }
+                }
+            }
+            if !self.shared.store.finalize_namespace(&n) {
+                // Objects held by finalizers: try again shortly.
+                self.retry_later(&format!("ns/{n}"));
+            }
+        }
+    }
+
+    /// CSI snapshotter sidecar: asks the provider of the content's driver
+    /// whether the snapshot behind the handle exists and is ready.
+    async fn sidecar(&mut self) {
+        for vsc in self.list(&resources::VOLUME_SNAPSHOT_CONTENTS) {
+            if deleting(&vsc) || vsc.pointer("/status/readyToUse") == Some(&json!(true)) {
+                continue;
+            }
+            let Some(handle) = s(&vsc, "/spec/source/snapshotHandle").map(str::to_string) else {
+                continue;
+            };
+            let driver = s(&vsc, "/spec/driver").unwrap_or("").to_string();
+            let Some(provider) = self.provider(&driver) else {
+                self.event(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    &vsc,
+                    "Warning",
+                    "SnapshotContentCheckandUpdateFailed",
+                    &format!("no CSI snapshotter is running for driver {driver}; the content cannot become ready"),
+                    SNAPSHOTTER,
+                );
+                continue;
+            };
+            let key = format!("vsc/{}", uid(&vsc));
+            if !self.due(&key) {
+                continue;
+            }
+            let result = match provider.id_for_handle(&handle) {
+                Ok(id) => provider.get_snapshot(&id).await,
+                Err(e) => Err(e),
+            };
+            let now = now_rfc3339();
+            let (status, failure) = match result {
+                Ok(snap) => match &snap.state {
+                    SnapshotState::Ready => {
+                        self.retries.remove(&key);
+                        let created = snap
+                            .created
+                            .map(|t| t.unix_timestamp_nanos() as i64)
+                            .unwrap_or_else(|| {
+                                time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+                            });
+                        (
+                            json!({
+                                "creationTime": created,
+                                "readyToUse": true,
+                                "restoreSize": snap.size_bytes as i64,
+                                "snapshotHandle": handle,
+                            }),
+                            None,
+                        )
+                    }
+                    SnapshotState::Pending { .. } => {
+                        self.retry_later(&key);
+                        let mut st = json!({"readyToUse": false, "snapshotHandle": handle});
+                        if snap.size_bytes > 0 {
+                            st["restoreSize"] = json!(snap.size_bytes as i64);
+                        }
+                        (st, None)
+                    }
+                    SnapshotState::Failed { reason } => {
+                        self.retry_later(&key);
+                        let msg = format!(
+                            "Failed to check and update snapshot content: snapshot {handle} failed: {reason}"
+                        );
+                        (
+                            json!({"readyToUse": false, "error": {"message": msg, "time": now}}),
+                            Some(msg),
+                        )
+                    }
+                },
+                Err(e) => {
+                    self.retry_later(&key);
+                    let msg = format!(
+                        "Failed to check and update snapshot content: failed to list snapshot for content {}: \"rpc error: code = NotFound desc = can not find snapshot for snapshotID {handle}: {e}\"",
+                        name(&vsc)
+                    );
+                    (
+                        json!({"readyToUse": false, "error": {"message": msg, "time": now}}),
+                        Some(msg),
+                    )
+                }
+            };
+            if let Some(msg) = &failure {
+                self.event(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    &vsc,
+                    "Warning",
+                    "SnapshotContentCheckandUpdateFailed",
+                    msg,
+                    SNAPSHOTTER,
+                );
+            }
+            if without_times(vsc.get("status")) != without_times(Some(&status)) {
+                self.mutate(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    &vsc,
+                    Writer::status(SNAPSHOTTER),
+                    |v| v["status"] = status,
+                );
+            }
+        }
+    }
+
+    fn set_vs_status(&self, vs: &Value, status: Value) {
+        if without_times(vs.get("status")) != without_times(Some(&status)) {
+            self.mutate(
+                &resources::VOLUME_SNAPSHOTS,
+                vs,
+                Writer::status(SNAPSHOT_CONTROLLER),
+                |v| v["status"] = status,
+            );
+        }
+    }
+
+    fn vs_error(&self, vs: &Value, reason: &str, message: &str) {
+        let mut status = vs.get("status").cloned().unwrap_or_else(|| json!({}));
+        if !status.is_object() {
+            status = json!({});
+        }
+        status["error"] = json!({"message": message, "time": now_rfc3339()});
+        status["readyToUse"] = json!(false);
+        self.set_vs_status(vs, status);
+        self.event(
+            &resources::VOLUME_SNAPSHOTS,
+            vs,
+            "Warning",
+            reason,
+            message,
+            SNAPSHOT_CONTROLLER,
+        );
+    }
+
+    /// Snapshot controller, VolumeSnapshot side: binding, status, finalizers
+    /// and deletion.
+    fn snapshots(&mut self) {
+        for vs in self.list(&resources::VOLUME_SNAPSHOTS) {
+            if deleting(&vs) {
+                self.delete_snapshot(&vs);
+                continue;
+            }
+            let Some(content_name) =
+                s(&vs, "/spec/source/volumeSnapshotContentName").map(str::to_string)
+            else {
+                self.vs_error(
+                    &vs,
+                    "SnapshotCreationFailed",
+                    "dynamic snapshots (spec.source.persistentVolumeClaimName) are not simulated; import a pre-provisioned VolumeSnapshotContent",
+                );
+                continue;
+            };
+            let Some(vsc) = self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", &content_name)
+            else {
+                self.vs_error(
+                    &vs,
+                    "SnapshotContentMissing",
+                    "VolumeSnapshotContent is missing",
+                );
+                continue;
+            };
+            let r = vsc
+                .pointer("/spec/volumeSnapshotRef")
+                .cloned()
+                .unwrap_or(json!({}));
+            let ref_uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+            let matches = r.get("name").and_then(Value::as_str) == Some(name(&vs))
+                && r.get("namespace").and_then(Value::as_str) == Some(namespace(&vs))
+                && (ref_uid.is_empty() || ref_uid == uid(&vs));
+            if !matches || deleting(&vsc) {
+                self.vs_error(
+                    &vs,
+                    "SnapshotContentMisbound",
+                    "VolumeSnapshotContent is not bound to the VolumeSnapshot correctly",
+                );
+                continue;
+            }
+            if vsc.pointer("/spec/source/snapshotHandle").is_none() {
+                self.vs_error(
+                    &vs,
+                    "SnapshotContentMismatch",
+                    "VolumeSnapshotContent has no snapshotHandle; a pre-provisioned content needs one",
+                );
+                continue;
+            }
+            if ref_uid.is_empty() {
+                let vs_uid = uid(&vs).to_string();
+                self.mutate(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    &vsc,
+                    Writer::new(SNAPSHOT_CONTROLLER),
+                    |v| v["spec"]["volumeSnapshotRef"]["uid"] = json!(vs_uid),
+                );
+            }
+            let delete_policy = s(&vsc, "/spec/deletionPolicy") == Some("Delete");
+            self.mutate(
+                &resources::VOLUME_SNAPSHOTS,
+                &vs,
+                Writer::new(SNAPSHOT_CONTROLLER),
+                |v| {
+                    add_finalizer(v, SNAPSHOT_AS_SOURCE_FINALIZER);
+                    if delete_policy {
+                        add_finalizer(v, SNAPSHOT_BOUND_FINALIZER);
+                    }
+                },
+            );
+            let vs = self
+                .get(&resources::VOLUME_SNAPSHOTS, namespace(&vs), name(&vs))
+                .unwrap_or(vs);
+            let cs = vsc.get("status").cloned().unwrap_or(json!({}));
+            let mut status = json!({
+                "boundVolumeSnapshotContentName": content_name,
+                "readyToUse": cs.get("readyToUse").and_then(Value::as_bool).unwrap_or(false),
+            });
+            if let Some(ns) = cs.get("creationTime").and_then(Value::as_i64)
+                && let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
+                && let Ok(t) = t.replace_nanosecond(0)
+                && let Ok(f) = t.format(&time::format_description::well_known::Rfc3339)
+            {
+                status["creationTime"] = json!(f);
+            }
+            if let Some(b) = cs.get("restoreSize").and_then(Value::as_i64) {
+                status["restoreSize"] =
+                    json!(golden_core::quantity::format_binary(b.max(0) as u64));
+            }
+            if let Some(e) = cs.get("error") {
+                status["error"] = e.clone();
+            }
+            self.set_vs_status(&vs, status);
+        }
+    }
+
+    fn delete_snapshot(&mut self, vs: &Value) {
+        let ns = namespace(vs).to_string();
+        let n = name(vs).to_string();
+        let in_use = self
+            .shared
+            .store
+            .list(&resources::PVCS, Some(&ns))
+            .0
+            .iter()
+            .any(|pvc| {
+                s(pvc, "/status/phase") == Some("Pending")
+                    && !deleting(pvc)
+                    && ["/spec/dataSource", "/spec/dataSourceRef"].iter().any(|p| {
+                        pvc.pointer(p).is_some_and(|d| {
+                            d.get("kind").and_then(Value::as_str) == Some("VolumeSnapshot")
+                                && d.get("name").and_then(Value::as_str) == Some(n.as_str())
+                        })
+                    })
+            });
+        if in_use {
+            self.event(
+                &resources::VOLUME_SNAPSHOTS,
+                vs,
+                "Warning",
+                "SnapshotDeletePending",
+                "Snapshot is being used to restore a PVC",
+                SNAPSHOT_CONTROLLER,
+            );
+            return;
+        }
+        let content_name = s(vs, "/status/boundVolumeSnapshotContentName")
+            .or_else(|| s(vs, "/spec/source/volumeSnapshotContentName"));
+        if let Some(vsc) =
+            content_name.and_then(|c| self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", c))
+        {
+            let bound = s(&vsc, "/spec/volumeSnapshotRef/uid") == Some(uid(vs));
+            if bound && s(&vsc, "/spec/deletionPolicy") == Some("Delete") && !deleting(&vsc) {
+                let _ = self.shared.store.delete(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    "",
+                    name(&vsc),
+                    &DeleteOptions::default(),
+                );
+            }
+        }
+        self.mutate(
+            &resources::VOLUME_SNAPSHOTS,
+            vs,
+            Writer::new(SNAPSHOT_CONTROLLER),
+            |v| remove_finalizers(v, &[SNAPSHOT_AS_SOURCE_FINALIZER, SNAPSHOT_BOUND_FINALIZER]),
+        );
+    }
+
+    /// Snapshot controller and sidecar, content side: finalizer, deletion,
+    /// and the cloud snapshot of `Delete` contents.
+    async fn contents(&mut self) {
+        for vsc in self.list(&resources::VOLUME_SNAPSHOT_CONTENTS) {
+            let r_ns = s(&vsc, "/spec/volumeSnapshotRef/namespace").unwrap_or("");
+            let r_name = s(&vsc, "/spec/volumeSnapshotRef/name").unwrap_or("");
+            let r_uid = s(&vsc, "/spec/volumeSnapshotRef/uid").unwrap_or("");
+            let vs = self.get(&resources::VOLUME_SNAPSHOTS, r_ns, r_name);
+            let bound_vs_alive =
+                !r_uid.is_empty() && vs.as_ref().is_some_and(|v| uid(v) == r_uid && !deleting(v));
+            let delete_policy = s(&vsc, "/spec/deletionPolicy") == Some("Delete");
+            if !deleting(&vsc) {
+                if !has_finalizer(&vsc, CONTENT_BOUND_FINALIZER) {
+                    self.mutate(
+                        &resources::VOLUME_SNAPSHOT_CONTENTS,
+                        &vsc,
+                        Writer::new(SNAPSHOT_CONTROLLER),
+                        |v| add_finalizer(v, CONTENT_BOUND_FINALIZER),
+                    );
+                }
+                // The snapshot this content was bound to is gone: a Delete
+                // content goes with it.
+                if delete_policy
+                    && !r_uid.is_empty()
+                    && !bound_vs_alive
+                    && vs.as_ref().is_none_or(|v| uid(v) != r_uid)
+                {
+                    let _ = self.shared.store.delete(
+                        &resources::VOLUME_SNAPSHOT_CONTENTS,
+                        "",
+                        name(&vsc),
+                        &DeleteOptions::default(),
+                    );
+                }
+                continue;
+            }
+            if bound_vs_alive {
+                continue;
+            }
+            if delete_policy {
+                let handle = s(&vsc, "/status/snapshotHandle")
+                    .or_else(|| s(&vsc, "/spec/source/snapshotHandle"))
+                    .map(str::to_string);
+                let driver = s(&vsc, "/spec/driver").unwrap_or("").to_string();
+                if let Some(handle) = handle {
+                    let key = format!("vsc-delete/{}", uid(&vsc));
+                    if !self.due(&key) {
+                        continue;
+                    }
+                    let Some(provider) = self.provider(&driver) else {
+                        self.event(
+                            &resources::VOLUME_SNAPSHOT_CONTENTS,
+                            &vsc,
+                            "Warning",
+                            "SnapshotDeleteError",
+                            &format!("no CSI snapshotter is running for driver {driver}; cannot delete snapshot {handle}"),
+                            SNAPSHOTTER,
+                        );
+                        self.retry_later(&key);
+                        continue;
+                    };
+                    let result = match provider.id_for_handle(&handle) {
+                        Ok(id) => provider.delete_snapshot(&id).await,
+                        Err(e) => Err(e),
+                    };
+                    match result {
+                        Ok(()) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => {
+                            self.event(
+                                &resources::VOLUME_SNAPSHOT_CONTENTS,
+                                &vsc,
+                                "Warning",
+                                "SnapshotDeleteError",
+                                &format!("Failed to delete snapshot: {e}"),
+                                SNAPSHOTTER,
+                            );
+                            self.retry_later(&key);
+                            continue;
+                        }
+                    }
+                    self.retries.remove(&key);
+                }
+            }
+            self.mutate(
+                &resources::VOLUME_SNAPSHOT_CONTENTS,
+                &vsc,
+                Writer::new(SNAPSHOT_CONTROLLER),
+                |v| remove_finalizers(v, &[CONTENT_BOUND_FINALIZER]),
+            );
+        }
+    }
+
+    fn provisioning_failed(&self, pvc: &Value, message: &str) {
+        self.event(
+            &resources::PVCS,
+            pvc,
+            "Warning",
+            "ProvisioningFailed",
+            message,
+            PROVISIONER,
+        );
+    }
+
+    /// The checks of external-provisioner's `getSnapshotSource`.
+    fn snapshot_source(&self, pvc: &Value, sc: &Value, ds_name: &str) -> Result<(), String> {
+        let ns = namespace(pvc);
+        let vs = self
+            .get(&resources::VOLUME_SNAPSHOTS, ns, ds_name)
+            .ok_or_else(|| {
+                format!("error getting snapshot {ds_name} from api server: volumesnapshots.snapshot.storage.k8s.io \"{ds_name}\" not found")
+            })?;
+        if deleting(&vs) && !has_finalizer(&vs, SNAPSHOT_AS_SOURCE_FINALIZER) {
+            return Err(format!("snapshot {ds_name} is being deleted"));
+        }
+        let content_name = s(&vs, "/status/boundVolumeSnapshotContentName")
+            .ok_or_else(|| format!("snapshot {ds_name} not bound"))?;
+        let vsc = self
+            .get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", content_name)
+            .ok_or_else(|| format!("error getting snapshotcontent {content_name} for snapshot {ns}/{ds_name} from api server: volumesnapshotcontents.snapshot.storage.k8s.io \"{content_name}\" not found"))?;
+        if s(&vsc, "/spec/volumeSnapshotRef/uid") != Some(uid(&vs))
+            || s(&vsc, "/spec/volumeSnapshotRef/namespace") != Some(ns)
+            || s(&vsc, "/spec/volumeSnapshotRef/name") != Some(ds_name)
+        {
+            return Err(format!(
+                "snapshotcontent {content_name} for snapshot {ns}/{ds_name} is bound to a different snapshot"
+            ));
+        }
+        if s(&vsc, "/spec/driver") != s(sc, "/provisioner") {
+            return Err(format!(
+                "snapshotcontent {content_name} for snapshot {ns}/{ds_name} is not handled by CSI driver of StorageClass {}",
+                name(sc)
+            ));
+        }
+        if vs.pointer("/status/readyToUse") != Some(&json!(true)) {
+            return Err(format!("snapshot {ds_name} is not Ready"));
+        }
+        if s(&vsc, "/status/snapshotHandle").is_none() {
+            return Err(format!("snapshot handle {ds_name} is not available"));
+        }
+        if let Some(restore) = parse_bytes(s(&vs, "/status/restoreSize")) {
+            let requested =
+                parse_bytes(s(pvc, "/spec/resources/requests/storage")).ok_or_else(|| {
+                    format!(
+                        "error getting capacity for PVC {} when creating snapshot {ds_name}",
+                        name(pvc)
+                    )
+                })?;
+            if requested < restore {
+                return Err(format!(
+                    "requested volume size {requested} is less than the size {restore} for the source snapshot {ds_name}"
+                ));
+            }
+        }
+        if let (Some(src), Some(mode)) = (
+            s(&vsc, "/spec/sourceVolumeMode"),
+            s(pvc, "/spec/volumeMode"),
+        ) && src != mode
+        {
+            let allow = s(
+                &vsc,
+                "/metadata/annotations/snapshot.storage.kubernetes.io~1allow-volume-mode-change",
+            );
+            if allow != Some("true") {
+                return Err(format!(
+                    "requested volume {ns}/{} modifies the mode of the source volume but does not have permission to do so. snapshot.storage.kubernetes.io/allow-volume-mode-change annotation is not present on snapshotcontent {content_name}",
+                    name(pvc)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// External provisioner (and the PV controller's part of binding).
+    fn provisioner(&mut self) {
+        for pvc in self.list(&resources::PVCS) {
+            if deleting(&pvc)
+                || s(&pvc, "/status/phase") != Some("Pending")
+                || s(&pvc, "/spec/volumeName").is_some_and(|v| !v.is_empty())
+            {
+                continue;
+            }
+            let Some(class_name) = s(&pvc, "/spec/storageClassName").filter(|c| !c.is_empty())
+            else {
+                if pvc.pointer("/spec/storageClassName").is_none() {
+                    self.event(
+                        &resources::PVCS,
+                        &pvc,
+                        "Normal",
+                        "FailedBinding",
+                        "no persistent volumes available for this claim and no storage class is set",
+                        PV_CONTROLLER,
+                    );
+                }
+                continue;
+            };
+            let Some(sc) = self.get(&resources::STORAGE_CLASSES, "", class_name) else {
+                self.event(
+                    &resources::PVCS,
+                    &pvc,
+                    "Warning",
+                    "ProvisioningFailed",
+                    &format!("storageclass.storage.k8s.io \"{class_name}\" not found"),
+                    PV_CONTROLLER,
+                );
+                continue;
+            };
+            let driver = s(&sc, "/provisioner").unwrap_or("").to_string();
+            let wffc = s(&sc, "/volumeBindingMode") == Some("WaitForFirstConsumer");
+            let node = s(
+                &pvc,
+                "/metadata/annotations/volume.kubernetes.io~1selected-node",
+            )
+            .map(str::to_string);
+            if wffc && node.is_none() {
+                self.event(
+                    &resources::PVCS,
+                    &pvc,
+                    "Normal",
+                    "WaitForFirstConsumer",
+                    "waiting for first consumer to be created before binding",
+                    PV_CONTROLLER,
+                );
+                continue;
+            }
+            if s(
+                &pvc,
+                "/metadata/annotations/volume.kubernetes.io~1storage-provisioner",
+            )
+            .is_none()
+            {
+                let d = driver.clone();
+                self.mutate(&resources::PVCS, &pvc, Writer::new(PV_CONTROLLER), |v| {
+                    let a = &mut v["metadata"]["annotations"];
+                    if !a.is_object() {
+                        *a = json!({});
+                    }
+                    a["volume.beta.kubernetes.io/storage-provisioner"] = json!(d);
+                    a["volume.kubernetes.io/storage-provisioner"] = json!(d);
+                });
+                self.event(
+                    &resources::PVCS,
+                    &pvc,
+                    "Normal",
+                    "ExternalProvisioning",
+                    &format!("Waiting for a volume to be created either by the external provisioner '{driver}' or manually by the system administrator. If volume creation is delayed, please verify that the provisioner is running and correctly registered."),
+                    PV_CONTROLLER,
+                );
+            }
+            let ds = pvc
+                .pointer("/spec/dataSourceRef")
+                .or_else(|| pvc.pointer("/spec/dataSource"))
+                .cloned();
+            if let Some(ds) = &ds {
+                let kind = ds.get("kind").and_then(Value::as_str).unwrap_or("");
+                let group = ds.get("apiGroup").and_then(Value::as_str).unwrap_or("");
+                let ds_name = ds.get("name").and_then(Value::as_str).unwrap_or("");
+                if kind == "VolumeSnapshot" && group == golden_core::crd::SNAPSHOT_GROUP {
+                    if ds
+                        .get("namespace")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n != namespace(&pvc))
+                    {
+                        self.provisioning_failed(
+                            &pvc,
+                            &format!("failed to provision volume with StorageClass \"{class_name}\": cross-namespace data sources are not enabled in this cluster"),
+                        );
+                        continue;
+                    }
+                    if let Err(e) = self.snapshot_source(&pvc, &sc, ds_name) {
+                        self.provisioning_failed(
+                            &pvc,
+                            &format!("failed to provision volume with StorageClass \"{class_name}\": error getting handle for DataSource Type VolumeSnapshot by Name {ds_name}: {e}"),
+                        );
+                        continue;
+                    }
+                } else {
+                    self.provisioning_failed(
+                        &pvc,
+                        &format!("failed to provision volume with StorageClass \"{class_name}\": data source {group}/{kind} {ds_name} is not supported by this cluster"),
+                    );
+                    continue;
+                }
+            }
+            let Some(request) = s(&pvc, "/spec/resources/requests/storage").map(str::to_string)
+            else {
+                self.provisioning_failed(
+                    &pvc,
+                    &format!("failed to provision volume with StorageClass \"{class_name}\": claim has no storage request"),
+                );
+                continue;
+            };
+            self.event(
+                &resources::PVCS,
+                &pvc,
+                "Normal",
+                "Provisioning",
+                &format!(
+                    "External provisioner is provisioning volume for claim \"{}/{}\"",
+                    namespace(&pvc),
+                    name(&pvc)
+                ),
+                PROVISIONER,
+            );
+            let pv_name = format!("pvc-{}", uid(&pvc));
+            let handle = format!("vol-{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
+            let access = pvc
+                .pointer("/spec/accessModes")
+                .cloned()
+                .unwrap_or(json!(["ReadWriteOnce"]));
+            let mut pv = json!({
+                "metadata": {
+                    "name": pv_name,
+                    "annotations": {
+                        "pv.kubernetes.io/provisioned-by": driver,
+                        "volume.kubernetes.io/provisioner-deletion-secret-name": "",
+                        "volume.kubernetes.io/provisioner-deletion-secret-namespace": "",
+                    },
+                    "finalizers": ["external-provisioner.volume.kubernetes.io/finalizer"],
+                },
+                "spec": {
+                    "accessModes": access,
+                    "capacity": {"storage": request},
+                    "claimRef": {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "name": name(&pvc),
+                        "namespace": namespace(&pvc),
+                        "uid": uid(&pvc),
+                        "resourceVersion": s(&pvc, "/metadata/resourceVersion").unwrap_or(""),
+                    },
+                    "csi": {
+                        "driver": driver,
+                        "volumeHandle": handle,
+                        "fsType": "ext4",
+                        "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": format!("golden-sim-{driver}")},
+                    },
+                    "persistentVolumeReclaimPolicy": s(&sc, "/reclaimPolicy").unwrap_or("Delete"),
+                    "storageClassName": class_name,
+                    "volumeMode": s(&pvc, "/spec/volumeMode").unwrap_or("Filesystem"),
+                },
+            });
+            if let Some(node) = &node {
+                pv["spec"]["nodeAffinity"] = json!({"required": {"nodeSelectorTerms": [{
+                    "matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": [format!("zone-of-{node}")]}]
+                }]}});
+            }
+            let created =
+                self.shared
+                    .store
+                    .create(&resources::PVS, "", pv, Writer::new(PROVISIONER));
+            let pv = match created {
+                Ok(pv) => pv,
+                Err(e) if e.code == 409 => match self.get(&resources::PVS, "", &pv_name) {
+                    Some(pv) => pv,
+                    None => continue,
+                },
+                Err(_) => continue,
+            };
+            self.mutate(&resources::PVS, &pv, Writer::status(PV_CONTROLLER), |v| {
+                v["status"] = json!({"phase": "Bound"})
+            });
+            let pvn = pv_name.clone();
+            self.mutate(&resources::PVCS, &pvc, Writer::new(PV_CONTROLLER), |v| {
+                v["spec"]["volumeName"] = json!(pvn);
+                let a = &mut v["metadata"]["annotations"];
+                if !a.is_object() {
+                    *a = json!({});
+                }
+                a["pv.kubernetes.io/bind-completed"] = json!("yes");
+                a["pv.kubernetes.io/bound-by-controller"] = json!("yes");
+            });
+            let access = pvc
+                .pointer("/spec/accessModes")
+                .cloned()
+                .unwrap_or(json!(["ReadWriteOnce"]));
+            if let Some(pvc_now) = self.get(&resources::PVCS, namespace(&pvc), name(&pvc)) {
+                self.mutate(
+                    &resources::PVCS,
+                    &pvc_now,
+                    Writer::status(PV_CONTROLLER),
+                    |v| {
+                        v["status"] = json!({
+                            "phase": "Bound",
+                            "accessModes": access,
+                            "capacity": {"storage": request},
+                        })
+                    },
+                );
+            }
+            self.event(
+                &resources::PVCS,
+                &pvc,
+                "Normal",
+                "ProvisioningSucceeded",
+                &format!("Successfully provisioned volume {pv_name}"),
+                PROVISIONER,
+            );
+        }
+    }
+
+    /// PV controller: volumes whose claim is gone are deleted (`Delete`) or
+    /// released (`Retain`).
+    fn reclaim(&mut self) {
+        for pv in self.list(&resources::PVS) {
+            let Some(claim) = pv.pointer("/spec/claimRef") else {
+                if s(&pv, "/status/phase") == Some("Pending") {
+                    self.mutate(&resources::PVS, &pv, Writer::status(PV_CONTROLLER), |v| {
+                        v["status"] = json!({"phase": "Available"})
+                    });
+                }
+                continue;
+            };
+            let c_ns = claim.get("namespace").and_then(Value::as_str).unwrap_or("");
+            let c_name = claim.get("name").and_then(Value::as_str).unwrap_or("");
+            let c_uid = claim.get("uid").and_then(Value::as_str).unwrap_or("");
+            let pvc = self.get(&resources::PVCS, c_ns, c_name);
+            let alive = pvc
+                .as_ref()
+                .is_some_and(|p| c_uid.is_empty() || uid(p) == c_uid);
+            if alive {
+                if s(&pv, "/status/phase") == Some("Pending") {
+                    self.mutate(&resources::PVS, &pv, Writer::status(PV_CONTROLLER), |v| {
+                        v["status"] = json!({"phase": "Bound"})
+                    });
+                }
+                continue;
+            }
+            if s(&pv, "/spec/persistentVolumeReclaimPolicy") == Some("Delete") {
+                if !deleting(&pv) {
+                    let _ = self.shared.store.delete(
+                        &resources::PVS,
+                        "",
+                        name(&pv),
+                        &DeleteOptions::default(),
+                    );
+                }
+                self.mutate(&resources::PVS, &pv, Writer::new(PROVISIONER), |v| {
+                    remove_finalizers(v, &["external-provisioner.volume.kubernetes.io/finalizer"])
+                });
+            } else {
+                if s(&pv, "/status/phase") != Some("Released") {
+                    self.mutate(&resources::PVS, &pv, Writer::status(PV_CONTROLLER), |v| {
+                        v["status"] = json!({"phase": "Released"})
+                    });
+                }
+                if deleting(&pv) {
+                    self.mutate(&resources::PVS, &pv, Writer::new(PROVISIONER), |v| {
+                        remove_finalizers(
+                            v,
+                            &["external-provisioner.volume.kubernetes.io/finalizer"],
+                        )
+                    });
+                }
+            }
+        }
+    }
+}

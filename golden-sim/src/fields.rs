@@ -1,0 +1,726 @@
+//! Field ownership (`managedFields`, FieldsV1) and server-side apply.
+//!
+//! A field set is a set of leaf paths. A path element is `f:<name>` for an
+//! object member or `v:<json>` for an element of a set list
+//! (`metadata.finalizers`); every other list is atomic.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+/// A leaf path, e.g. `["f:spec", "f:source", "f:snapshotHandle"]`.
+pub(crate) type Path = Vec<String>;
+/// A set of leaf paths.
+pub(crate) type FieldSet = BTreeSet<Path>;
+
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Everything but the status (resources with a status subresource).
+    Main,
+    /// Only the status.
+    Status,
+    /// Everything (resources without a status subresource).
+    All,
+}
+
+const SERVER_META: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+];
+
+fn is_set_list(path: &[String]) -> bool {
+    path.len() == 2 && path[0] == "f:metadata" && path[1] == "f:finalizers"
+}
+
+/// The leaf paths of `obj` that a write in `scope` owns.
+pub(crate) fn owned_paths(obj: &Value, scope: Scope) -> FieldSet {
+    let mut out = FieldSet::new();
+    let Some(map) = obj.as_object() else {
+        return out;
+    };
+    for (k, v) in map {
+        if k == "apiVersion" || k == "kind" {
+            continue;
+        }
+        let in_scope = match scope {
+            Scope::Main => k != "status",
+            Scope::Status => k == "status",
+            Scope::All => true,
+        };
+        if !in_scope {
+            continue;
+        }
+        let mut path = vec![format!("f:{k}")];
+        if k == "metadata" {
+            if let Some(m) = v.as_object() {
+                for (mk, mv) in m {
+                    if SERVER_META.contains(&mk.as_str()) {
+                        continue;
+                    }
+                    path.push(format!("f:{mk}"));
+                    walk(mv, &mut path, &mut out);
+                    path.pop();
+                }
+            }
+            continue;
+        }
+        walk(v, &mut path, &mut out);
+    }
+    out
+}
+
+fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, c) in m {
+                path.push(format!("f:{k}"));
+                walk(c, path, out);
+                path.pop();
+            }
+        }
+        Value::Array(items) if is_set_list(path) => {
+            for it in items {
+                path.push(format!("v:{it}"));
+                out.insert(path.clone());
+                path.pop();
+            }
+            if items.is_empty() {
+                out.insert(path.clone());
+            }
+        }
+        _ => {
+            out.insert(path.clone());
+        }
+    }
+}
+
+/// The value at `path`, if present.
+pub(crate) fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut cur = obj;
+    for el in path {
+        if let Some(name) = el.strip_prefix("f:") {
+            cur = cur.as_object()?.get(name)?;
+        } else if let Some(raw) = el.strip_prefix("v:") {
+            let want: Value = serde_json::from_str(raw).ok()?;
+            cur = cur.as_array()?.iter().find(|x| **x == want)?;
+        } else {
+            return None;
+        }
+    }
+    Some(cur)
+}
+
+/// Removes the value at `path`, pruning objects it leaves empty below the
+/// top level.
+pub(crate) fn remove_at(obj: &mut Value, path: &[String]) {
+    fn go(cur: &mut Value, path: &[String], depth: usize) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        if let Some(name) = first.strip_prefix("f:") {
+            let Some(m) = cur.as_object_mut() else { return };
+            if rest.is_empty() {
+                m.remove(name);
+            } else if let Some(child) = m.get_mut(name) {
+                go(child, rest, depth + 1);
+                let empty = child.as_object().is_some_and(|c| c.is_empty())
+                    || child.as_array().is_some_and(|a| a.is_empty());
+                if empty && depth >= 1 {
+                    m.remove(name);
+                }
+            }
+        } else if let Some(raw) = first.strip_prefix("v:")
+            && let (Ok(want), Some(a)) = (serde_json::from_str::<Value>(raw), cur.as_array_mut())
+        {
+            a.retain(|x| *x != want);
+        }
+    }
+    go(obj, path, 0);
+}
+
+/// `.spec.source.snapshotHandle` for messages.
+pub(crate) fn display_path(path: &[String]) -> String {
+    let mut s = String::new();
+    for el in path {
+        if let Some(n) = el.strip_prefix("f:") {
+            s.push('.');
+            s.push_str(n);
+        } else if let Some(v) = el.strip_prefix("v:") {
+            s.push_str(&format!("[={v}]"));
+        } else {
+            s.push_str(&format!("[{el}]"));
+        }
+    }
+    s
+}
+
+/// Converts a field set to FieldsV1 JSON.
+pub(crate) fn to_fields_v1(set: &FieldSet) -> Value {
+    let mut root = Map::new();
+    for path in set {
+        let mut cur = &mut root;
+        for el in path {
+            let next = cur
+                .entry(el.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            cur = match next {
+                Value::Object(m) => m,
+                _ => unreachable!("field sets only hold objects"),
+            };
+        }
+    }
+    Value::Object(root)
+}
+
+/// Parses FieldsV1 JSON into leaf paths (a `.` member marks its parent as
+/// owned too).
+pub(crate) fn from_fields_v1(v: &Value) -> FieldSet {
+    fn go(v: &Value, path: &mut Path, out: &mut FieldSet) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, c) in m {
+                    if k == "." {
+                        if !path.is_empty() {
+                            out.insert(path.clone());
+                        }
+                        continue;
+                    }
+                    path.push(k.clone());
+                    go(c, path, out);
+                    path.pop();
+                }
+            }
+            _ => {
+                if !path.is_empty() {
+                    out.insert(path.clone());
+                }
+            }
+        }
+    }
+    let mut out = FieldSet::new();
+    go(v, &mut Vec::new(), &mut out);
+    out
+}
+
+/// One `managedFields` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) manager: String,
+    pub(crate) operation: String,
+    pub(crate) api_version: String,
+    pub(crate) time: String,
+    pub(crate) subresource: Option<String>,
+    pub(crate) fields: FieldSet,
+}
+
+impl Entry {
+    fn same_id(&self, manager: &str, operation: &str, sub: Option<&str>) -> bool {
+        self.manager == manager && self.operation == operation && self.subresource.as_deref() == sub
+    }
+}
+
+/// The entries stored in `obj.metadata.managedFields`.
+pub(crate) fn entries(obj: &Value) -> Vec<Entry> {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| {
+                    Some(Entry {
+                        manager: e.get("manager")?.as_str()?.to_string(),
+                        operation: e
+                            .get("operation")
+                            .and_then(Value::as_str)
+                            .unwrap_or("Update")
+                            .to_string(),
+                        api_version: e
+                            .get("apiVersion")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        time: e
+                            .get("time")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        subresource: e
+                            .get("subresource")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        fields: e.get("fieldsV1").map(from_fields_v1).unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes `entries` back as `metadata.managedFields`, dropping empty ones.
+pub(crate) fn store_entries(obj: &mut Value, entries: &[Entry]) {
+    let list: Vec<Value> = entries
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager,
+                "operation": e.operation,
+                "apiVersion": e.api_version,
+                "time": e.time,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": to_fields_v1(&e.fields),
+            });
+            if let Some(s) = &e.subresource {
+                v["subresource"] = json!(s);
+            }
+            v
+        })
+        .collect();
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            m.remove("managedFields");
+        } else {
+            m.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+/// How a write changes ownership.
+#[derive(Debug, Clone)]
+pub(crate) enum Ownership {
+    /// A create, update or patch: the writer takes the fields it changed.
+    Update,
+    /// A server-side apply: the applier's set becomes exactly `applied`;
+    /// `entries` are the (possibly forced) entries to start from.
+    Apply {
+        applied: FieldSet,
+        entries: Vec<Entry>,
+    },
+}
+
+/// Recomputes `new.metadata.managedFields` after a write by `manager`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record(
+    old: Option<&Value>,
+    new: &mut Value,
+    scope: Scope,
+    manager: &str,
+    api_version: &str,
+    sub: Option<&str>,
+    ownership: Ownership,
+    now: &str,
+) {
+    let (mut list, apply_set) = match ownership {
+        Ownership::Update => (old.map(entries).unwrap_or_default(), None),
+        Ownership::Apply { applied, entries } => (entries, Some(applied)),
+    };
+    let old_set = old.map(|o| owned_paths(o, scope)).unwrap_or_default();
+    let new_set = owned_paths(new, scope);
+    let removed: Vec<&Path> = old_set.difference(&new_set).collect();
+    for e in &mut list {
+        for p in &removed {
+            e.fields.remove(*p);
+        }
+    }
+    let (operation, fields) = match apply_set {
+        Some(applied) => ("Apply", applied),
+        None => {
+            let changed: FieldSet = new_set
+                .iter()
+                .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+                .cloned()
+                .collect();
+            for e in &mut list {
+                if !e.same_id(manager, "Update", sub) {
+                    for p in &changed {
+                        e.fields.remove(p);
+                    }
+                }
+            }
+            let mut mine = list
+                .iter()
+                .find(|e| e.same_id(manager, "Update", sub))
+                .map(|e| e.fields.clone())
+                .unwrap_or_default();
+            if changed.is_empty() && mine.is_empty() {
+                store_entries(new, &list);
+                return;
+            }
+            mine.extend(changed);
+            ("Update", mine)
+        }
+    };
+    match list.iter_mut().find(|e| e.same_id(manager, operation, sub)) {
+        Some(e) => {
+            e.fields = fields;
+            e.time = now.to_string();
+            e.api_version = api_version.to_string();
+        }
+        None => list.push(Entry {
+            manager: manager.to_string(),
+            operation: operation.to_string(),
+            api_version: api_version.to_string(),
+            time: now.to_string(),
+            subresource: sub.map(str::to_string),
+            fields,
+        }),
+    }
+    store_entries(new, &list);
+}
+
+/// A field another manager owns whose value an apply would change.
+#[derive(Debug, Clone)]
+pub(crate) struct Conflict {
+    pub(crate) manager: String,
+    pub(crate) api_version: String,
+    pub(crate) path: Path,
+}
+
+/// The result of merging an applied configuration.
+pub(crate) struct Applied {
+    pub(crate) object: Value,
+    pub(crate) applied: FieldSet,
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// Server-side apply of `config` onto `live` (or onto nothing) by `manager`.
+pub(crate) fn apply(
+    live: Option<&Value>,
+    config: &Value,
+    scope: Scope,
+    manager: &str,
+    sub: Option<&str>,
+    force: bool,
+) -> Result<Applied, Vec<Conflict>> {
+    let applied = owned_paths(config, scope);
+    let mut list = live.map(entries).unwrap_or_default();
+    let empty = Value::Object(Map::new());
+    let live_v = live.unwrap_or(&empty);
+    let mut conflicts = Vec::new();
+    for e in &mut list {
+        if e.same_id(manager, "Apply", sub) {
+            continue;
+        }
+        let clashing: Vec<Path> = e
+            .fields
+            .intersection(&applied)
+            .filter(|p| value_at(config, p) != value_at(live_v, p))
+            .cloned()
+            .collect();
+        if force {
+            for p in &clashing {
+                e.fields.remove(p);
+            }
+        } else {
+            conflicts.extend(clashing.into_iter().map(|path| Conflict {
+                manager: e.manager.clone(),
+                api_version: e.api_version.clone(),
+                path,
+            }));
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(conflicts);
+    }
+    let mut object = live_v.clone();
+    let before: FieldSet = list
+        .iter()
+        .find(|e| e.same_id(manager, "Apply", sub))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    for p in before.difference(&applied) {
+        let shared = list
+            .iter()
+            .any(|e| !e.same_id(manager, "Apply", sub) && e.fields.contains(p));
+        if !shared {
+            remove_at(&mut object, p);
+        }
+    }
+    let mut scoped = config.clone();
+    if let Some(m) = scoped.as_object_mut() {
+        match scope {
+            Scope::Main => {
+                m.remove("status");
+            }
+            Scope::Status => m.retain(|k, _| k == "status" || k == "metadata"),
+            Scope::All => {}
+        }
+        if scope == Scope::Status
+            && let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.retain(|k, _| k == "name" || k == "namespace");
+        }
+    }
+    merge_apply(&mut object, &scoped, &mut Vec::new());
+    Ok(Applied {
+        object,
+        applied,
+        entries: list,
+    })
+}
+
+fn merge_apply(dst: &mut Value, src: &Value, path: &mut Path) {
+    match (dst.as_object_mut(), src.as_object()) {
+        (Some(d), Some(s)) => {
+            for (k, v) in s {
+                if v.is_null() {
+                    d.remove(k);
+                    continue;
+                }
+                path.push(format!("f:{k}"));
+                match d.get_mut(k) {
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        merge_apply(existing, v, path)
+                    }
+                    Some(existing) if is_set_list(path) && existing.is_array() => {
+                        if let (Some(e), Some(n)) = (existing.as_array_mut(), v.as_array()) {
+                            for it in n {
+                                if !e.contains(it) {
+                                    e.push(it.clone());
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        d.insert(k.clone(), v.clone());
+                    }
+                }
+                path.pop();
+            }
+        }
+        _ => *dst = src.clone(),
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch.as_object() {
+        Some(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            let t = target.as_object_mut().expect("just made an object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        None => *target = patch.clone(),
+    }
+}
+
+/// RFC 6902 JSON patch (add, remove, replace, test, copy, move).
+pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
+    let ops = ops.as_array().ok_or("a JSON patch must be an array")?;
+    for op in ops {
+        let kind = op.get("op").and_then(Value::as_str).ok_or("missing op")?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("missing path")?;
+        match kind {
+            "add" => add(
+                target,
+                path,
+                op.get("value").cloned().ok_or("missing value")?,
+            )?,
+            "remove" => {
+                remove(target, path)?;
+            }
+            "replace" => {
+                remove(target, path)?;
+                add(
+                    target,
+                    path,
+                    op.get("value").cloned().ok_or("missing value")?,
+                )?;
+            }
+            "test" => {
+                if target.pointer(path) != op.get("value") {
+                    return Err(format!("test failed at {path}"));
+                }
+            }
+            "copy" | "move" => {
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("missing from")?;
+                let v = if kind == "move" {
+                    remove(target, from)?
+                } else {
+                    target.pointer(from).cloned().ok_or("from not found")?
+                };
+                add(target, path, v)?;
+            }
+            other => return Err(format!("unknown op {other}")),
+        }
+    }
+    Ok(())
+}
+
+fn split(path: &str) -> Result<(String, String), String> {
+    let i = path.rfind('/').ok_or_else(|| format!("bad path {path}"))?;
+    let last = path[i + 1..].replace("~1", "/").replace("~0", "~");
+    Ok((path[..i].to_string(), last))
+}
+
+fn add(target: &mut Value, path: &str, v: Value) -> Result<(), String> {
+    if path.is_empty() {
+        *target = v;
+        return Ok(());
+    }
+    let (parent, last) = split(path)?;
+    match target.pointer_mut(&parent) {
+        Some(Value::Object(m)) => {
+            m.insert(last, v);
+            Ok(())
+        }
+        Some(Value::Array(a)) => {
+            if last == "-" {
+                a.push(v);
+            } else {
+                let i: usize = last.parse().map_err(|_| format!("bad index {last}"))?;
+                if i > a.len() {
+                    return Err(format!("index {i} out of range"));
+                }
+                a.insert(i, v);
+            }
+            Ok(())
+        }
+        _ => Err(format!("path {parent} not found")),
+    }
+}
+
+fn remove(target: &mut Value, path: &str) -> Result<Value, String> {
+    let (parent, last) = split(path)?;
+    match target.pointer_mut(&parent) {
+        Some(Value::Object(m)) => m
+            .remove(&last)
+            .ok_or_else(|| format!("path {path} not found")),
+        Some(Value::Array(a)) => {
+            let i: usize = last.parse().map_err(|_| format!("bad index {last}"))?;
+            if i >= a.len() {
+                return Err(format!("index {i} out of range"));
+            }
+            Ok(a.remove(i))
+        }
+        _ => Err(format!("path {parent} not found")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip_through_fields_v1() {
+        let obj = json!({
+            "apiVersion": "v1", "kind": "X",
+            "metadata": {"name": "a", "labels": {"x": "1"}, "finalizers": ["f1", "f2"]},
+            "spec": {"a": {"b": 1}, "list": [1, 2], "e": {}},
+            "status": {"phase": "Pending"}
+        });
+        let set = owned_paths(&obj, Scope::Main);
+        assert!(set.contains(&vec!["f:spec".to_string(), "f:a".into(), "f:b".into()]));
+        assert!(set.contains(&vec![
+            "f:metadata".to_string(),
+            "f:finalizers".into(),
+            "v:\"f1\"".into()
+        ]));
+        assert!(!set.iter().any(|p| p[0] == "f:status"));
+        assert!(
+            !set.iter()
+                .any(|p| p.get(1).map(String::as_str) == Some("f:name"))
+        );
+        assert_eq!(from_fields_v1(&to_fields_v1(&set)), set);
+    }
+
+    #[test]
+    fn apply_conflicts_then_force_takes_ownership() {
+        let cfg_a = json!({"metadata": {"name": "x"}, "spec": {"a": 1, "b": 2}});
+        let first = apply(None, &cfg_a, Scope::All, "alice", None, false).unwrap();
+        let mut live = first.object.clone();
+        record(
+            None,
+            &mut live,
+            Scope::All,
+            "alice",
+            "v1",
+            None,
+            Ownership::Apply {
+                applied: first.applied,
+                entries: first.entries,
+            },
+            "t",
+        );
+        let cfg_b = json!({"metadata": {"name": "x"}, "spec": {"a": 5}});
+        let err = apply(Some(&live), &cfg_b, Scope::All, "bob", None, false)
+            .err()
+            .unwrap();
+        assert_eq!(err.len(), 1);
+        assert_eq!(display_path(&err[0].path), ".spec.a");
+        // Same value: shared ownership, no conflict.
+        let same = json!({"metadata": {"name": "x"}, "spec": {"a": 1}});
+        assert!(apply(Some(&live), &same, Scope::All, "bob", None, false).is_ok());
+        let forced = apply(Some(&live), &cfg_b, Scope::All, "bob", None, true).unwrap();
+        assert_eq!(forced.object["spec"]["a"], 5);
+        let alice = forced
+            .entries
+            .iter()
+            .find(|e| e.manager == "alice")
+            .unwrap();
+        assert!(
+            !alice
+                .fields
+                .contains(&vec!["f:spec".to_string(), "f:a".into()])
+        );
+    }
+
+    #[test]
+    fn apply_removes_fields_the_applier_dropped() {
+        let cfg = json!({"metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}});
+        let first = apply(None, &cfg, Scope::All, "m", None, false).unwrap();
+        let mut live = first.object.clone();
+        record(
+            None,
+            &mut live,
+            Scope::All,
+            "m",
+            "v1",
+            None,
+            Ownership::Apply {
+                applied: first.applied,
+                entries: first.entries,
+            },
+            "t",
+        );
+        let cfg2 = json!({"metadata": {"name": "x", "labels": {"a": "1"}}});
+        let second = apply(Some(&live), &cfg2, Scope::All, "m", None, false).unwrap();
+        assert_eq!(second.object["metadata"]["labels"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn patches() {
+        let mut v = json!({"a": {"b": 1, "c": 2}});
+        merge_patch(&mut v, &json!({"a": {"b": null, "d": 3}}));
+        assert_eq!(v, json!({"a": {"c": 2, "d": 3}}));
+        json_patch(
+            &mut v,
+            &json!([{"op": "add", "path": "/a/e", "value": [1]},
+            {"op": "add", "path": "/a/e/-", "value": 2}, {"op": "remove", "path": "/a/c"}]),
+        )
+        .unwrap();
+        assert_eq!(v, json!({"a": {"d": 3, "e": [1, 2]}}));
+    }
+}

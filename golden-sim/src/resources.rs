@@ -1,0 +1,206 @@
+//! The resource types the simulated API server serves.
+
+/// One served resource type.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ResourceDef {
+    pub(crate) group: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) plural: &'static str,
+    pub(crate) singular: &'static str,
+    pub(crate) namespaced: bool,
+    pub(crate) short_names: &'static [&'static str],
+    /// Has a `/status` subresource (status is ignored on the main resource).
+    pub(crate) status: bool,
+    /// Defined by a CustomResourceDefinition (generation is tracked).
+    pub(crate) crd: bool,
+}
+
+/// The verbs every served resource supports.
+pub(crate) const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+pub(crate) type Res = &'static ResourceDef;
+
+pub(crate) static NAMESPACES: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+    singular: "namespace",
+    namespaced: false,
+    short_names: &["ns"],
+    status: true,
+    crd: false,
+};
+pub(crate) static PVCS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "PersistentVolumeClaim",
+    plural: "persistentvolumeclaims",
+    singular: "persistentvolumeclaim",
+    namespaced: true,
+    short_names: &["pvc"],
+    status: true,
+    crd: false,
+};
+pub(crate) static PVS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "PersistentVolume",
+    plural: "persistentvolumes",
+    singular: "persistentvolume",
+    namespaced: false,
+    short_names: &["pv"],
+    status: true,
+    crd: false,
+};
+pub(crate) static EVENTS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+    singular: "event",
+    namespaced: true,
+    short_names: &["ev"],
+    status: false,
+    crd: false,
+};
+pub(crate) static STORAGE_CLASSES: ResourceDef = ResourceDef {
+    group: "storage.k8s.io",
+    version: "v1",
+    kind: "StorageClass",
+    plural: "storageclasses",
+    singular: "storageclass",
+    namespaced: false,
+    short_names: &["sc"],
+    status: false,
+    crd: false,
+};
+pub(crate) static VOLUME_SNAPSHOTS: ResourceDef = ResourceDef {
+    group: "snapshot.storage.k8s.io",
+    version: "v1",
+    kind: "VolumeSnapshot",
+    plural: "volumesnapshots",
+    singular: "volumesnapshot",
+    namespaced: true,
+    short_names: &["vs"],
+    status: true,
+    crd: true,
+};
+pub(crate) static VOLUME_SNAPSHOT_CONTENTS: ResourceDef = ResourceDef {
+    group: "snapshot.storage.k8s.io",
+    version: "v1",
+    kind: "VolumeSnapshotContent",
+    plural: "volumesnapshotcontents",
+    singular: "volumesnapshotcontent",
+    namespaced: false,
+    short_names: &["vsc", "vscs"],
+    status: true,
+    crd: true,
+};
+pub(crate) static VOLUME_SNAPSHOT_CLASSES: ResourceDef = ResourceDef {
+    group: "snapshot.storage.k8s.io",
+    version: "v1",
+    kind: "VolumeSnapshotClass",
+    plural: "volumesnapshotclasses",
+    singular: "volumesnapshotclass",
+    namespaced: false,
+    short_names: &["vsclass", "vsclasses"],
+    status: false,
+    crd: true,
+};
+pub(crate) static REFERENCE_GRANTS: ResourceDef = ResourceDef {
+    group: "gateway.networking.k8s.io",
+    version: "v1beta1",
+    kind: "ReferenceGrant",
+    plural: "referencegrants",
+    singular: "referencegrant",
+    namespaced: true,
+    short_names: &["refgrant"],
+    status: false,
+    crd: true,
+};
+
+/// Every served resource, in discovery order.
+pub(crate) static ALL: &[&ResourceDef] = &[
+    &NAMESPACES,
+    &PVCS,
+    &PVS,
+    &EVENTS,
+    &STORAGE_CLASSES,
+    &VOLUME_SNAPSHOTS,
+    &VOLUME_SNAPSHOT_CONTENTS,
+    &VOLUME_SNAPSHOT_CLASSES,
+    &REFERENCE_GRANTS,
+];
+
+impl ResourceDef {
+    /// `v1` or `group/version`.
+    pub(crate) fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `persistentvolumeclaims` or `volumesnapshots.snapshot.storage.k8s.io`,
+    /// as the API server names a resource in messages.
+    pub(crate) fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// `VolumeSnapshot.snapshot.storage.k8s.io` or `PersistentVolumeClaim`.
+    pub(crate) fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
+    /// Index into [`ALL`].
+    pub(crate) fn index(&'static self) -> usize {
+        ALL.iter()
+            .position(|r| std::ptr::eq(*r, self))
+            .unwrap_or(usize::MAX)
+    }
+}
+
+/// The resource served under `group/version` with this plural name.
+pub(crate) fn by_plural(group: &str, version: &str, plural: &str) -> Option<Res> {
+    ALL.iter()
+        .copied()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The resource with this `apiVersion` and `kind`.
+pub(crate) fn by_kind(api_version: &str, kind: &str) -> Option<Res> {
+    ALL.iter()
+        .copied()
+        .find(|r| r.api_version() == api_version && r.kind == kind)
+}
+
+/// Served group/versions: `(group, version)`, core first.
+pub(crate) fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for r in ALL {
+        if !out.contains(&(r.group, r.version)) {
+            out.push((r.group, r.version));
+        }
+    }
+    out
+}

@@ -1,0 +1,895 @@
+//! The object store: every object as JSON, a global resourceVersion, the
+//! change history that watches replay, and the write path every request and
+//! controller goes through (defaults, admission, field ownership).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+use crate::fields::{self, Ownership, Scope};
+use crate::resources::{self, Res};
+use crate::validate;
+
+const HISTORY: usize = 100_000;
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl ChangeKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "ADDED",
+            ChangeKind::Modified => "MODIFIED",
+            ChangeKind::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One committed change, as replayed to watches.
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub(crate) rv: u64,
+    pub(crate) res: Res,
+    pub(crate) namespace: String,
+    pub(crate) kind: ChangeKind,
+    pub(crate) object: Value,
+    pub(crate) old: Option<Value>,
+}
+
+type Key = (usize, String, String);
+
+#[derive(Default)]
+struct Inner {
+    objects: BTreeMap<Key, Value>,
+    rv: u64,
+    history: VecDeque<Arc<Change>>,
+}
+
+/// Who writes, and to which part of the object.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Writer<'a> {
+    pub(crate) manager: &'a str,
+    pub(crate) sub: Option<&'a str>,
+    pub(crate) dry_run: bool,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(manager: &'a str) -> Self {
+        Writer {
+            manager,
+            sub: None,
+            dry_run: false,
+        }
+    }
+
+    pub(crate) fn status(manager: &'a str) -> Self {
+        Writer {
+            manager,
+            sub: Some("status"),
+            dry_run: false,
+        }
+    }
+}
+
+/// A patch body's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PatchKind {
+    Merge,
+    Json,
+    Apply { force: bool },
+}
+
+/// Preconditions of a delete.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeleteOptions {
+    pub(crate) uid: Option<String>,
+    pub(crate) resource_version: Option<String>,
+    pub(crate) dry_run: bool,
+}
+
+/// The store.
+pub(crate) struct Store {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<Change>>,
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn scope_for(res: Res, sub: Option<&str>) -> Scope {
+    match (res.status, sub) {
+        (true, Some("status")) => Scope::Status,
+        (true, _) => Scope::Main,
+        (false, _) => Scope::All,
+    }
+}
+
+fn meta_str<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(key)?.as_str()
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = Value::Object(Map::new());
+    }
+    let m = obj.as_object_mut().expect("object");
+    let meta = m
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !meta.is_object() {
+        *meta = Value::Object(Map::new());
+    }
+    meta.as_object_mut().expect("object")
+}
+
+fn finalizers_empty(obj: &Value) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(|a| a.is_empty())
+}
+
+/// The object without its resourceVersion and managedFields times, to spot
+/// writes that change nothing.
+fn comparable(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
+            for e in mf {
+                if let Some(e) = e.as_object_mut() {
+                    e.remove("time");
+                }
+            }
+        }
+    }
+    o
+}
+
+/// The object minus metadata and status: a change bumps the generation.
+fn spec_part(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+        m.remove("apiVersion");
+        m.remove("kind");
+    }
+    o
+}
+
+impl Store {
+    pub(crate) fn new() -> Self {
+        let (tx, _) = broadcast::channel(16_384);
+        Store {
+            inner: Mutex::new(Inner::default()),
+            tx,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.tx.subscribe()
+    }
+
+    pub(crate) fn current_rv(&self) -> u64 {
+        self.lock().rv
+    }
+
+    pub(crate) fn get(&self, res: Res, ns: &str, name: &str) -> Option<Value> {
+        let ns = if res.namespaced { ns } else { "" };
+        self.lock()
+            .objects
+            .get(&(res.index(), ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// All objects of `res` (in `ns` when given), sorted by namespace and
+    /// name, and the current resourceVersion.
+    pub(crate) fn list(&self, res: Res, ns: Option<&str>) -> (Vec<Value>, u64) {
+        let inner = self.lock();
+        let idx = res.index();
+        let items = inner
+            .objects
+            .range((idx, String::new(), String::new())..)
+            .take_while(|((i, _, _), _)| *i == idx)
+            .filter(|((_, n, _), _)| ns.is_none_or(|want| !res.namespaced || n == want))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (items, inner.rv)
+    }
+
+    /// For a watch from `rv` (`None`: the current state as ADDED events
+    /// first): the changes to replay and a receiver for what follows, taken
+    /// atomically.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn watch_from(
+        &self,
+        res: Res,
+        ns: Option<&str>,
+        rv: Option<u64>,
+    ) -> Result<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>), ApiError> {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let in_ns = |c: &Change| ns.is_none_or(|n| !res.namespaced || c.namespace == n);
+        let replay = match rv {
+            None => {
+                let idx = res.index();
+                inner
+                    .objects
+                    .iter()
+                    .filter(|((i, n, _), _)| {
+                        *i == idx && ns.is_none_or(|want| !res.namespaced || n == want)
+                    })
+                    .map(|((_, n, _), v)| {
+                        Arc::new(Change {
+                            rv: meta_str(v, "resourceVersion")
+                                .and_then(|r| r.parse().ok())
+                                .unwrap_or(0),
+                            res,
+                            namespace: n.clone(),
+                            kind: ChangeKind::Added,
+                            object: v.clone(),
+                            old: None,
+                        })
+                    })
+                    .collect()
+            }
+            Some(rv) => {
+                let oldest = inner.history.front().map(|c| c.rv).unwrap_or(inner.rv + 1);
+                if rv + 1 < oldest && rv < inner.rv {
+                    return Err(ApiError::expired(rv, oldest));
+                }
+                inner
+                    .history
+                    .iter()
+                    .filter(|c| c.rv > rv && std::ptr::eq(c.res, res) && in_ns(c))
+                    .cloned()
+                    .collect()
+            }
+        };
+        Ok((replay, rx))
+    }
+
+    fn emit(&self, inner: &mut Inner, change: Change) {
+        let change = Arc::new(change);
+        inner.history.push_back(change.clone());
+        if inner.history.len() > HISTORY {
+            inner.history.pop_front();
+        }
+        let _ = self.tx.send(change);
+    }
+
+    /// Creates an object.
+    pub(crate) fn create(
+        &self,
+        res: Res,
+        ns: &str,
+        obj: Value,
+        w: Writer<'_>,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        self.write(&mut inner, res, ns, None, obj, w, Ownership::Update)
+    }
+
+    /// Replaces an object (PUT).
+    pub(crate) fn update(
+        &self,
+        res: Res,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        w: Writer<'_>,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let old =
+            Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
+        self.check_name(res, name, &obj)?;
+        self.write(&mut inner, res, ns, Some(old), obj, w, Ownership::Update)
+    }
+
+    fn check_name(&self, _res: Res, name: &str, obj: &Value) -> Result<(), ApiError> {
+        match meta_str(obj, "name") {
+            Some(n) if n != name => Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Patches an object; server-side apply creates it when absent.
+    /// Returns the object and whether it was created.
+    pub(crate) fn patch(
+        &self,
+        res: Res,
+        ns: &str,
+        name: &str,
+        kind: PatchKind,
+        body: &Value,
+        w: Writer<'_>,
+    ) -> Result<(Value, bool), ApiError> {
+        let mut inner = self.lock();
+        let old = Self::find(&inner, res, ns, name);
+        match kind {
+            PatchKind::Apply { force } => {
+                let av = body.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                let kd = body.get("kind").and_then(Value::as_str).unwrap_or("");
+                if av.is_empty() || kd.is_empty() {
+                    return Err(ApiError::bad_request(
+                        "invalid object type: apiVersion and kind must be set in an applied configuration",
+                    ));
+                }
+                if av != res.api_version() || kd != res.kind {
+                    return Err(ApiError::bad_request(format!(
+                        "the API version and kind in the applied configuration ({av}, {kd}) do not match the URL ({}, {})",
+                        res.api_version(),
+                        res.kind
+                    )));
+                }
+                self.check_name(res, name, body)?;
+                if old.is_none() && w.sub.is_some() {
+                    return Err(ApiError::not_found(res, name));
+                }
+                let scope = scope_for(res, w.sub);
+                let mut config = body.clone();
+                if let Some(m) = config.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("resourceVersion");
+                    m.remove("managedFields");
+                }
+                let applied = fields::apply(old.as_ref(), &config, scope, w.manager, w.sub, force)
+                    .map_err(|conflicts| conflict_error(res, name, &conflicts))?;
+                let mut new = applied.object;
+                meta_mut(&mut new).insert("name".into(), json!(name));
+                let created = old.is_none();
+                let ownership = Ownership::Apply {
+                    applied: applied.applied,
+                    entries: applied.entries,
+                };
+                let out = self.write(&mut inner, res, ns, old, new, w, ownership)?;
+                Ok((out, created))
+            }
+            PatchKind::Merge | PatchKind::Json => {
+                let old = old.ok_or_else(|| ApiError::not_found(res, name))?;
+                let mut new = old.clone();
+                if kind == PatchKind::Merge {
+                    fields::merge_patch(&mut new, body);
+                } else {
+                    fields::json_patch(&mut new, body).map_err(|e| {
+                        ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                    })?;
+                }
+                self.check_name(res, name, &new)?;
+                let out = self.write(&mut inner, res, ns, Some(old), new, w, Ownership::Update)?;
+                Ok((out, false))
+            }
+        }
+    }
+
+    /// Reads, changes and writes an object (for controllers). `None` when
+    /// `f` changed nothing.
+    pub(crate) fn mutate(
+        &self,
+        res: Res,
+        ns: &str,
+        name: &str,
+        w: Writer<'_>,
+        f: impl FnOnce(&mut Value),
+    ) -> Result<Option<Value>, ApiError> {
+        let mut inner = self.lock();
+        let old =
+            Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
+        let mut new = old.clone();
+        f(&mut new);
+        if new == old {
+            return Ok(None);
+        }
+        self.write(&mut inner, res, ns, Some(old), new, w, Ownership::Update)
+            .map(Some)
+    }
+
+    fn find(inner: &Inner, res: Res, ns: &str, name: &str) -> Option<Value> {
+        let ns = if res.namespaced { ns } else { "" };
+        inner
+            .objects
+            .get(&(res.index(), ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        inner: &mut Inner,
+        res: Res,
+        ns: &str,
+        old: Option<Value>,
+        mut new: Value,
+        w: Writer<'_>,
+        ownership: Ownership,
+    ) -> Result<Value, ApiError> {
+        let ns = if res.namespaced { ns } else { "" };
+        let scope = scope_for(res, w.sub);
+        if let Some(m) = new.as_object_mut() {
+            m.insert("apiVersion".into(), json!(res.api_version()));
+            m.insert("kind".into(), json!(res.kind));
+        } else {
+            return Err(ApiError::bad_request("the request body must be an object"));
+        }
+        if res.namespaced {
+            if let Some(body_ns) = meta_str(&new, "namespace")
+                && body_ns != ns
+            {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            meta_mut(&mut new).insert("namespace".into(), json!(ns));
+        } else {
+            meta_mut(&mut new).remove("namespace");
+        }
+        let now = now_rfc3339();
+        match &old {
+            None => {
+                if meta_str(&new, "name").is_none_or(str::is_empty)
+                    && let Some(prefix) = meta_str(&new, "generateName").map(str::to_string)
+                {
+                    let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
+                    meta_mut(&mut new).insert("name".into(), json!(format!("{prefix}{suffix}")));
+                }
+                let name = meta_str(&new, "name").unwrap_or("").to_string();
+                if res.namespaced {
+                    match Self::find(inner, &resources::NAMESPACES, "", ns) {
+                        None => return Err(ApiError::namespace_missing(ns)),
+                        Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => {
+                            return Err(ApiError::forbidden(
+                                res,
+                                &name,
+                                &format!(
+                                    "unable to create new content in namespace {ns} because it is being terminated"
+                                ),
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                if Self::find(inner, res, ns, &name).is_some() {
+                    return Err(ApiError::already_exists(res, &name));
+                }
+                if res.status
+                    && let Some(m) = new.as_object_mut()
+                {
+                    m.remove("status");
+                }
+                defaults(inner, res, &mut new);
+                let causes = validate::check_create(res, &new);
+                if !causes.is_empty() {
+                    return Err(ApiError::invalid(res, &name, &causes));
+                }
+                let meta = meta_mut(&mut new);
+                meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+                meta.insert("creationTimestamp".into(), json!(now));
+                meta.remove("deletionTimestamp");
+                meta.remove("deletionGracePeriodSeconds");
+                meta.remove("resourceVersion");
+                meta.remove("managedFields");
+                if res.crd {
+                    meta.insert("generation".into(), json!(1));
+                } else {
+                    meta.remove("generation");
+                }
+            }
+            Some(old) => {
+                let name = meta_str(old, "name").unwrap_or("").to_string();
+                if let Some(rv) = meta_str(&new, "resourceVersion")
+                    && !rv.is_empty()
+                    && Some(rv) != meta_str(old, "resourceVersion")
+                {
+                    return Err(ApiError::modified(res, &name));
+                }
+                if let Some(uid) = meta_str(&new, "uid")
+                    && !uid.is_empty()
+                    && Some(uid) != meta_str(old, "uid")
+                {
+                    return Err(ApiError::precondition(
+                        res,
+                        &name,
+                        format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                            meta_str(old, "uid").unwrap_or("")
+                        ),
+                    ));
+                }
+                match scope {
+                    Scope::Main => match old.get("status") {
+                        Some(st) => {
+                            new["status"] = st.clone();
+                        }
+                        None => {
+                            if let Some(m) = new.as_object_mut() {
+                                m.remove("status");
+                            }
+                        }
+                    },
+                    Scope::Status => {
+                        let status = new.get("status").cloned();
+                        new = old.clone();
+                        match status {
+                            Some(st) => new["status"] = st,
+                            None => {
+                                if let Some(m) = new.as_object_mut() {
+                                    m.remove("status");
+                                }
+                            }
+                        }
+                    }
+                    Scope::All => {}
+                }
+                let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
+                if deleting {
+                    let before: Vec<Value> = old
+                        .pointer("/metadata/finalizers")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    let added = new
+                        .pointer("/metadata/finalizers")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.iter().any(|f| !before.contains(f)));
+                    if added {
+                        return Err(ApiError::invalid(
+                            res,
+                            &name,
+                            &[(
+                                "metadata.finalizers".into(),
+                                "Forbidden: no new finalizers can be added if the object is being deleted".into(),
+                            )],
+                        ));
+                    }
+                }
+                let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+                let meta = meta_mut(&mut new);
+                for k in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                    "resourceVersion",
+                ] {
+                    match old_meta.get(k) {
+                        Some(v) => meta.insert(k.into(), v.clone()),
+                        None => meta.remove(k),
+                    };
+                }
+                if let Some(mf) = old_meta.get("managedFields") {
+                    meta.insert("managedFields".into(), mf.clone());
+                } else {
+                    meta.remove("managedFields");
+                }
+                let causes = validate::check_update(res, old, &new);
+                if !causes.is_empty() {
+                    return Err(ApiError::invalid(res, &name, &causes));
+                }
+                if res.crd && spec_part(old) != spec_part(&new) {
+                    let g = old
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1);
+                    meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+                }
+            }
+        }
+        fields::record(
+            old.as_ref(),
+            &mut new,
+            scope,
+            w.manager,
+            &res.api_version(),
+            w.sub,
+            ownership,
+            &now,
+        );
+        if let Some(old) = &old
+            && comparable(old) == comparable(&new)
+        {
+            return Ok(old.clone());
+        }
+        if w.dry_run {
+            return Ok(new);
+        }
+        let name = meta_str(&new, "name").unwrap_or("").to_string();
+        inner.rv += 1;
+        let rv = inner.rv;
+        meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
+        let key = (res.index(), ns.to_string(), name);
+        let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
+        if deleting && finalizers_empty(&new) && !std::ptr::eq(res, &resources::NAMESPACES) {
+            inner.objects.remove(&key);
+            self.emit(
+                inner,
+                Change {
+                    rv,
+                    res,
+                    namespace: ns.to_string(),
+                    kind: ChangeKind::Deleted,
+                    object: new.clone(),
+                    old,
+                },
+            );
+        } else {
+            inner.objects.insert(key, new.clone());
+            let kind = if old.is_some() {
+                ChangeKind::Modified
+            } else {
+                ChangeKind::Added
+            };
+            self.emit(
+                inner,
+                Change {
+                    rv,
+                    res,
+                    namespace: ns.to_string(),
+                    kind,
+                    object: new.clone(),
+                    old,
+                },
+            );
+        }
+        Ok(new)
+    }
+
+    /// Deletes an object: at once without finalizers, otherwise by setting
+    /// its deletionTimestamp. Namespaces always go through Terminating.
+    pub(crate) fn delete(
+        &self,
+        res: Res,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let ns = if res.namespaced { ns } else { "" };
+        let mut obj =
+            Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
+        if let Some(uid) = &opts.uid
+            && Some(uid.as_str()) != meta_str(&obj, "uid")
+        {
+            return Err(ApiError::precondition(
+                res,
+                name,
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta_str(&obj, "uid").unwrap_or("")
+                ),
+            ));
+        }
+        if let Some(rv) = &opts.resource_version
+            && Some(rv.as_str()) != meta_str(&obj, "resourceVersion")
+        {
+            return Err(ApiError::precondition(
+                res,
+                name,
+                format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    meta_str(&obj, "resourceVersion").unwrap_or("")
+                ),
+            ));
+        }
+        if opts.dry_run {
+            return Ok(obj);
+        }
+        let is_ns = std::ptr::eq(res, &resources::NAMESPACES);
+        let has_fin = !finalizers_empty(&obj) || is_ns;
+        if has_fin {
+            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(obj);
+            }
+            let old = obj.clone();
+            let meta = meta_mut(&mut obj);
+            meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if is_ns {
+                obj["status"] = json!({"phase": "Terminating"});
+            }
+            inner.rv += 1;
+            let rv = inner.rv;
+            meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+            inner
+                .objects
+                .insert((res.index(), ns.to_string(), name.to_string()), obj.clone());
+            self.emit(
+                &mut inner,
+                Change {
+                    rv,
+                    res,
+                    namespace: ns.to_string(),
+                    kind: ChangeKind::Modified,
+                    object: obj.clone(),
+                    old: Some(old),
+                },
+            );
+            return Ok(obj);
+        }
+        Ok(self.remove_locked(&mut inner, res, ns, name, obj))
+    }
+
+    fn remove_locked(
+        &self,
+        inner: &mut Inner,
+        res: Res,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+    ) -> Value {
+        inner
+            .objects
+            .remove(&(res.index(), ns.to_string(), name.to_string()));
+        inner.rv += 1;
+        let rv = inner.rv;
+        let old = obj.clone();
+        meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+        self.emit(
+            inner,
+            Change {
+                rv,
+                res,
+                namespace: ns.to_string(),
+                kind: ChangeKind::Deleted,
+                object: obj.clone(),
+                old: Some(old),
+            },
+        );
+        obj
+    }
+
+    /// Removes a terminating namespace once nothing is left in it.
+    pub(crate) fn finalize_namespace(&self, name: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(obj) = Self::find(&inner, &resources::NAMESPACES, "", name) else {
+            return false;
+        };
+        if obj.pointer("/metadata/deletionTimestamp").is_none() {
+            return false;
+        }
+        let left = inner
+            .objects
+            .keys()
+            .any(|(i, n, _)| n == name && resources::ALL.get(*i).is_some_and(|r| r.namespaced));
+        if left {
+            return false;
+        }
+        self.remove_locked(&mut inner, &resources::NAMESPACES, "", name, obj);
+        true
+    }
+}
+
+fn conflict_error(res: Res, name: &str, conflicts: &[fields::Conflict]) -> ApiError {
+    let n = conflicts.len();
+    let mut by_manager: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for c in conflicts {
+        by_manager
+            .entry((c.manager.clone(), c.api_version.clone()))
+            .or_default()
+            .push(fields::display_path(&c.path));
+    }
+    let mut message = format!(
+        "Apply failed with {n} conflict{}: ",
+        if n == 1 { "" } else { "s" }
+    );
+    let parts: Vec<String> = by_manager
+        .iter()
+        .map(|((m, v), paths)| {
+            if paths.len() == 1 {
+                format!("conflict with \"{m}\" using {v}: {}", paths[0])
+            } else {
+                format!(
+                    "conflicts with \"{m}\" using {v}:\n- {}",
+                    paths.join("\n- ")
+                )
+            }
+        })
+        .collect();
+    message.push_str(&parts.join("\n"));
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|c| {
+            json!({
+                "type": "FieldManagerConflict",
+                "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
+                "field": fields::display_path(&c.path),
+            })
+        })
+        .collect();
+    let mut e = ApiError::new(409, "Conflict", message);
+    e.details = Some(json!({
+        "name": name,
+        "group": res.group,
+        "kind": res.plural,
+        "causes": causes,
+    }));
+    e
+}
+
+/// Defaults and admission plugins of a real API server for new objects.
+fn defaults(inner: &Inner, res: Res, obj: &mut Value) {
+    let name = meta_str(obj, "name").unwrap_or("").to_string();
+    let set_default = |obj: &mut Value, ptr: &str, key: &str, v: Value| {
+        if let Some(parent) = obj.pointer_mut(ptr).and_then(Value::as_object_mut) {
+            parent.entry(key).or_insert(v);
+        }
+    };
+    match res.kind {
+        "Namespace" => {
+            meta_mut(obj)
+                .entry("labels")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .map(|l| l.insert("kubernetes.io/metadata.name".into(), json!(name)));
+            if obj.get("spec").is_none() {
+                obj["spec"] = json!({});
+            }
+            set_default(obj, "/spec", "finalizers", json!(["kubernetes"]));
+            obj["status"] = json!({"phase": "Active"});
+        }
+        "PersistentVolumeClaim" => {
+            if obj.get("spec").is_none() {
+                obj["spec"] = json!({});
+            }
+            set_default(obj, "/spec", "volumeMode", json!("Filesystem"));
+            if obj.pointer("/spec/storageClassName").is_none() {
+                let default_class = inner
+                    .objects
+                    .iter()
+                    .filter(|((i, _, _), _)| *i == resources::STORAGE_CLASSES.index())
+                    .find(|(_, v)| is_default_class(v))
+                    .and_then(|(_, v)| meta_str(v, "name").map(str::to_string));
+                if let Some(c) = default_class {
+                    obj["spec"]["storageClassName"] = json!(c);
+                }
+            }
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        "PersistentVolume" => {
+            if obj.get("spec").is_none() {
+                obj["spec"] = json!({});
+            }
+            set_default(
+                obj,
+                "/spec",
+                "persistentVolumeReclaimPolicy",
+                json!("Retain"),
+            );
+            set_default(obj, "/spec", "volumeMode", json!("Filesystem"));
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        "StorageClass" => {
+            if let Some(m) = obj.as_object_mut() {
+                m.entry("reclaimPolicy").or_insert(json!("Delete"));
+                m.entry("volumeBindingMode").or_insert(json!("Immediate"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a StorageClass is marked as the cluster default.
+pub(crate) fn is_default_class(sc: &Value) -> bool {
+    let a = sc.pointer("/metadata/annotations");
+    let is = |k: &str| a.and_then(|a| a.get(k)).and_then(Value::as_str) == Some("true");
+    is("storageclass.kubernetes.io/is-default-class")
+        || is("storageclass.beta.kubernetes.io/is-default-class")
+}

@@ -1,0 +1,461 @@
+//! The API server with a real kube::Client: CRUD, apply, watch, finalizers,
+//! faults.
+
+mod common;
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use golden_sim::{Fault, FaultKind, SimCluster, SimConfig};
+use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::json;
+
+use common::*;
+
+fn pvc_api(sim: &SimCluster, ns: &str) -> Api<PersistentVolumeClaim> {
+    Api::namespaced(kube::Client::try_from(sim.kube_config()).unwrap(), ns)
+}
+
+fn plain_pvc(name: &str) -> PersistentVolumeClaim {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "labels": {"app": "db", "tier": "data"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "storageClassName": ""}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn crud_round_trip() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_namespace("team");
+    let api = pvc_api(&sim, "team");
+    let created = api
+        .create(&PostParams::default(), &plain_pvc("data"))
+        .await
+        .unwrap();
+    let md = &created.metadata;
+    assert!(md.uid.as_ref().is_some_and(|u| !u.is_empty()));
+    assert!(md.creation_timestamp.is_some());
+    assert!(md.managed_fields.as_ref().is_some_and(|m| !m.is_empty()));
+    assert_eq!(created.status.unwrap().phase.as_deref(), Some("Pending"));
+
+    let err = api
+        .create(&PostParams::default(), &plain_pvc("data"))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(s.reason, "AlreadyExists");
+        }
+        e => panic!("unexpected {e}"),
+    }
+
+    let got = api.get("data").await.unwrap();
+    assert_eq!(
+        got.metadata.resource_version,
+        created.metadata.resource_version
+    );
+
+    // Update with a stale resourceVersion conflicts.
+    let mut fresh = got.clone();
+    fresh
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("x".into(), "1".into());
+    let updated = api
+        .replace("data", &PostParams::default(), &fresh)
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version,
+        got.metadata.resource_version
+    );
+    let mut stale = got.clone();
+    stale
+        .metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("x".into(), "2".into());
+    let err = api
+        .replace("data", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"),
+        "{err}"
+    );
+
+    // Label and field selectors.
+    api.create(&PostParams::default(), &plain_pvc("other"))
+        .await
+        .unwrap();
+    let names = |l: Vec<PersistentVolumeClaim>| {
+        l.into_iter()
+            .map(|p| p.metadata.name.unwrap())
+            .collect::<Vec<_>>()
+    };
+    let l = api
+        .list(&ListParams::default().labels("x=1"))
+        .await
+        .unwrap();
+    assert_eq!(names(l.items), vec!["data"]);
+    let l = api
+        .list(&ListParams::default().labels("x notin (1),app in (db)"))
+        .await
+        .unwrap();
+    assert_eq!(names(l.items), vec!["other"]);
+    let l = api.list(&ListParams::default().labels("!x")).await.unwrap();
+    assert_eq!(names(l.items), vec!["other"]);
+    let l = api
+        .list(&ListParams::default().fields("metadata.name=other"))
+        .await
+        .unwrap();
+    assert_eq!(names(l.items), vec!["other"]);
+    let l = api.list(&ListParams::default().limit(1)).await.unwrap();
+    assert_eq!(l.items.len(), 1);
+    let next = api
+        .list(
+            &ListParams::default()
+                .limit(1)
+                .continue_token(l.metadata.continue_.as_deref().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(next.items), vec!["other"]);
+
+    // Merge patch.
+    let patched = api
+        .patch(
+            "data",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": null}}})),
+        )
+        .await
+        .unwrap();
+    assert!(!patched.metadata.labels.unwrap().contains_key("tier"));
+
+    // Spec of a claim is immutable.
+    let err = api
+        .patch(
+            "data",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"accessModes": ["ReadWriteMany"]}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422 && s.reason == "Invalid"),
+        "{err}"
+    );
+
+    api.delete("data", &DeleteParams::default()).await.unwrap();
+    let err = api.get("data").await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 404 && s.reason == "NotFound"),
+        "{err}"
+    );
+
+    // Creating in a missing namespace is refused.
+    let err = pvc_api(&sim, "nowhere")
+        .create(&PostParams::default(), &plain_pvc("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 404),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn server_side_apply_tracks_owners_and_conflicts() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let client = sim.client();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", "VolumeSnapshotContent"),
+        "volumesnapshotcontents",
+    );
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let cfg = content(
+        "c1",
+        "memory.csi.golden.dev",
+        "memsnap-0001",
+        "team",
+        "vs1",
+        "Retain",
+    );
+    let first = api
+        .patch("c1", &PatchParams::apply("golden"), &Patch::Apply(&cfg))
+        .await
+        .unwrap();
+    assert_eq!(first.metadata.generation, Some(1));
+    let mf = first.metadata.managed_fields.clone().unwrap();
+    assert_eq!(mf[0].manager.as_deref(), Some("golden"));
+    assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
+
+    // Re-applying the same configuration changes nothing (once the snapshot
+    // controller has added its finalizer).
+    eventually("the content finalizer", || {
+        sim.get_object(
+            "snapshot.storage.k8s.io/v1",
+            "VolumeSnapshotContent",
+            None,
+            "c1",
+        )
+        .filter(|c| c["metadata"]["finalizers"].is_array())
+    })
+    .await;
+    let first = api.get("c1").await.unwrap();
+    let again = api
+        .patch("c1", &PatchParams::apply("golden"), &Patch::Apply(&cfg))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        first.metadata.resource_version
+    );
+
+    // Another manager changing an owned field conflicts...
+    let mut other = cfg.clone();
+    other["spec"]["deletionPolicy"] = json!("Delete");
+    let err = api
+        .patch("c1", &PatchParams::apply("intruder"), &Patch::Apply(&other))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(s.reason, "Conflict");
+            assert!(
+                s.message.contains("conflict with \"golden\""),
+                "{}",
+                s.message
+            );
+            assert!(s.message.contains(".spec.deletionPolicy"), "{}", s.message);
+        }
+        e => panic!("unexpected {e}"),
+    }
+    // ...unless forced, which moves ownership.
+    let forced = api
+        .patch(
+            "c1",
+            &PatchParams::apply("intruder").force(),
+            &Patch::Apply(&other),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data["spec"]["deletionPolicy"], "Delete");
+    let owners: Vec<_> = forced
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .map(|m| m.manager.unwrap())
+        .collect();
+    assert!(owners.contains(&"intruder".to_string()));
+
+    // The immutable snapshot handle cannot change.
+    let mut moved = other.clone();
+    moved["spec"]["source"]["snapshotHandle"] = json!("memsnap-0002");
+    let err = api
+        .patch(
+            "c1",
+            &PatchParams::apply("intruder").force(),
+            &Patch::Apply(&moved),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 422, "{}", s.message);
+            assert!(
+                s.message.contains("snapshotHandle is immutable"),
+                "{}",
+                s.message
+            );
+        }
+        e => panic!("unexpected {e}"),
+    }
+    // Invalid objects are refused on create.
+    let mut bad = content("c2", "d", "h", "team", "vs", "Retain");
+    bad["spec"]["volumeSnapshotRef"] = json!({"name": "vs"});
+    let err = api
+        .patch("c2", &PatchParams::apply("golden"), &Patch::Apply(&bad))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn watch_delivers_changes_in_order_from_a_resource_version() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_namespace("w");
+    let api = pvc_api(&sim, "w");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    for n in ["a", "b", "c"] {
+        api.create(&PostParams::default(), &plain_pvc(n))
+            .await
+            .unwrap();
+    }
+    api.delete("b", &DeleteParams::default()).await.unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        match stream.try_next().await.unwrap().unwrap() {
+            WatchEvent::Added(p) => seen.push(format!("+{}", p.metadata.name.unwrap())),
+            WatchEvent::Deleted(p) => seen.push(format!("-{}", p.metadata.name.unwrap())),
+            WatchEvent::Modified(p) => seen.push(format!("~{}", p.metadata.name.unwrap())),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(seen, ["+a", "+b", "+c", "-b"]);
+
+    // kube-runtime's await_condition (list + watch on metadata.name) works.
+    let waiter = tokio::spawn({
+        let api = api.clone();
+        async move {
+            kube::runtime::wait::await_condition(api, "c", |p: Option<&PersistentVolumeClaim>| {
+                p.is_some_and(|p| {
+                    p.metadata
+                        .labels
+                        .as_ref()
+                        .is_some_and(|l| l.contains_key("done"))
+                })
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    api.patch(
+        "c",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"done": "y"}}})),
+    )
+    .await
+    .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(got.unwrap().metadata.labels.unwrap().contains_key("done"));
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_and_namespaces_cascade() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_namespace("f");
+    let api = pvc_api(&sim, "f");
+    let mut p = plain_pvc("held");
+    p.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &p).await.unwrap();
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let still = api.get("held").await.unwrap();
+    assert!(still.metadata.deletion_timestamp.is_some());
+    // No new finalizers while deleting.
+    let err = api
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold", "x/y"]}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422),
+        "{err}"
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(api.get_opt("held").await.unwrap().is_none());
+
+    // Namespace deletion removes what is inside, then the namespace.
+    api.create(&PostParams::default(), &plain_pvc("inside"))
+        .await
+        .unwrap();
+    let nss: Api<Namespace> = Api::all(sim.client());
+    nss.delete("f", &DeleteParams::default()).await.unwrap();
+    eventually("namespace f to go", || {
+        sim.get_object("v1", "Namespace", None, "f")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        sim.get_object("v1", "PersistentVolumeClaim", Some("f"), "inside")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn faults_and_counters() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_namespace("c");
+    let api = pvc_api(&sim, "c");
+    sim.reset_counters();
+    sim.inject_fault(
+        Fault::new(
+            FaultKind::TooManyRequests {
+                retry_after_secs: 1,
+            },
+            1,
+        )
+        .with_verb("create")
+        .with_resource("persistentvolumeclaims"),
+    );
+    // kube's client honours Retry-After and retries: one 429, then success.
+    api.create(&PostParams::default(), &plain_pvc("x"))
+        .await
+        .unwrap();
+    api.get("x").await.unwrap();
+    let c = sim.counters();
+    assert_eq!(c.get("create", "persistentvolumeclaims"), 2);
+    assert_eq!(c.get("get", "persistentvolumeclaims"), 1);
+    assert_eq!(c.writes(), 2);
+    assert_eq!(c.reads(), 1);
+
+    sim.inject_fault(Fault::new(FaultKind::InternalError, 1).with_verb("get"));
+    let err = api.get("x").await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 500),
+        "{err}"
+    );
+    sim.inject_fault(Fault::new(FaultKind::DropConnection, 1).with_name("x"));
+    assert!(api.get("x").await.is_err());
+    api.get("x").await.unwrap();
+
+    // Events can be read by involved object.
+    let events: Api<Event> = Api::namespaced(sim.client(), "c");
+    let l = events
+        .list(&ListParams::default().fields("involvedObject.name=x"))
+        .await
+        .unwrap();
+    assert!(
+        l.items.is_empty()
+            || l.items
+                .iter()
+                .all(|e| e.involved_object.name.as_deref() == Some("x"))
+    );
+}
