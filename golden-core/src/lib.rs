@@ -14,7 +14,9 @@
 //!   objects ([`ImportManifests`]), validated before anything is built;
 //! - the snapshot CRD types ([`crd`]), naming rules ([`names`]), sizes
 //!   ([`quantity`]) and YAML rendering ([`render`]);
-//! - the provider conformance suite ([`testkit`], feature `testkit`).
+//! - validation of snapshot objects against the embedded upstream CRDs,
+//!   schema and CEL rules ([`validate`]);
+//! - the provider conformance suite (module `testkit`, feature `testkit`).
 //!
 //! ```
 //! use golden_core::{ImportTarget, ManifestBuilder, Snapshot, PvcRef, render};

@@ -21,6 +21,10 @@
 //!   the old and the new object have the field. A rule the evaluator cannot
 //!   parse is reported as a violation, never skipped.
 //!
+//! Validation ratcheting (the API server tolerating an unchanged invalid
+//! value on update) is not modelled: every value of the new object is
+//! checked, which is stricter, never looser.
+//!
 //! ```
 //! use golden_core::validate::{validate_object, validate_update};
 //! use serde_json::json;
@@ -113,7 +117,8 @@ pub struct Violation {
 }
 
 impl Violation {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A violation at `path` (empty for the whole object).
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Violation {
             path: path.into(),
             message: message.into(),
