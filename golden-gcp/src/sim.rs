@@ -558,23 +558,33 @@ impl Inner {
     }
 }
 
+/// The status the `n`-th read (from 1) of a new snapshot shows.
+fn snapshot_stage(n: u32, creating: u32, uploading: u32) -> model::snapshot::Status {
+    use model::snapshot::Status;
+    if n <= creating {
+        Status::Creating
+    } else if n <= creating + uploading {
+        Status::Uploading
+    } else {
+        Status::Ready
+    }
+}
+
 fn advance_snapshot(s: &mut SimSnapshot, creating: u32, uploading: u32) {
     use model::snapshot::Status;
     if s.failed || !matches!(s.model.status, Some(Status::Creating | Status::Uploading)) {
         return;
     }
     s.reads += 1;
-    s.model.status = Some(if s.reads < creating {
-        Status::Creating
-    } else if s.reads < creating + uploading {
-        Status::Uploading
-    } else {
-        Status::Ready
-    });
-    if s.model.status == Some(Status::Ready) {
+    set_snapshot_status(s, snapshot_stage(s.reads, creating, uploading));
+}
+
+fn set_snapshot_status(s: &mut SimSnapshot, status: model::snapshot::Status) {
+    if status == model::snapshot::Status::Ready {
         s.model.storage_bytes = s.model.disk_size_gb.map(|g| g << 30);
         s.model.storage_bytes_status = Some(model::snapshot::StorageBytesStatus::UpToDate);
     }
+    s.model.status = Some(status);
 }
 
 fn finish(op: &mut SimOp) {
@@ -839,10 +849,7 @@ async fn snapshot_insert(
         failed: false,
         operation: op.name.clone().unwrap_or_default(),
     };
-    if creating == 0 {
-        // No CREATING phase: the first answer already shows the next state.
-        advance_snapshot(&mut sim, creating, uploading);
-    }
+    set_snapshot_status(&mut sim, snapshot_stage(1, creating, uploading));
     st.snapshots.insert(key, sim);
     ok(&op)
 }
