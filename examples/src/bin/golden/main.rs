@@ -4,39 +4,105 @@
 //! Run `golden --help` for the subcommands; `golden demo` runs the whole
 //! flow on an in-process simulated cluster with no cloud account.
 
+mod cluster;
 mod common;
+mod demo;
+mod ops;
+mod progress;
 mod render;
 
 use std::process::ExitCode;
 
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+
+use crate::cluster::ConnectArgs;
+use crate::ops::Output;
+use crate::progress::Progress;
 
 /// Writable copies of production data in sandbox namespaces, from one cloud
 /// snapshot.
 #[derive(Debug, Parser)]
 #[command(name = "golden", version, about, long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Output format of results on stdout.
+    #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
+    output: Output,
+    /// No progress bars or progress lines on stderr.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Find the cloud disk behind a PVC.
+    Locate(ops::LocateArgs),
+    /// Snapshot the disk behind a PVC in the cloud and wait until it is ready.
+    Capture(ops::CaptureArgs),
+    /// Capture (or reuse) a golden snapshot and import it into namespaces.
+    Clone(ops::CloneArgs),
+    /// List golden imports in the cluster and whether they are usable.
+    Status,
+    /// Remove golden's imports from namespaces (the cloud snapshot stays).
+    Teardown(ops::TeardownArgs),
+    /// Take a new golden snapshot and move namespaces onto it.
+    Refresh(ops::RefreshArgs),
+    /// Delete golden cloud snapshots that nothing references any more.
+    Gc(ops::GcArgs),
     /// Print the import objects for namespaces as YAML (no cluster needed).
     Render(render::RenderArgs),
+    /// Run the whole flow on an in-process simulated cluster.
+    Demo(demo::DemoArgs),
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let out = cli.output;
+    let progress = Progress::new(cli.quiet);
+    let connect = || async {
+        Ok::<_, anyhow::Error>(cli.connect.golden().await?.with_events(progress.sink()))
+    };
+    let result = match &cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Demo(args) => demo::run(args, out, cli.quiet).await,
+        Command::Locate(args) => ops::locate(&connect().await?, args, out).await,
+        Command::Capture(args) => ops::capture(&connect().await?, args, out).await.map(drop),
+        Command::Clone(args) => ops::clone(&connect().await?, args, out).await,
+        Command::Status => ops::status(&connect().await?, out).await,
+        Command::Teardown(args) => ops::teardown(&connect().await?, args, out).await,
+        Command::Refresh(args) => ops::refresh(&connect().await?, args, out).await,
+        Command::Gc(args) => ops::gc(&connect().await?, args, out).await,
+    };
+    progress.finish();
+    result
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Render(args) => render::run(args),
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GOLDEN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("golden: error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
     };
-    match result {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let code = cluster::exit_code(&e);
             let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("golden: error: {msg}");
-            ExitCode::from(2)
+            eprintln!("golden: error: {msg} (hint: {})", cluster::hint(code));
+            ExitCode::from(code)
         }
     }
 }

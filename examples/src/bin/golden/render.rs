@@ -38,9 +38,9 @@ pub(crate) struct RenderArgs {
     target: TargetArgs,
 }
 
-pub(crate) fn run(args: RenderArgs) -> Result<()> {
+pub(crate) fn run(args: &RenderArgs) -> Result<()> {
     let builder = args.driver.manifest_builder(args.project.as_deref());
-    let handle = snapshot_handle(&args, builder.as_ref())?;
+    let handle = snapshot_handle(args, builder.as_ref())?;
     let size = quantity::parse_quantity(&args.size)?;
     let mut snapshot = Snapshot::new(args.snapshot.clone(), handle, size);
     if let Some(id) = args.snapshot.rsplit('/').next() {

@@ -1,0 +1,409 @@
+//! The cluster subcommands: locate, capture, clone, status, teardown,
+//! refresh, gc. The demo runs the same functions.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use golden_core::{PvcRef, Snapshot, SnapshotKind, names, quantity};
+use golden_k8s::{
+    CaptureOptions, CloneOptions, GcOptions, Golden, ImportOptions, RefreshOptions, TeardownOptions,
+};
+use serde_json::{Value, json};
+
+use crate::common::TargetArgs;
+
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum Output {
+    /// Human-readable table.
+    #[default]
+    Table,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+impl Output {
+    /// Prints a result: structured formats print `value`; the table format
+    /// prints `table`.
+    pub(crate) fn print(self, value: &Value, table: &str) -> Result<()> {
+        match self {
+            Output::Table => print!("{table}"),
+            Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+            Output::Yaml => print!("{}", serde_saphyr::to_string(value)?),
+        }
+        Ok(())
+    }
+}
+
+/// Parses durations such as `90s`, `15m`, `2h`, `7d`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 90s, 15m, 2h, 7d"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("invalid duration {s:?}: unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Arguments of `golden locate`.
+#[derive(Debug, Args)]
+pub(crate) struct LocateArgs {
+    /// The source PVC, `namespace/name`.
+    #[arg(long)]
+    pub(crate) pvc: PvcRef,
+}
+
+pub(crate) async fn locate(g: &Golden, args: &LocateArgs, out: Output) -> Result<()> {
+    let l = g.locate(&args.pvc).await?;
+    let size = l.disk.size_bytes.or(l.size_bytes);
+    let value = json!({
+        "pvc": l.pvc.to_string(),
+        "volume": l.volume.metadata.name,
+        "driver": g.driver(),
+        "disk": l.disk.id,
+        "location": l.disk.location,
+        "sizeBytes": size,
+        "storageClass": l.storage_class,
+        "attributes": l.disk.attributes,
+    });
+    let table = format!(
+        "PVC\tVOLUME\tDISK\tLOCATION\tSIZE\n{}\t{}\t{}\t{}\t{}\n",
+        l.pvc,
+        l.volume.metadata.name.as_deref().unwrap_or("-"),
+        l.disk.id,
+        l.disk.location.as_deref().unwrap_or("-"),
+        size.map(quantity::format_binary)
+            .unwrap_or_else(|| "-".into()),
+    );
+    out.print(&value, &table)
+}
+
+/// Arguments of `golden capture`.
+#[derive(Debug, Args)]
+pub(crate) struct CaptureArgs {
+    /// The source PVC, `namespace/name`.
+    #[arg(long)]
+    pub(crate) pvc: PvcRef,
+    /// Snapshot name (default: golden-<namespace>-<pvc>-<utc time>).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Produce an image (GCE) rather than a snapshot.
+    #[arg(long)]
+    pub(crate) image: bool,
+    /// Give up waiting for the snapshot after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "30m")]
+    pub(crate) timeout: Duration,
+}
+
+impl CaptureArgs {
+    fn options(&self) -> CaptureOptions {
+        let mut c = CaptureOptions::default();
+        if let Some(n) = &self.name {
+            c = c.with_name(n);
+        }
+        if self.image {
+            c = c.with_kind(SnapshotKind::Image);
+        }
+        let wait = c.wait.clone().with_timeout(self.timeout);
+        c.with_wait(wait)
+    }
+}
+
+fn snapshot_json(s: &Snapshot) -> Value {
+    json!({
+        "id": s.id,
+        "handle": s.handle,
+        "kind": format!("{:?}", s.kind),
+        "sizeBytes": s.size_bytes,
+        "state": s.state.to_string(),
+        "sourcePvc": s.source_pvc.as_ref().map(ToString::to_string),
+        "created": s.created.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "labels": s.labels,
+    })
+}
+
+pub(crate) async fn capture(g: &Golden, args: &CaptureArgs, out: Output) -> Result<Snapshot> {
+    let s = g.capture(&args.pvc, &args.options()).await?;
+    let table = format!(
+        "SNAPSHOT\tHANDLE\tSIZE\tSTATE\n{}\t{}\t{}\t{}\n",
+        s.id,
+        s.handle,
+        quantity::format_binary(s.size_bytes),
+        s.state
+    );
+    out.print(&snapshot_json(&s), &table)?;
+    Ok(s)
+}
+
+/// Flags shared by the commands that import.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Namespaces imported in parallel.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Take over objects owned by someone else (never needed on a re-run).
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Apply only; do not wait until the imports are usable.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+    /// Give up waiting for the imports after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    pub(crate) import_timeout: Duration,
+}
+
+impl ImportArgs {
+    fn options(&self) -> ImportOptions {
+        ImportOptions::default()
+            .with_concurrency(self.concurrency)
+            .with_force(self.force)
+            .with_wait(!self.no_wait)
+            .with_timeout(self.import_timeout)
+    }
+}
+
+/// Arguments of `golden clone`.
+#[derive(Debug, Args)]
+pub(crate) struct CloneArgs {
+    /// The source PVC, `namespace/name`.
+    #[arg(long)]
+    pub(crate) pvc: PvcRef,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    #[command(flatten)]
+    pub(crate) import: ImportArgs,
+    /// Reuse a ready golden snapshot of this source younger than this
+    /// (e.g. 1h) instead of taking a new one.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) reuse_within: Option<Duration>,
+}
+
+fn targets(t: &TargetArgs) -> Result<Vec<golden_core::ImportTarget>> {
+    names::expand_namespaces(&t.namespaces)?
+        .iter()
+        .map(|ns| t.target(ns))
+        .collect()
+}
+
+fn policy(t: &TargetArgs) -> golden_core::NamespacePolicy {
+    t.protect
+        .iter()
+        .fold(golden_core::NamespacePolicy::default(), |p, x| {
+            p.protect(x.clone())
+        })
+}
+
+fn import_report(report: &golden_k8s::ImportReport) -> (Value, String) {
+    let mut table = String::from("NAMESPACE\tCLAIM\tVOLUMESNAPSHOT\tCONTENT\tWRITTEN\tREADY\n");
+    let rows: Vec<Value> = report
+        .namespaces
+        .iter()
+        .map(|n| {
+            let ready = if n.ready && n.wait_for_first_consumer {
+                "yes (waits for first consumer)"
+            } else if n.ready {
+                "yes"
+            } else {
+                "no"
+            };
+            table.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\n",
+                n.namespace, n.claim, n.volume_snapshot, n.content, n.written, ready
+            ));
+            json!({
+                "namespace": n.namespace,
+                "claim": n.claim,
+                "volumeSnapshot": n.volume_snapshot,
+                "content": n.content,
+                "storageClass": n.storage_class,
+                "written": n.written,
+                "ready": n.ready,
+                "waitForFirstConsumer": n.wait_for_first_consumer,
+            })
+        })
+        .collect();
+    (
+        json!({"snapshotId": report.snapshot_id, "namespaces": rows}),
+        table,
+    )
+}
+
+pub(crate) async fn clone(g: &Golden, args: &CloneArgs, out: Output) -> Result<()> {
+    let targets = targets(&args.target)?;
+    let mut options = CloneOptions::default()
+        .with_import(args.import.options().with_policy(policy(&args.target)));
+    if let Some(age) = args.reuse_within {
+        options = options.with_reuse_within(age);
+    }
+    let report = g.clone_into(&args.pvc, &targets, &options).await?;
+    let (mut value, table) = import_report(&report.import);
+    value["snapshot"] = snapshot_json(&report.snapshot);
+    value["reused"] = json!(report.reused);
+    out.print(&value, &table)
+}
+
+pub(crate) async fn status(g: &Golden, out: Output) -> Result<()> {
+    let all = g.status().await?;
+    let mut table =
+        String::from("SNAPSHOT\tNAMESPACE\tCLAIM\tPHASE\tVS READY\tVSC READY\tUSABLE\n");
+    let mut groups = Vec::new();
+    for s in &all {
+        let id = s
+            .snapshot_id
+            .clone()
+            .unwrap_or_else(|| s.snapshot_label.clone());
+        let mut rows = Vec::new();
+        for n in &s.namespaces {
+            table.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                id,
+                n.namespace,
+                n.claim.as_deref().unwrap_or("-"),
+                n.claim_phase.as_deref().unwrap_or("-"),
+                n.snapshot_ready,
+                n.content_ready,
+                n.is_ready()
+            ));
+            rows.push(json!({
+                "namespace": n.namespace,
+                "claim": n.claim,
+                "claimPhase": n.claim_phase,
+                "volumeSnapshot": n.volume_snapshot,
+                "content": n.content,
+                "snapshotReady": n.snapshot_ready,
+                "contentReady": n.content_ready,
+                "usable": n.is_ready(),
+            }));
+        }
+        groups.push(json!({"snapshotId": id, "handle": s.handle, "namespaces": rows}));
+    }
+    if all.is_empty() {
+        table = "no golden imports found\n".into();
+    }
+    out.print(&json!({ "snapshots": groups }), &table)
+}
+
+/// Arguments of `golden teardown`.
+#[derive(Debug, Args)]
+pub(crate) struct TeardownArgs {
+    /// Namespaces to tear down, e.g. `sandbox02` or `sandbox{01..42}`.
+    #[arg(long, short = 'n')]
+    pub(crate) namespaces: String,
+    /// Only the imports of this golden snapshot id.
+    #[arg(long)]
+    pub(crate) snapshot: Option<String>,
+    /// Also delete namespaces that golden created.
+    #[arg(long)]
+    pub(crate) delete_namespace: bool,
+}
+
+pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Result<()> {
+    let namespaces = names::expand_namespaces(&args.namespaces)?;
+    let mut options = TeardownOptions::default().with_delete_namespace(args.delete_namespace);
+    if let Some(id) = &args.snapshot {
+        options = options.with_snapshot_id(id);
+    }
+    let reports = g.teardown(&namespaces, &options).await?;
+    let mut table =
+        String::from("NAMESPACE\tCLAIMS\tVOLUMESNAPSHOTS\tCONTENTS\tNAMESPACE DELETED\n");
+    let rows: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            table.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\n",
+                r.namespace,
+                r.claims.join(","),
+                r.volume_snapshots.join(","),
+                r.contents.join(","),
+                r.namespace_deleted
+            ));
+            json!({
+                "namespace": r.namespace,
+                "claims": r.claims,
+                "volumeSnapshots": r.volume_snapshots,
+                "contents": r.contents,
+                "namespaceDeleted": r.namespace_deleted,
+            })
+        })
+        .collect();
+    out.print(&json!({ "tornDown": rows }), &table)
+}
+
+/// Arguments of `golden refresh`.
+#[derive(Debug, Args)]
+pub(crate) struct RefreshArgs {
+    /// The source PVC, `namespace/name`.
+    #[arg(long)]
+    pub(crate) pvc: PvcRef,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    #[command(flatten)]
+    pub(crate) import: ImportArgs,
+    /// Required: the sandbox data in these namespaces is replaced by the new
+    /// golden snapshot's.
+    #[arg(long)]
+    pub(crate) replace_data: bool,
+}
+
+pub(crate) async fn refresh(g: &Golden, args: &RefreshArgs, out: Output) -> Result<()> {
+    let targets = targets(&args.target)?;
+    let options = RefreshOptions::default()
+        .with_replace_data(args.replace_data)
+        .with_import(args.import.options().with_policy(policy(&args.target)));
+    let report = g.refresh(&args.pvc, &targets, &options).await?;
+    let (mut value, table) = import_report(&report.import);
+    value["snapshot"] = snapshot_json(&report.snapshot);
+    out.print(&value, &table)
+}
+
+/// Arguments of `golden gc`.
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Show what would be deleted; delete nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Keep this many of the newest golden snapshots per source.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) keep: usize,
+    /// Keep snapshots younger than this.
+    #[arg(long, value_parser = parse_duration, default_value = "1d")]
+    pub(crate) min_age: Duration,
+}
+
+pub(crate) async fn gc(g: &Golden, args: &GcArgs, out: Output) -> Result<()> {
+    let options = GcOptions::default()
+        .with_dry_run(args.dry_run)
+        .with_keep_newest(args.keep)
+        .with_min_age(args.min_age);
+    let plan = g.gc(&options).await?;
+    let mut table = String::from("SNAPSHOT\tDECISION\n");
+    let rows: Vec<Value> = plan
+        .entries
+        .iter()
+        .map(|e| {
+            let decision = match (&e.decision, plan.dry_run) {
+                (golden_k8s::GcDecision::Delete, true) => "would delete".to_string(),
+                (golden_k8s::GcDecision::Delete, false) => "deleted".to_string(),
+                (d, _) => format!("keep: {d}"),
+            };
+            table.push_str(&format!("{}\t{}\n", e.snapshot.id, decision));
+            json!({"snapshotId": e.snapshot.id, "decision": decision})
+        })
+        .collect();
+    if plan.entries.is_empty() {
+        table = "no golden snapshots found\n".into();
+    }
+    out.print(
+        &json!({"dryRun": plan.dry_run, "entries": rows, "deleted": plan.deleted}),
+        &table,
+    )
+}

@@ -1,0 +1,142 @@
+//! The cluster subcommands and `golden demo`, run as a user runs them: the
+//! real binary against a simulated cluster over HTTP.
+
+use std::process::{Command, Output};
+
+use golden_core::memory::MEMORY_DRIVER;
+use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
+
+fn golden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_golden"))
+        .args(args)
+        .output()
+        .expect("run the golden binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn demo_runs_the_whole_flow() {
+    let o = golden(&["demo", "-q"]);
+    let out = text(&o.stdout);
+    assert!(
+        o.status.success(),
+        "stdout: {out}\nstderr: {}",
+        text(&o.stderr)
+    );
+    assert!(out.contains("production/postgres-pv-claim\tpv-postgres-0001\tdisk-postgres-0001"));
+    assert!(out.contains("imported into 3 namespaces"), "{out}");
+    for ns in ["sandbox01", "sandbox02", "sandbox03"] {
+        assert!(
+            out.contains(&format!(
+                "\t{ns}\tpostgres-pv-claim\tBound\ttrue\ttrue\ttrue"
+            )),
+            "{out}"
+        );
+    }
+    assert!(out.contains("sandbox02: deleted 1 claim(s), 1 volumesnapshot(s), 1 content(s)"));
+    let after_teardown = out.split("== teardown").nth(1).unwrap();
+    assert!(
+        !after_teardown.contains("\tsandbox02\t"),
+        "sandbox02 is gone: {after_teardown}"
+    );
+    assert!(
+        out.contains("referenced by VolumeSnapshotContent sandbox01."),
+        "{out}"
+    );
+    assert!(
+        out.contains("deleted: nothing"),
+        "gc never deletes a referenced snapshot"
+    );
+}
+
+#[test]
+fn demo_json_output_is_machine_readable() {
+    let o = golden(&["demo", "-q", "-o", "json", "--namespaces", "2"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let start = out.find("{\n").expect("a JSON document");
+    let end = start
+        + out[start..]
+            .find("\n}\n")
+            .expect("end of the JSON document")
+        + 2;
+    let v: serde_json::Value = serde_json::from_str(&out[start..end]).expect("valid JSON");
+    assert_eq!(v["disk"], "disk-postgres-0001");
+    assert_eq!(v["sizeBytes"], 21u64 << 30);
+}
+
+async fn sim_with_source() -> (SimCluster, tempfile::TempDir, String) {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_storage_class(
+        "standard",
+        MEMORY_DRIVER,
+        VolumeBindingMode::Immediate,
+        true,
+    );
+    sim.seed_bound_pvc(
+        "production",
+        "db",
+        "pv-db",
+        MEMORY_DRIVER,
+        "disk-db",
+        1 << 30,
+        "standard",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&path).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (sim, dir, path)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_commands_report_meaningful_exit_codes() {
+    let (sim, _dir, kubeconfig) = sim_with_source().await;
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "--provider",
+            "memory",
+            "--kubeconfig",
+            kubeconfig.as_str(),
+            "-q",
+        ];
+        all.extend_from_slice(args);
+        golden(&all)
+    };
+    // Nothing imported yet.
+    let o = run(&["status"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("no golden imports found"));
+
+    // The PVC exists, but this process's in-memory cloud has no such disk: not found.
+    let o = run(&["locate", "--pvc", "production/db"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("disk-db") && err.contains("hint:"), "{err}");
+
+    // A PVC that does not exist: not found, naming it.
+    let o = run(&["locate", "--pvc", "production/nope"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("nope"));
+
+    // Cloning into the source namespace is refused before anything happens.
+    let writes = sim.counters().writes();
+    let o = run(&["clone", "--pvc", "production/db", "-n", "production"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("protected"));
+    assert_eq!(sim.counters().writes(), writes, "nothing written");
+
+    // Refresh without --replace-data is refused: it would replace sandbox data.
+    let o = run(&["refresh", "--pvc", "production/db", "-n", "sandbox01"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(sim.counters().writes(), writes, "nothing written");
+
+    // gc with nothing to collect.
+    let o = run(&["gc", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("no golden snapshots found"));
+}
