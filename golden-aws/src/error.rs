@@ -178,7 +178,8 @@ mod tests {
 
     #[test]
     fn table_maps_every_listed_code() {
-        let cases: &[(&str, fn(&Error) -> bool)] = &[
+        type Check = fn(&Error) -> bool;
+        let cases: &[(&str, Check)] = &[
             ("InvalidVolume.NotFound", |e| {
                 matches!(e, Error::NotFound { .. })
             }),
