@@ -186,7 +186,8 @@ pub struct TeardownOptions {
     /// every golden import in the namespace.
     pub snapshot_id: Option<String>,
     /// Also delete the namespace when golden created it (annotation
-    /// `golden.dev/created-namespace`). Off by default.
+    /// `golden.dev/created-namespace`) and no PersistentVolumeClaim is left
+    /// in it. Off by default.
     pub delete_namespace: bool,
     /// How long to wait for the objects (and their finalizers) to go.
     pub timeout: Duration,

@@ -234,7 +234,7 @@ impl Golden {
         Ok(report)
     }
 
-    /// Deletes `ns` when golden created it and no golden import is left in it.
+    /// Deletes `ns` when golden created it and no claim is left in it.
     async fn delete_created_namespace(&self, ns: &str) -> Result<bool> {
         let api = Api::<Namespace>::all(self.client.clone());
         let Some(n) = api
@@ -253,16 +253,16 @@ impl Golden {
             tracing::info!(namespace = ns, "namespace not created by golden; kept");
             return Ok(false);
         }
-        let left = list_golden(
-            &Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns),
-            "PersistentVolumeClaim",
-            &selector(Some(ns), None),
-        )
-        .await?;
-        if !left.is_empty() {
+        // Claims hold data: a namespace that still has any (golden's from
+        // another snapshot, or anyone's) is kept.
+        let left = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns)
+            .list_metadata(&ListParams::default().limit(1))
+            .await
+            .map_err(|e| Error::kube("list", "PersistentVolumeClaim", ns, e))?;
+        if !left.items.is_empty() {
             tracing::info!(
                 namespace = ns,
-                "other golden imports remain; namespace kept"
+                "claims remain in the namespace; namespace kept"
             );
             return Ok(false);
         }
