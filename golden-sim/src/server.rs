@@ -149,6 +149,8 @@ enum Route {
     Groups,
     Group(String),
     ResourceList(String, String),
+    OpenApiRoot,
+    OpenApi(String, String),
     Resource {
         res: Res,
         ns: Option<String>,
@@ -162,6 +164,9 @@ fn route(path: &str) -> Route {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Route::Version,
+        ["openapi", "v3"] => return Route::OpenApiRoot,
+        ["openapi", "v3", "api", v] => return Route::OpenApi(String::new(), v.to_string()),
+        ["openapi", "v3", "apis", g, v] => return Route::OpenApi(g.to_string(), v.to_string()),
         ["api"] => return Route::CoreVersions,
         ["apis"] => return Route::Groups,
         ["api", v] => return Route::ResourceList(String::new(), v.to_string()),
@@ -331,6 +336,10 @@ fn dispatch(
         Route::ResourceList(g, v) => resource_list(&g, &v)
             .map(|l| json_response(200, &l))
             .ok_or_else(ApiError::path_not_found),
+        Route::OpenApiRoot => ok(openapi_root()),
+        Route::OpenApi(g, v) => openapi_doc(&g, &v)
+            .map(|d| json_response(200, &d))
+            .ok_or_else(ApiError::path_not_found),
         Route::NotFound => Err(ApiError::path_not_found()),
         Route::Resource { res, ns, name, sub } => {
             resource_request(shared, method, headers, q, res, ns, name, sub, body)
@@ -401,6 +410,83 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
         "apiVersion": "v1",
         "groupVersion": gv,
         "resources": list,
+    }))
+}
+
+/// The OpenAPI v3 index: one document per served group/version.
+fn openapi_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (g, v) in resources::group_versions() {
+        let p = if g.is_empty() {
+            format!("api/{v}")
+        } else {
+            format!("apis/{g}/{v}")
+        };
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=golden-sim")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// A minimal OpenAPI v3 document for a group/version: the object paths
+/// with their operations, enough for kubectl to see that the server
+/// validates fields itself (`fieldValidation`), so it sends objects as is.
+fn openapi_doc(group: &str, version: &str) -> Option<Value> {
+    let mut paths = serde_json::Map::new();
+    let string = json!({"type": "string"});
+    let query = |n: &str| json!({"name": n, "in": "query", "schema": string, "uniqueItems": true});
+    for r in resources::ALL
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let base = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let collection = if r.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", r.plural)
+        } else {
+            format!("{base}/{}", r.plural)
+        };
+        let gvk = json!({"group": group, "version": version, "kind": r.kind});
+        let op = |action: &str| {
+            json!({
+                "operationId": format!("{action}{}", r.kind),
+                "parameters": [query("dryRun"), query("fieldManager"), query("fieldValidation"), query("force")],
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+            })
+        };
+        let mut params = vec![
+            json!({"name": "name", "in": "path", "required": true, "schema": string}),
+            query("fieldValidation"),
+        ];
+        if r.namespaced {
+            params.push(
+                json!({"name": "namespace", "in": "path", "required": true, "schema": string}),
+            );
+        }
+        paths.insert(
+            format!("{collection}/{{name}}"),
+            json!({"parameters": params, "get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
+        paths.insert(
+            collection,
+            json!({"parameters": [query("fieldValidation")], "get": op("list"), "post": op("post")}),
+        );
+    }
+    if paths.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
     }))
 }
 
