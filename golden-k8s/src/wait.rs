@@ -53,10 +53,9 @@ pub fn claim_usable(c: &PersistentVolumeClaim, wait_for_first_consumer: bool) ->
         Some("Bound") => true,
         None | Some("Pending") => {
             wait_for_first_consumer
-                && !c
-                    .annotations()
+                && c.annotations()
                     .get(ANNOTATION_SELECTED_NODE)
-                    .is_some_and(|n| !n.is_empty())
+                    .is_none_or(|n| n.is_empty())
         }
         _ => false,
     }
@@ -70,9 +69,9 @@ struct Seen {
 }
 
 enum Update {
-    Content(watcher::Event<VolumeSnapshotContent>),
-    Snapshot(watcher::Event<VolumeSnapshot>),
-    Claim(watcher::Event<PersistentVolumeClaim>),
+    Content(Box<watcher::Event<VolumeSnapshotContent>>),
+    Snapshot(Box<watcher::Event<VolumeSnapshot>>),
+    Claim(Box<watcher::Event<PersistentVolumeClaim>>),
 }
 
 fn watch_all<K>(
@@ -137,13 +136,13 @@ pub(crate) async fn wait_usable(
     if !targets.is_empty() {
         let merged = stream::select_all([
             watch_all::<VolumeSnapshotContent>(client, &selector)
-                .map(|r| r.map(Update::Content))
+                .map(|r| r.map(|e| Update::Content(Box::new(e))))
                 .boxed(),
             watch_all::<VolumeSnapshot>(client, &selector)
-                .map(|r| r.map(Update::Snapshot))
+                .map(|r| r.map(|e| Update::Snapshot(Box::new(e))))
                 .boxed(),
             watch_all::<PersistentVolumeClaim>(client, &selector)
-                .map(|r| r.map(Update::Claim))
+                .map(|r| r.map(|e| Update::Claim(Box::new(e))))
                 .boxed(),
         ]);
         let mut merged = merged;

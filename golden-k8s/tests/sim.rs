@@ -243,7 +243,7 @@ async fn full_flow_locate_capture_import_status_teardown_gc() {
     assert!(plan.deleted.is_empty());
     // Really delete.
     let plan = env.golden.gc(&gc).await.unwrap();
-    assert_eq!(plan.deleted, [golden.id.clone()]);
+    assert_eq!(plan.deleted, [golden.id.as_str()]);
     assert!(env.provider.get_snapshot(&golden.id).await.is_err());
 }
 
@@ -761,7 +761,7 @@ async fn refresh_requires_consent_then_replaces_and_frees_the_old_golden() {
             .with_min_age(Duration::ZERO))
         .await
         .unwrap();
-    assert_eq!(plan.deleted, [old.id.clone()]);
+    assert_eq!(plan.deleted, [old.id.as_str()]);
 }
 
 #[tokio::test]
