@@ -13,6 +13,9 @@
 //! bursts of 6) is enforced as Compute does, by failing the operation with
 //! `RESOURCE_OPERATION_RATE_EXCEEDED`. Faults and latency can be injected.
 //!
+//! The provider captures with `snapshots.insert` (a global operation), so
+//! zonal and regional operations are not simulated.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use golden_core::SnapshotProvider;
@@ -804,9 +807,10 @@ async fn snapshot_insert(
         );
     }
     if let Err(wait) = st.take_snapshot_token(&source_path) {
+        tracing::debug!(disk = %source_path, next_in_secs = wait, "snapshot frequency limit");
         let message = format!(
             "Operation rate exceeded for resource '{source_path}'. Too frequent operations from \
-             the source resource. (retry in about {wait} s)"
+             the source resource."
         );
         let op = st.new_operation(
             &project,
