@@ -235,6 +235,40 @@ impl EbsBuilder {
     }
 }
 
+/// Turns an Enable/DisableFastSnapshotRestores output (same shape, distinct
+/// SDK types) into statuses, or an error for the zones EC2 refused.
+macro_rules! fsr_outcome {
+    ($out:expr, $id:expr, $verb:expr) => {{
+        let out = $out;
+        let failures: Vec<_> = out
+            .unsuccessful()
+            .iter()
+            .flat_map(|item| {
+                item.fast_snapshot_restore_state_errors().iter().map(|e| {
+                    (
+                        e.availability_zone().unwrap_or("").to_string(),
+                        e.error().and_then(|x| x.code()).map(str::to_string),
+                        e.error().and_then(|x| x.message()).map(str::to_string),
+                    )
+                })
+            })
+            .collect();
+        fsr_failures($id, $verb, &failures)?;
+        Ok(out
+            .successful()
+            .iter()
+            .map(|s| {
+                fsr_status(
+                    s.snapshot_id(),
+                    s.availability_zone(),
+                    s.state().map(|x| x.as_str()),
+                    s.state_transition_reason(),
+                )
+            })
+            .collect())
+    }};
+}
+
 /// Options for [`EbsProvider::copy_snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -433,7 +467,13 @@ impl EbsProvider {
         validate_snapshot_id(id)?;
         let source = self.get_snapshot(id).await?;
         let dest = self.in_region(destination_region);
-        let mut tags = source.labels.clone();
+        // Keys under `aws:` are reserved for AWS and cannot be set.
+        let mut tags: BTreeMap<String, String> = source
+            .labels
+            .iter()
+            .filter(|(k, _)| !k.starts_with("aws:"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         tags.extend(options.tags.clone());
         tags.insert("golden-copied-from".into(), format!("{}/{id}", self.region));
         let description = options
@@ -486,32 +526,7 @@ impl EbsProvider {
             .send()
             .await
             .map_err(|e| map_sdk_error(e, "snapshot", id))?;
-        let failures: Vec<_> = out
-            .unsuccessful()
-            .iter()
-            .flat_map(|item| {
-                item.fast_snapshot_restore_state_errors().iter().map(|e| {
-                    (
-                        e.availability_zone().unwrap_or("").to_string(),
-                        e.error().and_then(|x| x.code()).map(str::to_string),
-                        e.error().and_then(|x| x.message()).map(str::to_string),
-                    )
-                })
-            })
-            .collect();
-        fsr_failures(id, "enable", &failures)?;
-        Ok(out
-            .successful()
-            .iter()
-            .map(|s| {
-                fsr_status(
-                    s.snapshot_id(),
-                    s.availability_zone(),
-                    s.state().map(|x| x.as_str()),
-                    s.state_transition_reason(),
-                )
-            })
-            .collect())
+        fsr_outcome!(out, id, "enable")
     }
 
     /// Disables Fast Snapshot Restore for snapshot `id` in `zones`.
@@ -532,32 +547,7 @@ impl EbsProvider {
             .send()
             .await
             .map_err(|e| map_sdk_error(e, "snapshot", id))?;
-        let failures: Vec<_> = out
-            .unsuccessful()
-            .iter()
-            .flat_map(|item| {
-                item.fast_snapshot_restore_state_errors().iter().map(|e| {
-                    (
-                        e.availability_zone().unwrap_or("").to_string(),
-                        e.error().and_then(|x| x.code()).map(str::to_string),
-                        e.error().and_then(|x| x.message()).map(str::to_string),
-                    )
-                })
-            })
-            .collect();
-        fsr_failures(id, "disable", &failures)?;
-        Ok(out
-            .successful()
-            .iter()
-            .map(|s| {
-                fsr_status(
-                    s.snapshot_id(),
-                    s.availability_zone(),
-                    s.state().map(|x| x.as_str()),
-                    s.state_transition_reason(),
-                )
-            })
-            .collect())
+        fsr_outcome!(out, id, "disable")
     }
 
     /// The Fast Snapshot Restore state of snapshot `id` in every zone where
