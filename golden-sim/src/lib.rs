@@ -158,8 +158,7 @@ impl SimCluster {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(addr, config.latency.clone()));
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(server::serve(listener, shared.clone())));
+        let tasks = vec![tokio::spawn(server::serve(listener, shared.clone()))];
         let sim = SimCluster {
             shared: shared.clone(),
             tasks,
