@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use k8s_openapi::api::core::v1::PersistentVolume;
 use time::OffsetDateTime;
@@ -66,6 +67,7 @@ pub struct EbsBuilder {
     endpoint: Option<String>,
     credentials: Option<Credentials>,
     retry: Option<RetryConfig>,
+    timeouts: Option<TimeoutConfig>,
     wait: WaitOptions,
     page_size: Option<i32>,
     sdk_config: Option<SdkConfig>,
@@ -87,6 +89,7 @@ impl EbsBuilder {
             endpoint: None,
             credentials: None,
             retry: None,
+            timeouts: None,
             wait: WaitOptions::default(),
             page_size: None,
             sdk_config: None,
@@ -146,6 +149,19 @@ impl EbsBuilder {
         self
     }
 
+    /// Limits how long one attempt of an EC2 call may take, and all
+    /// attempts of one call together. An attempt that runs out is retried
+    /// by the SDK like any transient failure.
+    pub fn with_timeouts(mut self, attempt: Duration, operation: Duration) -> Self {
+        self.timeouts = Some(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(operation)
+                .build(),
+        );
+        self
+    }
+
     /// First and longest interval between DescribeSnapshots polls while
     /// waiting (default 2 s doubling up to 30 s); see
     /// [`EbsProvider::wait_options`].
@@ -196,6 +212,9 @@ impl EbsBuilder {
                 if let Some(r) = &self.retry {
                     loader = loader.retry_config(r.clone());
                 }
+                if let Some(t) = &self.timeouts {
+                    loader = loader.timeout_config(t.clone());
+                }
                 loader.load().await
             }
         }
@@ -213,6 +232,9 @@ impl EbsBuilder {
         }
         if let Some(r) = self.retry {
             sdk.set_retry_config(Some(r));
+        }
+        if let Some(t) = self.timeouts {
+            sdk.set_timeout_config(Some(t));
         }
         let sdk = sdk.build();
         let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {

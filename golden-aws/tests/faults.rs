@@ -5,6 +5,7 @@
 mod support;
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use golden_aws::{FsrCredits, FsrState};
 use golden_core::{CreateSnapshotOptions, DiskRef, Error, SnapshotProvider, SnapshotState};
@@ -99,9 +100,7 @@ async fn wait_gives_up_at_the_deadline() {
     let s = setup().await;
     let snap = snapshot(&s, "golden-slow").await;
     s.proxy.script(&snap.id, vec![Look::pending(5); 1000]);
-    let opts =
-        s.p.wait_options()
-            .with_timeout(std::time::Duration::from_millis(200));
+    let opts = s.p.wait_options().with_timeout(Duration::from_millis(200));
     let e =
         s.p.wait_until_ready(&snap.id, &opts, &golden_core::no_progress)
             .await
@@ -251,6 +250,34 @@ async fn permission_errors_name_the_resource() {
     assert!(e.to_string().contains(&snap.id), "{e}");
     assert!(e.to_string().contains("UnauthorizedOperation"), "{e}");
     s.p.delete_snapshot(&snap.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hung_attempt_times_out_and_is_retried() {
+    let moto = MotoServer::start();
+    let proxy = FaultProxy::start(moto.addr()).await;
+    let p = provider_with(&proxy.endpoint, |b| {
+        b.with_timeouts(Duration::from_secs(1), Duration::from_secs(30))
+    })
+    .await;
+    let vol = create_volume(&p, "us-east-1a", 1, &[]).await;
+    let snap = p
+        .create_snapshot(
+            &DiskRef::new(&vol),
+            &CreateSnapshotOptions::new("golden-hung"),
+        )
+        .await
+        .unwrap();
+    proxy.delay("DescribeSnapshots", 1, Duration::from_secs(60));
+    let got = p.get_snapshot(&snap.id).await.unwrap();
+    assert_eq!(got.id, snap.id);
+    let seen = proxy.seen("DescribeSnapshots");
+    assert_eq!(
+        seen.len(),
+        2,
+        "the hung attempt is abandoned and retried once"
+    );
+    assert_eq!(seen[1].status, 200);
 }
 
 #[tokio::test]

@@ -323,9 +323,17 @@ struct Fault {
     message: String,
 }
 
+#[derive(Debug)]
+struct Delay {
+    action: String,
+    remaining: u32,
+    by: Duration,
+}
+
 #[derive(Debug, Default)]
 struct ProxyState {
     faults: Vec<Fault>,
+    delays: Vec<Delay>,
     looks: HashMap<String, VecDeque<Look>>,
     pending_on_create: bool,
     /// (snapshot, zone) -> FSR state.
@@ -376,6 +384,15 @@ impl FaultProxy {
             status,
             code: code.into(),
             message: message.into(),
+        });
+    }
+
+    /// Holds the next `times` calls of `action` for `by` before answering.
+    pub(crate) fn delay(&self, action: &str, times: u32, by: Duration) {
+        self.lock().delays.push(Delay {
+            action: action.into(),
+            remaining: times,
+            by,
         });
     }
 
@@ -436,12 +453,29 @@ async fn handle(State(state): State<Shared>, req: Request) -> Response {
         .find(|(k, _)| k == "Action")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    // Logged on arrival, so a request whose client gave up still counts.
+    let (index, delay) = {
+        let mut st = state.1.lock().unwrap();
+        st.log.push(Seen {
+            action: action.clone(),
+            params: params.clone(),
+            status: 0,
+        });
+        let delay = st
+            .delays
+            .iter_mut()
+            .find(|d| d.action == action && d.remaining > 0)
+            .map(|d| {
+                d.remaining -= 1;
+                d.by
+            });
+        (st.log.len() - 1, delay)
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let (status, out) = respond(&state, &parts, &body, &action, &params).await;
-    state.1.lock().unwrap().log.push(Seen {
-        action,
-        params,
-        status,
-    });
+    state.1.lock().unwrap().log[index].status = status;
     out
 }
 
