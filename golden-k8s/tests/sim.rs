@@ -356,6 +356,53 @@ async fn fault_mid_fan_out_then_rerun_completes_without_duplicates() {
 }
 
 #[tokio::test]
+async fn throttling_is_retried_and_dropped_connections_are_completed_by_a_rerun() {
+    let env = env().await;
+    let golden = captured(&env).await;
+    let t = targets("sandbox", 6);
+    // 429s are retried by the client (Retry-After honoured): no failure.
+    env.sim.inject_fault(
+        Fault::new(
+            FaultKind::TooManyRequests {
+                retry_after_secs: 0,
+            },
+            2,
+        )
+        .with_verb("patch")
+        .with_resource("volumesnapshotcontents"),
+    );
+    // Connections dropped without a response fail those namespaces.
+    env.sim.inject_fault(
+        Fault::new(FaultKind::DropConnection, 2)
+            .with_verb("patch")
+            .with_resource("persistentvolumeclaims"),
+    );
+    let err = env
+        .golden
+        .import(&golden, &t, &import_opts().with_concurrency(3))
+        .await
+        .unwrap_err();
+    assert_eq!(err.failures().len(), 2, "{err}");
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(env.count("VolumeSnapshotContent"), 6);
+    assert_eq!(env.count("VolumeSnapshot"), 6);
+
+    env.sim.reset_counters();
+    let report = env
+        .golden
+        .import(&golden, &t, &import_opts())
+        .await
+        .unwrap();
+    assert!(report.namespaces.iter().all(|n| n.ready));
+    assert_eq!(
+        env.sim.counters().writes(),
+        2,
+        "only the two missing claims"
+    );
+    assert_eq!(env.golden_pvcs(), 6);
+}
+
+#[tokio::test]
 async fn wrong_handle_times_out_and_says_why() {
     let env = env().await;
     let golden = captured(&env).await;
@@ -514,6 +561,29 @@ async fn refusals_happen_before_any_write() {
         .get_object("v1", "PersistentVolumeClaim", Some("sandbox01"), "data")
         .unwrap();
     assert!(pvc["spec"].get("dataSource").is_none());
+
+    // Forced, golden takes over the fields of the other manager.
+    let report = env
+        .golden
+        .import(
+            &golden,
+            &[ImportTarget::new("sandbox02")],
+            &import_opts().with_force(true),
+        )
+        .await
+        .unwrap();
+    assert!(report.namespaces[0].ready);
+    let vs = env
+        .sim
+        .get_object(SNAP_API, "VolumeSnapshot", Some("sandbox02"), &vs_name)
+        .unwrap();
+    let managers: Vec<&str> = vs["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"golden"), "{managers:?}");
 }
 
 #[tokio::test]
