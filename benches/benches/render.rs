@@ -7,7 +7,7 @@
 //! cargo bench -p golden-benches --bench render
 //! ```
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use golden_benches::{CountingAlloc, fixtures};
 use golden_core::memory::{InMemoryManifests, MEMORY_DRIVER};
 use golden_core::{ManifestBuilder, NamespacePolicy, render};
@@ -52,5 +52,8 @@ fn bench_render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_render);
-criterion_main!(benches);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench_render(&mut c);
+    c.final_summary();
+}
