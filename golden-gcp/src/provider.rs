@@ -47,6 +47,7 @@ pub struct PdProviderBuilder {
     credentials: Option<Credentials>,
     retry_policy: Option<RetryPolicyArg>,
     backoff_policy: Option<BackoffPolicyArg>,
+    attempt_timeout: Option<Duration>,
     poll_initial: Duration,
     poll_max: Duration,
     operation_timeout: Duration,
@@ -62,6 +63,7 @@ impl Default for PdProviderBuilder {
             credentials: None,
             retry_policy: None,
             backoff_policy: None,
+            attempt_timeout: None,
             poll_initial: Duration::from_secs(1),
             poll_max: Duration::from_secs(15),
             operation_timeout: Duration::from_secs(30 * 60),
@@ -146,6 +148,13 @@ impl PdProviderBuilder {
         self
     }
 
+    /// Gives up on a single HTTP attempt after this long; the retry policy
+    /// decides whether to try again.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
     /// A short retry policy: at most `attempts` attempts within 10 s, with a
     /// backoff from 10 ms to 200 ms. For tests and interactive tools that
     /// prefer a quick, clear error to a long wait.
@@ -188,6 +197,9 @@ impl PdProviderBuilder {
         }
         if let Some(r) = &self.backoff_policy {
             b = b.with_backoff_policy(r.clone());
+        }
+        if let Some(t) = self.attempt_timeout {
+            b = b.with_attempt_timeout(t);
         }
         b
     }
@@ -759,7 +771,10 @@ impl SnapshotProvider for PdProvider {
             );
         }
         if let Some(s) = &d.status {
-            out.attributes.insert("gce/status".into(), format!("{s:?}"));
+            out.attributes.insert(
+                "gce/status".into(),
+                s.name().unwrap_or("UNKNOWN").to_string(),
+            );
         }
         if let Some(k) = d
             .disk_encryption_key

@@ -529,6 +529,51 @@ async fn api_errors_are_mapped_by_status_and_reason() {
 }
 
 #[tokio::test]
+async fn a_synchronous_frequency_error_is_rate_limited_too() {
+    let (sim, p, disk) = setup(SimConfig::default()).await;
+    sim.push_fault(
+        Fault::new(Route::SnapshotInsert, 429, "rateLimitExceeded").with_message(
+            "Operation rate exceeded for resource \
+             'projects/golden-test/zones/europe-west4-b/disks/pvc-0d1e'. Too frequent \
+             operations from the source resource.",
+        ),
+    );
+    let e = p
+        .create_snapshot(&disk, &opts("golden-sync"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::RateLimited { what: "disk", .. }),
+        "the frequency limit is not mere throttling: {e:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out_as_a_retryable_error() {
+    let (sim, _, disk) = setup(SimConfig::default()).await;
+    let p = builder(&sim)
+        .with_attempt_timeout(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    sim.set_latency(Duration::from_millis(500));
+    let e = p.describe_disk(&disk).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Backend {
+                retryable: true,
+                what: "disk",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    sim.set_latency(Duration::ZERO);
+    p.describe_disk(&disk).await.unwrap();
+}
+
+#[tokio::test]
 async fn the_client_retry_policy_recovers_from_a_transient_503() {
     let (sim, _, _) = setup(SimConfig::default()).await;
     let p = builder(&sim).with_short_retries(3).build().await.unwrap();
