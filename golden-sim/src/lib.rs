@@ -55,6 +55,7 @@ mod resources;
 mod select;
 mod server;
 mod store;
+mod table;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -586,6 +586,7 @@ fn resource_request(
                 items.retain(|o| key(o) > after);
             }
             let mut meta = json!({"resourceVersion": rv.to_string()});
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
             if let Some(limit) = q.get("limit").and_then(|l| l.parse::<usize>().ok())
                 && limit > 0
                 && items.len() > limit
@@ -594,6 +595,13 @@ fn resource_request(
                 items.truncate(limit);
                 meta["continue"] = json!(encode_continue(&key(&items[limit - 1])));
                 meta["remainingItemCount"] = json!(rest);
+            }
+            if crate::table::wants_table(accept) {
+                let mut t = crate::table::table(res, &items, &rv.to_string());
+                if let Some(c) = meta.get("continue") {
+                    t["metadata"]["continue"] = c.clone();
+                }
+                return Ok(json_response(200, &t));
             }
             Ok(json_response(
                 200,
@@ -605,10 +613,21 @@ fn resource_request(
                 }),
             ))
         }
-        ("GET", Some(name)) => store
-            .get(res, &ns_str, &name)
-            .map(|o| json_response(200, &o))
-            .ok_or_else(|| ApiError::not_found(res, &name)),
+        ("GET", Some(name)) => {
+            let o = store
+                .get(res, &ns_str, &name)
+                .ok_or_else(|| ApiError::not_found(res, &name))?;
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+            if crate::table::wants_table(accept) {
+                let rv = o
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                return Ok(json_response(200, &crate::table::table(res, &[o], &rv)));
+            }
+            Ok(json_response(200, &o))
+        }
         ("POST", None) => {
             if res.namespaced && ns.is_none() {
                 return Err(ApiError::method_not_allowed("POST"));

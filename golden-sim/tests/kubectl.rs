@@ -141,6 +141,21 @@ spec:
     assert!(ok, "{out}");
     assert!(out.contains("sandbox01.golden"), "{out}");
     let (ok, out) = kubectl_run(&kc, &["get", "pvc", "-n", "sandbox01", "-o", "wide"]).await;
+    assert!(out.contains("Bound") && out.contains("RWO"), "{out}");
+    // Tables carry the snapshot CRDs' printer columns.
+    let (ok, out) = kubectl_run(&kc, &["get", "vs", "-n", "sandbox01"]).await;
+    assert!(ok, "{out}");
+    let header = out.lines().next().unwrap_or("");
+    assert!(
+        header.contains("READYTOUSE") && header.contains("RESTORESIZE"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("true") && l.contains("2Gi")),
+        "{out}"
+    );
     assert!(ok, "{out}");
     assert!(out.contains("data"), "{out}");
 

@@ -1,0 +1,340 @@
+//! `meta.k8s.io/v1` Table responses, for `kubectl get`: the columns of the
+//! real API server's printers (built-in kinds) and of the snapshot CRDs'
+//! `additionalPrinterColumns`.
+
+use serde_json::{Value, json};
+
+use crate::resources::Res;
+
+enum Cell {
+    /// A JSON pointer into the object.
+    Path(&'static str),
+    /// A timestamp at a JSON pointer, shown as an age.
+    Age(&'static str),
+    /// Computed from the object.
+    With(fn(&Value) -> Value),
+}
+
+struct Column {
+    name: &'static str,
+    ty: &'static str,
+    priority: u8,
+    cell: Cell,
+}
+
+const fn col(name: &'static str, ty: &'static str, cell: Cell) -> Column {
+    Column {
+        name,
+        ty,
+        priority: 0,
+        cell,
+    }
+}
+
+fn name_cell(o: &Value) -> Value {
+    o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)
+}
+
+fn join_list(v: Option<&Value>, map: fn(&str) -> &str) -> Value {
+    match v.and_then(Value::as_array) {
+        Some(a) if !a.is_empty() => json!(
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(map)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        _ => json!(""),
+    }
+}
+
+fn access_mode(m: &str) -> &str {
+    match m {
+        "ReadWriteOnce" => "RWO",
+        "ReadOnlyMany" => "ROX",
+        "ReadWriteMany" => "RWX",
+        "ReadWriteOncePod" => "RWOP",
+        other => other,
+    }
+}
+
+fn s_or_empty(o: &Value, p: &str) -> Value {
+    json!(o.pointer(p).and_then(Value::as_str).unwrap_or(""))
+}
+
+fn columns(res: Res) -> Vec<Column> {
+    use Cell::*;
+    let mut cols = vec![col("Name", "string", With(name_cell))];
+    match res.kind {
+        "Namespace" => {
+            cols.push(col("Status", "string", Path("/status/phase")));
+        }
+        "PersistentVolumeClaim" => {
+            cols.push(col("Status", "string", Path("/status/phase")));
+            cols.push(col(
+                "Volume",
+                "string",
+                With(|o| s_or_empty(o, "/spec/volumeName")),
+            ));
+            cols.push(col(
+                "Capacity",
+                "string",
+                With(|o| s_or_empty(o, "/status/capacity/storage")),
+            ));
+            cols.push(col(
+                "Access Modes",
+                "string",
+                With(|o| join_list(o.pointer("/status/accessModes"), access_mode)),
+            ));
+            cols.push(col(
+                "StorageClass",
+                "string",
+                With(|o| s_or_empty(o, "/spec/storageClassName")),
+            ));
+            cols.push(col(
+                "VolumeAttributesClass",
+                "string",
+                With(|o| {
+                    json!(
+                        o.pointer("/spec/volumeAttributesClassName")
+                            .and_then(Value::as_str)
+                            .unwrap_or("<unset>")
+                    )
+                }),
+            ));
+        }
+        "PersistentVolume" => {
+            cols.push(col(
+                "Capacity",
+                "string",
+                With(|o| s_or_empty(o, "/spec/capacity/storage")),
+            ));
+            cols.push(col(
+                "Access Modes",
+                "string",
+                With(|o| join_list(o.pointer("/spec/accessModes"), access_mode)),
+            ));
+            cols.push(col(
+                "Reclaim Policy",
+                "string",
+                Path("/spec/persistentVolumeReclaimPolicy"),
+            ));
+            cols.push(col("Status", "string", Path("/status/phase")));
+            cols.push(col(
+                "Claim",
+                "string",
+                With(|o| match o.pointer("/spec/claimRef") {
+                    Some(c) => json!(format!(
+                        "{}/{}",
+                        c.get("namespace").and_then(Value::as_str).unwrap_or(""),
+                        c.get("name").and_then(Value::as_str).unwrap_or("")
+                    )),
+                    None => json!(""),
+                }),
+            ));
+            cols.push(col(
+                "StorageClass",
+                "string",
+                With(|o| s_or_empty(o, "/spec/storageClassName")),
+            ));
+            cols.push(col(
+                "Reason",
+                "string",
+                With(|o| s_or_empty(o, "/status/reason")),
+            ));
+        }
+        "StorageClass" => {
+            cols[0].cell = With(|o| {
+                let n = o
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if crate::store::is_default_class(o) {
+                    json!(format!("{n} (default)"))
+                } else {
+                    json!(n)
+                }
+            });
+            cols.push(col("Provisioner", "string", Path("/provisioner")));
+            cols.push(col("ReclaimPolicy", "string", Path("/reclaimPolicy")));
+            cols.push(col(
+                "VolumeBindingMode",
+                "string",
+                Path("/volumeBindingMode"),
+            ));
+            cols.push(col(
+                "AllowVolumeExpansion",
+                "string",
+                With(|o| {
+                    json!(
+                        o.get("allowVolumeExpansion")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false)
+                            .to_string()
+                    )
+                }),
+            ));
+        }
+        "Event" => {
+            cols = vec![
+                col("Last Seen", "string", Age("/lastTimestamp")),
+                col("Type", "string", Path("/type")),
+                col("Reason", "string", Path("/reason")),
+                col(
+                    "Object",
+                    "string",
+                    With(|o| {
+                        json!(format!(
+                            "{}/{}",
+                            o.pointer("/involvedObject/kind")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_lowercase(),
+                            o.pointer("/involvedObject/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                        ))
+                    }),
+                ),
+                col("Message", "string", Path("/message")),
+            ];
+            return cols;
+        }
+        "VolumeSnapshot" => {
+            cols.push(col("ReadyToUse", "boolean", Path("/status/readyToUse")));
+            cols.push(col(
+                "SourcePVC",
+                "string",
+                Path("/spec/source/persistentVolumeClaimName"),
+            ));
+            cols.push(col(
+                "SourceSnapshotContent",
+                "string",
+                Path("/spec/source/volumeSnapshotContentName"),
+            ));
+            cols.push(col("RestoreSize", "string", Path("/status/restoreSize")));
+            cols.push(col(
+                "SnapshotClass",
+                "string",
+                Path("/spec/volumeSnapshotClassName"),
+            ));
+            cols.push(col(
+                "SnapshotContent",
+                "string",
+                Path("/status/boundVolumeSnapshotContentName"),
+            ));
+            cols.push(col("CreationTime", "date", Age("/status/creationTime")));
+        }
+        "VolumeSnapshotContent" => {
+            cols.push(col("ReadyToUse", "boolean", Path("/status/readyToUse")));
+            cols.push(col("RestoreSize", "integer", Path("/status/restoreSize")));
+            cols.push(col(
+                "DeletionPolicy",
+                "string",
+                Path("/spec/deletionPolicy"),
+            ));
+            cols.push(col("Driver", "string", Path("/spec/driver")));
+            cols.push(col(
+                "VolumeSnapshotClass",
+                "string",
+                Path("/spec/volumeSnapshotClassName"),
+            ));
+            cols.push(col(
+                "VolumeSnapshot",
+                "string",
+                Path("/spec/volumeSnapshotRef/name"),
+            ));
+            cols.push(col(
+                "VolumeSnapshotNamespace",
+                "string",
+                Path("/spec/volumeSnapshotRef/namespace"),
+            ));
+        }
+        "VolumeSnapshotClass" => {
+            cols.push(col("Driver", "string", Path("/driver")));
+            cols.push(col("DeletionPolicy", "string", Path("/deletionPolicy")));
+        }
+        _ => {}
+    }
+    cols.push(col("Age", "date", Age("/metadata/creationTimestamp")));
+    if res.kind == "PersistentVolumeClaim" || res.kind == "PersistentVolume" {
+        cols.push(Column {
+            name: "VolumeMode",
+            ty: "string",
+            priority: 1,
+            cell: Path("/spec/volumeMode"),
+        });
+    }
+    cols
+}
+
+/// Age of an RFC 3339 timestamp, as kubectl prints it (`45s`, `3m2s`, `5h`).
+fn age(ts: &str) -> String {
+    let Ok(t) = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+    else {
+        return "<unknown>".into();
+    };
+    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// Whether the client asked for a Table (`Accept: ...;as=Table;...`).
+pub(crate) fn wants_table(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("as=Table"))
+}
+
+/// A Table of `items`.
+pub(crate) fn table(res: Res, items: &[Value], rv: &str) -> Value {
+    let cols = columns(res);
+    let defs: Vec<Value> = cols
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "type": c.ty,
+                "format": if c.name == "Name" { "name" } else { "" },
+                "description": "",
+                "priority": c.priority,
+            })
+        })
+        .collect();
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let cells: Vec<Value> = cols
+                .iter()
+                .map(|c| match &c.cell {
+                    Cell::Path(p) => o.pointer(p).cloned().unwrap_or(Value::Null),
+                    Cell::Age(p) => o
+                        .pointer(p)
+                        .and_then(Value::as_str)
+                        .map(|t| json!(age(t)))
+                        .unwrap_or(json!("<unknown>")),
+                    Cell::With(f) => f(o),
+                })
+                .collect();
+            json!({
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
+                },
+            })
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": defs,
+        "rows": rows,
+    })
+}
