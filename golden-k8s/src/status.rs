@@ -8,12 +8,14 @@ use golden_core::{
     LABEL_TARGET_NAMESPACE, MANAGED_BY_VALUE,
 };
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
 use crate::error::{Error, Result};
 use crate::golden::Golden;
-use crate::wait::{content_ready, snapshot_ready};
+use crate::import::ANNOTATION_DEFAULT_CLASS;
+use crate::wait::{claim_usable, content_ready, snapshot_ready};
 
 /// The imports of one golden snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -47,22 +49,23 @@ pub struct ImportStatus {
     pub snapshot_ready: bool,
     /// The PVC's phase.
     pub claim_phase: Option<String>,
+    /// The PVC is Bound, or Pending only because its StorageClass waits
+    /// for the first consumer.
+    pub claim_usable: bool,
 }
 
 impl ImportStatus {
     /// All three objects exist, both snapshots are ready and the claim is
-    /// Bound or Pending (a `WaitForFirstConsumer` claim stays Pending until
-    /// a pod uses it).
+    /// usable (Bound, or waiting for its first consumer).
     pub fn is_ready(&self) -> bool {
-        self.content_ready
-            && self.snapshot_ready
-            && matches!(self.claim_phase.as_deref(), Some("Bound") | Some("Pending"))
+        self.content_ready && self.snapshot_ready && self.claim_usable
     }
 }
 
 impl Golden {
     /// Every golden import in the cluster, grouped by golden snapshot and
-    /// namespace, found by golden's labels (three list calls).
+    /// namespace, found by golden's labels (four list calls: contents,
+    /// snapshots, claims, StorageClasses).
     pub async fn status(&self) -> Result<Vec<GoldenStatus>> {
         let sel = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
         let lp = ListParams::default().labels(&sel);
@@ -81,6 +84,28 @@ impl Golden {
             .await
             .map_err(|e| Error::kube("list", "PersistentVolumeClaim", &sel, e))?
             .items;
+
+        let classes = Api::<StorageClass>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list", "StorageClass", "", e))?
+            .items;
+        let waits_for_consumer = |p: &PersistentVolumeClaim| {
+            let name = p.spec.as_ref().and_then(|s| s.storage_class_name.clone());
+            classes
+                .iter()
+                .find(|c| match &name {
+                    Some(n) => c.metadata.name.as_deref() == Some(n.as_str()),
+                    None => {
+                        c.annotations()
+                            .get(ANNOTATION_DEFAULT_CLASS)
+                            .map(String::as_str)
+                            == Some("true")
+                    }
+                })
+                .and_then(|c| c.volume_binding_mode.as_deref())
+                == Some("WaitForFirstConsumer")
+        };
 
         let mut out: BTreeMap<String, GoldenStatus> = BTreeMap::new();
         let mut rows: BTreeMap<(String, String), ImportStatus> = BTreeMap::new();
@@ -114,6 +139,7 @@ impl Golden {
             let r = rows.entry(key).or_default();
             r.claim = Some(p.name_any());
             r.claim_phase = p.status.as_ref().and_then(|s| s.phase.clone());
+            r.claim_usable = claim_usable(p, waits_for_consumer(p));
         }
         for ((label, ns), mut row) in rows {
             row.namespace = ns;

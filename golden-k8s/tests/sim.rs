@@ -443,6 +443,17 @@ async fn wrong_handle_times_out_and_says_why() {
         msg.contains("last PersistentVolumeClaim event"),
         "the error carries the claim's last event: {msg}"
     );
+    // Status lists the import as not ready.
+    let status = env.golden.status().await.unwrap();
+    let row = &status
+        .iter()
+        .find(|g| g.snapshot_id.as_deref() == Some("memsnap-00ff"))
+        .expect("listed")
+        .namespaces[0];
+    assert!(
+        !row.is_ready() && !row.content_ready && !row.claim_usable,
+        "{row:?}"
+    );
 }
 
 #[tokio::test]
@@ -595,6 +606,14 @@ async fn wait_for_first_consumer_counts_as_imported() {
         .import(&golden, &targets("sandbox", 2), &import_opts())
         .await
         .unwrap();
+    let status = env.golden.status().await.unwrap();
+    assert!(
+        status[0]
+            .namespaces
+            .iter()
+            .all(|n| n.is_ready() && n.claim_phase.as_deref() == Some("Pending")),
+        "{status:?}"
+    );
     for n in &report.namespaces {
         assert!(n.ready && n.wait_for_first_consumer, "{n:?}");
         let pvc = env
