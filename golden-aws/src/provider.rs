@@ -44,6 +44,7 @@ pub const ATTR_VOLUME_TYPE: &str = "volume-type";
 pub const ATTR_STATE: &str = "state";
 
 const GIB: u64 = 1 << 30;
+const MAX_TAG_VALUE: usize = 256;
 
 /// Builds an [`EbsProvider`].
 ///
@@ -810,8 +811,12 @@ impl SnapshotProvider for EbsProvider {
         let mut tags = golden_cloud_labels(options.source_pvc.as_ref());
         tags.extend(options.labels.clone());
         tags.insert(TAG_NAME.into(), options.name.clone());
-        if let Some(p) = &options.source_pvc {
-            tags.insert(TAG_SOURCE_PVC.into(), p.to_string());
+        // EC2 tag values hold at most 256 characters; a longer reference is
+        // still recorded, sanitised, in golden's source labels.
+        if let Some(p) = options.source_pvc.as_ref().map(PvcRef::to_string)
+            && p.len() <= MAX_TAG_VALUE
+        {
+            tags.insert(TAG_SOURCE_PVC.into(), p);
         }
         if let Some(pv) = disk.attributes.get(ATTR_PV_NAME) {
             tags.insert(TAG_SOURCE_PV.into(), pv.clone());

@@ -322,3 +322,21 @@ async fn reset_forgets_everything() {
     let e = p.describe_disk(&DiskRef::new(&vol)).await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
 }
+
+#[tokio::test]
+async fn source_pvc_too_long_for_a_tag_is_kept_in_the_labels_only() {
+    let moto = MotoServer::start();
+    let p = provider(&moto.endpoint).await;
+    let vol = create_volume(&p, "us-east-1a", 1, &[]).await;
+    let long = PvcRef::new("n".repeat(63), "c".repeat(253)).unwrap();
+    let opts = CreateSnapshotOptions::new("golden-long-source").with_source_pvc(long);
+    let snap = p.create_snapshot(&DiskRef::new(&vol), &opts).await.unwrap();
+    let got = p.get_snapshot(&snap.id).await.unwrap();
+    assert!(
+        !got.labels.contains_key(TAG_SOURCE_PVC),
+        "317 characters do not fit an EC2 tag value"
+    );
+    let (ns, pvc) = got.source_from_labels().expect("sanitised source labels");
+    assert_eq!(ns, "n".repeat(63));
+    assert!(pvc.len() <= 63 && pvc.starts_with("ccc"), "{pvc}");
+}
