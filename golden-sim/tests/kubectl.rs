@@ -156,8 +156,6 @@ spec:
             .is_some_and(|l| l.contains("true") && l.contains("2Gi")),
         "{out}"
     );
-    assert!(ok, "{out}");
-    assert!(out.contains("data"), "{out}");
 
     // Another manager changing a field golden owns gets a conflict.
     let changed = dir.path().join("changed.yaml");
