@@ -459,3 +459,142 @@ async fn faults_and_counters() {
                 .all(|e| e.involved_object.name.as_deref() == Some("x"))
     );
 }
+
+#[tokio::test]
+async fn status_is_only_written_through_the_status_subresource() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_namespace("s");
+    let api = pvc_api(&sim, "s");
+    api.create(&PostParams::default(), &plain_pvc("p"))
+        .await
+        .unwrap();
+    // Status in a main-resource patch is ignored...
+    let p = api
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Lost"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.status.unwrap().phase.as_deref(), Some("Pending"));
+    // ...and spec in a status patch is ignored.
+    let p = api
+        .patch_status(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Lost"}, "spec": {"volumeName": "x"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.status.as_ref().unwrap().phase.as_deref(), Some("Lost"));
+    assert!(p.spec.as_ref().unwrap().volume_name.is_none());
+    let entry = p
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .find(|m| m.subresource.as_deref() == Some("status"))
+        .expect("a status entry");
+    assert_eq!(entry.operation.as_deref(), Some("Update"));
+
+    // Generation follows spec changes of custom resources only.
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
+        "volumesnapshots",
+    );
+    let vss: Api<DynamicObject> = Api::namespaced_with(sim.client(), "s", &ar);
+    let v = vss
+        .patch(
+            "v",
+            &PatchParams::apply("golden"),
+            &Patch::Apply(snapshot("s", "v", "c")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.metadata.generation, Some(1));
+    let v = vss
+        .patch(
+            "v",
+            &PatchParams::apply("golden"),
+            &Patch::Apply(json!({
+                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+                "metadata": {"name": "v", "labels": {"a": "b"}},
+                "spec": {"source": {"volumeSnapshotContentName": "c"}}
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.metadata.generation, Some(1));
+    let v = vss
+        .patch("v", &PatchParams::apply("golden"), &Patch::Apply(json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "v"},
+            "spec": {"source": {"volumeSnapshotContentName": "c"}, "volumeSnapshotClassName": "k"}
+        })))
+        .await
+        .unwrap();
+    assert_eq!(v.metadata.generation, Some(2));
+    // The label the applier dropped is gone.
+    assert!(v.metadata.labels.unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn filtered_watch_sees_objects_enter_and_leave_the_selection() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_namespace("w");
+    let api = pvc_api(&sim, "w");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().labels("pick=yes"), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &plain_pvc("a"))
+        .await
+        .unwrap();
+    let label = |v: Option<&str>| Patch::Merge(json!({"metadata": {"labels": {"pick": v}}}));
+    api.patch("a", &PatchParams::default(), &label(Some("yes")))
+        .await
+        .unwrap();
+    api.patch("a", &PatchParams::default(), &label(Some("no")))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match stream.try_next().await.unwrap().unwrap() {
+            WatchEvent::Added(_) => seen.push("added"),
+            WatchEvent::Modified(_) => seen.push("modified"),
+            WatchEvent::Deleted(_) => seen.push("deleted"),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["added", "deleted"]);
+    assert!(sim.counters().watches() >= 1);
+}
+
+#[tokio::test]
+async fn latency_is_injected_without_breaking_requests() {
+    let sim = SimCluster::start(
+        SimConfig::default().with_latency(golden_sim::Latency::Fixed(Duration::from_millis(5))),
+    )
+    .await
+    .unwrap();
+    let api = pvc_api(&sim, "default");
+    api.create(&PostParams::default(), &plain_pvc("p"))
+        .await
+        .unwrap();
+    sim.set_latency(golden_sim::Latency::PerVerb(
+        [("get".to_string(), Duration::from_millis(5))]
+            .into_iter()
+            .collect(),
+    ));
+    api.get("p").await.unwrap();
+    assert_eq!(sim.counters().get("get", "persistentvolumeclaims"), 1);
+}
