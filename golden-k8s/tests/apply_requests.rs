@@ -213,3 +213,212 @@ async fn apply_conflict_is_a_conflict_error_and_stops_the_namespace() {
     assert_eq!(seen.len(), 1);
     assert!(seen[0].path.contains("volumesnapshotcontents"));
 }
+
+/// A scripted API server for a whole import: answers the StorageClass list,
+/// the namespace GET, 404 for the objects golden would create (or the given
+/// existing ones), and echoes applies. Records every request.
+async fn scripted(
+    mut handle: Handle,
+    existing: Vec<(String, Value)>,
+    mut done: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    loop {
+        let (req, send) = tokio::select! {
+            r = handle.next_request() => match r { Some(r) => r, None => break },
+            _ = &mut done => break,
+        };
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let query = query(&req);
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = req.into_body().collect_bytes().await.unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (status, reply) = match (method.as_str(), path.as_str()) {
+            ("GET", "/apis/storage.k8s.io/v1/storageclasses") => (
+                StatusCode::OK,
+                json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClassList",
+                       "metadata": {"resourceVersion": "1"},
+                       "items": [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                  "metadata": {"name": "memory", "annotations":
+                                      {"storageclass.kubernetes.io/is-default-class": "true"}},
+                                  "provisioner": "memory.csi.golden.dev",
+                                  "volumeBindingMode": "Immediate"}]}),
+            ),
+            ("GET", "/api/v1/namespaces/sandbox01") => (
+                StatusCode::OK,
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": "sandbox01", "uid": "ns-uid"}}),
+            ),
+            ("GET", p) => match existing.iter().find(|(e, _)| e == p) {
+                Some((_, obj)) => (StatusCode::OK, obj.clone()),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                           "status": "Failure", "message": "not found", "reason": "NotFound",
+                           "code": 404}),
+                ),
+            },
+            ("PATCH", _) => {
+                let mut obj = body.clone();
+                obj["metadata"]["uid"] = json!("uid-1");
+                (StatusCode::OK, obj)
+            }
+            _ => panic!("unexpected request {method} {path}"),
+        };
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap(),
+        );
+        seen.push(Seen {
+            method,
+            path,
+            query,
+            content_type,
+            body,
+        });
+    }
+    seen
+}
+
+async fn golden_with_snapshot() -> (
+    std::sync::Arc<golden_core::memory::InMemoryProvider>,
+    Snapshot,
+) {
+    use golden_core::CreateSnapshotOptions;
+    let provider = std::sync::Arc::new(golden_core::memory::InMemoryProvider::new());
+    let disk = provider.add_disk("disk-1", 21 << 30);
+    let snap = provider
+        .create_snapshot(
+            &disk,
+            &CreateSnapshotOptions::new("golden-production-data")
+                .with_source_pvc(PvcRef::new("production", "data").unwrap()),
+        )
+        .await
+        .unwrap();
+    (provider, snap)
+}
+
+use golden_core::SnapshotProvider as _;
+
+#[tokio::test]
+async fn import_reads_then_applies_exactly_three_objects_without_force() {
+    let (provider, snap) = golden_with_snapshot().await;
+    let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(scripted(handle, vec![], done_rx));
+    let golden = golden_k8s::Golden::new(Client::new(svc, "default"), provider);
+    let report = golden
+        .import(
+            &snap,
+            &[ImportTarget::new("sandbox01")],
+            &golden_k8s::ImportOptions::default().with_wait(false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.written(), 3);
+    done_tx.send(()).unwrap();
+    let seen = server.await.unwrap();
+    let calls: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    let vsc = format!("sandbox01.golden-{}", snap.id);
+    let vs = format!("golden-{}", snap.id);
+    // Reads first (validation), then exactly three applies in order.
+    assert_eq!(calls[0], "GET /apis/storage.k8s.io/v1/storageclasses");
+    assert_eq!(calls[1], "GET /api/v1/namespaces/sandbox01");
+    let mut reads: Vec<&str> = calls[2..5].iter().map(String::as_str).collect();
+    reads.sort();
+    assert_eq!(
+        reads,
+        [
+            "GET /api/v1/namespaces/sandbox01/persistentvolumeclaims/data".to_string(),
+            format!(
+                "GET /apis/snapshot.storage.k8s.io/v1/namespaces/sandbox01/volumesnapshots/{vs}"
+            ),
+            format!("GET /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/{vsc}"),
+        ]
+    );
+    assert_eq!(
+        &calls[5..],
+        [
+            format!("PATCH /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/{vsc}"),
+            format!(
+                "PATCH /apis/snapshot.storage.k8s.io/v1/namespaces/sandbox01/volumesnapshots/{vs}"
+            ),
+            "PATCH /api/v1/namespaces/sandbox01/persistentvolumeclaims/data".to_string(),
+        ]
+    );
+    for s in &seen[5..] {
+        assert_eq!(
+            s.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
+        assert!(s.query.contains(&("fieldManager".into(), "golden".into())));
+        assert!(!s.query.iter().any(|(k, _)| k == "force"), "{:?}", s.query);
+    }
+}
+
+#[tokio::test]
+async fn forced_import_sends_force_and_foreign_object_blocks_unforced_import() {
+    let (provider, snap) = golden_with_snapshot().await;
+    let foreign = (
+        "/api/v1/namespaces/sandbox01/persistentvolumeclaims/data".to_string(),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+               "metadata": {"name": "data", "namespace": "sandbox01", "uid": "u"},
+               "spec": {"accessModes": ["ReadWriteOnce"]}}),
+    );
+
+    // Unforced: refused after the reads, with no PATCH at all.
+    let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(scripted(handle, vec![foreign.clone()], done_rx));
+    let golden = golden_k8s::Golden::new(Client::new(svc, "default"), provider.clone());
+    let err = golden
+        .import(
+            &snap,
+            &[ImportTarget::new("sandbox01")],
+            &golden_k8s::ImportOptions::default().with_wait(false),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    done_tx.send(()).unwrap();
+    let seen = server.await.unwrap();
+    assert!(seen.iter().all(|s| s.method == Method::GET), "{seen:?}");
+
+    // Forced: every apply carries force=true.
+    let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(scripted(handle, vec![foreign], done_rx));
+    let golden = golden_k8s::Golden::new(Client::new(svc, "default"), provider);
+    golden
+        .import(
+            &snap,
+            &[ImportTarget::new("sandbox01")],
+            &golden_k8s::ImportOptions::default()
+                .with_wait(false)
+                .with_force(true),
+        )
+        .await
+        .unwrap();
+    done_tx.send(()).unwrap();
+    let seen = server.await.unwrap();
+    let patches: Vec<&Seen> = seen.iter().filter(|s| s.method == Method::PATCH).collect();
+    assert_eq!(patches.len(), 3);
+    for s in patches {
+        assert!(
+            s.query.contains(&("force".into(), "true".into())),
+            "{:?}",
+            s.query
+        );
+        assert!(s.query.contains(&("fieldManager".into(), "golden".into())));
+    }
+}
