@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 use time::OffsetDateTime;
 
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, PvcRef, Result, Snapshot,
-    SnapshotProvider, SnapshotState, WaitOptions, golden_cloud_labels,
+    CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, ProgressFn, PvcRef, Result, Snapshot,
+    SnapshotProvider, SnapshotState, WaitOptions, golden_cloud_labels, poll_until_ready,
 };
 
 use crate::error::map_sdk_error;
@@ -915,6 +915,24 @@ impl SnapshotProvider for EbsProvider {
             }
         }
         Ok(out)
+    }
+
+    /// Polls DescribeSnapshots from `options.initial_interval` doubling up
+    /// to `options.max_interval` (2 s to 30 s by default) until `completed`,
+    /// reporting EC2's `Progress` to `progress`; state `error` fails with
+    /// EC2's state message.
+    async fn wait_until_ready(
+        &self,
+        id: &str,
+        options: &WaitOptions,
+        progress: ProgressFn<'_>,
+    ) -> Result<Snapshot> {
+        validate_snapshot_id(id)?;
+        let report = |s: &Snapshot| {
+            tracing::debug!(snapshot = %s.id, state = %s.state, "EBS snapshot state");
+            progress(s);
+        };
+        poll_until_ready(self, id, options, &report).await
     }
 
     async fn delete_snapshot(&self, id: &str) -> Result<()> {
