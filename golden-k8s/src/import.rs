@@ -67,13 +67,31 @@ pub struct NamespaceImport {
     pub wait_for_first_consumer: bool,
 }
 
-/// One namespace, validated and ready to apply.
+/// One namespace of an import, validated against the cluster and ready to
+/// apply (see [`Golden::plan`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Plan {
-    pub(crate) manifests: ImportManifests,
-    pub(crate) select: ApplySelection,
-    pub(crate) storage_class: String,
-    pub(crate) wait_for_first_consumer: bool,
+#[non_exhaustive]
+pub struct Plan {
+    /// The objects golden applies.
+    pub manifests: ImportManifests,
+    /// Which of them are missing or differ and would be written.
+    pub select: ApplySelection,
+    /// The StorageClass the claim gets (given, or the cluster default).
+    pub storage_class: String,
+    /// Whether that class binds on first consumer.
+    pub wait_for_first_consumer: bool,
+}
+
+impl Plan {
+    /// The target namespace.
+    pub fn namespace(&self) -> &str {
+        self.manifests.target_namespace()
+    }
+
+    /// How many objects an import would write (0: everything is in place).
+    pub fn writes(&self) -> usize {
+        self.select.count(&self.manifests)
+    }
 }
 
 /// What an existing object means for the import.
@@ -355,6 +373,20 @@ impl Golden {
             return Err(Error::combine("validation", total, ok, failures));
         }
         Ok(plans)
+    }
+
+    /// Validates an import without writing anything: every check of
+    /// [`Golden::import`] runs (names, protected namespaces, StorageClass,
+    /// size, ownership of existing objects) and the result says, per
+    /// namespace, which objects an import would write. For dry runs and
+    /// diffs.
+    pub async fn plan(
+        &self,
+        snapshot: &Snapshot,
+        targets: &[ImportTarget],
+        options: &ImportOptions,
+    ) -> Result<Vec<Plan>> {
+        self.plan_import(snapshot, targets, options, false).await
     }
 
     /// Imports `snapshot` into every target namespace.

@@ -10,6 +10,8 @@
 //!
 //! - [`Golden::locate`]: PVC -> PV -> the cloud disk, only reading;
 //! - [`Golden::capture`]: snapshot that disk in the cloud and wait;
+//! - [`Golden::plan`]: every check of an import, and what it would write,
+//!   without writing;
 //! - [`Golden::import`]: validate everything, then server-side apply
 //!   (field manager `golden`) VolumeSnapshotContent (`Retain`) ->
 //!   VolumeSnapshot -> PersistentVolumeClaim per namespace with bounded
@@ -90,7 +92,7 @@ pub use error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
 pub use events::{Event, EventSink};
 pub use gc::{GcDecision, GcEntry, GcPlan};
 pub use golden::Golden;
-pub use import::{ANNOTATION_DEFAULT_CLASS, ImportReport, NamespaceImport};
+pub use import::{ANNOTATION_DEFAULT_CLASS, ImportReport, NamespaceImport, Plan};
 pub use lifecycle::{CloneReport, RefreshReport, capture_name};
 pub use locate::Located;
 pub use options::{

@@ -373,6 +373,13 @@ where
         .filter_map(|n| present.get(n))
         .map(|o| format!("{} (finalizers: {:?})", o.name_any(), o.finalizers()))
         .collect();
+    if kind == "PersistentVolumeClaim" && !remaining.is_empty() {
+        remaining.push(
+            "a claim is kept while a pod uses it (kubernetes.io/pvc-protection): stop the \
+             workload that mounts it"
+                .to_string(),
+        );
+    }
     if !synced {
         remaining.push(format!(
             "the watch never synced{}",

@@ -3,7 +3,7 @@
 //! the order VolumeSnapshotContent -> VolumeSnapshot -> PVC.
 
 use golden_core::memory::InMemoryManifests;
-use golden_core::{ImportTarget, ManifestBuilder, PvcRef, Snapshot};
+use golden_core::{ImportTarget, ManifestBuilder, PvcRef, Snapshot, SnapshotProvider as _};
 use golden_k8s::{ApplySelection, apply_manifests};
 use http::{Method, Request, Response, StatusCode};
 use kube::Client;
@@ -304,8 +304,6 @@ async fn golden_with_snapshot() -> (
         .unwrap();
     (provider, snap)
 }
-
-use golden_core::SnapshotProvider as _;
 
 #[tokio::test]
 async fn import_reads_then_applies_exactly_three_objects_without_force() {

@@ -285,6 +285,12 @@ async fn second_import_changes_nothing() {
     let env = env().await;
     let golden = captured(&env).await;
     let t = targets("sandbox", 4);
+    // A plan writes nothing and says what an import would write.
+    env.sim.reset_counters();
+    let plan = env.golden.plan(&golden, &t, &import_opts()).await.unwrap();
+    assert_eq!(plan.iter().map(|p| p.writes()).sum::<usize>(), 16);
+    assert_eq!(plan[0].namespace(), "sandbox01");
+    assert_eq!(env.sim.counters().writes(), 0);
     let first = env
         .golden
         .import(&golden, &t, &import_opts())
@@ -299,6 +305,8 @@ async fn second_import_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(second.written(), 0);
+    let plan = env.golden.plan(&golden, &t, &import_opts()).await.unwrap();
+    assert!(plan.iter().all(|p| p.writes() == 0));
     assert!(second.namespaces.iter().all(|n| n.ready));
     assert_eq!(env.sim.counters().writes(), 0);
     assert_eq!(
