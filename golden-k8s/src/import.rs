@@ -315,6 +315,11 @@ impl Golden {
         if let Some(src) = &snapshot.source_pvc {
             policy = policy.protect(src.namespace.clone());
         }
+        // The cloud labels record the source too (a namespace name is
+        // already a valid cloud label value).
+        if let Some((ns, _)) = snapshot.source_from_labels() {
+            policy = policy.protect(ns);
+        }
         let bundles = self
             .provider
             .manifest_builder()

@@ -520,6 +520,19 @@ async fn refusals_happen_before_any_write() {
             .unwrap_err();
         assert!(err.to_string().contains("protected"), "{ns}: {err}");
     }
+    // Also when the snapshot only records its source in its cloud labels.
+    let mut unrecorded = golden.clone();
+    unrecorded.source_pvc = None;
+    let err = env
+        .golden
+        .import(
+            &unrecorded,
+            &[ImportTarget::new("production").with_pvc_name("data")],
+            &import_opts(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("protected"), "{err}");
 
     // A namespace that does not exist and is not to be created.
     let err = env
