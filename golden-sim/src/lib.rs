@@ -182,7 +182,6 @@ impl SimCluster {
     pub fn kube_config(&self) -> kube::Config {
         let mut c = kube::Config::new(self.url().parse().expect("a valid URL"));
         c.default_namespace = "default".to_string();
-        c.read_timeout = None;
         c
     }
 

@@ -63,6 +63,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut conns = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -553,10 +554,12 @@ fn resource_request(
     let ns_str = ns.clone().unwrap_or_default();
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     let manager = field_manager(q, headers, "unknown");
+    let strict = q.get("fieldValidation") == Some("Strict");
     let writer = Writer {
         manager,
         sub: sub.as_deref(),
         dry_run,
+        strict,
     };
     match (method.as_str(), name) {
         ("GET", None) => {
@@ -638,6 +641,7 @@ fn resource_request(
                 manager,
                 sub: None,
                 dry_run,
+                strict,
             };
             let created = store.create(res, &ns_str, obj, w)?;
             Ok(json_response(201, &created))

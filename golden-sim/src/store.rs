@@ -59,6 +59,8 @@ pub(crate) struct Writer<'a> {
     pub(crate) manager: &'a str,
     pub(crate) sub: Option<&'a str>,
     pub(crate) dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields are refused, not dropped.
+    pub(crate) strict: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -67,6 +69,7 @@ impl<'a> Writer<'a> {
             manager,
             sub: None,
             dry_run: false,
+            strict: false,
         }
     }
 
@@ -75,6 +78,7 @@ impl<'a> Writer<'a> {
             manager,
             sub: Some("status"),
             dry_run: false,
+            strict: false,
         }
     }
 }
@@ -441,6 +445,7 @@ impl Store {
         } else {
             meta_mut(&mut new).remove("namespace");
         }
+        validate::prune_unknown(res, &mut new, w.strict).map_err(ApiError::bad_request)?;
         let now = now_rfc3339();
         match &old {
             None => {

@@ -58,6 +58,87 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     out
 }
 
+/// Fields a snapshot object's schema does not declare. With strict field
+/// validation they are refused (400, as `strict decoding error`); otherwise
+/// they are dropped, as the API server prunes them.
+pub(crate) fn prune_unknown(res: Res, obj: &mut Value, strict: bool) -> Result<(), String> {
+    if res.group != golden_core::crd::SNAPSHOT_GROUP {
+        return Ok(());
+    }
+    let Err(v) = golden_core::validate::validate_object(obj) else {
+        return Ok(());
+    };
+    let unknown: Vec<String> = v
+        .into_iter()
+        .filter(|v| v.message.starts_with("unknown field"))
+        .map(|v| v.path)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    if strict {
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|p| format!("unknown field {p:?}"))
+            .collect();
+        return Err(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+            res.kind,
+            res.version,
+            res.kind,
+            list.join(", ")
+        ));
+    }
+    for p in unknown {
+        remove_path(obj, &p);
+    }
+    Ok(())
+}
+
+/// Removes `a.b[0].c` (or `a.labels[key]`) from `obj`.
+fn remove_path(obj: &mut Value, path: &str) {
+    let mut segs: Vec<String> = Vec::new();
+    for part in path.split('.') {
+        let mut rest = part;
+        if let Some(i) = rest.find('[') {
+            if i > 0 {
+                segs.push(rest[..i].to_string());
+            }
+            rest = &rest[i..];
+            while let Some(end) = rest.find(']') {
+                segs.push(rest[..=end].to_string());
+                rest = &rest[end + 1..];
+            }
+        } else {
+            segs.push(rest.to_string());
+        }
+    }
+    let Some((last, parents)) = segs.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for seg in parents {
+        let next = match seg.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+            Some(k) => match k.parse::<usize>() {
+                Ok(i) => cur.get_mut(i),
+                Err(_) => cur.get_mut(k),
+            },
+            None => cur.get_mut(seg.as_str()),
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        let key = last
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .unwrap_or(last);
+        m.remove(key);
+    }
+}
+
 fn causes(v: Vec<golden_core::validate::Violation>) -> Vec<Cause> {
     v.into_iter().map(|v| (v.path, v.message)).collect()
 }

@@ -284,6 +284,27 @@ async fn server_side_apply_tracks_owners_and_conflicts() {
         }
         e => panic!("unexpected {e}"),
     }
+    // Unknown fields are dropped, or refused with strict field validation.
+    let mut extra = content("c3", "d", "memsnap-1", "team", "vs", "Retain");
+    extra["spec"]["colour"] = json!("blue");
+    let strict = PatchParams {
+        field_validation: Some(kube::api::ValidationDirective::Strict),
+        ..PatchParams::apply("golden")
+    };
+    let err = api
+        .patch("c3", &strict, &Patch::Apply(&extra))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 400 && s.message.contains("unknown field")),
+        "{err}"
+    );
+    let c3 = api
+        .patch("c3", &PatchParams::apply("golden"), &Patch::Apply(&extra))
+        .await
+        .unwrap();
+    assert!(c3.data["spec"].get("colour").is_none());
+
     // Invalid objects are refused on create.
     let mut bad = content("c2", "d", "h", "team", "vs", "Retain");
     bad["spec"]["volumeSnapshotRef"] = json!({"name": "vs"});

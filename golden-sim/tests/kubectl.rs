@@ -141,6 +141,7 @@ spec:
     assert!(ok, "{out}");
     assert!(out.contains("sandbox01.golden"), "{out}");
     let (ok, out) = kubectl_run(&kc, &["get", "pvc", "-n", "sandbox01", "-o", "wide"]).await;
+    assert!(ok, "{out}");
     assert!(out.contains("Bound") && out.contains("RWO"), "{out}");
     // Tables carry the snapshot CRDs' printer columns.
     let (ok, out) = kubectl_run(&kc, &["get", "vs", "-n", "sandbox01"]).await;
