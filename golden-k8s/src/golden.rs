@@ -50,6 +50,37 @@ impl Golden {
         Ok(Self::new(client, provider))
     }
 
+    /// An orchestrator for the cluster of a kubeconfig file: its current
+    /// context, or `context` when given.
+    pub async fn from_kubeconfig(
+        path: &std::path::Path,
+        context: Option<&str>,
+        provider: Arc<DynSnapshotProvider>,
+    ) -> Result<Self> {
+        let shown = path.display().to_string();
+        let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+            golden_core::Error::backend("kubeconfig", &shown, "reading the kubeconfig", e, false)
+        })?;
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| {
+                golden_core::Error::backend(
+                    "kubeconfig",
+                    &shown,
+                    "loading the kubeconfig context",
+                    e,
+                    false,
+                )
+            })?;
+        let client = Client::try_from(config)
+            .map_err(|e| Error::kube("connect", "cluster", shown.clone(), e))?;
+        Ok(Self::new(client, provider))
+    }
+
     /// Sends progress events to `events`.
     pub fn with_events(mut self, events: EventSink) -> Self {
         self.events = events;

@@ -32,7 +32,6 @@ use std::time::Duration;
 use golden_aws::EbsProvider;
 use golden_core::{ImportTarget, PvcRef, SnapshotProvider, WaitOptions};
 use golden_k8s::{CaptureOptions, GcOptions, Golden, ImportOptions, TeardownOptions};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 
 fn var(name: &str, what: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -60,18 +59,15 @@ async fn e2e_capture_import_teardown_on_a_real_cluster() {
         .collect();
     let storage_class = std::env::var("GOLDEN_E2E_STORAGE_CLASS").ok();
 
-    let kc = Kubeconfig::read_from(&kubeconfig).expect("read GOLDEN_E2E_KUBECONFIG");
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("a usable kubeconfig");
-    let client = kube::Client::try_from(config).expect("a client for the cluster");
     let provider = Arc::new(
         EbsProvider::builder()
             .build()
             .await
             .expect("AWS credentials and Region from the environment"),
     );
-    let golden = Golden::new(client, provider.clone());
+    let golden = Golden::from_kubeconfig(kubeconfig.as_ref(), None, provider.clone())
+        .await
+        .expect("a usable kubeconfig in GOLDEN_E2E_KUBECONFIG");
 
     let snap = golden
         .capture(

@@ -967,3 +967,47 @@ async fn locate_reports_unbound_missing_and_foreign_volumes() {
         .unwrap_err();
     assert!(err.to_string().contains("pv-gone"), "{err}");
 }
+
+#[tokio::test]
+async fn connects_from_a_kubeconfig_and_tolerates_slow_controllers() {
+    let provider = Arc::new(InMemoryProvider::new());
+    provider.add_disk("disk-prod-1", 21 * GIB);
+    let sim = SimCluster::start(
+        SimConfig::default()
+            .with_provider(provider.clone())
+            .with_reaction_delay(Duration::from_millis(100))
+            .with_latency(golden_sim::Latency::Fixed(Duration::from_millis(2))),
+    )
+    .await
+    .unwrap();
+    sim.seed_storage_class("memory", MEMORY_DRIVER, VolumeBindingMode::Immediate, true);
+    sim.seed_bound_pvc(
+        "production",
+        "data",
+        "pv-data",
+        MEMORY_DRIVER,
+        "disk-prod-1",
+        21 * GIB,
+        "memory",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&path).unwrap();
+    let golden = Golden::from_kubeconfig(&path, None, provider.clone())
+        .await
+        .unwrap();
+    let err = Golden::from_kubeconfig(&dir.path().join("missing"), None, provider.clone())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("kubeconfig"), "{err}");
+
+    let snap = golden
+        .capture(&PvcRef::new("production", "data").unwrap(), &capture_opts())
+        .await
+        .unwrap();
+    let report = golden
+        .import(&snap, &targets("slow", 5), &import_opts())
+        .await
+        .unwrap();
+    assert!(report.namespaces.iter().all(|n| n.ready));
+}
