@@ -239,7 +239,6 @@ impl Controllers {
             return;
         }
         let now = now_rfc3339();
-        let id = uuid::Uuid::new_v4().simple().to_string();
         let mut involved = json!({
             "apiVersion": res.api_version(),
             "kind": res.kind,
@@ -250,23 +249,32 @@ impl Controllers {
         if res.namespaced {
             involved["namespace"] = json!(namespace(obj));
         }
-        let ev = json!({
-            "metadata": {"name": format!("{}.{}", name(obj), &id[..16]), "namespace": ns},
-            "involvedObject": involved,
-            "reason": reason,
-            "message": message,
-            "type": typ,
-            "source": {"component": component},
-            "reportingComponent": component,
-            "reportingInstance": "",
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        });
-        let _ = self
-            .shared
-            .store
-            .create(&resources::EVENTS, ns, ev, Writer::new(component));
+        // Named like client-go's recorder: `<object>.<hex unix nanos>`, so
+        // names sort in the order the events happened.
+        let mut nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+        for _ in 0..8 {
+            let ev = json!({
+                "metadata": {"name": format!("{}.{nanos:x}", name(obj)), "namespace": ns},
+                "involvedObject": involved,
+                "reason": reason,
+                "message": message,
+                "type": typ,
+                "source": {"component": component},
+                "reportingComponent": component,
+                "reportingInstance": "",
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            });
+            match self
+                .shared
+                .store
+                .create(&resources::EVENTS, ns, ev, Writer::new(component))
+            {
+                Err(e) if e.code == 409 => nanos += 1,
+                _ => return,
+            }
+        }
     }
 
     /// Namespace controller: empties terminating namespaces, then removes them.

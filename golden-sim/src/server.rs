@@ -831,11 +831,28 @@ fn watch(
             })));
         }
     };
-    let first: Vec<Bytes> = replay
+    let mut first: Vec<Bytes> = replay
         .iter()
         .filter_map(|c| filter_change(c, res, ns.as_deref(), &label, &field))
         .map(|(k, o)| line(k, &o))
         .collect();
+    if q.flag("sendInitialEvents") && rv.is_none() {
+        let now = shared
+            .store
+            .current_rv()
+            .max(replay.iter().map(|c| c.rv).max().unwrap_or(0));
+        first.push(line(
+            "BOOKMARK",
+            &json!({
+                "kind": res.kind,
+                "apiVersion": res.api_version(),
+                "metadata": {
+                    "resourceVersion": now.to_string(),
+                    "annotations": {"k8s.io/initial-events-end": "true"},
+                },
+            }),
+        ));
+    }
     let deadline = tokio::time::Instant::now() + timeout;
     struct St {
         first: std::vec::IntoIter<Bytes>,

@@ -619,3 +619,65 @@ async fn latency_is_injected_without_breaking_requests() {
     api.get("p").await.unwrap();
     assert_eq!(sim.counters().get("get", "persistentvolumeclaims"), 1);
 }
+
+#[tokio::test]
+async fn watchers_get_bookmarks_and_streaming_lists() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let api = pvc_api(&sim, "default");
+    api.create(&PostParams::default(), &plain_pvc("p"))
+        .await
+        .unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(
+            &WatchParams {
+                bookmarks: true,
+                ..WatchParams::default()
+            },
+            &rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Bookmark(b) => {
+            assert!(
+                b.metadata.resource_version.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap()
+            )
+        }
+        other => panic!("expected a bookmark, got {other:?}"),
+    }
+    // kube-runtime's streaming-list watcher needs the initial-events-end bookmark.
+    let cfg = kube::runtime::watcher::Config::default().streaming_lists();
+    let mut w = kube::runtime::watcher(api.clone(), cfg).boxed();
+    let mut names = Vec::new();
+    loop {
+        match w.try_next().await.unwrap().unwrap() {
+            kube::runtime::watcher::Event::InitApply(p) => names.push(p.metadata.name.unwrap()),
+            kube::runtime::watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(names, ["p"]);
+
+    // An injected conflict looks like a real one.
+    sim.inject_fault(Fault::new(FaultKind::Conflict, 1).with_verb("patch"));
+    let err = api
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"),
+        "{err}"
+    );
+}
