@@ -23,23 +23,54 @@
 //! `kubectl apply --server-side` and `kubectl delete`. It can inject
 //! latency and faults and counts every request.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use golden_core::memory::InMemoryProvider;
+//! use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProvider};
 //! use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
-//! use k8s_openapi::api::core::v1::Namespace;
-//! use kube::api::{Api, ListParams};
+//! use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+//! use kube::api::{Api, Patch, PatchParams};
+//! use serde_json::json;
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Arc::new(InMemoryProvider::new());
-//! let sim = SimCluster::start(SimConfig::default().with_provider(provider)).await?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A cloud with one ready snapshot, and a cluster whose CSI driver uses it.
+//! let cloud = Arc::new(InMemoryProvider::new());
+//! cloud.add_disk("disk-1", 1 << 30);
+//! let snap = cloud.create_snapshot(&DiskRef::new("disk-1"), &CreateSnapshotOptions::new("golden")).await?;
+//! let sim = SimCluster::start(SimConfig::default().with_provider(cloud)).await?;
 //! sim.seed_storage_class("memory", "memory.csi.golden.dev", VolumeBindingMode::Immediate, true);
 //! sim.seed_namespace("sandbox01");
 //!
-//! let client = kube::Client::try_from(sim.kube_config())?;
-//! let namespaces: Api<Namespace> = Api::all(client);
-//! assert!(namespaces.list(&ListParams::default()).await?.items.len() >= 1);
-//! println!("writes so far: {}", sim.counters().writes());
+//! // Import it: content, snapshot, claim (here seeded; a kube::Client works the same).
+//! sim.seed_object(json!({
+//!     "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+//!     "metadata": {"name": "sandbox01.golden"},
+//!     "spec": {"deletionPolicy": "Retain", "driver": "memory.csi.golden.dev",
+//!              "source": {"snapshotHandle": snap.handle},
+//!              "volumeSnapshotRef": {"name": "golden", "namespace": "sandbox01"}}
+//! }));
+//! sim.seed_object(json!({
+//!     "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+//!     "metadata": {"name": "golden", "namespace": "sandbox01"},
+//!     "spec": {"source": {"volumeSnapshotContentName": "sandbox01.golden"}}
+//! }));
+//! let claims: Api<PersistentVolumeClaim> = Api::namespaced(sim.client(), "sandbox01");
+//! let claim = json!({
+//!     "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+//!     "metadata": {"name": "data"},
+//!     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+//!              "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "golden"}}
+//! });
+//! claims.patch("data", &PatchParams::apply("my-tool"), &Patch::Apply(&claim)).await?;
+//!
+//! // The simulated snapshot controller, sidecar and provisioner bind it.
+//! let bound = |p: Option<&PersistentVolumeClaim>| {
+//!     p.and_then(|p| p.status.as_ref()?.phase.as_deref()) == Some("Bound")
+//! };
+//! let wait = kube::runtime::wait::await_condition(claims, "data", bound);
+//! tokio::time::timeout(std::time::Duration::from_secs(30), wait).await??;
+//! assert_eq!(sim.counters().get("patch", "persistentvolumeclaims"), 1);
 //! # Ok(()) }
 //! ```
 //!
