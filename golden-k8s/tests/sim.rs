@@ -1011,3 +1011,36 @@ async fn connects_from_a_kubeconfig_and_tolerates_slow_controllers() {
         .unwrap();
     assert!(report.namespaces.iter().all(|n| n.ready));
 }
+
+#[tokio::test]
+async fn an_import_abandoned_part_way_is_completed_by_a_rerun() {
+    let env = env().await;
+    let golden = captured(&env).await;
+    let t = targets("sandbox", 8);
+    // Slow writes, and the caller gives up part-way (as if the process died).
+    env.sim.set_latency(golden_sim::Latency::PerVerb(
+        [("patch".to_string(), Duration::from_millis(30))].into(),
+    ));
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(200),
+        env.golden
+            .import(&golden, &t, &import_opts().with_concurrency(2)),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the import was cut off part-way");
+    let partial = env.golden_pvcs();
+    assert!(partial < 8, "{partial}");
+
+    env.sim.set_latency(golden_sim::Latency::None);
+    let report = env
+        .golden
+        .import(&golden, &t, &import_opts())
+        .await
+        .unwrap();
+    assert!(report.namespaces.iter().all(|n| n.ready));
+    assert_eq!(env.count("VolumeSnapshotContent"), 8);
+    assert_eq!(env.count("VolumeSnapshot"), 8);
+    assert_eq!(env.golden_pvcs(), 8);
+    // Nothing was written twice: the total equals one write per object.
+    assert!(report.written() <= 32 - partial * 4, "{}", report.written());
+}
