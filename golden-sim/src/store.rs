@@ -13,7 +13,7 @@ use crate::fields::{self, Ownership, Scope};
 use crate::resources::{self, Res};
 use crate::validate;
 
-const HISTORY: usize = 100_000;
+const HISTORY: usize = 10_000;
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
