@@ -52,10 +52,7 @@ impl GlobalResource {
 
     /// `snapshots` or `images`, the collection in the path.
     pub fn collection(&self) -> &'static str {
-        match self.kind {
-            SnapshotKind::Snapshot => "snapshots",
-            SnapshotKind::Image => "images",
-        }
+        collection(self.kind)
     }
 
     /// The CSI snapshot handle, `projects/{p}/global/{snapshots|images}/{name}`.
@@ -178,6 +175,14 @@ impl GlobalResource {
             kind,
             name: name.to_string(),
         })
+    }
+}
+
+/// `snapshots` or `images`: the global collection of `kind`.
+pub(crate) fn collection(kind: SnapshotKind) -> &'static str {
+    match kind {
+        SnapshotKind::Snapshot => "snapshots",
+        SnapshotKind::Image => "images",
     }
 }
 

@@ -46,14 +46,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use golden_core::DiskRef;
+use golden_core::{DiskRef, SnapshotKind};
 use google_cloud_compute_v1::model;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::RATE_EXCEEDED_CODE;
-use crate::handle::{DiskPath, DiskScope, strip_compute_url};
+use crate::handle::{DiskPath, DiskScope, GlobalResource, collection, strip_compute_url};
 use crate::manifests::disk_ref;
 
 const SELF_LINK_BASE: &str = "https://www.googleapis.com/compute/v1/";
@@ -211,11 +211,14 @@ struct SimImage {
     reads: u32,
 }
 
+/// A resource's key in its table: `(project, name)`.
+type Key = (String, String);
+
 #[derive(Debug, Clone)]
 enum Effect {
     None,
-    RemoveSnapshot(String, String),
-    RemoveImage(String, String),
+    /// Remove the snapshot or image with this key.
+    Remove(SnapshotKind, Key),
 }
 
 #[derive(Debug)]
@@ -237,9 +240,9 @@ struct Bucket {
 struct Inner {
     config: SimConfig,
     disks: HashMap<String, model::Disk>,
-    snapshots: BTreeMap<(String, String), SimSnapshot>,
-    images: BTreeMap<(String, String), SimImage>,
-    operations: HashMap<(String, String), SimOp>,
+    snapshots: BTreeMap<Key, SimSnapshot>,
+    images: BTreeMap<Key, SimImage>,
+    operations: HashMap<Key, SimOp>,
     buckets: HashMap<String, Bucket>,
     faults: VecDeque<Fault>,
     counters: HashMap<Route, usize>,
@@ -302,7 +305,7 @@ impl ComputeSim {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Adds a zonal disk of `size_gb` GiB; returns it as a [`DiskRef`].
@@ -510,11 +513,11 @@ impl Inner {
     fn apply(&mut self, effect: Effect) {
         match effect {
             Effect::None => {}
-            Effect::RemoveSnapshot(p, n) => {
-                self.snapshots.remove(&(p, n));
+            Effect::Remove(SnapshotKind::Snapshot, key) => {
+                self.snapshots.remove(&key);
             }
-            Effect::RemoveImage(p, n) => {
-                self.images.remove(&(p, n));
+            Effect::Remove(SnapshotKind::Image, key) => {
+                self.images.remove(&key);
             }
         }
     }
@@ -540,25 +543,6 @@ impl Inner {
             Err(((1.0 - b.tokens) * limit.interval.as_secs_f64()).ceil() as u64)
         }
     }
-
-    fn read_snapshot(&mut self, key: &(String, String)) -> Option<model::Snapshot> {
-        let (creating, uploading) = (self.config.creating_reads, self.config.uploading_reads);
-        let s = self.snapshots.get_mut(key)?;
-        advance_snapshot(s, creating, uploading);
-        Some(s.model.clone())
-    }
-
-    fn read_image(&mut self, key: &(String, String)) -> Option<model::Image> {
-        let pending = self.config.image_pending_reads;
-        let i = self.images.get_mut(key)?;
-        if i.model.status == Some(model::image::Status::Pending) {
-            i.reads += 1;
-            if i.reads > pending {
-                i.model.status = Some(model::image::Status::Ready);
-            }
-        }
-        Some(i.model.clone())
-    }
 }
 
 /// The status the `n`-th read (from 1) of a new snapshot shows.
@@ -571,15 +555,6 @@ fn snapshot_stage(n: u32, creating: u32, uploading: u32) -> model::snapshot::Sta
     } else {
         Status::Ready
     }
-}
-
-fn advance_snapshot(s: &mut SimSnapshot, creating: u32, uploading: u32) {
-    use model::snapshot::Status;
-    if s.failed || !matches!(s.model.status, Some(Status::Creating | Status::Uploading)) {
-        return;
-    }
-    s.reads += 1;
-    set_snapshot_status(s, snapshot_stage(s.reads, creating, uploading));
 }
 
 fn set_snapshot_status(s: &mut SimSnapshot, status: model::snapshot::Status) {
@@ -651,7 +626,7 @@ fn ok<T: serde::Serialize>(v: &T) -> Response {
 
 async fn enter(state: &Shared, route: Route) -> Option<Response> {
     let (fault, latency) = {
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = lock(state);
         (st.enter(route), st.latency)
     };
     if !latency.is_zero() {
@@ -666,7 +641,9 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, Inner> {
 
 fn router(state: Shared) -> Router {
     let p = "/compute/v1/projects/{project}";
-    Router::new()
+    let router = Router::new();
+    let router = collection_routes::<SimSnapshot, _, _>(router, p, snapshot_insert);
+    collection_routes::<SimImage, _, _>(router, p, image_insert)
         .route(
             &format!("{p}/zones/{{zone}}/disks/{{name}}"),
             get(zone_disk_get),
@@ -674,30 +651,6 @@ fn router(state: Shared) -> Router {
         .route(
             &format!("{p}/regions/{{region}}/disks/{{name}}"),
             get(region_disk_get),
-        )
-        .route(
-            &format!("{p}/global/snapshots"),
-            get(snapshot_list).post(snapshot_insert),
-        )
-        .route(
-            &format!("{p}/global/snapshots/{{name}}"),
-            get(snapshot_get).delete(snapshot_delete),
-        )
-        .route(
-            &format!("{p}/global/snapshots/{{name}}/setLabels"),
-            post(snapshot_set_labels),
-        )
-        .route(
-            &format!("{p}/global/images"),
-            get(image_list).post(image_insert),
-        )
-        .route(
-            &format!("{p}/global/images/{{name}}"),
-            get(image_get).delete(image_delete),
-        )
-        .route(
-            &format!("{p}/global/images/{{name}}/setLabels"),
-            post(image_set_labels),
         )
         .route(
             &format!("{p}/global/operations/{{name}}"),
@@ -713,29 +666,46 @@ fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// `list` and `insert`, `get` and `delete`, `setLabels` of a global collection.
+fn collection_routes<T: Stored, H, X>(router: Router<Shared>, p: &str, insert: H) -> Router<Shared>
+where
+    H: axum::handler::Handler<X, Shared>,
+    X: 'static,
+{
+    let base = format!("{p}/global/{}", collection(T::KIND));
+    router
+        .route(&base, get(resource_list::<T>).post(insert))
+        .route(
+            &format!("{base}/{{name}}"),
+            get(resource_get::<T>).delete(resource_delete::<T>),
+        )
+        .route(
+            &format!("{base}/{{name}}/setLabels"),
+            post(resource_set_labels::<T>),
+        )
+}
+
 async fn zone_disk_get(
     State(state): State<Shared>,
     Path((project, zone, name)): Path<(String, String, String)>,
 ) -> Response {
-    if let Some(r) = enter(&state, Route::DiskGet).await {
-        return r;
-    }
     let path = format!("projects/{project}/zones/{zone}/disks/{name}");
-    match lock(&state).disks.get(&path) {
-        Some(d) => ok(d),
-        None => not_found(&path),
-    }
+    disk_get(&state, Route::DiskGet, path).await
 }
 
 async fn region_disk_get(
     State(state): State<Shared>,
     Path((project, region, name)): Path<(String, String, String)>,
 ) -> Response {
-    if let Some(r) = enter(&state, Route::RegionDiskGet).await {
+    let path = format!("projects/{project}/regions/{region}/disks/{name}");
+    disk_get(&state, Route::RegionDiskGet, path).await
+}
+
+async fn disk_get(state: &Shared, route: Route, path: String) -> Response {
+    if let Some(r) = enter(state, route).await {
         return r;
     }
-    let path = format!("projects/{project}/regions/{region}/disks/{name}");
-    match lock(&state).disks.get(&path) {
+    match lock(state).disks.get(&path) {
         Some(d) => ok(d),
         None => not_found(&path),
     }
@@ -758,8 +728,40 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, SimErro
     })
 }
 
-fn valid_name(name: &str) -> bool {
-    crate::handle::validate_resource_name(name).is_ok()
+/// [`enter`], then the JSON body; `Err` is the answer to send instead.
+async fn enter_with_body<T: serde::de::DeserializeOwned>(
+    state: &Shared,
+    route: Route,
+    body: &Bytes,
+) -> Result<T, Response> {
+    if let Some(r) = enter(state, route).await {
+        return Err(r);
+    }
+    parse_body(body).map_err(reply)
+}
+
+fn already_exists(target: &str) -> Response {
+    api_error(
+        409,
+        "alreadyExists",
+        format!("The resource '{target}' already exists"),
+    )
+}
+
+/// The `resource.name` of an insert, refused as Compute refuses it.
+fn resource_name(name: Option<&str>) -> Result<String, SimError> {
+    let name = name.unwrap_or_default();
+    match crate::handle::validate_resource_name(name) {
+        Ok(()) => Ok(name.to_string()),
+        Err(_) => Err((
+            400,
+            "invalid",
+            format!(
+                "Invalid value for field 'resource.name': '{name}'. Must be a match of regex \
+                 '[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?'"
+            ),
+        )),
+    }
 }
 
 async fn snapshot_insert(
@@ -767,24 +769,14 @@ async fn snapshot_insert(
     Path(project): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = enter(&state, Route::SnapshotInsert).await {
-        return r;
-    }
-    let snap: model::Snapshot = match parse_body(&body) {
+    let snap: model::Snapshot = match enter_with_body(&state, Route::SnapshotInsert, &body).await {
         Ok(s) => s,
+        Err(r) => return r,
+    };
+    let name = match resource_name(snap.name.as_deref()) {
+        Ok(n) => n,
         Err(e) => return reply(e),
     };
-    let name = snap.name.clone().unwrap_or_default();
-    if !valid_name(&name) {
-        return api_error(
-            400,
-            "invalid",
-            format!(
-                "Invalid value for field 'resource.name': '{name}'. Must be a match of regex \
-                 '[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?'"
-            ),
-        );
-    }
     let Some(source) = snap.source_disk.clone() else {
         return api_error(
             400,
@@ -794,17 +786,13 @@ async fn snapshot_insert(
     };
     let source_path = strip_compute_url(&source).to_string();
     let mut st = lock(&state);
-    let target = format!("projects/{project}/global/snapshots/{name}");
+    let target = SimSnapshot::target(&project, &name);
     let Some(disk) = st.disks.get(&source_path).cloned() else {
         return not_found(&source_path);
     };
     let key = (project.clone(), name.clone());
     if st.snapshots.contains_key(&key) {
-        return api_error(
-            409,
-            "alreadyExists",
-            format!("The resource '{target}' already exists"),
-        );
+        return already_exists(&target);
     }
     if let Err(wait) = st.take_snapshot_token(&source_path) {
         tracing::debug!(disk = %source_path, next_in_secs = wait, "snapshot frequency limit");
@@ -858,43 +846,6 @@ async fn snapshot_insert(
     ok(&op)
 }
 
-async fn snapshot_get(
-    State(state): State<Shared>,
-    Path((project, name)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = enter(&state, Route::SnapshotGet).await {
-        return r;
-    }
-    match lock(&state).read_snapshot(&(project.clone(), name.clone())) {
-        Some(s) => ok(&s),
-        None => not_found(&format!("projects/{project}/global/snapshots/{name}")),
-    }
-}
-
-async fn snapshot_delete(
-    State(state): State<Shared>,
-    Path((project, name)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = enter(&state, Route::SnapshotDelete).await {
-        return r;
-    }
-    let mut st = lock(&state);
-    let key = (project.clone(), name.clone());
-    let target = format!("projects/{project}/global/snapshots/{name}");
-    let Some(s) = st.snapshots.get_mut(&key) else {
-        return not_found(&target);
-    };
-    s.model.status = Some(model::snapshot::Status::Deleting);
-    let op = st.new_operation(
-        &project,
-        "delete",
-        &target,
-        Effect::RemoveSnapshot(project.clone(), name),
-        None,
-    );
-    ok(&op)
-}
-
 fn check_fingerprint(
     current: &Option<Bytes>,
     given: &Option<Bytes>,
@@ -915,34 +866,6 @@ fn check_fingerprint(
         )),
         Some(_) => None,
     }
-}
-
-async fn snapshot_set_labels(
-    State(state): State<Shared>,
-    Path((project, name)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = enter(&state, Route::SnapshotSetLabels).await {
-        return r;
-    }
-    let req: model::GlobalSetLabelsRequest = match parse_body(&body) {
-        Ok(r) => r,
-        Err(e) => return reply(e),
-    };
-    let mut st = lock(&state);
-    let target = format!("projects/{project}/global/snapshots/{name}");
-    let id = st.next_id();
-    let Some(s) = st.snapshots.get_mut(&(project.clone(), name.clone())) else {
-        return not_found(&target);
-    };
-    if let Some(r) = check_fingerprint(&s.model.label_fingerprint, &req.label_fingerprint, &target)
-    {
-        return r;
-    }
-    s.model.labels = req.labels;
-    s.model.label_fingerprint = Some(fingerprint(id));
-    let op = st.new_operation(&project, "setLabels", &target, Effect::None, None);
-    ok(&op)
 }
 
 /// A parsed `filter`: every `(field, value)` must match.
@@ -1010,12 +933,236 @@ fn page_bounds(q: &HashMap<String, String>) -> Result<(usize, usize), SimError> 
     Ok((offset, size))
 }
 
-async fn snapshot_list(
+/// The endpoints of one global collection.
+#[derive(Debug, Clone, Copy)]
+struct Routes {
+    get: Route,
+    list: Route,
+    delete: Route,
+    set_labels: Route,
+}
+
+impl Routes {
+    const fn of(kind: SnapshotKind) -> Self {
+        match kind {
+            SnapshotKind::Snapshot => Routes {
+                get: Route::SnapshotGet,
+                list: Route::SnapshotList,
+                delete: Route::SnapshotDelete,
+                set_labels: Route::SnapshotSetLabels,
+            },
+            SnapshotKind::Image => Routes {
+                get: Route::ImageGet,
+                list: Route::ImageList,
+                delete: Route::ImageDelete,
+                set_labels: Route::ImageSetLabels,
+            },
+        }
+    }
+}
+
+/// The accessors of [`Stored`] that read the same model fields in every
+/// collection.
+macro_rules! model_fields {
+    ($model:ty) => {
+        fn model(&self) -> &$model {
+            &self.model
+        }
+
+        fn label_fields(&mut self) -> LabelFields<'_> {
+            let m = &mut self.model;
+            (m.name.as_deref(), &mut m.labels, &mut m.label_fingerprint)
+        }
+    };
+}
+
+/// A model's name, its labels and its label fingerprint.
+type LabelFields<'a> = (
+    Option<&'a str>,
+    &'a mut HashMap<String, String>,
+    &'a mut Option<Bytes>,
+);
+
+/// A stored snapshot or image: what the shared `get`, `list`, `delete` and
+/// `setLabels` handlers need of it.
+trait Stored: Sized + Send + 'static {
+    /// The API model, as served.
+    type Model: serde::Serialize + Clone;
+    /// Snapshot or image.
+    const KIND: SnapshotKind;
+    /// Its endpoints, for faults and counters.
+    const ROUTES: Routes = Routes::of(Self::KIND);
+
+    /// The table it is stored in.
+    fn table(st: &mut Inner) -> &mut BTreeMap<Key, Self>;
+    fn model(&self) -> &Self::Model;
+    /// The model's name, labels and label fingerprint.
+    fn label_fields(&mut self) -> LabelFields<'_>;
+    /// One read: a resource in progress moves towards ready.
+    fn advance(&mut self, config: &SimConfig);
+    fn mark_deleting(&mut self);
+    /// The list page `{kind, id, selfLink, items, nextPageToken}`.
+    fn page(project: &str, items: Vec<Self::Model>, next: Option<String>) -> Response;
+
+    /// `projects/{project}/global/{collection}/{name}`.
+    fn target(project: &str, name: &str) -> String {
+        GlobalResource {
+            project: project.to_string(),
+            kind: Self::KIND,
+            name: name.to_string(),
+        }
+        .handle()
+    }
+}
+
+impl Stored for SimSnapshot {
+    type Model = model::Snapshot;
+    const KIND: SnapshotKind = SnapshotKind::Snapshot;
+
+    fn table(st: &mut Inner) -> &mut BTreeMap<Key, Self> {
+        &mut st.snapshots
+    }
+
+    model_fields!(model::Snapshot);
+
+    fn advance(&mut self, config: &SimConfig) {
+        use model::snapshot::Status;
+        if self.failed
+            || !matches!(
+                self.model.status,
+                Some(Status::Creating | Status::Uploading)
+            )
+        {
+            return;
+        }
+        self.reads += 1;
+        let stage = snapshot_stage(self.reads, config.creating_reads, config.uploading_reads);
+        set_snapshot_status(self, stage);
+    }
+
+    fn mark_deleting(&mut self) {
+        self.model.status = Some(model::snapshot::Status::Deleting);
+    }
+
+    fn page(project: &str, items: Vec<model::Snapshot>, next: Option<String>) -> Response {
+        let id = format!("projects/{project}/global/snapshots");
+        ok(&model::SnapshotList::new()
+            .set_kind("compute#snapshotList")
+            .set_self_link(format!("{SELF_LINK_BASE}{id}"))
+            .set_id(id)
+            .set_items(items)
+            .set_or_clear_next_page_token(next))
+    }
+}
+
+impl Stored for SimImage {
+    type Model = model::Image;
+    const KIND: SnapshotKind = SnapshotKind::Image;
+
+    fn table(st: &mut Inner) -> &mut BTreeMap<Key, Self> {
+        &mut st.images
+    }
+
+    model_fields!(model::Image);
+
+    fn advance(&mut self, config: &SimConfig) {
+        if self.model.status == Some(model::image::Status::Pending) {
+            self.reads += 1;
+            if self.reads > config.image_pending_reads {
+                self.model.status = Some(model::image::Status::Ready);
+            }
+        }
+    }
+
+    fn mark_deleting(&mut self) {
+        self.model.status = Some(model::image::Status::Deleting);
+    }
+
+    fn page(project: &str, items: Vec<model::Image>, next: Option<String>) -> Response {
+        let id = format!("projects/{project}/global/images");
+        ok(&model::ImageList::new()
+            .set_kind("compute#imageList")
+            .set_self_link(format!("{SELF_LINK_BASE}{id}"))
+            .set_id(id)
+            .set_items(items)
+            .set_or_clear_next_page_token(next))
+    }
+}
+
+async fn resource_get<T: Stored>(
+    State(state): State<Shared>,
+    Path((project, name)): Path<Key>,
+) -> Response {
+    if let Some(r) = enter(&state, T::ROUTES.get).await {
+        return r;
+    }
+    let mut st = lock(&state);
+    let config = st.config.clone();
+    match T::table(&mut st).get_mut(&(project.clone(), name.clone())) {
+        Some(r) => {
+            r.advance(&config);
+            ok(r.model())
+        }
+        None => not_found(&T::target(&project, &name)),
+    }
+}
+
+async fn resource_delete<T: Stored>(
+    State(state): State<Shared>,
+    Path((project, name)): Path<Key>,
+) -> Response {
+    if let Some(r) = enter(&state, T::ROUTES.delete).await {
+        return r;
+    }
+    let mut st = lock(&state);
+    let target = T::target(&project, &name);
+    let key = (project.clone(), name);
+    let Some(r) = T::table(&mut st).get_mut(&key) else {
+        return not_found(&target);
+    };
+    r.mark_deleting();
+    let op = st.new_operation(
+        &project,
+        "delete",
+        &target,
+        Effect::Remove(T::KIND, key),
+        None,
+    );
+    ok(&op)
+}
+
+async fn resource_set_labels<T: Stored>(
+    State(state): State<Shared>,
+    Path((project, name)): Path<Key>,
+    body: Bytes,
+) -> Response {
+    let req: model::GlobalSetLabelsRequest =
+        match enter_with_body(&state, T::ROUTES.set_labels, &body).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+    let mut st = lock(&state);
+    let target = T::target(&project, &name);
+    let id = st.next_id();
+    let Some(r) = T::table(&mut st).get_mut(&(project.clone(), name)) else {
+        return not_found(&target);
+    };
+    let (_, labels, current) = r.label_fields();
+    if let Some(r) = check_fingerprint(current, &req.label_fingerprint, &target) {
+        return r;
+    }
+    *labels = req.labels;
+    *current = Some(fingerprint(id));
+    let op = st.new_operation(&project, "setLabels", &target, Effect::None, None);
+    ok(&op)
+}
+
+async fn resource_list<T: Stored>(
     State(state): State<Shared>,
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = enter(&state, Route::SnapshotList).await {
+    if let Some(r) = enter(&state, T::ROUTES.list).await {
         return r;
     }
     let terms = match parse_filter(q.get("filter").map(String::as_str).unwrap_or("")) {
@@ -1032,31 +1179,23 @@ async fn snapshot_list(
         Ok(b) => b,
         Err(e) => return reply(e),
     };
-    let st = lock(&state);
+    let mut st = lock(&state);
     let mut matching = Vec::new();
-    for ((p, _), s) in &st.snapshots {
+    for ((p, _), r) in T::table(&mut st).iter_mut() {
         if *p != project {
             continue;
         }
-        match matches_filter(&terms, s.model.name.as_deref(), &s.model.labels) {
-            Ok(true) => matching.push(s.model.clone()),
+        let (name, labels, _) = r.label_fields();
+        match matches_filter(&terms, name, labels) {
+            Ok(true) => matching.push(r.model().clone()),
             Ok(false) => {}
             Err(e) => return api_error(400, "invalid", e),
         }
     }
     let total = matching.len();
-    let items: Vec<model::Snapshot> = matching.into_iter().skip(offset).take(size).collect();
-    let mut list = model::SnapshotList::new()
-        .set_kind("compute#snapshotList")
-        .set_id(format!("projects/{project}/global/snapshots"))
-        .set_self_link(format!(
-            "{SELF_LINK_BASE}projects/{project}/global/snapshots"
-        ))
-        .set_items(items);
-    if offset + size < total {
-        list = list.set_next_page_token(format!("page-{}", offset + size));
-    }
-    ok(&list)
+    let items = matching.into_iter().skip(offset).take(size).collect();
+    let next = (offset + size < total).then(|| format!("page-{}", offset + size));
+    T::page(&project, items, next)
 }
 
 async fn image_insert(
@@ -1064,21 +1203,14 @@ async fn image_insert(
     Path(project): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = enter(&state, Route::ImageInsert).await {
-        return r;
-    }
-    let image: model::Image = match parse_body(&body) {
+    let image: model::Image = match enter_with_body(&state, Route::ImageInsert, &body).await {
         Ok(i) => i,
+        Err(r) => return r,
+    };
+    let name = match resource_name(image.name.as_deref()) {
+        Ok(n) => n,
         Err(e) => return reply(e),
     };
-    let name = image.name.clone().unwrap_or_default();
-    if !valid_name(&name) {
-        return api_error(
-            400,
-            "invalid",
-            format!("Invalid value for field 'resource.name': '{name}'"),
-        );
-    }
     let Some(source) = image.source_snapshot.clone() else {
         return api_error(
             400,
@@ -1096,14 +1228,10 @@ async fn image_insert(
         );
     }
     let mut st = lock(&state);
-    let target = format!("projects/{project}/global/images/{name}");
+    let target = SimImage::target(&project, &name);
     let key = (project.clone(), name.clone());
     if st.images.contains_key(&key) {
-        return api_error(
-            409,
-            "alreadyExists",
-            format!("The resource '{target}' already exists"),
-        );
+        return already_exists(&target);
     }
     let Some(snap) = st
         .snapshots
@@ -1141,121 +1269,7 @@ async fn image_insert(
     ok(&op)
 }
 
-async fn image_get(
-    State(state): State<Shared>,
-    Path((project, name)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = enter(&state, Route::ImageGet).await {
-        return r;
-    }
-    match lock(&state).read_image(&(project.clone(), name.clone())) {
-        Some(i) => ok(&i),
-        None => not_found(&format!("projects/{project}/global/images/{name}")),
-    }
-}
-
-async fn image_delete(
-    State(state): State<Shared>,
-    Path((project, name)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = enter(&state, Route::ImageDelete).await {
-        return r;
-    }
-    let mut st = lock(&state);
-    let target = format!("projects/{project}/global/images/{name}");
-    let Some(i) = st.images.get_mut(&(project.clone(), name.clone())) else {
-        return not_found(&target);
-    };
-    i.model.status = Some(model::image::Status::Deleting);
-    let op = st.new_operation(
-        &project,
-        "delete",
-        &target,
-        Effect::RemoveImage(project.clone(), name),
-        None,
-    );
-    ok(&op)
-}
-
-async fn image_set_labels(
-    State(state): State<Shared>,
-    Path((project, name)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = enter(&state, Route::ImageSetLabels).await {
-        return r;
-    }
-    let req: model::GlobalSetLabelsRequest = match parse_body(&body) {
-        Ok(r) => r,
-        Err(e) => return reply(e),
-    };
-    let mut st = lock(&state);
-    let target = format!("projects/{project}/global/images/{name}");
-    let id = st.next_id();
-    let Some(i) = st.images.get_mut(&(project.clone(), name.clone())) else {
-        return not_found(&target);
-    };
-    if let Some(r) = check_fingerprint(&i.model.label_fingerprint, &req.label_fingerprint, &target)
-    {
-        return r;
-    }
-    i.model.labels = req.labels;
-    i.model.label_fingerprint = Some(fingerprint(id));
-    let op = st.new_operation(&project, "setLabels", &target, Effect::None, None);
-    ok(&op)
-}
-
-async fn image_list(
-    State(state): State<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    if let Some(r) = enter(&state, Route::ImageList).await {
-        return r;
-    }
-    let terms = match parse_filter(q.get("filter").map(String::as_str).unwrap_or("")) {
-        Ok(t) => t,
-        Err(e) => {
-            return api_error(
-                400,
-                "invalid",
-                format!("Invalid list filter expression: {e}"),
-            );
-        }
-    };
-    let (offset, size) = match page_bounds(&q) {
-        Ok(b) => b,
-        Err(e) => return reply(e),
-    };
-    let st = lock(&state);
-    let mut matching = Vec::new();
-    for ((p, _), i) in &st.images {
-        if *p != project {
-            continue;
-        }
-        match matches_filter(&terms, i.model.name.as_deref(), &i.model.labels) {
-            Ok(true) => matching.push(i.model.clone()),
-            Ok(false) => {}
-            Err(e) => return api_error(400, "invalid", e),
-        }
-    }
-    let total = matching.len();
-    let items: Vec<model::Image> = matching.into_iter().skip(offset).take(size).collect();
-    let mut list = model::ImageList::new()
-        .set_kind("compute#imageList")
-        .set_id(format!("projects/{project}/global/images"))
-        .set_self_link(format!("{SELF_LINK_BASE}projects/{project}/global/images"))
-        .set_items(items);
-    if offset + size < total {
-        list = list.set_next_page_token(format!("page-{}", offset + size));
-    }
-    ok(&list)
-}
-
-async fn operation_get(
-    State(state): State<Shared>,
-    Path((project, name)): Path<(String, String)>,
-) -> Response {
+async fn operation_get(State(state): State<Shared>, Path((project, name)): Path<Key>) -> Response {
     if let Some(r) = enter(&state, Route::OperationGet).await {
         return r;
     }
