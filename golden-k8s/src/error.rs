@@ -134,9 +134,10 @@ impl fmt::Display for NotReady {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "import of golden snapshot {} into namespace {} not usable after {:?}",
+            "import of golden snapshot {} into namespace {} not usable after {:.1?}",
             self.snapshot_id, self.namespace, self.waited
         )?;
+        let mut last_error: Option<&str> = None;
         for (kind, o) in [
             ("VolumeSnapshotContent", &self.content),
             ("VolumeSnapshot", &self.volume_snapshot),
@@ -145,9 +146,12 @@ impl fmt::Display for NotReady {
                 write!(f, "; {kind} {} not found", o.name)?;
             } else if !o.ready {
                 write!(f, "; {kind} {} not readyToUse", o.name)?;
-                if let Some(e) = &o.error {
-                    write!(f, " (error: {e})")?;
+                match o.error.as_deref() {
+                    Some(e) if last_error == Some(e) => write!(f, " (same error)")?,
+                    Some(e) => write!(f, " (error: {e})")?,
+                    None => {}
                 }
+                last_error = o.error.as_deref().or(last_error);
             }
         }
         if let Some(e) = &self.snapshot_last_event {
