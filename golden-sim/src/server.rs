@@ -566,7 +566,10 @@ fn resource_request(
             let label = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
             let field = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""))?;
             if q.flag("watch") {
-                return watch(shared, res, ns, q, label, field);
+                let table = crate::table::wants_table(
+                    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+                );
+                return watch(shared, res, ns, q, label, field, table);
             }
             let (items, rv) = store.list(res, ns.as_deref());
             let mut items: Vec<Value> = items
@@ -808,6 +811,7 @@ fn watch(
     q: &Query,
     label: LabelSelector,
     field: FieldSelector,
+    table: bool,
 ) -> Result<Response<Body>, ApiError> {
     let rv = match q.get("resourceVersion") {
         None | Some("") | Some("0") => None,
@@ -831,10 +835,22 @@ fn watch(
             })));
         }
     };
+    let render = move |k: &str, o: &Value| {
+        if table {
+            let rv = o
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            line(k, &crate::table::table(res, std::slice::from_ref(o), &rv))
+        } else {
+            line(k, o)
+        }
+    };
     let mut first: Vec<Bytes> = replay
         .iter()
         .filter_map(|c| filter_change(c, res, ns.as_deref(), &label, &field))
-        .map(|(k, o)| line(k, &o))
+        .map(|(k, o)| render(k, &o))
         .collect();
     if q.flag("sendInitialEvents") && rv.is_none() {
         let now = shared
@@ -854,7 +870,7 @@ fn watch(
         ));
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    struct St {
+    struct St<F> {
         first: std::vec::IntoIter<Bytes>,
         rx: tokio::sync::broadcast::Receiver<Arc<Change>>,
         res: Res,
@@ -865,6 +881,7 @@ fn watch(
         bookmarks: bool,
         last_rv: u64,
         shared: Arc<Shared>,
+        render: F,
     }
     let last_rv = rv.unwrap_or_else(|| shared.store.list(res, None).1);
     let st = St {
@@ -878,6 +895,7 @@ fn watch(
         bookmarks,
         last_rv,
         shared: shared.clone(),
+        render,
     };
     let stream = futures::stream::unfold(st, |mut st| async move {
         if let Some(b) = st.first.next() {
@@ -904,7 +922,8 @@ fn watch(
                     Ok(c) => {
                         if let Some((k, o)) = filter_change(&c, st.res, st.ns.as_deref(), &st.label, &st.field) {
                             st.last_rv = c.rv;
-                            return Some((Ok(line(k, &o)), st));
+                            let b = (st.render)(k, &o);
+                            return Some((Ok(b), st));
                         }
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,

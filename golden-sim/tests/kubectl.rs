@@ -117,6 +117,29 @@ spec:
     assert!(ok, "{out}");
     assert!(out.contains("serverside-applied"), "{out}");
 
+    // `kubectl wait` (list + watch on one name) sees the controllers' work.
+    for args in [
+        &[
+            "wait",
+            "--for=jsonpath={.status.readyToUse}=true",
+            "vs/golden",
+            "-n",
+            "sandbox01",
+            "--timeout=30s",
+        ][..],
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Bound",
+            "pvc/data",
+            "-n",
+            "sandbox01",
+            "--timeout=30s",
+        ],
+    ] {
+        let (ok, out) = kubectl_run(&kc, args).await;
+        assert!(ok, "{args:?}: {out}");
+        assert!(out.contains("condition met"), "{out}");
+    }
     eventually("the claim to bind", || {
         sim.get_object("v1", "PersistentVolumeClaim", Some("sandbox01"), "data")
             .filter(|p| p["status"]["phase"] == "Bound")
@@ -155,6 +178,42 @@ spec:
         out.lines()
             .nth(1)
             .is_some_and(|l| l.contains("true") && l.contains("2Gi")),
+        "{out}"
+    );
+
+    // `kubectl get -w` prints table rows from the list, then from the watch.
+    let watch = tokio::spawn({
+        let kc = kc.clone();
+        async move {
+            kubectl_run(
+                &kc,
+                &["get", "vs", "-n", "sandbox01", "-w", "--request-timeout=2s"],
+            )
+            .await
+        }
+    });
+    // Keep changing the snapshot until kubectl gives up, so its watch sees
+    // changes however long it takes to start.
+    let mut n = 0;
+    while !watch.is_finished() {
+        n += 1;
+        let mut labelled = sim
+            .get_object(
+                "snapshot.storage.k8s.io/v1",
+                "VolumeSnapshot",
+                Some("sandbox01"),
+                "golden",
+            )
+            .unwrap();
+        labelled["metadata"]["labels"] = serde_json::json!({"watched": n.to_string()});
+        sim.seed_object(labelled);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (_, out) = watch.await.unwrap();
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("golden")).collect();
+    assert!(rows.len() >= 2, "{out}");
+    assert!(
+        rows.iter().all(|r| r.contains("true") && r.contains("2Gi")),
         "{out}"
     );
 
