@@ -28,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
     println!("golden snapshot {} ({})", snapshot.id, snapshot.handle);
     // VolumeSnapshotContent (Retain) -> VolumeSnapshot -> PVC per namespace,
     // server-side applied, then watched until usable.
-    let report = golden.import(&snapshot, &targets, &ImportOptions::default()).await?;
+    let report = golden
+        .import(&snapshot, &targets, &ImportOptions::default())
+        .await?;
     for ns in &report.namespaces {
         println!("{}: {} ready={}", ns.namespace, ns.claim, ns.ready);
     }
