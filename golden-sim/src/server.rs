@@ -146,6 +146,7 @@ impl Query {
 /// What a path names.
 enum Route {
     Version,
+    Healthy,
     CoreVersions,
     Groups,
     Group(String),
@@ -165,6 +166,7 @@ fn route(path: &str) -> Route {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Route::Version,
+        ["healthz" | "livez" | "readyz"] => return Route::Healthy,
         ["openapi", "v3"] => return Route::OpenApiRoot,
         ["openapi", "v3", "api", v] => return Route::OpenApi(String::new(), v.to_string()),
         ["openapi", "v3", "apis", g, v] => return Route::OpenApi(g.to_string(), v.to_string()),
@@ -319,6 +321,14 @@ fn dispatch(
     let ok = |v: Value| Ok(json_response(200, &v));
     match route {
         Route::Version => ok(version()),
+        Route::Healthy => {
+            let mut r = Response::new(Body::from("ok"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            Ok(r)
+        }
         Route::CoreVersions => ok(json!({
             "kind": "APIVersions",
             "versions": ["v1"],
