@@ -567,6 +567,7 @@ impl Store {
                 }
                 let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
                 let meta = meta_mut(&mut new);
+                meta.insert("name".into(), json!(name));
                 for k in [
                     "uid",
                     "creationTimestamp",

@@ -94,6 +94,15 @@ async fn crud_round_trip() {
         "{err}"
     );
 
+    // A replacement without a name in its body keeps the URL's name.
+    let mut nameless = api.get("data").await.unwrap();
+    nameless.metadata.name = None;
+    let kept = api
+        .replace("data", &PostParams::default(), &nameless)
+        .await
+        .unwrap();
+    assert_eq!(kept.metadata.name.as_deref(), Some("data"));
+
     // Label and field selectors.
     api.create(&PostParams::default(), &plain_pvc("other"))
         .await
