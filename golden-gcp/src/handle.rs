@@ -186,6 +186,14 @@ pub(crate) fn collection(kind: SnapshotKind) -> &'static str {
     }
 }
 
+/// `snapshot` or `image`: what a resource of `kind` is called in errors.
+pub(crate) fn what(kind: SnapshotKind) -> &'static str {
+    match kind {
+        SnapshotKind::Snapshot => "snapshot",
+        SnapshotKind::Image => "image",
+    }
+}
+
 impl fmt::Display for GlobalResource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.handle())

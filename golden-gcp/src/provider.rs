@@ -10,6 +10,7 @@ use golden_core::{
     SnapshotProvider, SnapshotState, WaitOptions, no_progress, poll_until_ready,
 };
 use google_cloud_auth::credentials::Credentials;
+use google_cloud_compute_v1::Result as ComputeResult;
 use google_cloud_compute_v1::client::{Disks, Images, RegionDisks, Snapshots};
 use google_cloud_compute_v1::model;
 use google_cloud_gax::backoff_policy::BackoffPolicyArg;
@@ -20,7 +21,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{ApiError, Ctx, from_client, map_error};
-use crate::handle::{DiskPath, DiskScope, GlobalResource, strip_compute_url};
+use crate::handle::{DiskPath, DiskScope, GlobalResource, strip_compute_url, what};
 use crate::manifests::{PdManifests, disk_path, disk_ref};
 
 /// Environment variables read for the project, in order.
@@ -408,7 +409,7 @@ impl PdProvider {
     async fn failure_reason(&self, res: &GlobalResource) -> String {
         let fallback = format!(
             "Compute Engine reports {} {} as FAILED; see the project's operation log for the cause",
-            res.collection().trim_end_matches('s'),
+            what(res.kind),
             res.handle()
         );
         let op = self
@@ -433,87 +434,32 @@ impl PdProvider {
         }
     }
 
-    async fn to_snapshot(&self, res: &GlobalResource, s: &model::Snapshot) -> Snapshot {
-        use model::snapshot::Status;
-        let state = match &s.status {
-            Some(Status::Ready) => SnapshotState::Ready,
-            Some(Status::Creating) => SnapshotState::Pending { progress: Some(0) },
-            Some(Status::Uploading) => SnapshotState::Pending { progress: Some(50) },
-            Some(Status::Failed) => SnapshotState::Failed {
+    /// `m` as golden's [`Snapshot`], looking up why it failed if it did.
+    async fn to_snapshot<M: Global>(&self, res: &GlobalResource, m: &M) -> Snapshot {
+        let state = match m.phase() {
+            Phase::Known(state) => state,
+            Phase::Failed => SnapshotState::Failed {
                 reason: self.failure_reason(res).await,
             },
-            Some(Status::Deleting) => SnapshotState::Failed {
-                reason: format!("snapshot {} is being deleted", res.handle()),
+            Phase::Deleting => SnapshotState::Failed {
+                reason: format!("{} {} is being deleted", what(res.kind), res.handle()),
             },
-            _ => SnapshotState::Pending { progress: None },
         };
-        build_snapshot(
-            &self.project,
-            res,
-            SnapshotParts {
-                size_gb: s.disk_size_gb,
-                source_disk: s.source_disk.as_deref(),
-                created: s.creation_timestamp.as_deref(),
-                labels: &s.labels,
-                location: s.storage_locations.first().map(String::as_str),
-                state,
-            },
-        )
-    }
-
-    async fn image_to_snapshot(&self, res: &GlobalResource, i: &model::Image) -> Snapshot {
-        use model::image::Status;
-        let state = match &i.status {
-            Some(Status::Ready) => SnapshotState::Ready,
-            Some(Status::Pending) => SnapshotState::Pending { progress: None },
-            Some(Status::Failed) => SnapshotState::Failed {
-                reason: self.failure_reason(res).await,
-            },
-            Some(Status::Deleting) => SnapshotState::Failed {
-                reason: format!("image {} is being deleted", res.handle()),
-            },
-            _ => SnapshotState::Pending { progress: None },
-        };
-        let source = i.source_snapshot.as_deref().or(i.source_disk.as_deref());
-        build_snapshot(
-            &self.project,
-            res,
-            SnapshotParts {
-                size_gb: i.disk_size_gb,
-                source_disk: source,
-                created: i.creation_timestamp.as_deref(),
-                labels: &i.labels,
-                location: i.storage_locations.first().map(String::as_str),
-                state,
-            },
-        )
+        build_snapshot(&self.project, res, m.parts(), state)
     }
 
     async fn get_resource(&self, res: &GlobalResource) -> Result<Snapshot> {
         match res.kind {
-            SnapshotKind::Snapshot => {
-                let s = self
-                    .snapshots
-                    .get()
-                    .set_project(&res.project)
-                    .set_snapshot(&res.name)
-                    .send()
-                    .await
-                    .map_err(|e| from_client(&Ctx::new("snapshot", res.handle()), e))?;
-                Ok(self.to_snapshot(res, &s).await)
-            }
-            SnapshotKind::Image => {
-                let i = self
-                    .images
-                    .get()
-                    .set_project(&res.project)
-                    .set_image(&res.name)
-                    .send()
-                    .await
-                    .map_err(|e| from_client(&Ctx::new("image", res.handle()), e))?;
-                Ok(self.image_to_snapshot(res, &i).await)
-            }
+            SnapshotKind::Snapshot => self.get_of::<model::Snapshot>(res).await,
+            SnapshotKind::Image => self.get_of::<model::Image>(res).await,
         }
+    }
+
+    async fn get_of<M: Global>(&self, res: &GlobalResource) -> Result<Snapshot> {
+        let m = M::get(self, res)
+            .await
+            .map_err(|e| from_client(&resource_ctx(res), e))?;
+        Ok(self.to_snapshot(res, &m).await)
     }
 
     /// Creates a global image `options.name` from the golden snapshot `id`
@@ -568,122 +514,64 @@ impl PdProvider {
             golden_core::names::validate_cloud_label(k, v)?;
         }
         let res = GlobalResource::parse_id(id, &self.project)?;
-        let ctx = Ctx::new(
-            match res.kind {
-                SnapshotKind::Snapshot => "snapshot",
-                SnapshotKind::Image => "image",
-            },
-            res.handle(),
-        );
-        let op = match res.kind {
-            SnapshotKind::Snapshot => {
-                let cur = self
-                    .snapshots
-                    .get()
-                    .set_project(&res.project)
-                    .set_snapshot(&res.name)
-                    .send()
-                    .await
-                    .map_err(|e| from_client(&ctx, e))?;
-                let mut body = model::GlobalSetLabelsRequest::new().set_labels(labels.clone());
-                body.label_fingerprint = cur.label_fingerprint;
-                self.snapshots
-                    .set_labels()
-                    .set_project(&res.project)
-                    .set_resource(&res.name)
-                    .set_body(body)
-                    .send()
-                    .await
-            }
-            SnapshotKind::Image => {
-                let cur = self
-                    .images
-                    .get()
-                    .set_project(&res.project)
-                    .set_image(&res.name)
-                    .send()
-                    .await
-                    .map_err(|e| from_client(&ctx, e))?;
-                let mut body = model::GlobalSetLabelsRequest::new().set_labels(labels.clone());
-                body.label_fingerprint = cur.label_fingerprint;
-                self.images
-                    .set_labels()
-                    .set_project(&res.project)
-                    .set_resource(&res.name)
-                    .set_body(body)
-                    .send()
-                    .await
-            }
+        match res.kind {
+            SnapshotKind::Snapshot => self.set_labels_of::<model::Snapshot>(&res, labels).await,
+            SnapshotKind::Image => self.set_labels_of::<model::Image>(&res, labels).await,
         }
-        .map_err(|e| from_client(&ctx, e))?;
+    }
+
+    /// `setLabels` with the label fingerprint of a fresh read.
+    async fn set_labels_of<M: Global>(
+        &self,
+        res: &GlobalResource,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let ctx = resource_ctx(res);
+        let current = M::get(self, res).await.map_err(|e| from_client(&ctx, e))?;
+        let op = M::set_labels(self, res, current.relabel(labels))
+            .await
+            .map_err(|e| from_client(&ctx, e))?;
         self.wait_operation(&ctx, &res.project, op)
             .await
             .map(|_| ())
     }
 
-    async fn list_collection(&self, kind: SnapshotKind, filter: &str) -> Result<Vec<Snapshot>> {
+    /// Every snapshot or image of the project matching `filter`, following
+    /// every page.
+    async fn list_of<M: Global>(&self, filter: &str) -> Result<Vec<Snapshot>> {
+        let ctx = Ctx::new(M::LIST_WHAT, &self.project);
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
-            let ctx = Ctx::new(
-                if kind == SnapshotKind::Image {
-                    "images of project"
-                } else {
-                    "snapshots of project"
-                },
-                &self.project,
-            );
-            let next = match kind {
-                SnapshotKind::Snapshot => {
-                    let mut call = self
-                        .snapshots
-                        .list()
-                        .set_project(&self.project)
-                        .set_max_results(self.page_size);
-                    if !filter.is_empty() {
-                        call = call.set_filter(filter);
-                    }
-                    if !token.is_empty() {
-                        call = call.set_page_token(&token);
-                    }
-                    let page = call.send().await.map_err(|e| from_client(&ctx, e))?;
-                    for s in &page.items {
-                        let res = GlobalResource::snapshot(
-                            &self.project,
-                            s.name.clone().unwrap_or_default(),
-                        );
-                        out.push(self.to_snapshot(&res, s).await);
-                    }
-                    page.next_page_token
-                }
-                SnapshotKind::Image => {
-                    let mut call = self
-                        .images
-                        .list()
-                        .set_project(&self.project)
-                        .set_max_results(self.page_size);
-                    if !filter.is_empty() {
-                        call = call.set_filter(filter);
-                    }
-                    if !token.is_empty() {
-                        call = call.set_page_token(&token);
-                    }
-                    let page = call.send().await.map_err(|e| from_client(&ctx, e))?;
-                    for i in &page.items {
-                        let res = GlobalResource::image(
-                            &self.project,
-                            i.name.clone().unwrap_or_default(),
-                        );
-                        out.push(self.image_to_snapshot(&res, i).await);
-                    }
-                    page.next_page_token
-                }
-            };
+            let (items, next) = M::list(self, filter, &token)
+                .await
+                .map_err(|e| from_client(&ctx, e))?;
+            for m in &items {
+                let res = GlobalResource {
+                    project: self.project.clone(),
+                    kind: M::KIND,
+                    name: m.name().unwrap_or_default().to_string(),
+                };
+                out.push(self.to_snapshot(&res, m).await);
+            }
             match next {
                 Some(t) if !t.is_empty() => token = t,
                 _ => return Ok(out),
             }
         }
+    }
+
+    async fn delete_of<M: Global>(&self, res: &GlobalResource) -> Result<()> {
+        let ctx = resource_ctx(res);
+        let op = M::delete(self, res)
+            .await
+            .map_err(|e| from_client(&ctx, e))?;
+        self.wait_operation(&ctx, &res.project, op).await?;
+        self.operations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&res.handle());
+        Ok(())
     }
 }
 
@@ -704,10 +592,14 @@ struct SnapshotParts<'a> {
     created: Option<&'a str>,
     labels: &'a HashMap<String, String>,
     location: Option<&'a str>,
-    state: SnapshotState,
 }
 
-fn build_snapshot(project: &str, res: &GlobalResource, p: SnapshotParts<'_>) -> Snapshot {
+fn build_snapshot(
+    project: &str,
+    res: &GlobalResource,
+    p: SnapshotParts<'_>,
+    state: SnapshotState,
+) -> Snapshot {
     let size = p.size_gb.and_then(|g| u64::try_from(g).ok()).unwrap_or(0) << 30;
     let labels: BTreeMap<String, String> = p
         .labels
@@ -716,7 +608,7 @@ fn build_snapshot(project: &str, res: &GlobalResource, p: SnapshotParts<'_>) -> 
         .collect();
     let mut snap = Snapshot::new(res.id_in(project), res.handle(), size)
         .with_kind(res.kind)
-        .with_state(p.state)
+        .with_state(state)
         .with_labels(labels);
     if let Some(d) = p.source_disk {
         snap = snap.with_source_disk(strip_compute_url(d));
@@ -850,10 +742,8 @@ impl SnapshotProvider for PdProvider {
     /// `filter`, following every page.
     async fn list_snapshots(&self, labels: &BTreeMap<String, String>) -> Result<Vec<Snapshot>> {
         let filter = label_filter(labels)?;
-        let mut out = self
-            .list_collection(SnapshotKind::Snapshot, &filter)
-            .await?;
-        out.extend(self.list_collection(SnapshotKind::Image, &filter).await?);
+        let mut out = self.list_of::<model::Snapshot>(&filter).await?;
+        out.extend(self.list_of::<model::Image>(&filter).await?);
         // The service filters; this keeps the contract if a filter is ignored.
         out.retain(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)));
         Ok(out)
@@ -861,33 +751,181 @@ impl SnapshotProvider for PdProvider {
 
     async fn delete_snapshot(&self, id: &str) -> Result<()> {
         let res = GlobalResource::parse_id(id, &self.project)?;
-        let (what, call) = match res.kind {
-            SnapshotKind::Snapshot => (
-                "snapshot",
-                self.snapshots
-                    .delete()
-                    .set_project(&res.project)
-                    .set_snapshot(&res.name)
-                    .send()
-                    .await,
-            ),
-            SnapshotKind::Image => (
-                "image",
-                self.images
-                    .delete()
-                    .set_project(&res.project)
-                    .set_image(&res.name)
-                    .send()
-                    .await,
-            ),
-        };
-        let ctx = Ctx::new(what, res.handle());
-        let op = call.map_err(|e| from_client(&ctx, e))?;
-        self.wait_operation(&ctx, &res.project, op).await?;
-        self.operations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&res.handle());
-        Ok(())
+        match res.kind {
+            SnapshotKind::Snapshot => self.delete_of::<model::Snapshot>(&res).await,
+            SnapshotKind::Image => self.delete_of::<model::Image>(&res).await,
+        }
+    }
+}
+
+/// The context of a call about the snapshot or image `res`.
+fn resource_ctx(res: &GlobalResource) -> Ctx {
+    Ctx::new(what(res.kind), res.handle())
+}
+
+/// What a snapshot's or an image's status means to golden.
+enum Phase {
+    /// Ready or pending.
+    Known(SnapshotState),
+    /// `FAILED`: the reason is looked up.
+    Failed,
+    /// `DELETING`: reported as failed.
+    Deleting,
+}
+
+/// A global resource golden hands out, snapshot or image: the calls and
+/// fields that differ between the two collections, so that reading,
+/// listing, relabelling and deleting are written once.
+trait Global: Sized {
+    const KIND: SnapshotKind;
+    /// The context of a list call.
+    const LIST_WHAT: &'static str;
+
+    async fn get(p: &PdProvider, res: &GlobalResource) -> ComputeResult<Self>;
+    /// One page of the project's resources matching `filter` (all when
+    /// empty) from page `token` (the first when empty), and the next token.
+    async fn list(
+        p: &PdProvider,
+        filter: &str,
+        token: &str,
+    ) -> ComputeResult<(Vec<Self>, Option<String>)>;
+    async fn set_labels(
+        p: &PdProvider,
+        res: &GlobalResource,
+        body: model::GlobalSetLabelsRequest,
+    ) -> ComputeResult<model::Operation>;
+    async fn delete(p: &PdProvider, res: &GlobalResource) -> ComputeResult<model::Operation>;
+
+    fn name(&self) -> Option<&str>;
+    /// A `setLabels` body with `labels` and the current label fingerprint.
+    fn relabel(&self, labels: &BTreeMap<String, String>) -> model::GlobalSetLabelsRequest;
+    fn phase(&self) -> Phase;
+    /// The disk or snapshot it was made from.
+    fn source(&self) -> Option<&str>;
+    fn parts(&self) -> SnapshotParts<'_>;
+}
+
+/// The calls and fields of [`Global`] that read the same in both
+/// collections: the generated clients have the same methods on distinct
+/// types, with `$set_name` as the setter of the resource name.
+macro_rules! global_calls {
+    ($client:ident, $set_name:ident) => {
+        async fn get(p: &PdProvider, res: &GlobalResource) -> ComputeResult<Self> {
+            p.$client
+                .get()
+                .set_project(&res.project)
+                .$set_name(&res.name)
+                .send()
+                .await
+        }
+
+        async fn list(
+            p: &PdProvider,
+            filter: &str,
+            token: &str,
+        ) -> ComputeResult<(Vec<Self>, Option<String>)> {
+            let page = p
+                .$client
+                .list()
+                .set_project(&p.project)
+                .set_max_results(p.page_size)
+                .set_or_clear_filter((!filter.is_empty()).then_some(filter))
+                .set_or_clear_page_token((!token.is_empty()).then_some(token))
+                .send()
+                .await?;
+            Ok((page.items, page.next_page_token))
+        }
+
+        async fn set_labels(
+            p: &PdProvider,
+            res: &GlobalResource,
+            body: model::GlobalSetLabelsRequest,
+        ) -> ComputeResult<model::Operation> {
+            p.$client
+                .set_labels()
+                .set_project(&res.project)
+                .set_resource(&res.name)
+                .set_body(body)
+                .send()
+                .await
+        }
+
+        async fn delete(p: &PdProvider, res: &GlobalResource) -> ComputeResult<model::Operation> {
+            p.$client
+                .delete()
+                .set_project(&res.project)
+                .$set_name(&res.name)
+                .send()
+                .await
+        }
+
+        fn name(&self) -> Option<&str> {
+            self.name.as_deref()
+        }
+
+        fn relabel(&self, labels: &BTreeMap<String, String>) -> model::GlobalSetLabelsRequest {
+            model::GlobalSetLabelsRequest::new()
+                .set_labels(labels.clone())
+                .set_or_clear_label_fingerprint(self.label_fingerprint.clone())
+        }
+
+        fn parts(&self) -> SnapshotParts<'_> {
+            SnapshotParts {
+                size_gb: self.disk_size_gb,
+                source_disk: self.source(),
+                created: self.creation_timestamp.as_deref(),
+                labels: &self.labels,
+                location: self.storage_locations.first().map(String::as_str),
+            }
+        }
+    };
+}
+
+impl Global for model::Snapshot {
+    const KIND: SnapshotKind = SnapshotKind::Snapshot;
+    const LIST_WHAT: &'static str = "snapshots of project";
+
+    global_calls!(snapshots, set_snapshot);
+
+    /// Compute reports no percentage for snapshots: `CREATING` is 0 %,
+    /// `UPLOADING` 50 %.
+    fn phase(&self) -> Phase {
+        use model::snapshot::Status;
+        match &self.status {
+            Some(Status::Ready) => Phase::Known(SnapshotState::Ready),
+            Some(Status::Creating) => Phase::Known(SnapshotState::Pending { progress: Some(0) }),
+            Some(Status::Uploading) => Phase::Known(SnapshotState::Pending { progress: Some(50) }),
+            Some(Status::Failed) => Phase::Failed,
+            Some(Status::Deleting) => Phase::Deleting,
+            _ => Phase::Known(SnapshotState::Pending { progress: None }),
+        }
+    }
+
+    fn source(&self) -> Option<&str> {
+        self.source_disk.as_deref()
+    }
+}
+
+impl Global for model::Image {
+    const KIND: SnapshotKind = SnapshotKind::Image;
+    const LIST_WHAT: &'static str = "images of project";
+
+    global_calls!(images, set_image);
+
+    fn phase(&self) -> Phase {
+        use model::image::Status;
+        match &self.status {
+            Some(Status::Ready) => Phase::Known(SnapshotState::Ready),
+            Some(Status::Failed) => Phase::Failed,
+            Some(Status::Deleting) => Phase::Deleting,
+            _ => Phase::Known(SnapshotState::Pending { progress: None }),
+        }
+    }
+
+    /// An image's source is its snapshot, or its disk.
+    fn source(&self) -> Option<&str> {
+        self.source_snapshot
+            .as_deref()
+            .or(self.source_disk.as_deref())
     }
 }
