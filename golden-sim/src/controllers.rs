@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::resources::{self, Res};
 use crate::server::Shared;
-use crate::store::{DeleteOptions, Writer, now_rfc3339};
+use crate::store::{DeleteOptions, PV_PROTECTION, PVC_PROTECTION, Writer, now_rfc3339};
 
 /// Finalizer the snapshot controller puts on every content.
 pub const CONTENT_BOUND_FINALIZER: &str =
@@ -33,6 +33,9 @@ const SNAPSHOT_CONTROLLER: &str = "snapshot-controller";
 const SNAPSHOTTER: &str = "csi-snapshotter";
 const PROVISIONER: &str = "csi-provisioner";
 const PV_CONTROLLER: &str = "kube-controller-manager";
+
+const PVC_PROTECTION_CONTROLLER: &str = "pvc-protection-controller";
+const PV_PROTECTION_CONTROLLER: &str = "pv-protection-controller";
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(2);
@@ -166,6 +169,7 @@ impl Controllers {
         self.contents().await;
         self.provisioner();
         self.reclaim();
+        self.protection();
     }
 
     fn provider(&self, driver: &str) -> Option<Arc<dyn SnapshotProvider>> {
@@ -984,6 +988,42 @@ impl Controllers {
                 &format!("Successfully provisioned volume {pv_name}"),
                 PROVISIONER,
             );
+        }
+    }
+
+    /// The pvc-protection and pv-protection controllers: no pod ever uses a
+    /// claim here, so a deleted claim goes at once; a deleted volume goes
+    /// once no live claim is bound to it.
+    fn protection(&mut self) {
+        for pvc in self.list(&resources::PVCS) {
+            if deleting(&pvc) && has_finalizer(&pvc, PVC_PROTECTION) {
+                self.mutate(
+                    &resources::PVCS,
+                    &pvc,
+                    Writer::new(PVC_PROTECTION_CONTROLLER),
+                    |v| remove_finalizers(v, &[PVC_PROTECTION]),
+                );
+            }
+        }
+        for pv in self.list(&resources::PVS) {
+            if !deleting(&pv) || !has_finalizer(&pv, PV_PROTECTION) {
+                continue;
+            }
+            let claimed = pv.pointer("/spec/claimRef").is_some_and(|c| {
+                let ns = c.get("namespace").and_then(Value::as_str).unwrap_or("");
+                let n = c.get("name").and_then(Value::as_str).unwrap_or("");
+                let u = c.get("uid").and_then(Value::as_str).unwrap_or("");
+                self.get(&resources::PVCS, ns, n)
+                    .is_some_and(|p| !deleting(&p) && (u.is_empty() || uid(&p) == u))
+            });
+            if !claimed {
+                self.mutate(
+                    &resources::PVS,
+                    &pv,
+                    Writer::new(PV_PROTECTION_CONTROLLER),
+                    |v| remove_finalizers(v, &[PV_PROTECTION]),
+                );
+            }
         }
     }
 

@@ -830,6 +830,24 @@ fn conflict_error(res: Res, name: &str, conflicts: &[fields::Conflict]) -> ApiEr
     e
 }
 
+/// Added to every claim at admission (StorageObjectInUseProtection).
+pub(crate) const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// Added to every volume at admission (StorageObjectInUseProtection).
+pub(crate) const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
+fn add_finalizer(obj: &mut Value, f: &str) {
+    let meta = meta_mut(obj);
+    let list = meta.entry("finalizers").or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    if let Some(a) = list.as_array_mut()
+        && !a.iter().any(|x| x == f)
+    {
+        a.push(json!(f));
+    }
+}
+
 /// Defaults and admission plugins of a real API server for new objects.
 fn defaults(inner: &Inner, res: Res, obj: &mut Value) {
     let name = meta_str(obj, "name").unwrap_or("").to_string();
@@ -855,6 +873,7 @@ fn defaults(inner: &Inner, res: Res, obj: &mut Value) {
             if obj.get("spec").is_none() {
                 obj["spec"] = json!({});
             }
+            add_finalizer(obj, PVC_PROTECTION);
             set_default(obj, "/spec", "volumeMode", json!("Filesystem"));
             if obj.pointer("/spec/storageClassName").is_none() {
                 let default_class = inner
@@ -873,6 +892,7 @@ fn defaults(inner: &Inner, res: Res, obj: &mut Value) {
             if obj.get("spec").is_none() {
                 obj["spec"] = json!({});
             }
+            add_finalizer(obj, PV_PROTECTION);
             set_default(
                 obj,
                 "/spec",
