@@ -201,7 +201,7 @@ impl SimConfig {
 struct SimSnapshot {
     model: model::Snapshot,
     reads: u32,
-    failed: bool,
+    /// The operation that created it.
     operation: String,
 }
 
@@ -394,24 +394,16 @@ impl ComputeSim {
     /// Returns whether the snapshot exists.
     pub fn set_snapshot_failed(&self, name: &str, reason: &str) -> bool {
         let mut st = self.lock();
-        let Some(snap) = st
-            .snapshots
-            .iter_mut()
-            .find(|((_, n), _)| n == name)
-            .map(|(_, s)| s)
+        let Some(((project, _), snap)) = st.snapshots.iter_mut().find(|((_, n), _)| n == name)
         else {
             return false;
         };
-        snap.failed = true;
         snap.model.status = Some(model::snapshot::Status::Failed);
-        let (project, op) = (snapshot_project(&snap.model), snap.operation.clone());
-        if let Some(op) = st.operations.get_mut(&(project, op)) {
-            op.model.status = Some(model::operation::Status::Done);
-            op.model.progress = Some(100);
+        let op = (project.clone(), snap.operation.clone());
+        if let Some(op) = st.operations.get_mut(&op) {
             op.reads_left = 0;
-            op.model.error = Some(operation_error("SNAPSHOT_FAILED", reason));
-            op.model.http_error_status_code = Some(500);
-            op.model.http_error_message = Some("INTERNAL SERVER ERROR".into());
+            op.failure = Some(("SNAPSHOT_FAILED".into(), reason.into(), 500));
+            finish(op);
         }
         true
     }
@@ -444,15 +436,6 @@ impl ComputeSim {
     pub fn requests(&self, route: Route) -> usize {
         self.lock().counters.get(&route).copied().unwrap_or(0)
     }
-}
-
-fn snapshot_project(s: &model::Snapshot) -> String {
-    s.self_link
-        .as_deref()
-        .map(strip_compute_url)
-        .and_then(|p| p.split('/').nth(1))
-        .unwrap_or_default()
-        .to_string()
 }
 
 impl Inner {
@@ -838,7 +821,6 @@ async fn snapshot_insert(
     let mut sim = SimSnapshot {
         model,
         reads: 0,
-        failed: false,
         operation: op.name.clone().unwrap_or_default(),
     };
     set_snapshot_status(&mut sim, snapshot_stage(1, creating, uploading));
@@ -1027,12 +1009,10 @@ impl Stored for SimSnapshot {
 
     fn advance(&mut self, config: &SimConfig) {
         use model::snapshot::Status;
-        if self.failed
-            || !matches!(
-                self.model.status,
-                Some(Status::Creating | Status::Uploading)
-            )
-        {
+        if !matches!(
+            self.model.status,
+            Some(Status::Creating | Status::Uploading)
+        ) {
             return;
         }
         self.reads += 1;
