@@ -101,7 +101,7 @@ impl GlobalResource {
                 "the gcp/ prefix is not part of a handle (did you mean {rest:?}?)"
             )));
         }
-        if !handle.is_empty() && handle.chars().all(|c| c.is_ascii_digit()) {
+        if handle.chars().all(|c| c.is_ascii_digit()) {
             return Err(refuse(
                 "a numeric snapshot id is not accepted: use the snapshot's name in its project",
             ));

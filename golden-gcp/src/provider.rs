@@ -326,27 +326,27 @@ impl PdProvider {
     }
 
     async fn get_disk(&self, path: &DiskPath) -> Result<model::Disk> {
-        let ctx = Ctx::new("disk", path.path());
-        match &path.scope {
-            DiskScope::Zone(zone) => self
-                .disks
-                .get()
-                .set_project(&path.project)
-                .set_zone(zone)
-                .set_disk(&path.name)
-                .send()
-                .await
-                .map_err(|e| from_client(&ctx, e)),
-            DiskScope::Region(region) => self
-                .region_disks
-                .get()
-                .set_project(&path.project)
-                .set_region(region)
-                .set_disk(&path.name)
-                .send()
-                .await
-                .map_err(|e| from_client(&ctx, e)),
-        }
+        let found = match &path.scope {
+            DiskScope::Zone(zone) => {
+                self.disks
+                    .get()
+                    .set_project(&path.project)
+                    .set_zone(zone)
+                    .set_disk(&path.name)
+                    .send()
+                    .await
+            }
+            DiskScope::Region(region) => {
+                self.region_disks
+                    .get()
+                    .set_project(&path.project)
+                    .set_region(region)
+                    .set_disk(&path.name)
+                    .send()
+                    .await
+            }
+        };
+        found.map_err(|e| from_client(&Ctx::new("disk", path.path()), e))
     }
 
     /// Polls a global operation until it is done, then maps its error.
