@@ -540,22 +540,22 @@ impl Controllers {
     fn delete_snapshot(&mut self, vs: &Value) {
         let ns = namespace(vs).to_string();
         let n = name(vs).to_string();
-        let in_use = self
-            .shared
-            .store
-            .list(&resources::PVCS, Some(&ns))
-            .0
-            .iter()
-            .any(|pvc| {
-                s(pvc, "/status/phase") == Some("Pending")
-                    && !deleting(pvc)
-                    && ["/spec/dataSource", "/spec/dataSourceRef"].iter().any(|p| {
-                        pvc.pointer(p).is_some_and(|d| {
-                            d.get("kind").and_then(Value::as_str) == Some("VolumeSnapshot")
-                                && d.get("name").and_then(Value::as_str) == Some(n.as_str())
-                        })
+        let in_use = self.list(&resources::PVCS).iter().any(|pvc| {
+            s(pvc, "/status/phase") == Some("Pending")
+                && !deleting(pvc)
+                && ["/spec/dataSource", "/spec/dataSourceRef"].iter().any(|p| {
+                    pvc.pointer(p).is_some_and(|d| {
+                        let d_ns = d
+                            .get("namespace")
+                            .and_then(Value::as_str)
+                            .filter(|n| !n.is_empty())
+                            .unwrap_or(namespace(pvc));
+                        d.get("kind").and_then(Value::as_str) == Some("VolumeSnapshot")
+                            && d.get("name").and_then(Value::as_str) == Some(n.as_str())
+                            && d_ns == ns
                     })
-            });
+                })
+        });
         if in_use {
             self.event(
                 &resources::VOLUME_SNAPSHOTS,
@@ -695,8 +695,13 @@ impl Controllers {
     }
 
     /// The checks of external-provisioner's `getSnapshotSource`.
-    fn snapshot_source(&self, pvc: &Value, sc: &Value, ds_name: &str) -> Result<(), String> {
-        let ns = namespace(pvc);
+    fn snapshot_source(
+        &self,
+        pvc: &Value,
+        sc: &Value,
+        ns: &str,
+        ds_name: &str,
+    ) -> Result<(), String> {
         let vs = self
             .get(&resources::VOLUME_SNAPSHOTS, ns, ds_name)
             .ok_or_else(|| {
@@ -761,6 +766,34 @@ impl Controllers {
             }
         }
         Ok(())
+    }
+
+    /// Whether a ReferenceGrant in `ds_ns` lets claims in the claim's
+    /// namespace use the VolumeSnapshot `ds_name` (KEP-3294).
+    fn granted(&self, pvc: &Value, ds_ns: &str, ds_name: &str) -> bool {
+        let (grants, _) = self
+            .shared
+            .store
+            .list(&resources::REFERENCE_GRANTS, Some(ds_ns));
+        grants.iter().any(|g| {
+            let from = g.pointer("/spec/from").and_then(Value::as_array);
+            let to = g.pointer("/spec/to").and_then(Value::as_array);
+            let from_ok = from.is_some_and(|f| {
+                f.iter().any(|f| {
+                    s(f, "/group") == Some("")
+                        && s(f, "/kind") == Some("PersistentVolumeClaim")
+                        && s(f, "/namespace") == Some(namespace(pvc))
+                })
+            });
+            let to_ok = to.is_some_and(|t| {
+                t.iter().any(|t| {
+                    s(t, "/group") == Some(golden_core::crd::SNAPSHOT_GROUP)
+                        && s(t, "/kind") == Some("VolumeSnapshot")
+                        && s(t, "/name").is_none_or(|n| n.is_empty() || n == ds_name)
+                })
+            });
+            from_ok && to_ok
+        })
     }
 
     /// External provisioner (and the PV controller's part of binding).
@@ -848,18 +881,24 @@ impl Controllers {
                 let group = ds.get("apiGroup").and_then(Value::as_str).unwrap_or("");
                 let ds_name = ds.get("name").and_then(Value::as_str).unwrap_or("");
                 if kind == "VolumeSnapshot" && group == golden_core::crd::SNAPSHOT_GROUP {
-                    if ds
+                    let ds_ns = ds
                         .get("namespace")
                         .and_then(Value::as_str)
-                        .is_some_and(|n| n != namespace(&pvc))
-                    {
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(namespace(&pvc))
+                        .to_string();
+                    if ds_ns != namespace(&pvc) && !self.granted(&pvc, &ds_ns, ds_name) {
                         self.provisioning_failed(
                             &pvc,
-                            &format!("failed to provision volume with StorageClass \"{class_name}\": cross-namespace data sources are not enabled in this cluster"),
+                            &format!(
+                                "failed to provision volume with StorageClass \"{class_name}\": accessing {ds_ns}/{ds_name} of VolumeSnapshot dataSource from {}/{} isn't allowed",
+                                namespace(&pvc),
+                                name(&pvc)
+                            ),
                         );
                         continue;
                     }
-                    if let Err(e) = self.snapshot_source(&pvc, &sc, ds_name) {
+                    if let Err(e) = self.snapshot_source(&pvc, &sc, &ds_ns, ds_name) {
                         self.provisioning_failed(
                             &pvc,
                             &format!("failed to provision volume with StorageClass \"{class_name}\": error getting handle for DataSource Type VolumeSnapshot by Name {ds_name}: {e}"),

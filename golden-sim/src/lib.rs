@@ -116,6 +116,7 @@ pub struct SimConfig {
     providers: Vec<Arc<dyn SnapshotProvider>>,
     reaction_delay: Duration,
     latency: Latency,
+    cross_namespace: bool,
 }
 
 impl SimConfig {
@@ -131,6 +132,15 @@ impl SimConfig {
     /// immediately).
     pub fn with_reaction_delay(mut self, delay: Duration) -> Self {
         self.reaction_delay = delay;
+        self
+    }
+
+    /// Turns on the CrossNamespaceVolumeDataSource feature gate (KEP-3294,
+    /// alpha, off by default): a claim's `dataSourceRef` may then name a
+    /// VolumeSnapshot in another namespace that a `ReferenceGrant` there
+    /// allows. Off, the API server drops `dataSourceRef.namespace`.
+    pub fn with_cross_namespace_data_sources(mut self, enabled: bool) -> Self {
+        self.cross_namespace = enabled;
         self
     }
 
@@ -189,7 +199,11 @@ impl SimCluster {
     pub async fn start(config: SimConfig) -> Result<SimCluster, SimError> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(addr, config.latency.clone()));
+        let shared = Arc::new(Shared::new(
+            addr,
+            config.latency.clone(),
+            config.cross_namespace,
+        ));
         let tasks = vec![tokio::spawn(server::serve(listener, shared.clone()))];
         let sim = SimCluster {
             shared: shared.clone(),

@@ -30,9 +30,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(addr: SocketAddr, latency: Latency) -> Self {
+    pub(crate) fn new(addr: SocketAddr, latency: Latency, cross_namespace: bool) -> Self {
         Shared {
-            store: Store::new(),
+            store: Store::new(cross_namespace),
             counts: Mutex::new(RequestCounts::default()),
             latency: Mutex::new(latency),
             faults: Mutex::new(Vec::new()),

@@ -103,6 +103,8 @@ pub(crate) struct DeleteOptions {
 pub(crate) struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Change>>,
+    /// The CrossNamespaceVolumeDataSource feature gate.
+    cross_namespace: bool,
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -175,11 +177,12 @@ fn spec_part(obj: &Value) -> Value {
 }
 
 impl Store {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(cross_namespace: bool) -> Self {
         let (tx, _) = broadcast::channel(16_384);
         Store {
             inner: Mutex::new(Inner::default()),
             tx,
+            cross_namespace,
         }
     }
 
@@ -479,7 +482,7 @@ impl Store {
                 {
                     m.remove("status");
                 }
-                defaults(inner, res, &mut new);
+                defaults(inner, res, &mut new, self.cross_namespace);
                 let causes = validate::check_create(res, &new);
                 if !causes.is_empty() {
                     return Err(ApiError::invalid(res, &name, &causes));
@@ -849,7 +852,7 @@ fn add_finalizer(obj: &mut Value, f: &str) {
 }
 
 /// Defaults and admission plugins of a real API server for new objects.
-fn defaults(inner: &Inner, res: Res, obj: &mut Value) {
+fn defaults(inner: &Inner, res: Res, obj: &mut Value, cross_namespace: bool) {
     let name = meta_str(obj, "name").unwrap_or("").to_string();
     let set_default = |obj: &mut Value, ptr: &str, key: &str, v: Value| {
         if let Some(parent) = obj.pointer_mut(ptr).and_then(Value::as_object_mut) {
@@ -874,6 +877,7 @@ fn defaults(inner: &Inner, res: Res, obj: &mut Value) {
                 obj["spec"] = json!({});
             }
             add_finalizer(obj, PVC_PROTECTION);
+            normalize_data_sources(obj, cross_namespace);
             set_default(obj, "/spec", "volumeMode", json!("Filesystem"));
             if obj.pointer("/spec/storageClassName").is_none() {
                 let default_class = inner
@@ -907,6 +911,47 @@ fn defaults(inner: &Inner, res: Res, obj: &mut Value) {
                 m.entry("reclaimPolicy").or_insert(json!("Delete"));
                 m.entry("volumeBindingMode").or_insert(json!("Immediate"));
             }
+        }
+        _ => {}
+    }
+}
+
+/// The API server's handling of `dataSource` and `dataSourceRef` on a new
+/// claim: `dataSourceRef.namespace` is dropped unless the
+/// CrossNamespaceVolumeDataSource gate is on, then each of the two fields
+/// is filled from the other (`NormalizeDataSources`).
+fn normalize_data_sources(obj: &mut Value, cross_namespace: bool) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !cross_namespace
+        && let Some(r) = spec.get_mut("dataSourceRef").and_then(Value::as_object_mut)
+    {
+        r.remove("namespace");
+    }
+    let pick = |v: &Value| {
+        let mut out = serde_json::Map::new();
+        for k in ["apiGroup", "kind", "name"] {
+            if let Some(x) = v.get(k) {
+                out.insert(k.into(), x.clone());
+            }
+        }
+        Value::Object(out)
+    };
+    match (
+        spec.get("dataSource").cloned(),
+        spec.get("dataSourceRef").cloned(),
+    ) {
+        (Some(ds), None) if !ds.is_null() => {
+            spec.insert("dataSourceRef".into(), pick(&ds));
+        }
+        (None, Some(r))
+            if !r.is_null()
+                && r.get("namespace")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty) =>
+        {
+            spec.insert("dataSource".into(), pick(&r));
         }
         _ => {}
     }

@@ -558,3 +558,75 @@ async fn reaction_delay_is_applied() {
     })
     .await;
 }
+
+fn cross_claim(ns: &str, src_ns: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": ns},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "2Gi"}},
+            "dataSourceRef": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "golden", "namespace": src_ns},
+        }
+    })
+}
+
+#[tokio::test]
+async fn cross_namespace_sources_need_the_gate_and_a_reference_grant() {
+    // Gate off (the default): the namespace is dropped at admission and
+    // dataSource is filled from dataSourceRef.
+    let env = env().await;
+    env.sim.seed_namespace("golden-src");
+    env.sim.seed_object(cross_claim("team", "golden-src"));
+    let p = pvc(&env.sim, "team", "data").unwrap();
+    assert!(p["spec"]["dataSourceRef"].get("namespace").is_none(), "{p}");
+    assert_eq!(p["spec"]["dataSource"]["name"], "golden");
+
+    // Gate on.
+    let provider = Arc::new(InMemoryProvider::new());
+    provider.add_disk("disk-1", 2 << 30);
+    let golden = provider
+        .create_snapshot(
+            &DiskRef::new("disk-1"),
+            &CreateSnapshotOptions::new("golden"),
+        )
+        .await
+        .unwrap();
+    let sim = SimCluster::start(
+        SimConfig::default()
+            .with_provider(provider)
+            .with_cross_namespace_data_sources(true),
+    )
+    .await
+    .unwrap();
+    sim.seed_storage_class("fast", DRIVER, VolumeBindingMode::Immediate, true);
+    sim.seed_object(content(
+        "src.golden",
+        DRIVER,
+        &golden.handle,
+        "golden-src",
+        "golden",
+        "Retain",
+    ));
+    sim.seed_object(snapshot("golden-src", "golden", "src.golden"));
+    ready_vs(&sim, "golden-src", "golden").await;
+    sim.seed_namespace("team");
+    sim.seed_object(cross_claim("team", "golden-src"));
+    let msg = event(&sim, "team", "data", "ProvisioningFailed").await;
+    assert!(
+        msg.contains("golden-src/golden of VolumeSnapshot dataSource from team/data isn't allowed"),
+        "{msg}"
+    );
+    sim.seed_object(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+        "metadata": {"name": "allow-team", "namespace": "golden-src"},
+        "spec": {
+            "from": [{"group": "", "kind": "PersistentVolumeClaim", "namespace": "team"}],
+            "to": [{"group": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "golden"}],
+        }
+    }));
+    eventually("the claim to bind", || {
+        pvc(&sim, "team", "data").filter(|p| p["status"]["phase"] == "Bound")
+    })
+    .await;
+}
