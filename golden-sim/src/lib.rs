@@ -524,7 +524,7 @@ impl SimCluster {
         self.shared.store.current_rv()
     }
 
-    /// The served kinds as `(apiVersion, kind, plural, namespaced)`.
+    /// The served resources: plural name -> `(apiVersion, kind, namespaced)`.
     pub fn served_kinds() -> BTreeMap<String, (String, String, bool)> {
         resources::ALL
             .iter()

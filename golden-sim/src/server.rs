@@ -675,7 +675,7 @@ fn resource_request(
                 .trim()
                 .to_string();
             let kind = match ct.as_str() {
-                "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
+                "application/apply-patch+yaml" => {
                     if q.get("fieldManager").is_none_or(str::is_empty) {
                         return Err(ApiError::bad_request(
                             "PATCH, application/apply-patch+yaml requests must include the fieldManager query parameter",
@@ -954,4 +954,62 @@ where
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let r = |p: &str| match route(p) {
+            Route::Resource { res, ns, name, sub } => {
+                format!("{} {:?} {:?} {:?}", res.plural, ns, name, sub)
+            }
+            Route::NotFound => "404".into(),
+            _ => "other".into(),
+        };
+        assert_eq!(r("/api/v1/namespaces"), "namespaces None None None");
+        assert_eq!(
+            r("/api/v1/namespaces/team"),
+            "namespaces None Some(\"team\") None"
+        );
+        assert_eq!(
+            r("/api/v1/namespaces/team/status"),
+            "namespaces None Some(\"team\") Some(\"status\")"
+        );
+        assert_eq!(
+            r("/api/v1/namespaces/team/persistentvolumeclaims/data/status"),
+            "persistentvolumeclaims Some(\"team\") Some(\"data\") Some(\"status\")"
+        );
+        assert_eq!(
+            r("/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/a.b"),
+            "volumesnapshotcontents None Some(\"a.b\") None"
+        );
+        assert_eq!(r("/apis/example.com/v1/widgets"), "404");
+    }
+
+    #[test]
+    fn queries_and_bodies() {
+        let q = Query::parse(Some(
+            "labelSelector=a%20in%20(b%2Cc)&watch=1&fieldManager=golden",
+        ));
+        assert_eq!(q.get("labelSelector"), Some("a in (b,c)"));
+        assert!(q.flag("watch"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/apply-patch+yaml"),
+        );
+        let v = parse_body(
+            &h,
+            &Bytes::from_static(b"kind: Namespace\nmetadata:\n  name: a\n"),
+        )
+        .unwrap();
+        assert_eq!(v["metadata"]["name"], "a");
+        assert_eq!(
+            decode_continue(&encode_continue("ns/name")).unwrap(),
+            "ns/name"
+        );
+    }
 }
