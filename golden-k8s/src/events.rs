@@ -75,7 +75,8 @@ pub enum Event {
         /// Whether the claim waits for its first consumer (StorageClass
         /// `WaitForFirstConsumer`) rather than being Bound.
         waiting_for_consumer: bool,
-        /// Time from the start of the wait.
+        /// Time from the start of the wait (the watches start together
+        /// with the applies).
         after: Duration,
     },
     /// One namespace failed; the others go on.

@@ -1,6 +1,6 @@
 //! Importing one golden snapshot into many namespaces: validate everything,
 //! then apply VolumeSnapshotContent -> VolumeSnapshot -> PVC per namespace
-//! with bounded concurrency, then wait with watches.
+//! with bounded concurrency, while watches wait for the imports to be usable.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -22,7 +22,7 @@ use crate::events::Event;
 use crate::golden::Golden;
 use crate::options::ImportOptions;
 use crate::ownership::{foreign_owners, is_golden, is_subset};
-use crate::wait::{WaitTarget, wait_usable};
+use crate::wait::{ApplyOutcome, WaitTarget, wait_usable};
 
 /// StorageClass annotation that marks the cluster default.
 pub const ANNOTATION_DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
@@ -96,7 +96,7 @@ impl Plan {
 
 /// What an existing object means for the import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Existing {
+enum State {
     Missing,
     UpToDate,
     NeedsApply,
@@ -120,29 +120,21 @@ fn static_kind(kind: &str) -> &'static str {
     }
 }
 
-/// Reads one object and decides whether golden may (and must) apply it.
-async fn check_existing<K>(
-    api: Api<K>,
-    desired: &K,
-    force: bool,
-    replacing: bool,
-) -> Result<Existing>
+/// Decides whether golden may (and must) apply `desired`, given the object
+/// of the same name read from the cluster (`None`: there is none).
+fn judge<K>(existing: Option<&K>, desired: &K, force: bool, replacing: bool) -> Result<State>
 where
-    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    K: Resource + Serialize,
     K::DynamicType: Default,
 {
+    let Some(existing) = existing else {
+        return Ok(State::Missing);
+    };
     let kind = static_kind(&kind_of::<K>());
     let name = desired.name_any();
     let id = match desired.namespace() {
         Some(ns) => format!("{ns}/{name}"),
         None => name.clone(),
-    };
-    let Some(existing) = api
-        .get_opt(&name)
-        .await
-        .map_err(|e| Error::kube("get", kind, id.clone(), e))?
-    else {
-        return Ok(Existing::Missing);
     };
     let conflict =
         |reason: String| -> Error { golden_core::Error::conflict(kind, &id, reason).into() };
@@ -167,7 +159,7 @@ where
     if golden && theirs != ours {
         if replacing {
             // Refresh removes it before importing.
-            return Ok(Existing::NeedsApply);
+            return Ok(State::NeedsApply);
         }
         return Err(conflict(format!(
             "already holds the import of golden snapshot {}; tear that import down first, or \
@@ -194,12 +186,94 @@ where
             )));
         }
     }
-    let existing_json = serde_json::to_value(&existing).unwrap_or_default();
+    let existing_json = serde_json::to_value(existing).unwrap_or_default();
     if golden && is_subset(&desired_json, &existing_json) {
-        Ok(Existing::UpToDate)
+        Ok(State::UpToDate)
     } else {
-        Ok(Existing::NeedsApply)
+        Ok(State::NeedsApply)
     }
+}
+
+/// Up to this many target namespaces, VolumeSnapshots and claims are listed
+/// in each target namespace (two lists per target); above it, once each
+/// across all namespaces. Either way every list is sent at once, so the
+/// validation reads are one round trip whatever the number of targets: a
+/// small import does not read every claim of a large cluster, and a large
+/// one sends five lists instead of three reads per namespace.
+const NAMESPACED_LISTS_UP_TO: usize = 4;
+
+/// What already exists for an import, read once for all targets: objects by
+/// name (`(namespace, name)` for namespaced kinds).
+#[derive(Debug, Default)]
+struct InCluster {
+    namespaces: BTreeMap<String, Namespace>,
+    contents: BTreeMap<String, VolumeSnapshotContent>,
+    snapshots: BTreeMap<(String, String), VolumeSnapshot>,
+    claims: BTreeMap<(String, String), PersistentVolumeClaim>,
+}
+
+/// One list request, its error naming the kind and the scope listed.
+async fn list_items<K>(api: Api<K>, scope: &str) -> Result<Vec<K>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let kind = static_kind(&kind_of::<K>());
+    api.list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::kube("list", kind, scope, e))
+}
+
+/// Lists a namespaced kind in each of `namespaces`, or across all
+/// namespaces when there are more than [`NAMESPACED_LISTS_UP_TO`].
+async fn list_namespaced<K>(
+    client: &Client,
+    namespaces: &std::collections::BTreeSet<&str>,
+) -> Result<BTreeMap<(String, String), K>>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let items = if namespaces.len() <= NAMESPACED_LISTS_UP_TO {
+        let lists = namespaces
+            .iter()
+            .map(|ns| list_items(Api::<K>::namespaced(client.clone(), ns), ns));
+        futures::future::try_join_all(lists)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect()
+    } else {
+        list_items(Api::<K>::all(client.clone()), "").await?
+    };
+    Ok(items
+        .into_iter()
+        .map(|o| ((o.namespace().unwrap_or_default(), o.name_any()), o))
+        .collect())
+}
+
+fn by_name<K: ResourceExt>(items: Vec<K>) -> BTreeMap<String, K> {
+    items.into_iter().map(|o| (o.name_any(), o)).collect()
+}
+
+/// Reads everything an import of `bundles` checks, with a constant number
+/// of requests sent at once (see [`NAMESPACED_LISTS_UP_TO`]).
+async fn read_cluster(client: &Client, bundles: &[ImportManifests]) -> Result<InCluster> {
+    let namespaces: std::collections::BTreeSet<&str> =
+        bundles.iter().map(|b| b.target_namespace()).collect();
+    let (ns, contents, snapshots, claims) = futures::try_join!(
+        list_items(Api::<Namespace>::all(client.clone()), ""),
+        list_items(Api::<VolumeSnapshotContent>::all(client.clone()), ""),
+        list_namespaced::<VolumeSnapshot>(client, &namespaces),
+        list_namespaced::<PersistentVolumeClaim>(client, &namespaces),
+    )?;
+    Ok(InCluster {
+        namespaces: by_name(ns),
+        contents: by_name(contents),
+        snapshots,
+        claims,
+    })
 }
 
 /// The StorageClass a target's claim gets, and whether it binds on first
@@ -324,50 +398,45 @@ impl Golden {
             .provider
             .manifest_builder()
             .build_all(snapshot, targets, &policy)?;
-        if options.verify_snapshot {
-            self.verify_snapshot(snapshot).await?;
-        }
-        let classes = Api::<StorageClass>::all(self.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list", "StorageClass", "", e))?
-            .items;
+        // Every read is sent at once: the provider's view of the snapshot,
+        // the StorageClasses, and what exists for the targets (a constant
+        // number of lists, see `read_cluster`). Nothing is written before
+        // all of them are judged.
+        let verify = async {
+            if options.verify_snapshot {
+                self.verify_snapshot(snapshot).await
+            } else {
+                Ok(())
+            }
+        };
+        let classes = async { list_items(Api::<StorageClass>::all(self.client.clone()), "").await };
+        let (verified, classes, cluster) =
+            futures::join!(verify, classes, read_cluster(&self.client, &bundles));
+        verified?;
+        let classes = classes?;
+        let cluster = cluster?;
         let driver = self.provider.driver().to_string();
         let mut resolved = Vec::with_capacity(targets.len());
-        for (t, b) in targets.iter().zip(&bundles) {
+        for (t, b) in targets.iter().zip(bundles) {
             let (class, wffc) = resolve_class(&classes, t.storage_class.as_deref(), &driver)?;
-            resolved.push((b.clone(), class, wffc));
+            resolved.push((b, class, wffc));
         }
 
-        let client = self.client.clone();
-        let force = options.force;
-        let checks = resolved.into_iter().map(|(manifests, class, wffc)| {
-            let client = client.clone();
-            async move {
-                let ns = manifests.target_namespace().to_string();
-                let r = inspect(&client, &manifests, force, replacing).await;
-                (
-                    ns,
-                    r.map(|select| Plan {
-                        manifests,
-                        select,
-                        storage_class: class,
-                        wait_for_first_consumer: wffc,
-                    }),
-                )
-            }
-        });
-        let results: Vec<(String, Result<Plan>)> = stream::iter(checks)
-            .buffered(options.concurrency.max(1))
-            .collect()
-            .await;
-        let total = results.len();
+        let total = resolved.len();
         let mut plans = Vec::with_capacity(total);
         let mut failures = Vec::new();
-        for (namespace, r) in results {
-            match r {
-                Ok(p) => plans.push(p),
-                Err(error) => failures.push(NamespaceFailure { namespace, error }),
+        for (manifests, class, wffc) in resolved {
+            match decide(&cluster, &manifests, options.force, replacing) {
+                Ok(select) => plans.push(Plan {
+                    manifests,
+                    select,
+                    storage_class: class,
+                    wait_for_first_consumer: wffc,
+                }),
+                Err(error) => failures.push(NamespaceFailure {
+                    namespace: manifests.target_namespace().to_string(),
+                    error,
+                }),
             }
         }
         if !failures.is_empty() {
@@ -404,8 +473,12 @@ impl Golden {
     /// object belongs to someone else. Then per namespace, concurrently,
     /// Namespace (if asked and missing), VolumeSnapshotContent,
     /// VolumeSnapshot and PVC are server-side applied (field manager
-    /// `golden`), skipping objects already in place; then, unless disabled,
-    /// one watch per resource type waits until each import is usable.
+    /// `golden`), skipping objects already in place; unless disabled, one
+    /// watch per resource type, started together with the applies, waits
+    /// until each import is usable (the timeout runs from the last apply).
+    ///
+    /// Validation reads a fixed number of lists for all targets at once
+    /// (see the crate docs, Permissions), not objects per namespace.
     ///
     /// Idempotent: a second run writes nothing; a run after a partial
     /// failure completes the rest. When some namespaces fail the others
@@ -436,10 +509,15 @@ impl Golden {
         });
         tracing::info!("validated; applying");
 
+        // The watches start with the applies: their initial lists overlap
+        // the writes, and each namespace is judged as soon as its apply
+        // ends, so the wait adds no round trip after the last write.
+        let (outcomes, outcomes_rx) = tokio::sync::mpsc::unbounded_channel();
         let force = options.force;
-        let applies = plans.iter().map(|p| {
+        let applies = plans.iter().map(move |p| {
             let client = self.client.clone();
             let events = self.events.clone();
+            let outcomes = outcomes.clone();
             let ns = p.manifests.target_namespace().to_string();
             let span = tracing::info_span!("apply", namespace = %ns);
             async move {
@@ -454,14 +532,49 @@ impl Golden {
                         error: e.to_string(),
                     }),
                 }
+                // The wait is gone when not waiting; nothing to tell then.
+                let _ = outcomes.send(ApplyOutcome {
+                    namespace: ns.clone(),
+                    applied: r.is_ok(),
+                });
                 (ns, r)
             }
             .instrument(span)
         });
-        let applied: BTreeMap<String, Result<usize>> = stream::iter(applies)
+        // The stream owns the last sender: once every apply ended, the
+        // channel closes, which tells the wait.
+        let apply_all = stream::iter(applies)
             .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
+            .collect::<BTreeMap<String, Result<usize>>>();
+        let wait = async {
+            if !options.wait {
+                return None;
+            }
+            let wait_targets: Vec<WaitTarget> = plans
+                .iter()
+                .map(|p| WaitTarget {
+                    namespace: p.manifests.target_namespace().to_string(),
+                    content: p.manifests.content.name_any(),
+                    snapshot: p.manifests.snapshot.name_any(),
+                    claim: p.manifests.claim.name_any(),
+                    wait_for_first_consumer: p.wait_for_first_consumer,
+                })
+                .collect();
+            Some(
+                wait_usable(
+                    &self.client,
+                    &snapshot.id,
+                    &names::label_safe(&snapshot.id),
+                    wait_targets,
+                    outcomes_rx,
+                    options.timeout,
+                    &self.events,
+                )
+                .instrument(tracing::info_span!("wait"))
+                .await,
+            )
+        };
+        let (applied, waited) = futures::join!(apply_all, wait);
 
         let mut failures = Vec::new();
         let mut written = BTreeMap::new();
@@ -478,30 +591,14 @@ impl Golden {
         }
 
         let mut ready = std::collections::BTreeSet::new();
-        if options.wait {
-            let wait_targets: Vec<WaitTarget> = plans
-                .iter()
-                .filter(|p| written.contains_key(p.manifests.target_namespace()))
-                .map(|p| WaitTarget {
-                    namespace: p.manifests.target_namespace().to_string(),
-                    content: p.manifests.content.name_any(),
-                    snapshot: p.manifests.snapshot.name_any(),
-                    claim: p.manifests.claim.name_any(),
-                    wait_for_first_consumer: p.wait_for_first_consumer,
-                })
-                .collect();
-            let (ok, not_ready) = wait_usable(
-                &self.client,
-                &snapshot.id,
-                &names::label_safe(&snapshot.id),
-                wait_targets,
-                options.timeout,
-                &self.events,
-            )
-            .instrument(tracing::info_span!("wait"))
-            .await;
-            ready.extend(ok);
-            failures.extend(not_ready);
+        if let Some((ok, not_ready)) = waited {
+            // A namespace whose apply failed is reported by that failure.
+            ready.extend(ok.into_iter().filter(|ns| written.contains_key(ns)));
+            failures.extend(
+                not_ready
+                    .into_iter()
+                    .filter(|f| written.contains_key(&f.namespace)),
+            );
         }
 
         let report = ImportReport {
@@ -544,19 +641,15 @@ impl Golden {
     }
 }
 
-/// Reads the namespace and the three objects; decides what to apply.
-async fn inspect(
-    client: &Client,
+/// Decides, from what exists, what to apply in one namespace.
+fn decide(
+    cluster: &InCluster,
     manifests: &ImportManifests,
     force: bool,
     replacing: bool,
 ) -> Result<ApplySelection> {
     let ns = manifests.target_namespace();
-    let existing_ns = Api::<Namespace>::all(client.clone())
-        .get_opt(ns)
-        .await
-        .map_err(|e| Error::kube("get", "Namespace", ns, e))?;
-    let namespace = match existing_ns {
+    let namespace = match cluster.namespaces.get(ns) {
         Some(n) if n.metadata.deletion_timestamp.is_some() => {
             return Err(golden_core::Error::conflict(
                 "Namespace",
@@ -579,48 +672,38 @@ async fn inspect(
             .into());
         }
     };
-    let (content, snapshot, claim) = if namespace {
+    let content = judge(
+        cluster.contents.get(&manifests.content.name_any()),
+        &manifests.content,
+        force,
+        replacing,
+    )?;
+    let (snapshot, claim) = if namespace {
         // Nothing can exist in a namespace that does not; the content is
         // cluster-scoped, so it is still checked.
-        (
-            check_existing(
-                Api::<VolumeSnapshotContent>::all(client.clone()),
-                &manifests.content,
-                force,
-                replacing,
-            )
-            .await?,
-            Existing::Missing,
-            Existing::Missing,
-        )
+        (State::Missing, State::Missing)
     } else {
-        let (c, s, p) = futures::join!(
-            check_existing(
-                Api::<VolumeSnapshotContent>::all(client.clone()),
-                &manifests.content,
-                force,
-                replacing,
-            ),
-            check_existing(
-                Api::<VolumeSnapshot>::namespaced(client.clone(), ns),
+        let key = |name: String| (ns.to_string(), name);
+        (
+            judge(
+                cluster.snapshots.get(&key(manifests.snapshot.name_any())),
                 &manifests.snapshot,
                 force,
                 replacing,
-            ),
-            check_existing(
-                Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
+            )?,
+            judge(
+                cluster.claims.get(&key(manifests.claim.name_any())),
                 &manifests.claim,
                 force,
                 replacing,
-            ),
-        );
-        (c?, s?, p?)
+            )?,
+        )
     };
     Ok(ApplySelection {
         namespace,
-        content: content != Existing::UpToDate,
-        snapshot: snapshot != Existing::UpToDate,
-        claim: claim != Existing::UpToDate,
+        content: content != State::UpToDate,
+        snapshot: snapshot != State::UpToDate,
+        claim: claim != State::UpToDate,
     })
 }
 

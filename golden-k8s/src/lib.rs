@@ -62,8 +62,18 @@
 //!
 //! Import needs get/list/watch/patch on `volumesnapshotcontents`,
 //! `volumesnapshots` and `persistentvolumeclaims` (list/watch across
-//! namespaces: the wait uses one watch per resource type), get/patch on
-//! `namespaces`, list on `storageclasses` and list on `events`.
+//! namespaces: the wait uses one watch per resource type), get/list/patch
+//! on `namespaces`, list on `storageclasses` and list on `events`.
+//!
+//! Validation reads with a fixed number of requests, all sent at once,
+//! whatever the number of namespaces: one list each of Namespaces,
+//! VolumeSnapshotContents and StorageClasses, and of VolumeSnapshots and
+//! PersistentVolumeClaims - in each target namespace for up to 4 targets,
+//! across all namespaces for more. The lists are unfiltered (an object
+//! golden did not create must be seen to be refused), so a large import
+//! reads every claim and VolumeSnapshot of the cluster once rather than
+//! three objects per namespace, and a small one never reads beyond its
+//! namespaces. The readiness watches start together with the applies.
 //!
 //! ## Tests against a real cluster
 //!

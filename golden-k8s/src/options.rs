@@ -22,7 +22,8 @@ pub struct ImportOptions {
     pub force: bool,
     /// Wait until every import is usable. On by default.
     pub wait: bool,
-    /// How long to wait for every import to be usable.
+    /// How long to wait for every import to be usable, counted from the end
+    /// of the last apply.
     pub timeout: Duration,
     /// Namespaces never written to. The source namespace of the golden
     /// snapshot is always added.

@@ -15,6 +15,7 @@ use kube::api::ListParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use crate::error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
@@ -97,8 +98,22 @@ fn apply_event<K: ResourceExt + Clone>(ev: &watcher::Event<K>, f: &mut dyn FnMut
     }
 }
 
+/// How one namespace's apply ended, told to a running wait.
+#[derive(Debug, Clone)]
+pub(crate) struct ApplyOutcome {
+    pub(crate) namespace: String,
+    /// Every selected object was applied; `false`: the namespace failed and
+    /// is not waited for.
+    pub(crate) applied: bool,
+}
+
 /// Waits until every target is usable, with one watch per resource type
 /// selected by `golden.dev/snapshot=<label>` across all namespaces.
+///
+/// The wait runs alongside the applies: the watches start at once, a
+/// target counts as usable only after `outcomes` says its apply ended
+/// well, a target whose apply failed is dropped, and `timeout` runs from
+/// the moment `outcomes` closes (every apply ended).
 ///
 /// Returns the namespaces that became usable and, for the others, a
 /// [`NotReady`] error that carries the last status errors and events.
@@ -107,12 +122,19 @@ pub(crate) async fn wait_usable(
     snapshot_id: &str,
     snapshot_label: &str,
     targets: Vec<WaitTarget>,
+    mut outcomes: UnboundedReceiver<ApplyOutcome>,
     timeout: Duration,
     events: &EventSink,
 ) -> (Vec<String>, Vec<NamespaceFailure>) {
     let start = Instant::now();
-    let deadline = start + timeout;
+    // Set when every apply has ended.
+    let mut applies_ended: Option<Instant> = None;
     let selector = format!("{LABEL_SNAPSHOT}={snapshot_label}");
+    let by_namespace: BTreeMap<String, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.namespace.clone(), i))
+        .collect();
     let by_content: BTreeMap<String, usize> = targets
         .iter()
         .enumerate()
@@ -130,11 +152,13 @@ pub(crate) async fn wait_usable(
         .collect();
     let mut seen: Vec<Seen> = targets.iter().map(|_| Seen::default()).collect();
     let mut pending: BTreeSet<usize> = (0..targets.len()).collect();
+    // Targets whose apply ended well: only those can be declared usable.
+    let mut applied: BTreeSet<usize> = BTreeSet::new();
     let mut ready = Vec::new();
     let mut watch_error: Option<String> = None;
 
     if !targets.is_empty() {
-        let merged = stream::select_all([
+        let mut merged = stream::select_all([
             watch_all::<VolumeSnapshotContent>(client, &selector)
                 .map(|r| r.map(|e| Update::Content(Box::new(e))))
                 .boxed(),
@@ -145,41 +169,60 @@ pub(crate) async fn wait_usable(
                 .map(|r| r.map(|e| Update::Claim(Box::new(e))))
                 .boxed(),
         ]);
-        let mut merged = merged;
         while !pending.is_empty() {
-            let next = match tokio::time::timeout_at(deadline, merged.next()).await {
-                Err(_) | Ok(None) => break,
-                Ok(Some(Err(e))) => {
-                    tracing::warn!(error = %e, "watch failed; it restarts with backoff");
-                    watch_error = Some(e.to_string());
-                    continue;
+            let deadline = applies_ended.map(|t| t + timeout);
+            let expired = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
                 }
-                Ok(Some(Ok(u))) => u,
             };
             let mut touched = None;
-            match &next {
-                Update::Content(ev) => apply_event(ev, &mut |o, present| {
-                    if let Some(&i) = by_content.get(&o.name_any()) {
-                        seen[i].content = present.then(|| o.clone());
-                        touched = Some(i);
+            tokio::select! {
+                () = expired => break,
+                outcome = outcomes.recv(), if applies_ended.is_none() => match outcome {
+                    None => applies_ended = Some(Instant::now()),
+                    Some(o) => {
+                        if let Some(&i) = by_namespace.get(&o.namespace) {
+                            if o.applied {
+                                applied.insert(i);
+                                touched = Some(i);
+                            } else {
+                                pending.remove(&i);
+                            }
+                        }
                     }
-                }),
-                Update::Snapshot(ev) => apply_event(ev, &mut |o, present| {
-                    let key = (o.namespace().unwrap_or_default(), o.name_any());
-                    if let Some(&i) = by_snapshot.get(&key) {
-                        seen[i].snapshot = present.then(|| o.clone());
-                        touched = Some(i);
+                },
+                next = merged.next() => match next {
+                    None => break,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "watch failed; it restarts with backoff");
+                        watch_error = Some(e.to_string());
                     }
-                }),
-                Update::Claim(ev) => apply_event(ev, &mut |o, present| {
-                    let key = (o.namespace().unwrap_or_default(), o.name_any());
-                    if let Some(&i) = by_claim.get(&key) {
-                        seen[i].claim = present.then(|| o.clone());
-                        touched = Some(i);
-                    }
-                }),
+                    Some(Ok(Update::Content(ev))) => apply_event(&ev, &mut |o, present| {
+                        if let Some(&i) = by_content.get(&o.name_any()) {
+                            seen[i].content = present.then(|| o.clone());
+                            touched = Some(i);
+                        }
+                    }),
+                    Some(Ok(Update::Snapshot(ev))) => apply_event(&ev, &mut |o, present| {
+                        let key = (o.namespace().unwrap_or_default(), o.name_any());
+                        if let Some(&i) = by_snapshot.get(&key) {
+                            seen[i].snapshot = present.then(|| o.clone());
+                            touched = Some(i);
+                        }
+                    }),
+                    Some(Ok(Update::Claim(ev))) => apply_event(&ev, &mut |o, present| {
+                        let key = (o.namespace().unwrap_or_default(), o.name_any());
+                        if let Some(&i) = by_claim.get(&key) {
+                            seen[i].claim = present.then(|| o.clone());
+                            touched = Some(i);
+                        }
+                    }),
+                },
             }
             if let Some(i) = touched
+                && applied.contains(&i)
                 && pending.contains(&i)
                 && is_usable(&seen[i], &targets[i])
             {
@@ -202,7 +245,7 @@ pub(crate) async fn wait_usable(
         }
     }
 
-    let waited = start.elapsed();
+    let waited = applies_ended.unwrap_or(start).elapsed();
     let diagnose = pending.iter().map(|&i| {
         let t = &targets[i];
         let s = &seen[i];

@@ -214,9 +214,44 @@ async fn apply_conflict_is_a_conflict_error_and_stops_the_namespace() {
     assert!(seen[0].path.contains("volumesnapshotcontents"));
 }
 
+/// The namespaces the scripted API server has.
+const NAMESPACES: [&str; 6] = [
+    "sandbox01",
+    "sandbox02",
+    "sandbox03",
+    "sandbox04",
+    "sandbox05",
+    "production",
+];
+
+/// Whether `path` (an object's) is listed by the list request `list`: the
+/// collection it is in, or for a namespaced object the same resource across
+/// all namespaces.
+fn listed_by(path: &str, list: &str) -> bool {
+    let Some((collection, _name)) = path.rsplit_once('/') else {
+        return false;
+    };
+    if collection == list {
+        return true;
+    }
+    let Some((scope, resource)) = collection.rsplit_once('/') else {
+        return false;
+    };
+    match scope.rsplit_once("/namespaces/") {
+        Some((prefix, _ns)) => list == format!("{prefix}/{resource}"),
+        None => false,
+    }
+}
+
+fn list_of(kind: &str, api_version: &str, items: Vec<Value>) -> Value {
+    json!({"apiVersion": api_version, "kind": format!("{kind}List"),
+           "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
 /// A scripted API server for a whole import: answers the StorageClass list,
-/// the namespace GET, 404 for the objects golden would create (or the given
-/// existing ones), and echoes applies. Records every request.
+/// the Namespace list ([`NAMESPACES`]), the lists of the other kinds with
+/// the given existing objects (by object path) they cover, 404 for a GET of
+/// anything else, and echoes applies. Records every request.
 async fn scripted(
     mut handle: Handle,
     existing: Vec<(String, Value)>,
@@ -240,28 +275,74 @@ async fn scripted(
         let (status, reply) = match (method.as_str(), path.as_str()) {
             ("GET", "/apis/storage.k8s.io/v1/storageclasses") => (
                 StatusCode::OK,
-                json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClassList",
-                       "metadata": {"resourceVersion": "1"},
-                       "items": [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                                  "metadata": {"name": "memory", "annotations":
-                                      {"storageclass.kubernetes.io/is-default-class": "true"}},
-                                  "provisioner": "memory.csi.golden.dev",
-                                  "volumeBindingMode": "Immediate"}]}),
-            ),
-            ("GET", "/api/v1/namespaces/sandbox01") => (
-                StatusCode::OK,
-                json!({"apiVersion": "v1", "kind": "Namespace",
-                       "metadata": {"name": "sandbox01", "uid": "ns-uid"}}),
-            ),
-            ("GET", p) => match existing.iter().find(|(e, _)| e == p) {
-                Some((_, obj)) => (StatusCode::OK, obj.clone()),
-                None => (
-                    StatusCode::NOT_FOUND,
-                    json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                           "status": "Failure", "message": "not found", "reason": "NotFound",
-                           "code": 404}),
+                list_of(
+                    "StorageClass",
+                    "storage.k8s.io/v1",
+                    vec![
+                        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                "metadata": {"name": "memory", "annotations":
+                                    {"storageclass.kubernetes.io/is-default-class": "true"}},
+                                "provisioner": "memory.csi.golden.dev",
+                                "volumeBindingMode": "Immediate"}),
+                    ],
                 ),
-            },
+            ),
+            ("GET", "/api/v1/namespaces") => (
+                StatusCode::OK,
+                list_of(
+                    "Namespace",
+                    "v1",
+                    NAMESPACES
+                        .iter()
+                        .map(|n| {
+                            json!({"apiVersion": "v1", "kind": "Namespace",
+                                   "metadata": {"name": n, "uid": format!("{n}-uid")}})
+                        })
+                        .collect(),
+                ),
+            ),
+            ("GET", p) if p.ends_with("/volumesnapshotcontents") => (
+                StatusCode::OK,
+                list_of(
+                    "VolumeSnapshotContent",
+                    "snapshot.storage.k8s.io/v1",
+                    existing
+                        .iter()
+                        .filter(|(e, _)| listed_by(e, p))
+                        .map(|(_, o)| o.clone())
+                        .collect(),
+                ),
+            ),
+            ("GET", p) if p.ends_with("/volumesnapshots") => (
+                StatusCode::OK,
+                list_of(
+                    "VolumeSnapshot",
+                    "snapshot.storage.k8s.io/v1",
+                    existing
+                        .iter()
+                        .filter(|(e, _)| listed_by(e, p))
+                        .map(|(_, o)| o.clone())
+                        .collect(),
+                ),
+            ),
+            ("GET", p) if p.ends_with("/persistentvolumeclaims") => (
+                StatusCode::OK,
+                list_of(
+                    "PersistentVolumeClaim",
+                    "v1",
+                    existing
+                        .iter()
+                        .filter(|(e, _)| listed_by(e, p))
+                        .map(|(_, o)| o.clone())
+                        .collect(),
+                ),
+            ),
+            ("GET", _) => (
+                StatusCode::NOT_FOUND,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                       "status": "Failure", "message": "not found", "reason": "NotFound",
+                       "code": 404}),
+            ),
             ("PATCH", _) => {
                 let mut obj = body.clone();
                 obj["metadata"]["uid"] = json!("uid-1");
@@ -329,21 +410,31 @@ async fn import_reads_then_applies_exactly_three_objects_without_force() {
         .collect();
     let vsc = format!("sandbox01.golden-{}", snap.id);
     let vs = format!("golden-{}", snap.id);
-    // Reads first (validation), then exactly three applies in order.
-    assert_eq!(calls[0], "GET /apis/storage.k8s.io/v1/storageclasses");
-    assert_eq!(calls[1], "GET /api/v1/namespaces/sandbox01");
-    let mut reads: Vec<&str> = calls[2..5].iter().map(String::as_str).collect();
+    // Reads first (validation): five lists sent at once, in any order; the
+    // claims and VolumeSnapshots of a small import are listed in its
+    // namespace only.
+    let mut reads: Vec<&str> = calls[..5].iter().map(String::as_str).collect();
     reads.sort();
     assert_eq!(
         reads,
         [
-            "GET /api/v1/namespaces/sandbox01/persistentvolumeclaims/data".to_string(),
-            format!(
-                "GET /apis/snapshot.storage.k8s.io/v1/namespaces/sandbox01/volumesnapshots/{vs}"
-            ),
-            format!("GET /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/{vsc}"),
+            "GET /api/v1/namespaces",
+            "GET /api/v1/namespaces/sandbox01/persistentvolumeclaims",
+            "GET /apis/snapshot.storage.k8s.io/v1/namespaces/sandbox01/volumesnapshots",
+            "GET /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents",
+            "GET /apis/storage.k8s.io/v1/storageclasses",
         ]
     );
+    for s in &seen[..5] {
+        assert!(
+            !s.query
+                .iter()
+                .any(|(k, _)| k == "labelSelector" || k == "fieldSelector"),
+            "validation lists are unfiltered, so foreign objects are seen: {:?}",
+            s.query
+        );
+    }
+    // Then exactly three applies in order.
     assert_eq!(
         &calls[5..],
         [
@@ -419,4 +510,151 @@ async fn forced_import_sends_force_and_foreign_object_blocks_unforced_import() {
         );
         assert!(s.query.contains(&("fieldManager".into(), "golden".into())));
     }
+}
+
+#[tokio::test]
+async fn many_targets_are_validated_with_one_list_per_kind() {
+    let (provider, snap) = golden_with_snapshot().await;
+    let targets: Vec<ImportTarget> = NAMESPACES[..5]
+        .iter()
+        .map(|n| ImportTarget::new(*n))
+        .collect();
+    let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(scripted(handle, vec![], done_rx));
+    let golden = golden_k8s::Golden::new(Client::new(svc, "default"), provider);
+    let report = golden
+        .import(
+            &snap,
+            &targets,
+            &golden_k8s::ImportOptions::default()
+                .with_wait(false)
+                .with_concurrency(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.written(), 15);
+    done_tx.send(()).unwrap();
+    let seen = server.await.unwrap();
+    let calls: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(calls.len(), 20, "{calls:#?}");
+    // Five reads for the whole import, none per namespace: claims and
+    // VolumeSnapshots are listed across all namespaces.
+    let mut reads: Vec<&str> = calls[..5].iter().map(String::as_str).collect();
+    reads.sort();
+    assert_eq!(
+        reads,
+        [
+            "GET /api/v1/namespaces",
+            "GET /api/v1/persistentvolumeclaims",
+            "GET /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents",
+            "GET /apis/snapshot.storage.k8s.io/v1/volumesnapshots",
+            "GET /apis/storage.k8s.io/v1/storageclasses",
+        ]
+    );
+    // Then per namespace exactly three applies, in order.
+    assert!(seen[5..].iter().all(|s| s.method == Method::PATCH));
+    let vs = format!("golden-{}", snap.id);
+    for ns in &NAMESPACES[..5] {
+        let mine: Vec<&str> = calls[5..]
+            .iter()
+            .filter(|c| c.contains(&format!("/namespaces/{ns}/")) || c.contains(&format!("/{ns}.")))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            mine,
+            [
+                format!(
+                    "PATCH /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/{ns}.golden-{}",
+                    snap.id
+                ),
+                format!(
+                    "PATCH /apis/snapshot.storage.k8s.io/v1/namespaces/{ns}/volumesnapshots/{vs}"
+                ),
+                format!("PATCH /api/v1/namespaces/{ns}/persistentvolumeclaims/data"),
+            ],
+            "{calls:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn objects_found_by_the_cluster_wide_lists_are_judged_per_namespace() {
+    let (provider, snap) = golden_with_snapshot().await;
+    let targets: Vec<ImportTarget> = NAMESPACES[..5]
+        .iter()
+        .map(|n| ImportTarget::new(*n))
+        .collect();
+    let vs = format!("golden-{}", snap.id);
+    let existing = vec![
+        // A claim of the same name that golden did not create.
+        (
+            "/api/v1/namespaces/sandbox04/persistentvolumeclaims/data".to_string(),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "data", "namespace": "sandbox04", "uid": "u"},
+                   "spec": {"accessModes": ["ReadWriteOnce"]}}),
+        ),
+        // golden's VolumeSnapshot, being deleted.
+        (
+            format!("/apis/snapshot.storage.k8s.io/v1/namespaces/sandbox02/volumesnapshots/{vs}"),
+            json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+                   "metadata": {"name": vs, "namespace": "sandbox02", "uid": "v",
+                                "deletionTimestamp": "2026-01-01T00:00:00Z",
+                                "labels": {"app.kubernetes.io/managed-by": "golden",
+                                           "golden.dev/snapshot": snap.id}},
+                   "spec": {"source": {"volumeSnapshotContentName": "x"}}}),
+        ),
+        // A claim in a namespace that is not a target.
+        (
+            "/api/v1/namespaces/production/persistentvolumeclaims/data".to_string(),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "data", "namespace": "production", "uid": "p"},
+                   "spec": {"accessModes": ["ReadWriteOnce"]}}),
+        ),
+    ];
+    let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(scripted(handle, existing, done_rx));
+    let golden = golden_k8s::Golden::new(Client::new(svc, "default"), provider);
+    let err = golden
+        .import(
+            &snap,
+            &targets,
+            &golden_k8s::ImportOptions::default().with_wait(false),
+        )
+        .await
+        .unwrap_err();
+    let golden_k8s::Error::Incomplete {
+        phase,
+        succeeded,
+        failures,
+        ..
+    } = &err
+    else {
+        panic!("expected Incomplete, got {err}");
+    };
+    assert_eq!(*phase, "validation");
+    assert_eq!(succeeded.len(), 3, "{err}");
+    let failed: Vec<&str> = failures.iter().map(|f| f.namespace.as_str()).collect();
+    assert_eq!(failed, ["sandbox02", "sandbox04"], "{err}");
+    assert!(failures.iter().all(|f| f.error.is_conflict()), "{err}");
+    assert!(
+        failures[0].error.to_string().contains("being deleted"),
+        "{err}"
+    );
+    assert!(
+        failures[1]
+            .error
+            .to_string()
+            .contains("without golden's label"),
+        "{err}"
+    );
+    done_tx.send(()).unwrap();
+    let seen = server.await.unwrap();
+    // Validated before any write: five reads, nothing else.
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen.iter().all(|s| s.method == Method::GET), "{seen:?}");
 }

@@ -271,11 +271,23 @@ async fn fifty_namespaces_with_bounded_writes_and_no_polling() {
     assert_eq!(c.get("patch", "volumesnapshotcontents"), 50);
     assert_eq!(c.get("patch", "volumesnapshots"), 50);
     assert_eq!(c.get("patch", "persistentvolumeclaims"), 50);
-    // One validation read per object and namespace; waiting used watches,
-    // not GETs.
-    assert_eq!(c.get("get", "volumesnapshots"), 50);
-    assert_eq!(c.get("get", "persistentvolumeclaims"), 50);
-    assert_eq!(c.get("get", "volumesnapshotcontents"), 50);
+    // Validation read each kind once for all fifty namespaces; waiting used
+    // watches (each starting with its list), never a GET.
+    for resource in [
+        "namespaces",
+        "volumesnapshotcontents",
+        "volumesnapshots",
+        "persistentvolumeclaims",
+    ] {
+        assert_eq!(c.get("get", resource), 0, "{:?}", c.by_verb_resource());
+    }
+    assert_eq!(c.get("list", "namespaces"), 1);
+    assert_eq!(c.get("list", "storageclasses"), 1);
+    // One validation list plus the watch's initial list.
+    assert_eq!(c.get("list", "volumesnapshotcontents"), 2);
+    assert_eq!(c.get("list", "volumesnapshots"), 2);
+    assert_eq!(c.get("list", "persistentvolumeclaims"), 2);
+    assert_eq!(c.reads(), 8, "{:?}", c.by_verb_resource());
     assert!(c.watches() <= 6, "{:?}", c.by_verb_resource());
     assert_eq!(env.golden_pvcs(), 50);
 }
