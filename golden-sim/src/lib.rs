@@ -519,6 +519,13 @@ impl SimCluster {
         }
     }
 
+    /// Drops the watch history, as etcd compaction does: a watch from an
+    /// older resourceVersion then gets a `410 Expired` error event, and
+    /// clients must list again.
+    pub fn compact_watch_history(&self) {
+        self.shared.store.compact();
+    }
+
     /// The current global resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.shared.store.current_rv()

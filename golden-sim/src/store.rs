@@ -51,6 +51,8 @@ struct Inner {
     objects: BTreeMap<Key, Value>,
     rv: u64,
     history: VecDeque<Arc<Change>>,
+    /// The resourceVersion up to which the history was dropped.
+    compacted: u64,
 }
 
 /// Who writes, and to which part of the object.
@@ -194,6 +196,14 @@ impl Store {
         self.tx.subscribe()
     }
 
+    /// Forgets the change history, as etcd compaction does: watches from an
+    /// older resourceVersion then get `410 Expired`.
+    pub(crate) fn compact(&self) {
+        let mut inner = self.lock();
+        inner.history.clear();
+        inner.compacted = inner.rv;
+    }
+
     pub(crate) fn current_rv(&self) -> u64 {
         self.lock().rv
     }
@@ -259,8 +269,8 @@ impl Store {
             }
             Some(rv) => {
                 let oldest = inner.history.front().map(|c| c.rv).unwrap_or(inner.rv + 1);
-                if rv + 1 < oldest && rv < inner.rv {
-                    return Err(ApiError::expired(rv, oldest));
+                if (rv + 1 < oldest && rv < inner.rv) || rv < inner.compacted {
+                    return Err(ApiError::expired(rv, oldest.max(inner.compacted)));
                 }
                 inner
                     .history
@@ -276,8 +286,10 @@ impl Store {
     fn emit(&self, inner: &mut Inner, change: Change) {
         let change = Arc::new(change);
         inner.history.push_back(change.clone());
-        if inner.history.len() > HISTORY {
-            inner.history.pop_front();
+        if inner.history.len() > HISTORY
+            && let Some(gone) = inner.history.pop_front()
+        {
+            inner.compacted = gone.rv;
         }
         let _ = self.tx.send(change);
     }

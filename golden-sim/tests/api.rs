@@ -701,3 +701,50 @@ async fn watchers_get_bookmarks_and_streaming_lists() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn compacted_history_expires_old_watches() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let api = pvc_api(&sim, "default");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    api.create(&PostParams::default(), &plain_pvc("p"))
+        .await
+        .unwrap();
+    sim.compact_watch_history();
+    let mut stream = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Error(e) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected 410, got {other:?}"),
+    }
+    // A watch from the current version works.
+    let now = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default(), &now)
+        .await
+        .unwrap()
+        .boxed();
+    api.delete("p", &DeleteParams::default()).await.unwrap();
+    assert!(matches!(
+        stream.try_next().await.unwrap().unwrap(),
+        WatchEvent::Modified(_)
+    ));
+}
