@@ -77,6 +77,29 @@
 //! Seeding helpers ([`SimCluster::seed_namespace`], [`SimCluster::seed_object`], ...)
 //! write straight into the store: they are not counted as requests, and the
 //! controllers react to them as to any other change.
+//!
+//! ## Served resources
+//!
+//! Namespace, PersistentVolumeClaim, PersistentVolume, Event (core/v1),
+//! StorageClass (storage.k8s.io/v1), VolumeSnapshot, VolumeSnapshotContent,
+//! VolumeSnapshotClass (snapshot.storage.k8s.io/v1) and ReferenceGrant
+//! (gateway.networking.k8s.io/v1beta1), with discovery (`/api`, `/apis`,
+//! each group/version), `/version`, a minimal OpenAPI v3 index and Table
+//! responses for kubectl. Snapshot objects are checked against the
+//! upstream CRDs by [`golden_core::validate`] (schema, CEL rules, the
+//! immutable fields on update); unknown fields are dropped, or refused with
+//! `fieldValidation=Strict`.
+//!
+//! ## What is not simulated
+//!
+//! Pods and scheduling ([`SimCluster::select_node`] stands in for the
+//! scheduler), dynamic snapshots (a VolumeSnapshot with
+//! `persistentVolumeClaimName` only reports an error), volume cloning,
+//! authentication and authorization, protobuf and CBOR bodies, and
+//! strategic merge patch (treated as a JSON merge patch, so lists are
+//! replaced). Every controller reacts to every change with a full pass, so
+//! the simulation suits tests, demos and benchmarks up to thousands of
+//! objects, not load tests of the API server itself.
 
 mod controllers;
 mod error;
