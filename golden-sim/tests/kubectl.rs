@@ -269,3 +269,43 @@ spec:
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_client_side_apply_label_and_describe() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kc).unwrap();
+    let file = dir.path().join("ns.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: plain\n  labels:\n    team: a\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let (ok, out) = kubectl_run(&kc, &["apply", "-f", f]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("created"), "{out}");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: plain\n  labels:\n    team: b\n",
+    )
+    .unwrap();
+    let (ok, out) = kubectl_run(&kc, &["apply", "-f", f]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("configured"), "{out}");
+    let (ok, out) = kubectl_run(&kc, &["label", "namespace", "plain", "extra=yes"]).await;
+    assert!(ok, "{out}");
+    let ns = sim.get_object("v1", "Namespace", None, "plain").unwrap();
+    assert_eq!(ns["metadata"]["labels"]["team"], "b");
+    assert_eq!(ns["metadata"]["labels"]["extra"], "yes");
+    let (ok, out) = kubectl_run(&kc, &["describe", "namespace", "plain"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("Active"), "{out}");
+    let (ok, out) = kubectl_run(&kc, &["api-resources"]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("volumesnapshotcontents") && out.contains("vsc"),
+        "{out}"
+    );
+}
