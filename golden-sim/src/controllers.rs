@@ -379,8 +379,17 @@ impl Controllers {
                 },
                 Err(e) => {
                     self.retry_later(&key);
+                    let cause = if e.is_not_found()
+                        || matches!(e, golden_core::Error::InvalidInput { .. })
+                    {
+                        format!(
+                            "code = NotFound desc = can not find snapshot for snapshotID {handle}: {e}"
+                        )
+                    } else {
+                        format!("code = Unavailable desc = {e}")
+                    };
                     let msg = format!(
-                        "Failed to check and update snapshot content: failed to list snapshot for content {}: \"rpc error: code = NotFound desc = can not find snapshot for snapshotID {handle}: {e}\"",
+                        "Failed to check and update snapshot content: failed to list snapshot for content {}: \"rpc error: {cause}\"",
                         name(&vsc)
                     );
                     (
