@@ -162,14 +162,18 @@ impl Controllers {
         }
     }
 
+    /// One reaction of every controller. They run downstream first, so a
+    /// change travels one hop per pass (content ready, then snapshot ready,
+    /// then claim bound), each hop after the reaction delay, as with
+    /// separate controllers in a cluster.
     async fn pass(&mut self) {
         self.namespaces();
-        self.sidecar().await;
-        self.snapshots();
-        self.contents().await;
         self.provisioner();
         self.reclaim();
         self.protection();
+        self.snapshots();
+        self.contents().await;
+        self.sidecar().await;
     }
 
     fn provider(&self, driver: &str) -> Option<Arc<dyn SnapshotProvider>> {

@@ -630,3 +630,33 @@ async fn cross_namespace_sources_need_the_gate_and_a_reference_grant() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn objects_created_together_settle_one_hop_at_a_time() {
+    let env = env().await;
+    let sim = &env.sim;
+    // All three at once, before any controller has run.
+    sim.seed_object(content(
+        "team.golden",
+        DRIVER,
+        &env.golden.handle,
+        "team",
+        "golden",
+        "Retain",
+    ));
+    sim.seed_object(snapshot("team", "golden", "team.golden"));
+    sim.seed_object(claim("team", "data", "golden", "2Gi", None));
+    eventually("the claim to bind", || {
+        pvc(sim, "team", "data").filter(|p| p["status"]["phase"] == "Bound")
+    })
+    .await;
+    // The provisioner saw the snapshot before it was bound and ready, as in
+    // a cluster where the manifests are applied together.
+    let reasons: Vec<String> = events_for(sim, "team", "data")
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    let failed = reasons.iter().position(|r| r == "ProvisioningFailed");
+    let done = reasons.iter().position(|r| r == "ProvisioningSucceeded");
+    assert!(failed.is_some() && failed < done, "{reasons:?}");
+}
