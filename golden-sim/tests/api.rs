@@ -748,3 +748,17 @@ async fn compacted_history_expires_old_watches() {
         WatchEvent::Modified(_)
     ));
 }
+
+#[tokio::test]
+async fn dropping_the_cluster_stops_the_server() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let client = sim.client();
+    let nss: Api<Namespace> = Api::all(client.clone());
+    assert!(nss.get("default").await.is_ok());
+    let url = sim.url();
+    drop(sim);
+    tokio::task::yield_now().await;
+    let fresh: Api<Namespace> =
+        Api::all(kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap());
+    assert!(fresh.get("default").await.is_err());
+}
