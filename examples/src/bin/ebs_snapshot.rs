@@ -36,7 +36,7 @@ struct Args {
     /// AWS Region; default from the standard AWS configuration.
     #[arg(long)]
     region: Option<String>,
-    /// Snapshot name (the Name tag); default golden-<volume id>.
+    /// Snapshot name (the Name tag); default golden-VOLUMEID.
     #[arg(long)]
     name: Option<String>,
     /// Record this source PVC (namespace/name) on the snapshot.

@@ -93,7 +93,7 @@ pub(crate) struct CaptureArgs {
     /// The source PVC, `namespace/name`.
     #[arg(long)]
     pub(crate) pvc: PvcRef,
-    /// Snapshot name (default: golden-<namespace>-<pvc>-<utc time>).
+    /// Snapshot name (default: golden-NAMESPACE-PVC-UTCTIME).
     #[arg(long)]
     pub(crate) name: Option<String>,
     /// Produce an image (GCE) rather than a snapshot.
