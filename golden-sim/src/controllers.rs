@@ -2,9 +2,13 @@
 //! the CSI snapshotter sidecar, the CSI provisioner and PV reclaim.
 //!
 //! One task reacts to store changes (after the configured reaction delay)
-//! with a full reconcile pass; every step is idempotent, so passes converge.
+//! with a reconcile pass over the objects those changes touched, the
+//! objects related to them (a snapshot and its content, a claim and its
+//! source snapshot, class and volume) and the retries that fell due; every
+//! step is idempotent, so passes converge. At start, and whenever changes
+//! were missed, a pass covers every object.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +19,9 @@ use tokio::time::Instant;
 
 use crate::resources::{self, Res};
 use crate::server::Shared;
-use crate::store::{DeleteOptions, PV_PROTECTION, PVC_PROTECTION, Writer, now_rfc3339};
+use crate::store::{
+    Change, DeleteOptions, PV_PROTECTION, PVC_PROTECTION, Ref, Writer, now_rfc3339, references,
+};
 
 /// Finalizer the snapshot controller puts on every content.
 pub const CONTENT_BOUND_FINALIZER: &str =
@@ -44,9 +50,38 @@ pub(crate) struct Controllers {
     shared: Arc<Shared>,
     providers: Vec<Arc<dyn SnapshotProvider>>,
     delay: Duration,
-    /// Per-key retry schedule: (next attempt, current backoff).
-    retries: HashMap<String, (Instant, Duration)>,
-    wake_at: Option<Instant>,
+    /// Per-key retry schedule.
+    retries: HashMap<String, Retry>,
+}
+
+/// The object a retry is about.
+#[derive(Debug, Clone)]
+enum Target {
+    Namespace(String),
+    Content(String),
+}
+
+#[derive(Debug)]
+struct Retry {
+    /// Next attempt.
+    at: Instant,
+    /// Current backoff.
+    backoff: Duration,
+    target: Target,
+    /// Still to be woken for: cleared once the target was queued at `at`.
+    armed: bool,
+}
+
+/// What the next pass reconciles, each set in list order.
+#[derive(Debug, Default)]
+struct Dirty {
+    /// Every object (at start, and after missed changes).
+    all: bool,
+    namespaces: BTreeSet<String>,
+    claims: BTreeSet<(String, String)>,
+    volumes: BTreeSet<String>,
+    snapshots: BTreeSet<(String, String)>,
+    contents: BTreeSet<String>,
 }
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
@@ -128,22 +163,31 @@ impl Controllers {
             providers,
             delay,
             retries: HashMap::new(),
-            wake_at: None,
         }
     }
 
     pub(crate) async fn run(mut self) {
         let mut rx = self.shared.store.subscribe();
+        let mut dirty = Dirty {
+            all: true,
+            ..Dirty::default()
+        };
         loop {
-            self.wake_at = None;
-            self.pass().await;
+            self.pass(std::mem::take(&mut dirty)).await;
             // Wait for a change that matters (events only report) or a retry.
+            let wake = self.next_retry();
             loop {
-                let wake = self.wake_at;
                 tokio::select! {
                     msg = rx.recv() => match msg {
                         Ok(c) if std::ptr::eq(c.res, &resources::EVENTS) => continue,
-                        Ok(_) | Err(RecvError::Lagged(_)) => break,
+                        Ok(c) => {
+                            self.note(&c, &mut dirty);
+                            break;
+                        }
+                        Err(RecvError::Lagged(_)) => {
+                            dirty.all = true;
+                            break;
+                        }
                         Err(RecvError::Closed) => return,
                     },
                     _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => break,
@@ -154,7 +198,8 @@ impl Controllers {
             }
             loop {
                 match rx.try_recv() {
-                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                    Ok(c) => self.note(&c, &mut dirty),
+                    Err(TryRecvError::Lagged(_)) => dirty.all = true,
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Closed) => return,
                 }
@@ -162,18 +207,140 @@ impl Controllers {
         }
     }
 
-    /// One reaction of every controller. They run downstream first, so a
-    /// change travels one hop per pass (content ready, then snapshot ready,
-    /// then claim bound), each hop after the reaction delay, as with
-    /// separate controllers in a cluster.
-    async fn pass(&mut self) {
-        self.namespaces();
-        self.provisioner();
-        self.reclaim();
-        self.protection();
-        self.snapshots();
-        self.contents().await;
-        self.sidecar().await;
+    /// One reaction of every controller to the objects in `dirty` and the
+    /// retries that fell due. They run downstream first, so a change
+    /// travels one hop per pass (content ready, then snapshot ready, then
+    /// claim bound), each hop after the reaction delay, as with separate
+    /// controllers in a cluster.
+    async fn pass(&mut self, mut dirty: Dirty) {
+        if dirty.all {
+            self.mark_all(&mut dirty);
+        }
+        self.mark_due(&mut dirty);
+        self.namespaces(&dirty.namespaces);
+        self.provisioner(&dirty.claims);
+        self.reclaim(&dirty.volumes);
+        self.protection(&dirty.claims, &dirty.volumes);
+        self.snapshots(&dirty.snapshots);
+        self.contents(&dirty.contents).await;
+        self.sidecar(&dirty.contents).await;
+    }
+
+    /// Queues every object the controllers look after.
+    fn mark_all(&self, d: &mut Dirty) {
+        let store = &self.shared.store;
+        let names = |res| store.keys(res).into_iter().map(|(_, n)| n);
+        d.namespaces.extend(names(&resources::NAMESPACES));
+        d.claims.extend(store.keys(&resources::PVCS));
+        d.volumes.extend(names(&resources::PVS));
+        d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
+        d.contents
+            .extend(names(&resources::VOLUME_SNAPSHOT_CONTENTS));
+    }
+
+    /// Queues the targets of the retries that fell due.
+    fn mark_due(&mut self, d: &mut Dirty) {
+        let now = Instant::now();
+        for r in self.retries.values_mut() {
+            if r.armed && r.at <= now {
+                r.armed = false;
+                match &r.target {
+                    Target::Namespace(n) => d.namespaces.insert(n.clone()),
+                    Target::Content(n) => d.contents.insert(n.clone()),
+                };
+            }
+        }
+    }
+
+    /// When the earliest pending retry falls due.
+    fn next_retry(&self) -> Option<Instant> {
+        self.retries
+            .values()
+            .filter(|r| r.armed)
+            .map(|r| r.at)
+            .min()
+    }
+
+    /// Queues the object a change names and the objects whose
+    /// reconciliation reads it.
+    fn note(&self, c: &Change, d: &mut Dirty) {
+        let res = c.res;
+        if std::ptr::eq(res, &resources::EVENTS) {
+            return;
+        }
+        let store = &self.shared.store;
+        let ns = c.namespace.as_str();
+        let n = name(&c.object).to_string();
+        let key = (ns.to_string(), n.clone());
+        let versions = || std::iter::once(&c.object).chain(c.old.as_ref());
+        let refs = |want: Ref| {
+            versions()
+                .flat_map(move |o| references(res, ns, o))
+                .filter(move |(r, _, _)| *r == want)
+                .map(|(_, t_ns, t_n)| (t_ns, t_n))
+        };
+        // A terminating namespace waits for its objects to go.
+        if res.namespaced && !ns.is_empty() {
+            d.namespaces.insert(ns.to_string());
+        }
+        if std::ptr::eq(res, &resources::NAMESPACES) {
+            d.namespaces.insert(n);
+        } else if std::ptr::eq(res, &resources::PVCS) {
+            for o in versions() {
+                if let Some(v) = s(o, "/spec/volumeName").filter(|v| !v.is_empty()) {
+                    d.volumes.insert(v.to_string());
+                }
+            }
+            d.snapshots.extend(refs(Ref::ClaimToSnapshot));
+            let volumes = store.referrers(Ref::VolumeToClaim, ns, &n);
+            d.volumes.extend(volumes.into_iter().map(|(_, v)| v));
+            d.claims.insert(key);
+        } else if std::ptr::eq(res, &resources::PVS) {
+            d.claims.extend(refs(Ref::VolumeToClaim));
+            d.volumes.insert(n);
+        } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOTS) {
+            d.contents
+                .extend(refs(Ref::SnapshotToContent).map(|(_, c)| c));
+            let contents = store.referrers(Ref::ContentToSnapshot, ns, &n);
+            d.contents.extend(contents.into_iter().map(|(_, c)| c));
+            d.claims
+                .extend(store.referrers(Ref::ClaimToSnapshot, ns, &n));
+            d.snapshots.insert(key);
+        } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CONTENTS) {
+            // The snapshots bound or pointing to it, and the claims
+            // restoring from those (the provisioner checks the content).
+            let mut snapshots: BTreeSet<(String, String)> = refs(Ref::ContentToSnapshot).collect();
+            snapshots.extend(store.referrers(Ref::SnapshotToContent, "", &n));
+            for (s_ns, s_n) in &snapshots {
+                d.claims
+                    .extend(store.referrers(Ref::ClaimToSnapshot, s_ns, s_n));
+            }
+            d.snapshots.extend(snapshots);
+            d.contents.insert(n);
+        } else if std::ptr::eq(res, &resources::STORAGE_CLASSES) {
+            d.claims.extend(store.referrers(Ref::ClaimToClass, "", &n));
+        } else if std::ptr::eq(res, &resources::REFERENCE_GRANTS) {
+            d.claims.extend(store.keys(&resources::PVCS));
+        }
+    }
+
+    /// The current state of the objects of `res` named by `keys`.
+    fn current<'k>(
+        &self,
+        res: Res,
+        keys: impl IntoIterator<Item = (&'k str, &'k str)>,
+    ) -> Vec<Value> {
+        keys.into_iter()
+            .filter_map(|(ns, n)| self.get(res, ns, n))
+            .collect()
+    }
+
+    fn namespaced(&self, res: Res, keys: &BTreeSet<(String, String)>) -> Vec<Value> {
+        self.current(res, keys.iter().map(|(ns, n)| (ns.as_str(), n.as_str())))
+    }
+
+    fn cluster_scoped(&self, res: Res, names: &BTreeSet<String>) -> Vec<Value> {
+        self.current(res, names.iter().map(|n| ("", n.as_str())))
     }
 
     fn provider(&self, driver: &str) -> Option<Arc<dyn SnapshotProvider>> {
@@ -183,32 +350,27 @@ impl Controllers {
             .cloned()
     }
 
-    /// Whether `key` may be tried now; otherwise schedules a wake-up.
-    fn due(&mut self, key: &str) -> bool {
-        match self.retries.get(key) {
-            Some((at, _)) if *at > Instant::now() => {
-                let at = *at;
-                self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
-                false
-            }
-            _ => true,
-        }
+    /// Whether `key` may be tried now (a pending retry wakes the
+    /// controllers when it falls due).
+    fn due(&self, key: &str) -> bool {
+        self.retries.get(key).is_none_or(|r| r.at <= Instant::now())
     }
 
-    /// Schedules the next attempt for `key` with a doubling backoff.
-    fn retry_later(&mut self, key: &str) {
-        let next = self
+    /// Schedules the next attempt at `target` under `key` with a doubling
+    /// backoff.
+    fn retry_later(&mut self, key: &str, target: Target) {
+        let backoff = self
             .retries
             .get(key)
-            .map(|(_, d)| (*d * 2).min(MAX_RETRY))
+            .map(|r| (r.backoff * 2).min(MAX_RETRY))
             .unwrap_or(FIRST_RETRY);
-        let at = Instant::now() + next;
-        self.retries.insert(key.to_string(), (at, next));
-        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
-    }
-
-    fn list(&self, res: Res) -> Vec<Value> {
-        self.shared.store.list(res, None).0
+        let retry = Retry {
+            at: Instant::now() + backoff,
+            backoff,
+            target,
+            armed: true,
+        };
+        self.retries.insert(key.to_string(), retry);
     }
 
     fn get(&self, res: Res, ns: &str, n: &str) -> Option<Value> {
@@ -237,8 +399,7 @@ impl Controllers {
         } else {
             "default"
         };
-        let (existing, _) = self.shared.store.list(&resources::EVENTS, Some(ns));
-        let dup = existing.iter().any(|e| {
+        let dup = self.shared.store.any_in(&resources::EVENTS, ns, |e| {
             s(e, "/involvedObject/uid") == Some(uid(obj))
                 && s(e, "/reason") == Some(reason)
                 && s(e, "/message") == Some(message)
@@ -286,8 +447,8 @@ impl Controllers {
     }
 
     /// Namespace controller: empties terminating namespaces, then removes them.
-    fn namespaces(&mut self) {
-        for ns in self.list(&resources::NAMESPACES) {
+    fn namespaces(&mut self, names: &BTreeSet<String>) {
+        for ns in self.cluster_scoped(&resources::NAMESPACES, names) {
             if !deleting(&ns) {
                 continue;
             }
@@ -304,17 +465,20 @@ impl Controllers {
                     }
                 }
             }
-            if !self.shared.store.finalize_namespace(&n) {
+            let key = format!("ns/{n}");
+            if self.shared.store.finalize_namespace(&n) {
+                self.retries.remove(&key);
+            } else {
                 // Objects held by finalizers: try again shortly.
-                self.retry_later(&format!("ns/{n}"));
+                self.retry_later(&key, Target::Namespace(n));
             }
         }
     }
 
     /// CSI snapshotter sidecar: asks the provider of the content's driver
     /// whether the snapshot behind the handle exists and is ready.
-    async fn sidecar(&mut self) {
-        for vsc in self.list(&resources::VOLUME_SNAPSHOT_CONTENTS) {
+    async fn sidecar(&mut self, names: &BTreeSet<String>) {
+        for vsc in self.cluster_scoped(&resources::VOLUME_SNAPSHOT_CONTENTS, names) {
             if deleting(&vsc) || vsc.pointer("/status/readyToUse") == Some(&json!(true)) {
                 continue;
             }
@@ -363,7 +527,7 @@ impl Controllers {
                         )
                     }
                     SnapshotState::Pending { .. } => {
-                        self.retry_later(&key);
+                        self.retry_later(&key, Target::Content(name(&vsc).to_string()));
                         let mut st = json!({"readyToUse": false, "snapshotHandle": handle});
                         if snap.size_bytes > 0 {
                             st["restoreSize"] = json!(snap.size_bytes as i64);
@@ -371,7 +535,7 @@ impl Controllers {
                         (st, None)
                     }
                     SnapshotState::Failed { reason } => {
-                        self.retry_later(&key);
+                        self.retry_later(&key, Target::Content(name(&vsc).to_string()));
                         let msg = format!(
                             "Failed to check and update snapshot content: snapshot {handle} failed: {reason}"
                         );
@@ -382,7 +546,7 @@ impl Controllers {
                     }
                 },
                 Err(e) => {
-                    self.retry_later(&key);
+                    self.retry_later(&key, Target::Content(name(&vsc).to_string()));
                     let cause = if e.is_not_found()
                         || matches!(e, golden_core::Error::InvalidInput { .. })
                     {
@@ -454,8 +618,8 @@ impl Controllers {
 
     /// Snapshot controller, VolumeSnapshot side: binding, status, finalizers
     /// and deletion.
-    fn snapshots(&mut self) {
-        for vs in self.list(&resources::VOLUME_SNAPSHOTS) {
+    fn snapshots(&mut self, keys: &BTreeSet<(String, String)>) {
+        for vs in self.namespaced(&resources::VOLUME_SNAPSHOTS, keys) {
             if deleting(&vs) {
                 self.delete_snapshot(&vs);
                 continue;
@@ -553,7 +717,14 @@ impl Controllers {
     fn delete_snapshot(&mut self, vs: &Value) {
         let ns = namespace(vs).to_string();
         let n = name(vs).to_string();
-        let in_use = self.list(&resources::PVCS).iter().any(|pvc| {
+        let claims = self.shared.store.referrers(Ref::ClaimToSnapshot, &ns, &n);
+        let claims = self.current(
+            &resources::PVCS,
+            claims
+                .iter()
+                .map(|(c_ns, c_n)| (c_ns.as_str(), c_n.as_str())),
+        );
+        let in_use = claims.iter().any(|pvc| {
             s(pvc, "/status/phase") == Some("Pending")
                 && !deleting(pvc)
                 && ["/spec/dataSource", "/spec/dataSourceRef"].iter().any(|p| {
@@ -605,8 +776,8 @@ impl Controllers {
 
     /// Snapshot controller and sidecar, content side: finalizer, deletion,
     /// and the cloud snapshot of `Delete` contents.
-    async fn contents(&mut self) {
-        for vsc in self.list(&resources::VOLUME_SNAPSHOT_CONTENTS) {
+    async fn contents(&mut self, names: &BTreeSet<String>) {
+        for vsc in self.cluster_scoped(&resources::VOLUME_SNAPSHOT_CONTENTS, names) {
             let r_ns = s(&vsc, "/spec/volumeSnapshotRef/namespace").unwrap_or("");
             let r_name = s(&vsc, "/spec/volumeSnapshotRef/name").unwrap_or("");
             let r_uid = s(&vsc, "/spec/volumeSnapshotRef/uid").unwrap_or("");
@@ -661,7 +832,7 @@ impl Controllers {
                             &format!("no CSI snapshotter is running for driver {driver}; cannot delete snapshot {handle}"),
                             SNAPSHOTTER,
                         );
-                        self.retry_later(&key);
+                        self.retry_later(&key, Target::Content(name(&vsc).to_string()));
                         continue;
                     };
                     let result = match provider.id_for_handle(&handle) {
@@ -680,7 +851,7 @@ impl Controllers {
                                 &format!("Failed to delete snapshot: {e}"),
                                 SNAPSHOTTER,
                             );
-                            self.retry_later(&key);
+                            self.retry_later(&key, Target::Content(name(&vsc).to_string()));
                             continue;
                         }
                     }
@@ -810,8 +981,8 @@ impl Controllers {
     }
 
     /// External provisioner (and the PV controller's part of binding).
-    fn provisioner(&mut self) {
-        for pvc in self.list(&resources::PVCS) {
+    fn provisioner(&mut self, keys: &BTreeSet<(String, String)>) {
+        for pvc in self.namespaced(&resources::PVCS, keys) {
             if deleting(&pvc)
                 || s(&pvc, "/status/phase") != Some("Pending")
                 || s(&pvc, "/spec/volumeName").is_some_and(|v| !v.is_empty())
@@ -1046,8 +1217,8 @@ impl Controllers {
     /// The pvc-protection and pv-protection controllers: no pod ever uses a
     /// claim here, so a deleted claim goes at once; a deleted volume goes
     /// once no live claim is bound to it.
-    fn protection(&mut self) {
-        for pvc in self.list(&resources::PVCS) {
+    fn protection(&mut self, claims: &BTreeSet<(String, String)>, volumes: &BTreeSet<String>) {
+        for pvc in self.namespaced(&resources::PVCS, claims) {
             if deleting(&pvc) && has_finalizer(&pvc, PVC_PROTECTION) {
                 self.mutate(
                     &resources::PVCS,
@@ -1057,7 +1228,7 @@ impl Controllers {
                 );
             }
         }
-        for pv in self.list(&resources::PVS) {
+        for pv in self.cluster_scoped(&resources::PVS, volumes) {
             if !deleting(&pv) || !has_finalizer(&pv, PV_PROTECTION) {
                 continue;
             }
@@ -1081,8 +1252,8 @@ impl Controllers {
 
     /// PV controller: volumes whose claim is gone are deleted (`Delete`) or
     /// released (`Retain`).
-    fn reclaim(&mut self) {
-        for pv in self.list(&resources::PVS) {
+    fn reclaim(&mut self, names: &BTreeSet<String>) {
+        for pv in self.cluster_scoped(&resources::PVS, names) {
             let Some(claim) = pv.pointer("/spec/claimRef") else {
                 if s(&pv, "/status/phase") == Some("Pending") {
                     self.mutate(&resources::PVS, &pv, Writer::status(PV_CONTROLLER), |v| {

@@ -893,7 +893,7 @@ fn watch(
         shared: Arc<Shared>,
         render: F,
     }
-    let last_rv = rv.unwrap_or_else(|| shared.store.list(res, None).1);
+    let last_rv = rv.unwrap_or_else(|| shared.store.current_rv());
     let st = St {
         first: first.into_iter(),
         rx,

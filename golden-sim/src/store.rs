@@ -2,7 +2,7 @@
 //! change history that watches replay, and the write path every request and
 //! controller goes through (defaults, admission, field ownership).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Map, Value, json};
@@ -46,13 +46,136 @@ pub(crate) struct Change {
 
 type Key = (usize, String, String);
 
+/// A reference from one object to another that the controllers follow
+/// backwards: "which objects point at this one".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Ref {
+    /// A claim's `dataSource`/`dataSourceRef` naming a VolumeSnapshot.
+    ClaimToSnapshot,
+    /// A claim's `storageClassName`.
+    ClaimToClass,
+    /// A volume's `claimRef`.
+    VolumeToClaim,
+    /// A snapshot's source or bound content name.
+    SnapshotToContent,
+    /// A content's `volumeSnapshotRef`.
+    ContentToSnapshot,
+}
+
+/// `(reference, target namespace, target name)` -> referring objects'
+/// `(namespace, name)`.
+type RefIndex = HashMap<(Ref, String, String), BTreeSet<(String, String)>>;
+
 #[derive(Default)]
 struct Inner {
     objects: BTreeMap<Key, Value>,
+    /// Reverse references, kept in step with `objects`.
+    refs: RefIndex,
     rv: u64,
     history: VecDeque<Arc<Change>>,
     /// The resourceVersion up to which the history was dropped.
     compacted: u64,
+}
+
+fn ptr_str<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str)
+}
+
+/// The references `obj` (of `res`, in `ns`) makes to other objects.
+pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, String)> {
+    let mut out = Vec::new();
+    if std::ptr::eq(res, &resources::PVCS) {
+        for p in ["/spec/dataSource", "/spec/dataSourceRef"] {
+            if let Some(d) = obj.pointer(p)
+                && d.get("kind").and_then(Value::as_str) == Some("VolumeSnapshot")
+                && let Some(n) = d.get("name").and_then(Value::as_str)
+            {
+                let d_ns = d
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(ns);
+                out.push((Ref::ClaimToSnapshot, d_ns.to_string(), n.to_string()));
+            }
+        }
+        if let Some(c) = ptr_str(obj, "/spec/storageClassName") {
+            out.push((Ref::ClaimToClass, String::new(), c.to_string()));
+        }
+    } else if std::ptr::eq(res, &resources::PVS) {
+        if let Some(c) = obj.pointer("/spec/claimRef") {
+            let c_ns = c.get("namespace").and_then(Value::as_str).unwrap_or("");
+            let c_name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            out.push((Ref::VolumeToClaim, c_ns.to_string(), c_name.to_string()));
+        }
+    } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOTS) {
+        for p in [
+            "/spec/source/volumeSnapshotContentName",
+            "/status/boundVolumeSnapshotContentName",
+        ] {
+            if let Some(c) = ptr_str(obj, p) {
+                out.push((Ref::SnapshotToContent, String::new(), c.to_string()));
+            }
+        }
+    } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CONTENTS)
+        && let Some(r) = obj.pointer("/spec/volumeSnapshotRef")
+    {
+        let r_ns = r.get("namespace").and_then(Value::as_str).unwrap_or("");
+        let r_name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        out.push((Ref::ContentToSnapshot, r_ns.to_string(), r_name.to_string()));
+    }
+    out
+}
+
+impl Inner {
+    /// Stores `obj` under `key`, keeping the reference index in step.
+    fn put(&mut self, key: Key, obj: Value) {
+        let res = resources::ALL[key.0];
+        let new_refs = references(res, &key.1, &obj);
+        let old = self.objects.insert(key.clone(), obj);
+        self.reindex(&key, old.as_ref(), new_refs);
+    }
+
+    /// Removes the object under `key`, keeping the reference index in step.
+    fn take(&mut self, key: &Key) -> Option<Value> {
+        let old = self.objects.remove(key);
+        self.reindex(key, old.as_ref(), Vec::new());
+        old
+    }
+
+    fn reindex(&mut self, key: &Key, old: Option<&Value>, new_refs: Vec<(Ref, String, String)>) {
+        let res = resources::ALL[key.0];
+        let old_refs = old.map(|o| references(res, &key.1, o)).unwrap_or_default();
+        if old_refs == new_refs {
+            return;
+        }
+        let referrer = (key.1.clone(), key.2.clone());
+        for r in old_refs {
+            if let std::collections::hash_map::Entry::Occupied(mut e) = self.refs.entry(r) {
+                e.get_mut().remove(&referrer);
+                if e.get().is_empty() {
+                    e.remove();
+                }
+            }
+        }
+        for r in new_refs {
+            self.refs.entry(r).or_default().insert(referrer.clone());
+        }
+    }
+
+    /// The objects of `res` (in `ns` when given and `res` is namespaced),
+    /// in key order.
+    fn range<'a>(
+        &'a self,
+        res: Res,
+        ns: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+        let idx = res.index();
+        let ns = ns.filter(|_| res.namespaced);
+        let start = (idx, ns.unwrap_or("").to_string(), String::new());
+        self.objects
+            .range(start..)
+            .take_while(move |((i, n, _), _)| *i == idx && ns.is_none_or(|want| n == want))
+    }
 }
 
 /// Who writes, and to which part of the object.
@@ -220,15 +343,32 @@ impl Store {
     /// name, and the current resourceVersion.
     pub(crate) fn list(&self, res: Res, ns: Option<&str>) -> (Vec<Value>, u64) {
         let inner = self.lock();
-        let idx = res.index();
-        let items = inner
-            .objects
-            .range((idx, String::new(), String::new())..)
-            .take_while(|((i, _, _), _)| *i == idx)
-            .filter(|((_, n, _), _)| ns.is_none_or(|want| !res.namespaced || n == want))
-            .map(|(_, v)| v.clone())
-            .collect();
+        let items = inner.range(res, ns).map(|(_, v)| v.clone()).collect();
         (items, inner.rv)
+    }
+
+    /// The `(namespace, name)` of every object of `res`, in list order.
+    pub(crate) fn keys(&self, res: Res) -> Vec<(String, String)> {
+        self.lock()
+            .range(res, None)
+            .map(|((_, ns, n), _)| (ns.clone(), n.clone()))
+            .collect()
+    }
+
+    /// Whether some object of `res` in `ns` satisfies `f` (nothing is
+    /// copied).
+    pub(crate) fn any_in(&self, res: Res, ns: &str, f: impl Fn(&Value) -> bool) -> bool {
+        self.lock().range(res, Some(ns)).any(|(_, v)| f(v))
+    }
+
+    /// The `(namespace, name)` of the objects that make reference `r` to
+    /// the object `ns`/`name`, sorted.
+    pub(crate) fn referrers(&self, r: Ref, ns: &str, name: &str) -> Vec<(String, String)> {
+        self.lock()
+            .refs
+            .get(&(r, ns.to_string(), name.to_string()))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// For a watch from `rv` (`None`: the current state as ADDED events
@@ -245,37 +385,32 @@ impl Store {
         let rx = self.tx.subscribe();
         let in_ns = |c: &Change| ns.is_none_or(|n| !res.namespaced || c.namespace == n);
         let replay = match rv {
-            None => {
-                let idx = res.index();
-                inner
-                    .objects
-                    .iter()
-                    .filter(|((i, n, _), _)| {
-                        *i == idx && ns.is_none_or(|want| !res.namespaced || n == want)
+            None => inner
+                .range(res, ns)
+                .map(|((_, n, _), v)| {
+                    Arc::new(Change {
+                        rv: meta_str(v, "resourceVersion")
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(0),
+                        res,
+                        namespace: n.clone(),
+                        kind: ChangeKind::Added,
+                        object: v.clone(),
+                        old: None,
                     })
-                    .map(|((_, n, _), v)| {
-                        Arc::new(Change {
-                            rv: meta_str(v, "resourceVersion")
-                                .and_then(|r| r.parse().ok())
-                                .unwrap_or(0),
-                            res,
-                            namespace: n.clone(),
-                            kind: ChangeKind::Added,
-                            object: v.clone(),
-                            old: None,
-                        })
-                    })
-                    .collect()
-            }
+                })
+                .collect(),
             Some(rv) => {
                 let oldest = inner.history.front().map(|c| c.rv).unwrap_or(inner.rv + 1);
                 if (rv + 1 < oldest && rv < inner.rv) || rv < inner.compacted {
                     return Err(ApiError::expired(rv, oldest.max(inner.compacted)));
                 }
+                // The history is in resourceVersion order: skip to `rv`.
+                let first = inner.history.partition_point(|c| c.rv <= rv);
                 inner
                     .history
-                    .iter()
-                    .filter(|c| c.rv > rv && std::ptr::eq(c.res, res) && in_ns(c))
+                    .range(first..)
+                    .filter(|c| std::ptr::eq(c.res, res) && in_ns(c))
                     .cloned()
                     .collect()
             }
@@ -639,7 +774,7 @@ impl Store {
         let key = (res.index(), ns.to_string(), name);
         let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
         if deleting && finalizers_empty(&new) && !std::ptr::eq(res, &resources::NAMESPACES) {
-            inner.objects.remove(&key);
+            inner.take(&key);
             self.emit(
                 inner,
                 Change {
@@ -652,7 +787,7 @@ impl Store {
                 },
             );
         } else {
-            inner.objects.insert(key, new.clone());
+            inner.put(key, new.clone());
             let kind = if old.is_some() {
                 ChangeKind::Modified
             } else {
@@ -729,9 +864,7 @@ impl Store {
             inner.rv += 1;
             let rv = inner.rv;
             meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-            inner
-                .objects
-                .insert((res.index(), ns.to_string(), name.to_string()), obj.clone());
+            inner.put((res.index(), ns.to_string(), name.to_string()), obj.clone());
             self.emit(
                 &mut inner,
                 Change {
@@ -756,9 +889,7 @@ impl Store {
         name: &str,
         mut obj: Value,
     ) -> Value {
-        inner
-            .objects
-            .remove(&(res.index(), ns.to_string(), name.to_string()));
+        inner.take(&(res.index(), ns.to_string(), name.to_string()));
         inner.rv += 1;
         let rv = inner.rv;
         let old = obj.clone();
@@ -786,10 +917,10 @@ impl Store {
         if obj.pointer("/metadata/deletionTimestamp").is_none() {
             return false;
         }
-        let left = inner
-            .objects
-            .keys()
-            .any(|(i, n, _)| n == name && resources::ALL.get(*i).is_some_and(|r| r.namespaced));
+        let left = resources::ALL
+            .iter()
+            .filter(|r| r.namespaced)
+            .any(|r| inner.range(r, Some(name)).next().is_some());
         if left {
             return false;
         }
@@ -893,9 +1024,7 @@ fn defaults(inner: &Inner, res: Res, obj: &mut Value, cross_namespace: bool) {
             set_default(obj, "/spec", "volumeMode", json!("Filesystem"));
             if obj.pointer("/spec/storageClassName").is_none() {
                 let default_class = inner
-                    .objects
-                    .iter()
-                    .filter(|((i, _, _), _)| *i == resources::STORAGE_CLASSES.index())
+                    .range(&resources::STORAGE_CLASSES, None)
                     .find(|(_, v)| is_default_class(v))
                     .and_then(|(_, v)| meta_str(v, "name").map(str::to_string));
                 if let Some(c) = default_class {
