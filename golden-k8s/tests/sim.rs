@@ -293,6 +293,79 @@ async fn fifty_namespaces_with_bounded_writes_and_no_polling() {
 }
 
 #[tokio::test]
+async fn the_wait_runs_with_the_applies_and_follows_each_namespace() {
+    let mut env = env().await;
+    let golden = captured(&env).await;
+    env.drain();
+    let t = targets("sandbox", 6);
+    env.sim
+        .set_latency(golden_sim::Latency::Fixed(Duration::from_millis(2)));
+    // One namespace fails at its claim: the wait drops it, the others are
+    // reported usable.
+    env.sim.inject_fault(
+        Fault::new(FaultKind::InternalError, 1)
+            .with_verb("patch")
+            .with_resource("persistentvolumeclaims"),
+    );
+    env.sim.reset_counters();
+    let err = env
+        .golden
+        .import(&golden, &t, &import_opts().with_concurrency(2))
+        .await
+        .unwrap_err();
+    let golden_k8s::Error::Incomplete {
+        phase,
+        succeeded,
+        failures,
+        ..
+    } = &err
+    else {
+        panic!("expected Incomplete, got {err}");
+    };
+    assert_eq!(*phase, "apply", "{err}");
+    assert_eq!(succeeded.len(), 5, "{err}");
+    assert_eq!(failures.len(), 1, "{err}");
+    assert!(!failures[0].error.is_not_ready(), "{err}");
+    let failed = failures[0].namespace.clone();
+    // Still one watch per resource type.
+    let c = env.sim.counters();
+    assert_eq!(c.watches(), 3, "{:?}", c.by_verb_resource());
+
+    let events = env.drain();
+    let position = |ns: &str, want: &str| -> Vec<usize> {
+        events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| match e {
+                Event::NamespaceApplied { namespace, .. } => want == "applied" && namespace == ns,
+                Event::NamespaceReady { namespace, .. } => want == "ready" && namespace == ns,
+                Event::NamespaceFailed { namespace, .. } => want == "failed" && namespace == ns,
+                _ => false,
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let validated = events
+        .iter()
+        .position(|e| matches!(e, Event::Validated { .. }))
+        .expect("validated");
+    for ns in succeeded {
+        let applied = position(ns, "applied");
+        let ready = position(ns, "ready");
+        assert_eq!(applied.len(), 1, "{ns}: {events:?}");
+        assert_eq!(ready.len(), 1, "{ns}: {events:?}");
+        assert!(
+            validated < applied[0] && applied[0] < ready[0],
+            "{ns}: usable only after its apply: {events:?}"
+        );
+        assert!(position(ns, "failed").is_empty(), "{ns}: {events:?}");
+    }
+    assert!(position(&failed, "applied").is_empty(), "{events:?}");
+    assert!(position(&failed, "ready").is_empty(), "{events:?}");
+    assert_eq!(position(&failed, "failed").len(), 1, "{events:?}");
+}
+
+#[tokio::test]
 async fn second_import_changes_nothing() {
     let env = env().await;
     let golden = captured(&env).await;
