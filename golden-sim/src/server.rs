@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::metrics::{Fault, FaultKind, Latency, RequestCounts};
 use crate::resources::{self, Res, VERBS};
 use crate::select::{FieldSelector, LabelSelector};
-use crate::store::{Change, ChangeKind, DeleteOptions, PatchKind, Store, Writer};
+use crate::store::{Change, ChangeKind, DeleteOptions, PatchKind, Store, Stored, Writer};
 
 /// State shared by the server, the controllers and the handle.
 pub(crate) struct Shared {
@@ -81,6 +81,30 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 fn json_response(code: u16, v: &Value) -> Response<Body> {
     let mut r = Response::new(Body::from(serde_json::to_vec(v).unwrap_or_default()));
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A list: `head` (kind, apiVersion, metadata) with the stored objects'
+/// encodings as `items`, without decoding or copying the objects.
+fn list_response(head: &Value, items: &[Arc<Stored>]) -> Response<Body> {
+    let mut out = serde_json::to_vec(head).unwrap_or_else(|_| b"{}".to_vec());
+    out.pop();
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"items\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(o.json());
+    }
+    out.extend_from_slice(b"]}");
+    let mut r = Response::new(Body::from(out));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -233,6 +257,22 @@ fn verb_of(method: &Method, name: bool, q: &Query) -> &'static str {
     }
 }
 
+/// Sleeps for `d`, give or take tens of microseconds. Tokio's timer works
+/// in millisecond ticks and rounds deadlines up, which adds a millisecond
+/// or more to every few-millisecond sleep; so the timer covers all but the
+/// last `SLACK`, and a blocking-pool thread sleeps the rest.
+async fn sleep_precisely(d: Duration) {
+    const SLACK: Duration = Duration::from_millis(2);
+    let deadline = std::time::Instant::now() + d;
+    if d > SLACK {
+        tokio::time::sleep(d - SLACK).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
+}
+
 async fn handle(
     shared: Arc<Shared>,
     req: Request<hyper::body::Incoming>,
@@ -255,7 +295,7 @@ async fn handle(
     lock(&shared.counts).add(verb, resource);
     let delay = lock(&shared.latency).for_verb(verb);
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        sleep_precisely(delay).await;
     }
     let fault = {
         let mut faults = lock(&shared.faults);
@@ -581,10 +621,10 @@ fn resource_request(
                 );
                 return watch(shared, res, ns, q, label, field, table);
             }
-            let (items, rv) = store.list(res, ns.as_deref());
-            let mut items: Vec<Value> = items
+            let (items, rv) = store.list_stored(res, ns.as_deref());
+            let mut items: Vec<Arc<Stored>> = items
                 .into_iter()
-                .filter(|o| label.matches(o) && field.matches(o))
+                .filter(|o| label.matches(&o.value) && field.matches(&o.value))
                 .collect();
             let key = |o: &Value| {
                 format!(
@@ -599,7 +639,7 @@ fn resource_request(
             };
             if let Some(cont) = q.get("continue").filter(|c| !c.is_empty()) {
                 let after = decode_continue(cont)?;
-                items.retain(|o| key(o) > after);
+                items.retain(|o| key(&o.value) > after);
             }
             let mut meta = json!({"resourceVersion": rv.to_string()});
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
@@ -609,25 +649,23 @@ fn resource_request(
             {
                 let rest = items.len() - limit;
                 items.truncate(limit);
-                meta["continue"] = json!(encode_continue(&key(&items[limit - 1])));
+                meta["continue"] = json!(encode_continue(&key(&items[limit - 1].value)));
                 meta["remainingItemCount"] = json!(rest);
             }
             if crate::table::wants_table(accept) {
+                let items: Vec<Value> = items.iter().map(|o| o.value.clone()).collect();
                 let mut t = crate::table::table(res, &items, &rv.to_string());
                 if let Some(c) = meta.get("continue") {
                     t["metadata"]["continue"] = c.clone();
                 }
                 return Ok(json_response(200, &t));
             }
-            Ok(json_response(
-                200,
-                &json!({
-                    "kind": format!("{}List", res.kind),
-                    "apiVersion": res.api_version(),
-                    "metadata": meta,
-                    "items": items,
-                }),
-            ))
+            let head = json!({
+                "kind": format!("{}List", res.kind),
+                "apiVersion": res.api_version(),
+                "metadata": meta,
+            });
+            Ok(list_response(&head, &items))
         }
         ("GET", Some(name)) => {
             let o = store

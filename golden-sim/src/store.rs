@@ -3,7 +3,9 @@
 //! controller goes through (defaults, admission, field ownership).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
 
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
@@ -66,9 +68,32 @@ pub(crate) enum Ref {
 /// `(namespace, name)`.
 type RefIndex = HashMap<(Ref, String, String), BTreeSet<(String, String)>>;
 
+/// A stored object and, once asked for, its JSON encoding (objects are
+/// never changed in place, so the encoding stays valid).
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) value: Value,
+    json: OnceLock<Bytes>,
+}
+
+impl Stored {
+    fn new(value: Value) -> Arc<Self> {
+        Arc::new(Stored {
+            value,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The object as JSON, encoded once.
+    pub(crate) fn json(&self) -> &Bytes {
+        self.json
+            .get_or_init(|| Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    objects: BTreeMap<Key, Value>,
+    objects: BTreeMap<Key, Arc<Stored>>,
     /// Reverse references, kept in step with `objects`.
     refs: RefIndex,
     rv: u64,
@@ -131,15 +156,14 @@ impl Inner {
     fn put(&mut self, key: Key, obj: Value) {
         let res = resources::ALL[key.0];
         let new_refs = references(res, &key.1, &obj);
-        let old = self.objects.insert(key.clone(), obj);
-        self.reindex(&key, old.as_ref(), new_refs);
+        let old = self.objects.insert(key.clone(), Stored::new(obj));
+        self.reindex(&key, old.as_ref().map(|o| &o.value), new_refs);
     }
 
     /// Removes the object under `key`, keeping the reference index in step.
-    fn take(&mut self, key: &Key) -> Option<Value> {
+    fn take(&mut self, key: &Key) {
         let old = self.objects.remove(key);
-        self.reindex(key, old.as_ref(), Vec::new());
-        old
+        self.reindex(key, old.as_ref().map(|o| &o.value), Vec::new());
     }
 
     fn reindex(&mut self, key: &Key, old: Option<&Value>, new_refs: Vec<(Ref, String, String)>) {
@@ -169,6 +193,15 @@ impl Inner {
         res: Res,
         ns: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+        self.range_stored(res, ns).map(|(k, o)| (k, &o.value))
+    }
+
+    /// Like [`Inner::range`], with the stored objects.
+    fn range_stored<'a>(
+        &'a self,
+        res: Res,
+        ns: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a Arc<Stored>)> + 'a {
         let idx = res.index();
         let ns = ns.filter(|_| res.namespaced);
         let start = (idx, ns.unwrap_or("").to_string(), String::new());
@@ -336,7 +369,7 @@ impl Store {
         self.lock()
             .objects
             .get(&(res.index(), ns.to_string(), name.to_string()))
-            .cloned()
+            .map(|o| o.value.clone())
     }
 
     /// All objects of `res` (in `ns` when given), sorted by namespace and
@@ -344,6 +377,17 @@ impl Store {
     pub(crate) fn list(&self, res: Res, ns: Option<&str>) -> (Vec<Value>, u64) {
         let inner = self.lock();
         let items = inner.range(res, ns).map(|(_, v)| v.clone()).collect();
+        (items, inner.rv)
+    }
+
+    /// Like [`Store::list`], sharing the stored objects instead of copying
+    /// them.
+    pub(crate) fn list_stored(&self, res: Res, ns: Option<&str>) -> (Vec<Arc<Stored>>, u64) {
+        let inner = self.lock();
+        let items = inner
+            .range_stored(res, ns)
+            .map(|(_, o)| o.clone())
+            .collect();
         (items, inner.rv)
     }
 
@@ -561,7 +605,7 @@ impl Store {
         inner
             .objects
             .get(&(res.index(), ns.to_string(), name.to_string()))
-            .cloned()
+            .map(|o| o.value.clone())
     }
 
     #[allow(clippy::too_many_arguments)]
