@@ -305,33 +305,80 @@ fn finalizers_empty(obj: &Value) -> bool {
         .is_none_or(|a| a.is_empty())
 }
 
-/// The object without its resourceVersion and managedFields times, to spot
-/// writes that change nothing.
-fn comparable(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
-            for e in mf {
-                if let Some(e) = e.as_object_mut() {
-                    e.remove("time");
-                }
-            }
-        }
-    }
-    o
+/// Whether two objects are equal but for their resourceVersion and
+/// managedFields times: a write that changes nothing else is a no-op.
+fn same_but_versions(a: &Value, b: &Value) -> bool {
+    map_eq(a, b, |k| k == "metadata", |_, va, vb| meta_eq(va, vb))
 }
 
-/// The object minus metadata and status: a change bumps the generation.
-fn spec_part(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(m) = o.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
-        m.remove("apiVersion");
-        m.remove("kind");
-    }
-    o
+/// Whether the objects' maps are equal, comparing the entries picked by
+/// `special` with `eq` (non-objects are compared as they are).
+fn map_eq(
+    a: &Value,
+    b: &Value,
+    special: impl Fn(&str) -> bool,
+    eq: impl Fn(&str, &Value, &Value) -> bool,
+) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    a.len() == b.len()
+        && a.iter().all(|(k, va)| {
+            b.get(k)
+                .is_some_and(|vb| if special(k) { eq(k, va, vb) } else { va == vb })
+        })
+}
+
+fn meta_eq(a: &Value, b: &Value) -> bool {
+    let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| *k != "resourceVersion").count();
+    kept(ma) == kept(mb)
+        && ma
+            .iter()
+            .filter(|(k, _)| *k != "resourceVersion")
+            .all(|(k, va)| {
+                mb.get(k).is_some_and(|vb| {
+                    if k == "managedFields" {
+                        managed_fields_eq(va, vb)
+                    } else {
+                        va == vb
+                    }
+                })
+            })
+}
+
+fn managed_fields_eq(a: &Value, b: &Value) -> bool {
+    let (Some(ea), Some(eb)) = (a.as_array(), b.as_array()) else {
+        return a == b;
+    };
+    ea.len() == eb.len()
+        && ea.iter().zip(eb).all(|(x, y)| {
+            let (Some(x), Some(y)) = (x.as_object(), y.as_object()) else {
+                return x == y;
+            };
+            let kept = |m: &Map<String, Value>| m.keys().filter(|k| *k != "time").count();
+            kept(x) == kept(y)
+                && x.iter()
+                    .filter(|(k, _)| *k != "time")
+                    .all(|(k, v)| y.get(k) == Some(v))
+        })
+}
+
+/// Whether the objects are equal but for metadata and status (otherwise
+/// the generation goes up).
+fn same_spec(a: &Value, b: &Value) -> bool {
+    let skipped = |k: &str| matches!(k, "metadata" | "status" | "apiVersion" | "kind");
+    let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skipped(k)).count();
+    kept(ma) == kept(mb)
+        && ma
+            .iter()
+            .filter(|(k, _)| !skipped(k))
+            .all(|(k, v)| mb.get(k) == Some(v))
 }
 
 impl Store {
@@ -759,7 +806,7 @@ impl Store {
                         ));
                     }
                 }
-                let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+                let old_meta = old.get("metadata");
                 let meta = meta_mut(&mut new);
                 meta.insert("name".into(), json!(name));
                 for k in [
@@ -770,12 +817,12 @@ impl Store {
                     "generation",
                     "resourceVersion",
                 ] {
-                    match old_meta.get(k) {
+                    match old_meta.and_then(|m| m.get(k)) {
                         Some(v) => meta.insert(k.into(), v.clone()),
                         None => meta.remove(k),
                     };
                 }
-                if let Some(mf) = old_meta.get("managedFields") {
+                if let Some(mf) = old_meta.and_then(|m| m.get("managedFields")) {
                     meta.insert("managedFields".into(), mf.clone());
                 } else {
                     meta.remove("managedFields");
@@ -784,7 +831,7 @@ impl Store {
                 if !causes.is_empty() {
                     return Err(ApiError::invalid(res, &name, &causes));
                 }
-                if res.crd && spec_part(old) != spec_part(&new) {
+                if res.crd && !same_spec(old, &new) {
                     let g = old
                         .pointer("/metadata/generation")
                         .and_then(Value::as_i64)
@@ -804,7 +851,7 @@ impl Store {
             &now,
         );
         if let Some(old) = &old
-            && comparable(old) == comparable(&new)
+            && same_but_versions(old, &new)
         {
             return Ok(old.clone());
         }
