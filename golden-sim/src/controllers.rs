@@ -270,9 +270,9 @@ impl Controllers {
         }
         let store = &self.shared.store;
         let ns = c.namespace.as_str();
-        let n = name(&c.object).to_string();
+        let n = name(&c.object.value).to_string();
         let key = (ns.to_string(), n.clone());
-        let versions = || std::iter::once(&c.object).chain(c.old.as_ref());
+        let versions = || std::iter::once(&c.object.value).chain(c.old.as_ref());
         let refs = |want: Ref| {
             versions()
                 .flat_map(move |o| references(res, ns, o))

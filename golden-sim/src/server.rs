@@ -816,13 +816,13 @@ fn delete_options(body: &Bytes, dry_run: bool) -> DeleteOptions {
 }
 
 /// How a change looks to a filtered watch.
-fn filter_change(
-    c: &Change,
+fn filter_change<'c>(
+    c: &'c Change,
     res: Res,
     ns: Option<&str>,
     label: &LabelSelector,
     field: &FieldSelector,
-) -> Option<(&'static str, Value)> {
+) -> Option<(&'static str, &'c Stored)> {
     if !std::ptr::eq(c.res, res) {
         return None;
     }
@@ -833,7 +833,7 @@ fn filter_change(
         return None;
     }
     let m = |o: &Value| label.matches(o) && field.matches(o);
-    let now = m(&c.object);
+    let now = m(&c.object.value);
     let before = c.old.as_ref().is_some_and(m);
     let kind = match c.kind {
         ChangeKind::Added if now => "ADDED",
@@ -843,7 +843,19 @@ fn filter_change(
         ChangeKind::Deleted if now || before => ChangeKind::Deleted.as_str(),
         _ => return None,
     };
-    Some((kind, c.object.clone()))
+    Some((kind, &c.object))
+}
+
+/// A watch event line for a stored object, from its encoding.
+fn stored_line(kind: &str, object: &Stored) -> Bytes {
+    let json = object.json();
+    let mut v = Vec::with_capacity(json.len() + kind.len() + 24);
+    v.extend_from_slice(b"{\"type\":");
+    v.extend_from_slice(&serde_json::to_vec(kind).unwrap_or_default());
+    v.extend_from_slice(b",\"object\":");
+    v.extend_from_slice(json);
+    v.extend_from_slice(b"}\n");
+    Bytes::from(v)
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -883,22 +895,26 @@ fn watch(
             })));
         }
     };
-    let render = move |k: &str, o: &Value| {
+    let render = move |k: &str, o: &Stored| {
         if table {
             let rv = o
+                .value
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            line(k, &crate::table::table(res, std::slice::from_ref(o), &rv))
+            line(
+                k,
+                &crate::table::table(res, std::slice::from_ref(&o.value), &rv),
+            )
         } else {
-            line(k, o)
+            stored_line(k, o)
         }
     };
     let mut first: Vec<Bytes> = replay
         .iter()
         .filter_map(|c| filter_change(c, res, ns.as_deref(), &label, &field))
-        .map(|(k, o)| render(k, &o))
+        .map(|(k, o)| render(k, o))
         .collect();
     if q.flag("sendInitialEvents") && rv.is_none() {
         let now = shared
@@ -970,7 +986,7 @@ fn watch(
                     Ok(c) => {
                         if let Some((k, o)) = filter_change(&c, st.res, st.ns.as_deref(), &st.label, &st.field) {
                             st.last_rv = c.rv;
-                            let b = (st.render)(k, &o);
+                            let b = (st.render)(k, o);
                             return Some((Ok(b), st));
                         }
                     }

@@ -42,7 +42,7 @@ pub(crate) struct Change {
     pub(crate) res: Res,
     pub(crate) namespace: String,
     pub(crate) kind: ChangeKind,
-    pub(crate) object: Value,
+    pub(crate) object: Arc<Stored>,
     pub(crate) old: Option<Value>,
 }
 
@@ -77,7 +77,7 @@ pub(crate) struct Stored {
 }
 
 impl Stored {
-    fn new(value: Value) -> Arc<Self> {
+    pub(crate) fn new(value: Value) -> Arc<Self> {
         Arc::new(Stored {
             value,
             json: OnceLock::new(),
@@ -153,10 +153,10 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
 
 impl Inner {
     /// Stores `obj` under `key`, keeping the reference index in step.
-    fn put(&mut self, key: Key, obj: Value) {
+    fn put(&mut self, key: Key, obj: Arc<Stored>) {
         let res = resources::ALL[key.0];
-        let new_refs = references(res, &key.1, &obj);
-        let old = self.objects.insert(key.clone(), Stored::new(obj));
+        let new_refs = references(res, &key.1, &obj.value);
+        let old = self.objects.insert(key.clone(), obj);
         self.reindex(&key, old.as_ref().map(|o| &o.value), new_refs);
     }
 
@@ -477,10 +477,10 @@ impl Store {
         let in_ns = |c: &Change| ns.is_none_or(|n| !res.namespaced || c.namespace == n);
         let replay = match rv {
             None => inner
-                .range(res, ns)
+                .range_stored(res, ns)
                 .map(|((_, n, _), v)| {
                     Arc::new(Change {
-                        rv: meta_str(v, "resourceVersion")
+                        rv: meta_str(&v.value, "resourceVersion")
                             .and_then(|r| r.parse().ok())
                             .unwrap_or(0),
                         res,
@@ -873,12 +873,13 @@ impl Store {
                     res,
                     namespace: ns.to_string(),
                     kind: ChangeKind::Deleted,
-                    object: new.clone(),
+                    object: Stored::new(new.clone()),
                     old,
                 },
             );
         } else {
-            inner.put(key, new.clone());
+            let stored = Stored::new(new.clone());
+            inner.put(key, stored.clone());
             let kind = if old.is_some() {
                 ChangeKind::Modified
             } else {
@@ -891,7 +892,7 @@ impl Store {
                     res,
                     namespace: ns.to_string(),
                     kind,
-                    object: new.clone(),
+                    object: stored,
                     old,
                 },
             );
@@ -955,7 +956,11 @@ impl Store {
             inner.rv += 1;
             let rv = inner.rv;
             meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-            inner.put((res.index(), ns.to_string(), name.to_string()), obj.clone());
+            let stored = Stored::new(obj.clone());
+            inner.put(
+                (res.index(), ns.to_string(), name.to_string()),
+                stored.clone(),
+            );
             self.emit(
                 &mut inner,
                 Change {
@@ -963,7 +968,7 @@ impl Store {
                     res,
                     namespace: ns.to_string(),
                     kind: ChangeKind::Modified,
-                    object: obj.clone(),
+                    object: stored,
                     old: Some(old),
                 },
             );
@@ -992,7 +997,7 @@ impl Store {
                 res,
                 namespace: ns.to_string(),
                 kind: ChangeKind::Deleted,
-                object: obj.clone(),
+                object: Stored::new(obj.clone()),
                 old: Some(old),
             },
         );
