@@ -23,7 +23,18 @@ use crate::progress::Progress;
 /// Writable copies of production data in sandbox namespaces, from one cloud
 /// snapshot.
 #[derive(Debug, Parser)]
-#[command(name = "golden", version, about, long_about = None)]
+#[command(
+    name = "golden",
+    version,
+    about = "Writable copies of production data in sandbox namespaces, from one golden cloud snapshot",
+    after_help = "Examples:\n  \
+    golden demo\n  \
+    golden clone --provider aws --pvc production/postgres-pv-claim -n 'sandbox{01..03}' --create-namespace\n  \
+    golden status\n  \
+    golden teardown -n sandbox02\n  \
+    golden gc --dry-run\n  \
+    golden render --driver pd --project my-project --snapshot golden-postgres --size 21Gi --pvc-name data -n sandbox01"
+)]
 struct Cli {
     #[command(flatten)]
     connect: ConnectArgs,
