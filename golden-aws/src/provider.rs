@@ -258,11 +258,22 @@ impl EbsBuilder {
     }
 }
 
-/// Turns an Enable/DisableFastSnapshotRestores output (same shape, distinct
-/// SDK types) into statuses, or an error for the zones EC2 refused.
-macro_rules! fsr_outcome {
-    ($out:expr, $id:expr, $verb:expr) => {{
-        let out = $out;
+/// Sends Enable/DisableFastSnapshotRestores (`$op`) for snapshot `$id` in
+/// `$zones` and turns the output into statuses, or an error for the zones
+/// EC2 refused. A macro because the two calls have the same shape but
+/// distinct SDK types.
+macro_rules! fsr_change {
+    ($self:expr, $op:ident, $id:expr, $zones:expr, $verb:expr) => {{
+        let id: &str = $id;
+        validate_snapshot_id(id)?;
+        let mut req = $self.client.$op().source_snapshot_ids(id);
+        for z in $zones {
+            req = req.availability_zones(*z);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(e, "snapshot", id))?;
         let failures: Vec<_> = out
             .unsuccessful()
             .iter()
@@ -276,7 +287,7 @@ macro_rules! fsr_outcome {
                 })
             })
             .collect();
-        fsr_failures($id, $verb, &failures)?;
+        fsr_failures(id, $verb, &failures)?;
         Ok(out
             .successful()
             .iter()
@@ -537,19 +548,7 @@ impl EbsProvider {
         id: &str,
         zones: &[&str],
     ) -> Result<Vec<FsrStatus>> {
-        validate_snapshot_id(id)?;
-        let mut req = self
-            .client
-            .enable_fast_snapshot_restores()
-            .source_snapshot_ids(id);
-        for z in zones {
-            req = req.availability_zones(*z);
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(e, "snapshot", id))?;
-        fsr_outcome!(out, id, "enable")
+        fsr_change!(self, enable_fast_snapshot_restores, id, zones, "enable")
     }
 
     /// Disables Fast Snapshot Restore for snapshot `id` in `zones`.
@@ -558,19 +557,7 @@ impl EbsProvider {
         id: &str,
         zones: &[&str],
     ) -> Result<Vec<FsrStatus>> {
-        validate_snapshot_id(id)?;
-        let mut req = self
-            .client
-            .disable_fast_snapshot_restores()
-            .source_snapshot_ids(id);
-        for z in zones {
-            req = req.availability_zones(*z);
-        }
-        let out = req
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(e, "snapshot", id))?;
-        fsr_outcome!(out, id, "disable")
+        fsr_change!(self, disable_fast_snapshot_restores, id, zones, "disable")
     }
 
     /// The Fast Snapshot Restore state of snapshot `id` in every zone where
