@@ -1,5 +1,6 @@
 //! Render benchmark: build and render the import bundle for 1, 100 and
-//! 10,000 namespaces, timing it with criterion and printing peak heap use.
+//! 10,000 namespaces with `render::render_targets` (one bundle built at a
+//! time), timing it with criterion and printing peak heap use.
 //!
 //! Target: 10,000 namespaces in under 100 ms and 64 MiB peak.
 //!
@@ -10,21 +11,23 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use golden_benches::{CountingAlloc, fixtures};
 use golden_core::memory::{InMemoryManifests, MEMORY_DRIVER};
-use golden_core::{ManifestBuilder, NamespacePolicy, render};
+use golden_core::{NamespacePolicy, render};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc::new();
 
 fn render_namespaces(n: usize) -> String {
     let builder = InMemoryManifests::new(MEMORY_DRIVER);
-    let bundles = builder
-        .build_all(
-            &fixtures::snapshot(),
-            &fixtures::targets(n),
-            &NamespacePolicy::default(),
-        )
-        .expect("valid targets");
-    render::render_yaml(&bundles).expect("renders")
+    let mut out = String::new();
+    render::render_targets(
+        &builder,
+        &fixtures::snapshot(),
+        &fixtures::targets(n),
+        &NamespacePolicy::default(),
+        &mut out,
+    )
+    .expect("valid targets");
+    out
 }
 
 fn bench_render(c: &mut Criterion) {

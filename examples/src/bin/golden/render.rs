@@ -59,8 +59,9 @@ pub(crate) fn run(args: &RenderArgs) -> Result<()> {
         .iter()
         .map(|ns| args.target.target(ns))
         .collect::<Result<_>>()?;
-    let bundles = builder.build_all(&snapshot, &targets, &policy)?;
-    let yaml = render::render_yaml(&bundles)?;
+    // Rendered in full before printing, so bad input prints nothing.
+    let mut yaml = String::with_capacity(targets.len() * 2048);
+    render::render_targets(builder.as_ref(), &snapshot, &targets, &policy, &mut yaml)?;
     let mut out = std::io::stdout().lock();
     out.write_all(yaml.as_bytes())
         .context("writing to stdout")?;
