@@ -14,7 +14,9 @@ use crate::error::{Error, NamespaceFailure, Result};
 use crate::events::Event;
 use crate::golden::Golden;
 use crate::import::ImportReport;
-use crate::options::{CaptureOptions, CloneOptions, RefreshOptions, TeardownOptions};
+use crate::options::{
+    CaptureOptions, CloneOptions, ImportOptions, RefreshOptions, TeardownOptions,
+};
 use crate::teardown::TeardownReport;
 
 /// The deterministic name of a golden snapshot of `source` taken at `at`:
@@ -72,6 +74,16 @@ pub struct RefreshReport {
     pub replaced: Vec<TeardownReport>,
     /// The import of the new snapshot.
     pub import: ImportReport,
+}
+
+/// Fails when a target is protected by `import`'s namespace policy, the
+/// source's own namespace included.
+fn check_targets(source: &PvcRef, targets: &[ImportTarget], import: &ImportOptions) -> Result<()> {
+    let policy = import.policy.clone().protect(source.namespace.clone());
+    for t in targets {
+        policy.check_target(&t.namespace)?;
+    }
+    Ok(())
 }
 
 impl Golden {
@@ -165,14 +177,7 @@ impl Golden {
         options: &CloneOptions,
     ) -> Result<CloneReport> {
         // Cheap checks first, before a snapshot is taken for nothing.
-        let policy = options
-            .import
-            .policy
-            .clone()
-            .protect(source.namespace.clone());
-        for t in targets {
-            policy.check_target(&t.namespace)?;
-        }
+        check_targets(source, targets, &options.import)?;
         let reused = match options.reuse_within {
             Some(age) => self.latest_golden(source, age).await?,
             None => None,
@@ -231,14 +236,7 @@ impl Golden {
             )
             .into());
         }
-        let policy = options
-            .import
-            .policy
-            .clone()
-            .protect(source.namespace.clone());
-        for t in targets {
-            policy.check_target(&t.namespace)?;
-        }
+        check_targets(source, targets, &options.import)?;
         let snapshot = self.capture(source, &options.capture).await?;
         // Validate the new import (classes, foreign objects) before removing
         // anything; golden's own older imports are accepted as they go next.
