@@ -285,6 +285,30 @@ fn meta_str<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(key)?.as_str()
 }
 
+/// Fails as the API server does when the precondition `want` on metadata
+/// `key` (called `label` in the message) differs from the object's value.
+fn check_precondition(
+    res: Res,
+    name: &str,
+    obj: &Value,
+    key: &str,
+    label: &str,
+    want: &str,
+) -> Result<(), ApiError> {
+    let have = meta_str(obj, key);
+    if have == Some(want) {
+        return Ok(());
+    }
+    Err(ApiError::precondition(
+        res,
+        name,
+        format!(
+            "Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
+            have.unwrap_or("")
+        ),
+    ))
+}
+
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {
         *obj = Value::Object(Map::new());
@@ -748,16 +772,8 @@ impl Store {
                 }
                 if let Some(uid) = meta_str(&new, "uid")
                     && !uid.is_empty()
-                    && Some(uid) != meta_str(old, "uid")
                 {
-                    return Err(ApiError::precondition(
-                        res,
-                        &name,
-                        format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                            meta_str(old, "uid").unwrap_or("")
-                        ),
-                    ));
+                    check_precondition(res, &name, old, "uid", "UID", uid)?;
                 }
                 match scope {
                     Scope::Main => match old.get("status") {
@@ -913,29 +929,11 @@ impl Store {
         let ns = if res.namespaced { ns } else { "" };
         let mut obj =
             Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
-        if let Some(uid) = &opts.uid
-            && Some(uid.as_str()) != meta_str(&obj, "uid")
-        {
-            return Err(ApiError::precondition(
-                res,
-                name,
-                format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&obj, "uid").unwrap_or("")
-                ),
-            ));
+        if let Some(uid) = &opts.uid {
+            check_precondition(res, name, &obj, "uid", "UID", uid)?;
         }
-        if let Some(rv) = &opts.resource_version
-            && Some(rv.as_str()) != meta_str(&obj, "resourceVersion")
-        {
-            return Err(ApiError::precondition(
-                res,
-                name,
-                format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta_str(&obj, "resourceVersion").unwrap_or("")
-                ),
-            ));
+        if let Some(rv) = &opts.resource_version {
+            check_precondition(res, name, &obj, "resourceVersion", "ResourceVersion", rv)?;
         }
         if opts.dry_run {
             return Ok(obj);
