@@ -13,6 +13,22 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::ownership::FIELD_MANAGER;
 
+/// The kind of `K` as errors name it: the kinds golden works with by
+/// name, any other as `object`.
+pub(crate) fn kind_name<K: Resource>() -> &'static str
+where
+    K::DynamicType: Default,
+{
+    match &*K::kind(&K::DynamicType::default()) {
+        "Namespace" => "Namespace",
+        "VolumeSnapshotContent" => "VolumeSnapshotContent",
+        "VolumeSnapshot" => "VolumeSnapshot",
+        "PersistentVolumeClaim" => "PersistentVolumeClaim",
+        "StorageClass" => "StorageClass",
+        _ => "object",
+    }
+}
+
 /// The patch parameters golden applies with: field manager `golden`,
 /// `force` only when asked.
 pub fn apply_params(force: bool) -> PatchParams {
@@ -27,14 +43,7 @@ where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
     K::DynamicType: Default,
 {
-    let kind = K::kind(&K::DynamicType::default()).to_string();
-    let kind: &'static str = match kind.as_str() {
-        "Namespace" => "Namespace",
-        "VolumeSnapshotContent" => "VolumeSnapshotContent",
-        "VolumeSnapshot" => "VolumeSnapshot",
-        "PersistentVolumeClaim" => "PersistentVolumeClaim",
-        _ => "object",
-    };
+    let kind = kind_name::<K>();
     let name = obj.name_any();
     let id = match obj.namespace() {
         Some(ns) => format!("{ns}/{name}"),

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::apply::{ApplySelection, apply_manifests};
+use crate::apply::{ApplySelection, apply_manifests, kind_name};
 use crate::error::{Error, NamespaceFailure, Result};
 use crate::events::Event;
 use crate::golden::Golden;
@@ -102,24 +102,6 @@ enum State {
     NeedsApply,
 }
 
-fn kind_of<K: Resource>() -> String
-where
-    K::DynamicType: Default,
-{
-    K::kind(&K::DynamicType::default()).to_string()
-}
-
-fn static_kind(kind: &str) -> &'static str {
-    match kind {
-        "Namespace" => "Namespace",
-        "VolumeSnapshotContent" => "VolumeSnapshotContent",
-        "VolumeSnapshot" => "VolumeSnapshot",
-        "PersistentVolumeClaim" => "PersistentVolumeClaim",
-        "StorageClass" => "StorageClass",
-        _ => "object",
-    }
-}
-
 /// Decides whether golden may (and must) apply `desired`, given the object
 /// of the same name read from the cluster (`None`: there is none).
 fn judge<K>(existing: Option<&K>, desired: &K, force: bool, replacing: bool) -> Result<State>
@@ -130,7 +112,7 @@ where
     let Some(existing) = existing else {
         return Ok(State::Missing);
     };
-    let kind = static_kind(&kind_of::<K>());
+    let kind = kind_name::<K>();
     let name = desired.name_any();
     let id = match desired.namespace() {
         Some(ns) => format!("{ns}/{name}"),
@@ -218,7 +200,7 @@ where
     K: Resource + Clone + Debug + DeserializeOwned,
     K::DynamicType: Default,
 {
-    let kind = static_kind(&kind_of::<K>());
+    let kind = kind_name::<K>();
     api.list(&ListParams::default())
         .await
         .map(|l| l.items)
