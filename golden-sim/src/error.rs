@@ -36,6 +36,11 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// The `details` of a failure about object `name` of `res`.
+fn details(res: &ResourceDef, name: &str) -> Value {
+    json!({"name": name, "group": res.group, "kind": res.plural})
+}
+
 impl ApiError {
     pub(crate) fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -74,7 +79,7 @@ impl ApiError {
             "NotFound",
             format!("{} \"{}\" not found", res.qualified(), name),
         )
-        .with_details(json!({"name": name, "group": res.group, "kind": res.plural}))
+        .with_details(details(res, name))
     }
 
     pub(crate) fn already_exists(res: &ResourceDef, name: &str) -> Self {
@@ -83,22 +88,20 @@ impl ApiError {
             "AlreadyExists",
             format!("{} \"{}\" already exists", res.qualified(), name),
         )
-        .with_details(json!({"name": name, "group": res.group, "kind": res.plural}))
+        .with_details(details(res, name))
     }
 
     pub(crate) fn modified(res: &ResourceDef, name: &str) -> Self {
-        ApiError::new(
-            409,
-            "Conflict",
-            format!(
-                "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
-                res.qualified(),
-                name
-            ),
+        ApiError::precondition(
+            res,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again"
+                .into(),
         )
-        .with_details(json!({"name": name, "group": res.group, "kind": res.plural}))
     }
 
+    /// 409 Conflict: the operation on `name` cannot be fulfilled because
+    /// of `what` (a failed precondition, a stale resourceVersion).
     pub(crate) fn precondition(res: &ResourceDef, name: &str, what: String) -> Self {
         ApiError::new(
             409,
@@ -110,7 +113,7 @@ impl ApiError {
                 what
             ),
         )
-        .with_details(json!({"name": name, "group": res.group, "kind": res.plural}))
+        .with_details(details(res, name))
     }
 
     /// 422 Invalid with one cause per `(field, message)`.
@@ -162,7 +165,7 @@ impl ApiError {
             "Forbidden",
             format!("{} \"{}\" is forbidden: {}", res.qualified(), name, why),
         )
-        .with_details(json!({"name": name, "group": res.group, "kind": res.plural}))
+        .with_details(details(res, name))
     }
 
     pub(crate) fn namespace_missing(ns: &str) -> Self {
