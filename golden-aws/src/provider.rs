@@ -498,7 +498,7 @@ impl EbsProvider {
         destination_region: &str,
         options: &CopySnapshotOptions,
     ) -> Result<Snapshot> {
-        validate_snapshot_id(id)?;
+        // get_snapshot validates `id` before anything is sent.
         let source = self.get_snapshot(id).await?;
         let dest = self.in_region(destination_region);
         // Keys under `aws:` are reserved for AWS and cannot be set.
