@@ -104,10 +104,51 @@ pub fn write_document<T: Serialize + ?Sized, W: Write + ?Sized>(
 
 /// Splits a rendered stream into its documents as JSON values (for
 /// round-trip checks and for tools that post-process the YAML).
+///
+/// Each document is parsed on its own, so a stream of any length is read
+/// (serde-saphyr's safety budget applies per document, not to the whole
+/// stream of a 10,000-namespace render).
 pub fn parse_yaml_documents(yaml: &str) -> Result<Vec<serde_json::Value>> {
-    serde_saphyr::from_multiple::<serde_json::Value>(yaml)
-        .map(|docs| docs.into_iter().filter(|d| !d.is_null()).collect())
-        .map_err(|e| Error::invalid("YAML", "", e.to_string()))
+    let mut docs = Vec::new();
+    let mut index = 0;
+    for doc in split_documents(yaml) {
+        let only_comments = doc
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "...");
+        if only_comments {
+            continue;
+        }
+        index += 1;
+        let value: serde_json::Value = serde_saphyr::from_str(doc)
+            .map_err(|e| Error::invalid("YAML", format!("document {index}"), e.to_string()))?;
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    Ok(docs)
+}
+
+/// Splits a YAML stream at its document markers: a `---` at the start of a
+/// line, followed by the end of the line or a space (YAML never allows that
+/// inside a document's content).
+fn split_documents(yaml: &str) -> Vec<&str> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut offset = 0;
+    for line in yaml.split_inclusive('\n') {
+        let marker = line.starts_with("---")
+            && matches!(
+                line.as_bytes().get(3),
+                None | Some(b' ' | b'\t' | b'\n' | b'\r')
+            );
+        if marker {
+            docs.push(&yaml[start..offset]);
+            start = offset + 3;
+        }
+        offset += line.len();
+    }
+    docs.push(&yaml[start..]);
+    docs
 }
 
 /// Whether `s` can be written as a plain YAML scalar and still be read back
@@ -931,5 +972,20 @@ missing: null
         let mut out = String::new();
         let bad_key = BTreeMap::from([(vec![1u8], 1u8)]);
         assert!(write_document(&bad_key, &mut out).is_err());
+    }
+
+    #[test]
+    fn parses_long_streams_document_by_document() {
+        let mut yaml = String::new();
+        for i in 0..3000 {
+            yaml.push_str(&format!("---\nkind: Thing\nmetadata:\n  name: t{i}\n"));
+        }
+        yaml.push_str("--- {inline: true}\n# trailing comment\n");
+        let docs = parse_yaml_documents(&yaml).unwrap();
+        assert_eq!(docs.len(), 3001);
+        assert_eq!(docs[2999]["metadata"]["name"], "t2999");
+        assert_eq!(docs[3000]["inline"], true);
+        let e = parse_yaml_documents("---\na: 1\n---\nb: [\n").unwrap_err();
+        assert!(e.to_string().contains("document 2"), "{e}");
     }
 }
