@@ -30,12 +30,41 @@ impl Output {
     /// prints `table`.
     pub(crate) fn print(self, value: &Value, table: &str) -> Result<()> {
         match self {
-            Output::Table => print!("{table}"),
+            Output::Table => print!("{}", align(table)),
             Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
             Output::Yaml => print!("{}", serde_saphyr::to_string(value)?),
         }
         Ok(())
     }
+}
+
+/// Lines up tab-separated columns with two spaces between them.
+pub(crate) fn align(table: &str) -> String {
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split('\t').collect()).collect();
+    let mut widths: Vec<usize> = Vec::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = cell.chars().count();
+            match widths.get_mut(i) {
+                Some(x) => *x = (*x).max(w),
+                None => widths.push(w),
+            }
+        }
+    }
+    let mut out = String::with_capacity(table.len() * 2);
+    for row in &rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 < row.len() {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            } else {
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// Parses durations such as `90s`, `15m`, `2h`, `7d`.

@@ -35,10 +35,17 @@ impl Progress {
         }
     }
 
-    /// Prints a line above the bars (nothing when quiet).
+    /// Prints a line on stderr, above the bars while any are drawn
+    /// (nothing when quiet).
     pub(crate) fn println(&self, line: impl AsRef<str>) {
-        if !self.quiet {
+        if self.quiet {
+            return;
+        }
+        let bars = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if bars.capture.is_some() || bars.applied.is_some() || bars.ready.is_some() {
             let _ = self.multi.println(line.as_ref());
+        } else {
+            eprintln!("{}", line.as_ref());
         }
     }
 
@@ -59,7 +66,17 @@ impl Progress {
     }
 
     fn on_event(&self, event: Event) {
-        let mut bars = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lines: Vec<String> = Vec::new();
+        {
+            let mut bars = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.update(&mut bars, event, &mut lines);
+        }
+        for line in lines {
+            self.println(line);
+        }
+    }
+
+    fn update(&self, bars: &mut Bars, event: Event, lines: &mut Vec<String>) {
         match event {
             Event::Located {
                 pvc,
@@ -70,12 +87,12 @@ impl Progress {
                 let size = size_bytes
                     .map(golden_core::quantity::format_binary)
                     .unwrap_or_else(|| "?".into());
-                self.println(format!("located {pvc}: disk {disk} ({size})"));
+                lines.push(format!("located {pvc}: disk {disk} ({size})"));
             }
             Event::CaptureStarted {
                 snapshot_id, name, ..
             } => {
-                self.println(format!("capturing snapshot {name} ({snapshot_id})"));
+                lines.push(format!("capturing snapshot {name} ({snapshot_id})"));
                 bars.capture = Some(self.bar(100, "capture"));
             }
             Event::CaptureProgress { progress, .. } => {
@@ -89,16 +106,15 @@ impl Progress {
                 size_bytes,
             } => {
                 if let Some(pb) = bars.capture.take() {
-                    pb.set_position(100);
-                    pb.finish();
+                    pb.finish_and_clear();
                 }
-                self.println(format!(
+                lines.push(format!(
                     "snapshot {snapshot_id} ready: handle {handle}, {}",
                     golden_core::quantity::format_binary(size_bytes)
                 ));
             }
             Event::CaptureReused { snapshot_id } => {
-                self.println(format!("reusing golden snapshot {snapshot_id}"));
+                lines.push(format!("reusing golden snapshot {snapshot_id}"));
             }
             Event::Validated { namespaces, .. } => {
                 bars.applied = Some(self.bar(namespaces as u64, "applied"));
@@ -115,7 +131,7 @@ impl Progress {
                 }
             }
             Event::NamespaceFailed { namespace, error } => {
-                self.println(format!("{namespace}: failed: {error}"));
+                lines.push(format!("{namespace}: failed: {error}"));
             }
             Event::TornDown {
                 namespace,
@@ -127,16 +143,16 @@ impl Progress {
                 } else {
                     ""
                 };
-                self.println(format!("{namespace}: deleted {}{ns}", deleted.join(", ")));
+                lines.push(format!("{namespace}: deleted {}{ns}", deleted.join(", ")));
             }
             Event::GcDeleted { snapshot_id } => {
-                self.println(format!("gc: deleted cloud snapshot {snapshot_id}"));
+                lines.push(format!("gc: deleted cloud snapshot {snapshot_id}"));
             }
             Event::GcKept {
                 snapshot_id,
                 reason,
             } => {
-                self.println(format!("gc: kept {snapshot_id}: {reason}"));
+                lines.push(format!("gc: kept {snapshot_id}: {reason}"));
             }
             _ => {}
         }
@@ -149,7 +165,7 @@ impl Progress {
             .into_iter()
             .flatten()
         {
-            pb.finish();
+            pb.finish_and_clear();
         }
     }
 }
