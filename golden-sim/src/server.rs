@@ -637,8 +637,15 @@ fn resource_request(
                         .unwrap_or("")
                 )
             };
+            // A paged list is one consistent list, as on a real API server:
+            // every page reports the resourceVersion of the first page (the
+            // token carries it), so a watch started from it replays every
+            // change made while the pages were read. Later pages show current
+            // objects; changes the watch replays again are harmless.
+            let mut rv = rv;
             if let Some(cont) = q.get("continue").filter(|c| !c.is_empty()) {
-                let after = decode_continue(cont)?;
+                let (first_rv, after) = decode_continue(cont)?;
+                rv = first_rv;
                 items.retain(|o| key(&o.value) > after);
             }
             let mut meta = json!({"resourceVersion": rv.to_string()});
@@ -649,7 +656,7 @@ fn resource_request(
             {
                 let rest = items.len() - limit;
                 items.truncate(limit);
-                meta["continue"] = json!(encode_continue(&key(&items[limit - 1].value)));
+                meta["continue"] = json!(encode_continue(rv, &key(&items[limit - 1].value)));
                 meta["remainingItemCount"] = json!(rest);
             }
             if crate::table::wants_table(accept) {
@@ -786,11 +793,15 @@ fn resource_request(
     }
 }
 
-fn encode_continue(key: &str) -> String {
-    key.bytes().map(|b| format!("{b:02x}")).collect()
+/// A continue token: the list's resourceVersion and the last key returned.
+fn encode_continue(rv: u64, key: &str) -> String {
+    format!("{rv}\n{key}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-fn decode_continue(token: &str) -> Result<String, ApiError> {
+fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
     let bad = || ApiError::bad_request("continue key is not valid: malformed token");
     if !token.len().is_multiple_of(2) {
         return Err(bad());
@@ -799,7 +810,9 @@ fn decode_continue(token: &str) -> Result<String, ApiError> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
         .collect();
-    String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
+    let text = String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())?;
+    let (rv, key) = text.split_once('\n').ok_or_else(bad)?;
+    Ok((rv.parse().map_err(|_| bad())?, key.to_string()))
 }
 
 fn delete_options(body: &Bytes, dry_run: bool) -> DeleteOptions {
@@ -1062,8 +1075,18 @@ mod tests {
         .unwrap();
         assert_eq!(v["metadata"]["name"], "a");
         assert_eq!(
-            decode_continue(&encode_continue("ns/name")).unwrap(),
-            "ns/name"
+            decode_continue(&encode_continue(42, "ns/name")).unwrap(),
+            (42, "ns/name".to_string())
+        );
+        assert!(decode_continue("zz").is_err());
+        assert!(
+            decode_continue(
+                &"ns/name"
+                    .bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            )
+            .is_err()
         );
     }
 }
