@@ -208,12 +208,28 @@ pub mod fanout {
         /// golden imports into `namespaces` (Namespace, VSC, VS, PVC each)
         /// at `concurrency` and waits until every import is usable.
         pub async fn golden_import(&self, namespaces: &[String], concurrency: usize) -> Measure {
+            // Each run imports its own golden snapshot, as separate refreshes
+            // would: the readiness watches select by snapshot, so earlier runs'
+            // imports stay in the cluster without being listed again.
+            let disk = golden_core::DiskRef::new("disk-postgres");
+            let name = golden_core::names::fit_name(&format!("golden-{}", namespaces[0]), 63);
+            let snapshot = self
+                .provider
+                .create_snapshot(&disk, &CreateSnapshotOptions::new(name))
+                .await
+                .expect("snapshot for this run");
+            let snapshot = snapshot.with_source_pvc(
+                self.snapshot
+                    .source_pvc
+                    .clone()
+                    .expect("the setup records the source"),
+            );
             self.sim.reset_counters();
             let start = Instant::now();
             let report = self
                 .golden
                 .import(
-                    &self.snapshot,
+                    &snapshot,
                     &targets(namespaces),
                     &ImportOptions::default().with_concurrency(concurrency),
                 )
