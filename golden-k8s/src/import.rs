@@ -525,7 +525,10 @@ impl Golden {
         });
         // The stream owns the last sender: once every apply ended, the
         // channel closes, which tells the wait.
-        let apply_all = stream::iter(applies)
+        // Collected first so the stream's type does not name the closure:
+        // that keeps the future `Send` for callers that spawn it (a
+        // higher-ranked lifetime limit of the compiler otherwise rejects it).
+        let apply_all = stream::iter(applies.collect::<Vec<_>>())
             .buffer_unordered(options.concurrency.max(1))
             .collect::<BTreeMap<String, Result<usize>>>();
         let wait = async {

@@ -256,7 +256,7 @@ impl Golden {
                 )
             }
         });
-        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work)
+        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work.collect::<Vec<_>>())
             .buffered(teardown.concurrency.max(1))
             .collect()
             .await;

@@ -111,7 +111,7 @@ impl Golden {
             let span = tracing::info_span!("teardown", namespace = %ns);
             async move { (ns.clone(), self.teardown_one(ns, options).await) }.instrument(span)
         });
-        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work)
+        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work.collect::<Vec<_>>())
             .buffered(options.concurrency.max(1))
             .collect()
             .await;

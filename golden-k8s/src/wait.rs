@@ -304,7 +304,10 @@ pub(crate) async fn wait_usable(
             }
         }
     });
-    let failures: Vec<NamespaceFailure> = stream::iter(diagnose).buffered(8).collect().await;
+    let failures: Vec<NamespaceFailure> = stream::iter(diagnose.collect::<Vec<_>>())
+        .buffered(8)
+        .collect()
+        .await;
     for f in &failures {
         events.emit(Event::NamespaceFailed {
             namespace: f.namespace.clone(),
