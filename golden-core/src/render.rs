@@ -540,38 +540,27 @@ impl<'a, W: Write + ?Sized> ser::Serializer for ValueSer<'a, W> {
     }
 }
 
-impl<W: Write + ?Sized> ser::SerializeSeq for Compound<'_, W> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
-        self.item(value)
-    }
-    fn end(self) -> Res {
-        self.finish()
-    }
+/// Sequences, tuples and tuple structs are all written as YAML sequences.
+macro_rules! sequence_like {
+    ($($trait:ident :: $method:ident),* $(,)?) => {$(
+        impl<W: Write + ?Sized> ser::$trait for Compound<'_, W> {
+            type Ok = ();
+            type Error = EmitError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
+                self.item(value)
+            }
+            fn end(self) -> Res {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl<W: Write + ?Sized> ser::SerializeTuple for Compound<'_, W> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
-        self.item(value)
-    }
-    fn end(self) -> Res {
-        self.finish()
-    }
-}
-
-impl<W: Write + ?Sized> ser::SerializeTupleStruct for Compound<'_, W> {
-    type Ok = ();
-    type Error = EmitError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Res {
-        self.item(value)
-    }
-    fn end(self) -> Res {
-        self.finish()
-    }
-}
+sequence_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+);
 
 impl<W: Write + ?Sized> ser::SerializeMap for Compound<'_, W> {
     type Ok = ();
