@@ -770,16 +770,6 @@ impl SnapshotProvider for EbsProvider {
         &self.builder
     }
 
-    fn handle_for_id(&self, id: &str) -> Result<String> {
-        self.builder.validate_handle(id)?;
-        Ok(id.to_string())
-    }
-
-    fn id_for_handle(&self, handle: &str) -> Result<String> {
-        self.builder.validate_handle(handle)?;
-        Ok(handle.to_string())
-    }
-
     async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {
         let mut d = self.describe_volume(&disk.id).await?;
         for (k, v) in &disk.attributes {

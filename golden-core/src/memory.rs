@@ -162,16 +162,6 @@ impl SnapshotProvider for InMemoryProvider {
         &self.builder
     }
 
-    fn handle_for_id(&self, id: &str) -> Result<String> {
-        self.builder.validate_handle(id)?;
-        Ok(id.to_string())
-    }
-
-    fn id_for_handle(&self, handle: &str) -> Result<String> {
-        self.builder.validate_handle(handle)?;
-        Ok(handle.to_string())
-    }
-
     async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {
         self.lock()
             .disks

@@ -44,11 +44,22 @@ pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
     }
 
     /// The CSI snapshot handle for a provider snapshot id.
-    fn handle_for_id(&self, id: &str) -> Result<String>;
+    ///
+    /// Default: the handle is the id itself, checked by the manifest
+    /// builder (EBS `snap-...`, in-memory `memsnap-...`). Backends whose
+    /// handle differs from the id (GCE) override this.
+    fn handle_for_id(&self, id: &str) -> Result<String> {
+        self.manifest_builder().validate_handle(id)?;
+        Ok(id.to_string())
+    }
 
     /// The provider snapshot id inside a CSI snapshot handle; refuses any
-    /// form the driver would not accept.
-    fn id_for_handle(&self, handle: &str) -> Result<String>;
+    /// form the driver would not accept. Default: the id is the handle,
+    /// as for [`SnapshotProvider::handle_for_id`].
+    fn id_for_handle(&self, handle: &str) -> Result<String> {
+        self.manifest_builder().validate_handle(handle)?;
+        Ok(handle.to_string())
+    }
 
     /// Confirms the disk exists and fills in its size, location and
     /// provider attributes.
