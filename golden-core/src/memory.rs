@@ -262,6 +262,29 @@ impl SnapshotProvider for InMemoryProvider {
             .map(|_| ())
             .ok_or_else(|| Error::not_found("snapshot", id))
     }
+
+    async fn update_labels(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<Snapshot> {
+        for (k, v) in set {
+            crate::names::validate_cloud_label(k, v)?;
+        }
+        let mut st = self.lock();
+        let s = st
+            .snapshots
+            .get_mut(id)
+            .ok_or_else(|| Error::not_found("snapshot", id))?;
+        for k in remove {
+            s.snapshot.labels.remove(k);
+        }
+        s.snapshot
+            .labels
+            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(s.snapshot.clone())
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,22 @@ pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
     /// [`Error::NotFound`].
     async fn delete_snapshot(&self, id: &str) -> Result<()>;
 
+    /// Sets the cloud labels (tags) in `set` and removes those named in
+    /// `remove` on the snapshot, leaving every other label as it is, and
+    /// returns the snapshot as it is afterwards. Removing a label that is
+    /// not there is no error. Keys and values follow
+    /// [`crate::names::validate_cloud_label`].
+    ///
+    /// golden records here which clusters import a snapshot (see
+    /// [`crate::cluster_record_key`]), so a garbage collector in one
+    /// cluster never deletes a snapshot another cluster still uses.
+    async fn update_labels(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<Snapshot>;
+
     /// Waits until the snapshot is `Ready`, polling [`SnapshotProvider::get_snapshot`]
     /// with a doubling interval, reporting each state to `progress`.
     ///
@@ -182,6 +198,14 @@ macro_rules! forward_provider {
             }
             async fn delete_snapshot(&self, id: &str) -> Result<()> {
                 (**self).delete_snapshot(id).await
+            }
+            async fn update_labels(
+                &self,
+                id: &str,
+                set: &BTreeMap<String, String>,
+                remove: &[String],
+            ) -> Result<Snapshot> {
+                (**self).update_labels(id, set, remove).await
             }
             async fn wait_until_ready(
                 &self,

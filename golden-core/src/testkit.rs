@@ -90,6 +90,7 @@ pub async fn run_conformance(provider: &dyn SnapshotProvider, fx: &Fixture) {
     refuses_bad_options(provider, fx).await;
     lifecycle(provider, fx).await;
     list_by_labels(provider, fx).await;
+    update_labels(provider, fx).await;
 }
 
 /// `describe_disk` fills in the size of an existing disk and reports a
@@ -273,6 +274,64 @@ pub async fn list_by_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
     for id in ids {
         p.delete_snapshot(&id).await.expect("cleanup delete");
     }
+}
+
+/// `update_labels` sets and removes only the labels named, the change is
+/// seen by `get_snapshot` and `list_snapshots`, and a missing snapshot is
+/// NotFound.
+pub async fn update_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
+    let opts = CreateSnapshotOptions::new(format!("golden-{}-lab", fx.run_id))
+        .with_labels(crate::types::golden_cloud_labels(None))
+        .with_label("golden-run", fx.run_id.clone());
+    let created = p
+        .create_snapshot(&fx.disk, &opts)
+        .await
+        .expect("create for labels");
+    let key = crate::types::cluster_record_key(&format!("conformance-{}", fx.run_id));
+    let set = BTreeMap::from([(key.clone(), "1790000000".to_string())]);
+    let after = p
+        .update_labels(&created.id, &set, &[])
+        .await
+        .expect("update_labels sets");
+    assert_eq!(after.labels.get(&key).map(String::as_str), Some("1790000000"));
+    assert_eq!(
+        after.labels.get("golden-run"),
+        Some(&fx.run_id),
+        "other labels are kept: {:?}",
+        after.labels
+    );
+    let got = p.get_snapshot(&created.id).await.expect("get after update");
+    assert_eq!(got.labels.get(&key).map(String::as_str), Some("1790000000"));
+    assert!(got.is_golden(), "golden label kept: {:?}", got.labels);
+    let mut filter = BTreeMap::from([(key.clone(), "1790000000".to_string())]);
+    filter.insert(CLOUD_LABEL_MANAGED.to_string(), "true".to_string());
+    let listed: Vec<String> = p
+        .list_snapshots(&filter)
+        .await
+        .expect("list by record")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, vec![created.id.clone()], "list sees the new label");
+
+    let after = p
+        .update_labels(&created.id, &BTreeMap::new(), &[key.clone(), "absent-label".into()])
+        .await
+        .expect("update_labels removes");
+    assert!(!after.labels.contains_key(&key), "{:?}", after.labels);
+    assert_eq!(after.labels.get("golden-run"), Some(&fx.run_id));
+    let got = p.get_snapshot(&created.id).await.expect("get after removal");
+    assert!(!got.labels.contains_key(&key), "{:?}", got.labels);
+
+    let e = p
+        .update_labels(&fx.missing_snapshot, &set, &[])
+        .await
+        .expect_err("labels of a missing snapshot");
+    assert!(
+        matches!(e, Error::NotFound { .. }),
+        "missing snapshot is NotFound, got {e:?}"
+    );
+    p.delete_snapshot(&created.id).await.expect("cleanup delete");
 }
 
 #[cfg(test)]

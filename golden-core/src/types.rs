@@ -21,6 +21,11 @@ pub const CLOUD_LABEL_SOURCE_NAMESPACE: &str = "golden-source-namespace";
 /// (sanitised to the cloud label alphabet, see [`cloud_label_value`]).
 pub const CLOUD_LABEL_SOURCE_PVC: &str = "golden-source-pvc";
 
+/// Prefix of the cloud labels that record which clusters import a golden
+/// snapshot: `golden-cluster-<cluster id>` = Unix time (seconds) of the
+/// latest import from that cluster. See [`cluster_record_key`].
+pub const CLOUD_LABEL_CLUSTER_PREFIX: &str = "golden-cluster-";
+
 /// Kubernetes label on every object golden writes.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`LABEL_MANAGED_BY`].
@@ -333,6 +338,73 @@ pub fn cloud_label_value(s: &str) -> String {
     cut
 }
 
+/// The cloud label key that records that the cluster `cluster_id` imports
+/// a snapshot: [`CLOUD_LABEL_CLUSTER_PREFIX`] followed by the id mapped to
+/// the cloud label alphabet. A Kubernetes uid (the `kube-system`
+/// namespace's, which golden uses as the cluster identity) fits as it is;
+/// longer or other ids are cut and end in a hash, so the key stays within
+/// the 63-character limit of GCE labels and distinct ids stay distinct.
+pub fn cluster_record_key(cluster_id: &str) -> String {
+    let room = 63 - CLOUD_LABEL_CLUSTER_PREFIX.len();
+    let mapped: String = cluster_id
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' | '_' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .collect();
+    let id = if mapped == cluster_id && !mapped.is_empty() && mapped.len() <= room {
+        mapped
+    } else {
+        let hash = names::short_hash(cluster_id);
+        let keep = room - hash.len() - 1;
+        let mut cut: String = mapped.chars().take(keep).collect();
+        cut.push('-');
+        cut.push_str(&hash);
+        cut
+    };
+    format!("{CLOUD_LABEL_CLUSTER_PREFIX}{id}")
+}
+
+/// One cluster's record on a cloud snapshot (see [`cluster_record_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterRecord {
+    /// The label key, `golden-cluster-<id>`.
+    pub key: String,
+    /// The cluster id as recorded in the key (after mapping).
+    pub cluster: String,
+    /// When that cluster last recorded an import, when the value parses.
+    pub recorded_at: Option<OffsetDateTime>,
+}
+
+impl Snapshot {
+    /// The clusters recorded as importing this snapshot, sorted by key.
+    pub fn cluster_records(&self) -> Vec<ClusterRecord> {
+        self.labels
+            .iter()
+            .filter_map(|(k, v)| {
+                let cluster = k.strip_prefix(CLOUD_LABEL_CLUSTER_PREFIX)?;
+                let recorded_at = v
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+                Some(ClusterRecord {
+                    key: k.clone(),
+                    cluster: cluster.to_string(),
+                    recorded_at,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The label value of a cluster record made at `at`: Unix seconds.
+pub fn cluster_record_value(at: OffsetDateTime) -> String {
+    at.unix_timestamp().max(0).to_string()
+}
+
 /// Options for [`crate::SnapshotProvider::create_snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -459,6 +531,32 @@ mod tests {
         assert!("production".parse::<PvcRef>().is_err());
         assert!("a/b/c".parse::<PvcRef>().is_err());
         assert!("Prod/x".parse::<PvcRef>().is_err());
+    }
+
+    #[test]
+    fn cluster_records_round_trip() {
+        let uid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+        let key = cluster_record_key(uid);
+        assert_eq!(key, format!("golden-cluster-{uid}"));
+        let at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        names::validate_cloud_label(&key, &cluster_record_value(at)).unwrap();
+        let long = cluster_record_key(&"Cluster.Name/".repeat(10));
+        assert!(long.len() <= 63, "{long}");
+        names::validate_cloud_label(&long, "1").unwrap();
+        assert_ne!(long, cluster_record_key(&"Cluster.Name/".repeat(11)));
+
+        let s = Snapshot::new("memsnap-1", "memsnap-1", 1).with_labels(BTreeMap::from([
+            (key.clone(), cluster_record_value(at)),
+            (CLOUD_LABEL_MANAGED.to_string(), "true".to_string()),
+            (cluster_record_key("other"), "not-a-time".to_string()),
+        ]));
+        let records = s.cluster_records();
+        assert_eq!(records.len(), 2);
+        let mine = records.iter().find(|r| r.key == key).unwrap();
+        assert_eq!(mine.cluster, uid);
+        assert_eq!(mine.recorded_at, Some(at));
+        let other = records.iter().find(|r| r.cluster == "other").unwrap();
+        assert_eq!(other.recorded_at, None);
     }
 
     #[test]

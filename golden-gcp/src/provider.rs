@@ -536,6 +536,48 @@ impl PdProvider {
             .map(|_| ())
     }
 
+    /// Sets `set` and removes `remove` among the labels of a fresh read,
+    /// with `setLabels` and that read's label fingerprint. When another
+    /// writer changed the labels in between (412 `conditionNotMet`), the
+    /// change is made again on a new read, a few times: two clusters
+    /// recording their imports at once both land.
+    async fn update_labels_of<M: Global>(
+        &self,
+        res: &GlobalResource,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<()> {
+        const ATTEMPTS: usize = 5;
+        let ctx = resource_ctx(res);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = M::get(self, res).await.map_err(|e| from_client(&ctx, e))?;
+            let mut labels: BTreeMap<String, String> = current
+                .parts()
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for k in remove {
+                labels.remove(k);
+            }
+            labels.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let sent = M::set_labels(self, res, current.relabel(&labels)).await;
+            let op = match sent {
+                Ok(op) => op,
+                Err(e) => {
+                    let e = from_client(&ctx, e);
+                    if matches!(e, Error::Conflict { .. }) && attempt < ATTEMPTS {
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            return self.wait_operation(&ctx, &res.project, op).await.map(|_| ());
+        }
+    }
+
     /// Every snapshot or image of the project matching `filter`, following
     /// every page.
     async fn list_of<M: Global>(&self, filter: &str) -> Result<Vec<Snapshot>> {
@@ -755,6 +797,31 @@ impl SnapshotProvider for PdProvider {
             SnapshotKind::Snapshot => self.delete_of::<model::Snapshot>(&res).await,
             SnapshotKind::Image => self.delete_of::<model::Image>(&res).await,
         }
+    }
+
+    /// `setLabels` on a fresh read's labels with the change applied (see
+    /// the label fingerprint note on `update_labels_of`).
+    async fn update_labels(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<Snapshot> {
+        for (k, v) in set {
+            golden_core::names::validate_cloud_label(k, v)?;
+        }
+        let res = GlobalResource::parse_id(id, &self.project)?;
+        match res.kind {
+            SnapshotKind::Snapshot => {
+                self.update_labels_of::<model::Snapshot>(&res, set, remove)
+                    .await?
+            }
+            SnapshotKind::Image => {
+                self.update_labels_of::<model::Image>(&res, set, remove)
+                    .await?
+            }
+        }
+        self.get_resource(&res).await
     }
 }
 

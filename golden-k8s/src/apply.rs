@@ -1,17 +1,21 @@
 //! Server-side apply of golden's objects, field manager `golden`.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
+use std::time::Duration;
 
 use golden_core::ImportManifests;
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::ownership::FIELD_MANAGER;
+use crate::wait::wait_gone;
 
 /// The kind of `K` as errors name it: the kinds golden works with by
 /// name, any other as `object`.
@@ -25,6 +29,7 @@ where
         "VolumeSnapshot" => "VolumeSnapshot",
         "PersistentVolumeClaim" => "PersistentVolumeClaim",
         "StorageClass" => "StorageClass",
+        "VolumeSnapshotClass" => "VolumeSnapshotClass",
         _ => "object",
     }
 }
@@ -68,8 +73,10 @@ where
     }
 }
 
-/// Which objects of one namespace's import to apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which objects of one namespace's import to apply, and which existing
+/// ones must be replaced (deleted, waited for, then created anew) because
+/// they can never become usable again.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplySelection {
     /// Apply the Namespace (when the manifests carry one).
     pub namespace: bool,
@@ -79,24 +86,85 @@ pub struct ApplySelection {
     pub snapshot: bool,
     /// Apply the PersistentVolumeClaim.
     pub claim: bool,
+    /// Delete this VolumeSnapshot (by uid) and wait until it is gone before
+    /// applying: it is bound to a content being deleted.
+    pub replace_snapshot: Option<String>,
+    /// Delete this VolumeSnapshotContent (by uid; `None` when it is already
+    /// being deleted) and wait until it is gone before applying: it is
+    /// bound to a VolumeSnapshot that no longer exists, so the snapshot
+    /// controller would never bind it again.
+    pub replace_content: Option<Option<String>>,
 }
 
 impl ApplySelection {
-    /// Every object.
+    /// Every object, nothing replaced.
     pub const ALL: ApplySelection = ApplySelection {
         namespace: true,
         content: true,
         snapshot: true,
         claim: true,
+        replace_snapshot: None,
+        replace_content: None,
     };
 
-    /// How many objects are selected.
+    /// How many objects are selected (replacements count once, as the
+    /// object written again).
     pub fn count(&self, manifests: &ImportManifests) -> usize {
         usize::from(self.namespace && manifests.namespace.is_some())
             + usize::from(self.content)
             + usize::from(self.snapshot)
             + usize::from(self.claim)
     }
+
+    /// Whether anything is replaced.
+    pub fn replaces(&self) -> bool {
+        self.replace_snapshot.is_some() || self.replace_content.is_some()
+    }
+}
+
+/// How long a replacement waits for the old object to go. The snapshot
+/// controller releases a content's finalizer as soon as it sees the
+/// deletion of a content whose VolumeSnapshot is gone.
+pub(crate) const REPLACE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Deletes `name` (only the object with `uid`, when given) and waits until
+/// it is gone.
+pub(crate) async fn delete_and_wait<K>(
+    api: &Api<K>,
+    name: &str,
+    uid: Option<&str>,
+    timeout: Duration,
+) -> Result<()>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+    K::DynamicType: Default,
+{
+    let kind = kind_name::<K>();
+    if let Some(uid) = uid {
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.is_not_found() => return Ok(()),
+            // The uid changed: the object was replaced meanwhile, so the
+            // one to delete is gone.
+            Err(kube::Error::Api(s)) if s.is_conflict() => return Ok(()),
+            Err(e) => return Err(Error::kube("delete", kind, name, e)),
+        }
+    }
+    wait_gone(
+        api.clone(),
+        kind,
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+        BTreeSet::from([name.to_string()]),
+        timeout,
+    )
+    .await
 }
 
 /// Applies one namespace's objects in order Namespace, VolumeSnapshotContent,
@@ -115,6 +183,22 @@ pub async fn apply_manifests(
     {
         apply_object(&Api::<Namespace>::all(client.clone()), n, force).await?;
         written += 1;
+    }
+    // A stale VolumeSnapshot first (it holds the content's finalizer),
+    // then the stale content; both are re-created below.
+    if let Some(uid) = &select.replace_snapshot {
+        let api = Api::<VolumeSnapshot>::namespaced(client.clone(), ns);
+        delete_and_wait(&api, &manifests.snapshot.name_any(), Some(uid), REPLACE_TIMEOUT).await?;
+    }
+    if let Some(uid) = &select.replace_content {
+        let api = Api::<VolumeSnapshotContent>::all(client.clone());
+        delete_and_wait(
+            &api,
+            &manifests.content.name_any(),
+            uid.as_deref(),
+            REPLACE_TIMEOUT,
+        )
+        .await?;
     }
     if select.content {
         let api = Api::<VolumeSnapshotContent>::all(client.clone());

@@ -95,6 +95,21 @@ pub enum Event {
         /// Whether the namespace itself was deleted.
         namespace_deleted: bool,
     },
+    /// A golden VolumeSnapshotContent whose target namespace no longer
+    /// exists was deleted (it is `Retain`: the cloud snapshot stays).
+    OrphanRemoved {
+        /// The content.
+        content: String,
+        /// The namespace it imported into.
+        namespace: String,
+    },
+    /// A cluster's record was removed from a golden snapshot.
+    RecordReleased {
+        /// The provider's snapshot id.
+        snapshot_id: String,
+        /// The cluster id of the record.
+        cluster: String,
+    },
     /// Garbage collection deleted a cloud snapshot.
     GcDeleted {
         /// The provider's snapshot id.

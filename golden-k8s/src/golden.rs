@@ -20,7 +20,13 @@ pub struct Golden {
     pub(crate) client: Client,
     pub(crate) provider: Arc<DynSnapshotProvider>,
     pub(crate) events: EventSink,
+    /// The cluster identity, read once (see [`Golden::cluster_id`]).
+    cluster_id: Arc<tokio::sync::OnceCell<String>>,
 }
+
+/// The namespace whose uid is the cluster identity: every cluster has it,
+/// nobody deletes it, and its uid is fixed for the cluster's life.
+pub const CLUSTER_ID_NAMESPACE: &str = "kube-system";
 
 impl std::fmt::Debug for Golden {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,6 +44,7 @@ impl Golden {
             client,
             provider,
             events: EventSink::none(),
+            cluster_id: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
@@ -85,6 +92,41 @@ impl Golden {
     pub fn with_events(mut self, events: EventSink) -> Self {
         self.events = events;
         self
+    }
+
+    /// Uses `id` as this cluster's identity instead of reading it (for
+    /// clusters whose `kube-system` namespace golden may not read). Every
+    /// golden run against one cluster must use the same id.
+    pub fn with_cluster_id(mut self, id: impl Into<String>) -> Self {
+        self.cluster_id = Arc::new(tokio::sync::OnceCell::from(id.into()));
+        self
+    }
+
+    /// The stable identity of this cluster: the uid of its `kube-system`
+    /// namespace, read once. golden records it on every golden snapshot
+    /// this cluster imports (see [`golden_core::cluster_record_key`]), so
+    /// garbage collection in any cluster knows which others still use it.
+    pub async fn cluster_id(&self) -> Result<String> {
+        self.cluster_id
+            .get_or_try_init(|| async {
+                let ns = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(
+                    self.client.clone(),
+                )
+                .get(CLUSTER_ID_NAMESPACE)
+                .await
+                .map_err(|e| Error::kube("get", "Namespace", CLUSTER_ID_NAMESPACE, e))?;
+                ns.metadata.uid.filter(|u| !u.is_empty()).ok_or_else(|| {
+                    golden_core::Error::invalid(
+                        "cluster identity",
+                        CLUSTER_ID_NAMESPACE,
+                        "the kube-system namespace has no uid; set one with \
+                         Golden::with_cluster_id",
+                    )
+                    .into()
+                })
+            })
+            .await
+            .cloned()
     }
 
     /// The Kubernetes client.

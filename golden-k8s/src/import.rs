@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use futures::stream::{self, StreamExt};
-use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
+use golden_core::crd::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
 use golden_core::{ImportManifests, ImportTarget, LABEL_SNAPSHOT, Snapshot, names};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -314,6 +314,39 @@ fn resolve_class(
     Ok((name, wffc))
 }
 
+/// Checks that the VolumeSnapshotClass `name` exists and belongs to
+/// `driver`: the CSI sidecar fails a content that names a missing class,
+/// and a class of another driver is another driver's.
+fn check_snapshot_class(classes: &[VolumeSnapshotClass], name: &str, driver: &str) -> Result<()> {
+    let class = classes
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some(name))
+        .ok_or_else(|| {
+            golden_core::Error::invalid(
+                "VolumeSnapshotClass",
+                name,
+                format!(
+                    "does not exist; the CSI sidecar fails a VolumeSnapshotContent that names a \
+                     missing class. Name an existing class of driver {driver}, or none (kubectl \
+                     get volumesnapshotclass)"
+                ),
+            )
+        })?;
+    if class.driver != driver {
+        return Err(golden_core::Error::invalid(
+            "VolumeSnapshotClass",
+            name,
+            format!(
+                "belongs to driver {:?}, not {driver:?}, the golden snapshot's driver; name a \
+                 class whose driver is {driver}",
+                class.driver
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 impl Golden {
     /// Confirms the golden snapshot with the provider before anything is
     /// written: it exists, is ready, its handle is the provider's, and the
@@ -392,12 +425,33 @@ impl Golden {
             }
         };
         let classes = async { list_items(Api::<StorageClass>::all(self.client.clone()), "").await };
-        let (verified, classes, cluster) =
-            futures::join!(verify, classes, read_cluster(&self.client, &bundles));
+        // VolumeSnapshotClasses only when a target names one.
+        let snapshot_classes = async {
+            if targets.iter().any(|t| t.volume_snapshot_class.is_some()) {
+                list_items(Api::<VolumeSnapshotClass>::all(self.client.clone()), "")
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (verified, classes, snapshot_classes, cluster) = futures::join!(
+            verify,
+            classes,
+            snapshot_classes,
+            read_cluster(&self.client, &bundles)
+        );
         verified?;
         let classes = classes?;
         let cluster = cluster?;
         let driver = self.provider.driver().to_string();
+        if let Some(snapshot_classes) = snapshot_classes? {
+            for t in targets {
+                if let Some(name) = &t.volume_snapshot_class {
+                    check_snapshot_class(&snapshot_classes, name, &driver)?;
+                }
+            }
+        }
         let mut resolved = Vec::with_capacity(targets.len());
         for (t, b) in targets.iter().zip(bundles) {
             let (class, wffc) = resolve_class(&classes, t.storage_class.as_deref(), &driver)?;
@@ -485,6 +539,10 @@ impl Golden {
         options: &ImportOptions,
     ) -> Result<ImportReport> {
         let plans = self.plan_import(snapshot, targets, options, false).await?;
+        // The first write: the cloud snapshot records that this cluster
+        // uses it, before any content references it here, so garbage
+        // collection in another cluster never deletes it under us.
+        self.record_import(snapshot).await?;
         self.events.emit(Event::Validated {
             snapshot_id: snapshot.id.clone(),
             namespaces: plans.len(),
@@ -503,7 +561,7 @@ impl Golden {
             let ns = p.manifests.target_namespace().to_string();
             let span = tracing::info_span!("apply", namespace = %ns);
             async move {
-                let r = apply_manifests(&client, &p.manifests, p.select, force).await;
+                let r = apply_manifests(&client, &p.manifests, p.select.clone(), force).await;
                 match &r {
                     Ok(written) => events.emit(Event::NamespaceApplied {
                         namespace: ns.clone(),
@@ -657,12 +715,25 @@ fn decide(
             .into());
         }
     };
-    let content = judge(
-        cluster.contents.get(&manifests.content.name_any()),
-        &manifests.content,
-        force,
-        replacing,
-    )?;
+    let vs_key = (ns.to_string(), manifests.snapshot.name_any());
+    let live_vs = cluster.snapshots.get(&vs_key);
+    let existing_content = cluster.contents.get(&manifests.content.name_any());
+    let heal = stale_binding(existing_content, live_vs);
+    let content = match heal {
+        // Replaced: it is deleted and applied anew, whatever it holds now.
+        Some(_) => State::NeedsApply,
+        None => judge(existing_content, &manifests.content, force, replacing)?,
+    };
+    let mut replace_snapshot = None;
+    let mut replace_content = None;
+    match heal {
+        Some(Heal::StaleContent { uid }) => replace_content = Some(Some(uid)),
+        Some(Heal::ContentDeleting { bound_snapshot }) => {
+            replace_content = Some(None);
+            replace_snapshot = bound_snapshot;
+        }
+        None => {}
+    }
     let (snapshot, claim) = if namespace {
         // Nothing can exist in a namespace that does not; the content is
         // cluster-scoped, so it is still checked.
@@ -670,12 +741,16 @@ fn decide(
     } else {
         let key = |name: String| (ns.to_string(), name);
         (
-            judge(
-                cluster.snapshots.get(&key(manifests.snapshot.name_any())),
-                &manifests.snapshot,
-                force,
-                replacing,
-            )?,
+            if replace_snapshot.is_some() {
+                State::NeedsApply
+            } else {
+                judge(
+                    cluster.snapshots.get(&key(manifests.snapshot.name_any())),
+                    &manifests.snapshot,
+                    force,
+                    replacing,
+                )?
+            },
             judge(
                 cluster.claims.get(&key(manifests.claim.name_any())),
                 &manifests.claim,
@@ -689,6 +764,63 @@ fn decide(
         content: content != State::UpToDate,
         snapshot: snapshot != State::UpToDate,
         claim: claim != State::UpToDate,
+        replace_snapshot,
+        replace_content,
+    })
+}
+
+/// Why an existing golden content must be replaced before it can serve
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Heal {
+    /// Its `volumeSnapshotRef.uid` names a VolumeSnapshot that no longer
+    /// exists (deleted, its namespace deleted, or re-created by hand with
+    /// the same name): the snapshot controller refuses to bind it to any
+    /// other (`SnapshotContentMisbound`, external-snapshotter
+    /// `pkg/common-controller/snapshot_controller.go`,
+    /// `checkandBindSnapshotContent`/`getPreprovisionedContentFromStore`),
+    /// for ever. Delete it (by this uid) and create it anew: it is `Retain`,
+    /// so the cloud snapshot stays.
+    StaleContent { uid: String },
+    /// Someone deleted it; it waits for its finalizer, which the snapshot
+    /// controller releases only once the VolumeSnapshot bound to it is
+    /// gone. That VolumeSnapshot (uid), when golden's, is deleted too and
+    /// both are created anew.
+    ContentDeleting { bound_snapshot: Option<String> },
+}
+
+/// Whether the golden content `content` is bound to a VolumeSnapshot that
+/// is not `live` (the VolumeSnapshot of that name now). Contents golden
+/// did not write are never healed: they are judged (and refused) as they
+/// are.
+fn stale_binding(
+    content: Option<&VolumeSnapshotContent>,
+    live: Option<&VolumeSnapshot>,
+) -> Option<Heal> {
+    let content = content?;
+    if !is_golden(&content.metadata) {
+        return None;
+    }
+    let ref_uid = content
+        .spec
+        .volume_snapshot_ref
+        .uid
+        .as_deref()
+        .filter(|u| !u.is_empty());
+    if content.metadata.deletion_timestamp.is_some() {
+        let bound_snapshot = live
+            .filter(|vs| is_golden(vs.meta()) && vs.meta().deletion_timestamp.is_none())
+            .filter(|vs| ref_uid.is_none() || vs.meta().uid.as_deref() == ref_uid)
+            .and_then(|vs| vs.meta().uid.clone());
+        return Some(Heal::ContentDeleting { bound_snapshot });
+    }
+    let ref_uid = ref_uid?;
+    let live_uid = live.and_then(|vs| vs.meta().uid.as_deref());
+    if live_uid == Some(ref_uid) {
+        return None;
+    }
+    Some(Heal::StaleContent {
+        uid: content.metadata.uid.clone().unwrap_or_default(),
     })
 }
 

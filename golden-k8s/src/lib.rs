@@ -93,6 +93,7 @@ mod lifecycle;
 mod locate;
 mod options;
 mod ownership;
+mod records;
 mod status;
 mod teardown;
 mod wait;
@@ -101,12 +102,14 @@ pub use apply::{ApplySelection, apply_manifests, apply_object, apply_params};
 pub use error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
 pub use events::{Event, EventSink};
 pub use gc::{GcDecision, GcEntry, GcPlan};
-pub use golden::Golden;
+pub use golden::{CLUSTER_ID_NAMESPACE, Golden};
 pub use import::{ANNOTATION_DEFAULT_CLASS, ImportReport, NamespaceImport, Plan};
-pub use lifecycle::{CloneReport, RefreshReport, capture_name};
+pub use lifecycle::{
+    ANNOTATION_ALLOW_VOLUME_MODE_CHANGE, CloneReport, RefreshReport, capture_name, inherit_source,
+};
 pub use locate::Located;
 pub use options::{
-    CaptureOptions, CloneOptions, DEFAULT_CONCURRENCY, GcOptions, ImportOptions, RefreshOptions,
+    CaptureOptions, CloneOptions, DEFAULT_CONCURRENCY, DEFAULT_RECORD_GRACE, GcOptions, ImportOptions, RefreshOptions,
     TeardownOptions,
 };
 pub use ownership::{FIELD_MANAGER, is_golden};

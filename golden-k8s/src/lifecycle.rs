@@ -1,5 +1,6 @@
 //! Capture, clone and refresh: the golden snapshot's life cycle.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
@@ -14,6 +15,8 @@ use crate::error::{Error, NamespaceFailure, Result};
 use crate::events::Event;
 use crate::golden::Golden;
 use crate::import::ImportReport;
+use crate::locate;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use crate::options::{
     CaptureOptions, CloneOptions, ImportOptions, RefreshOptions, TeardownOptions,
 };
@@ -74,6 +77,77 @@ pub struct RefreshReport {
     pub replaced: Vec<TeardownReport>,
     /// The import of the new snapshot.
     pub import: ImportReport,
+}
+
+/// The annotation on a content that lets a claim's volume mode differ
+/// from the source volume's (external-provisioner `getSnapshotSource`).
+pub const ANNOTATION_ALLOW_VOLUME_MODE_CHANGE: &str =
+    "snapshot.storage.kubernetes.io/allow-volume-mode-change";
+
+/// What a sandbox takes from the source volume when the target does not
+/// say: the claim's StorageClass, access modes and volume mode, and the
+/// content's `sourceVolumeMode` (the PV's mode, Filesystem when unset, as
+/// the API server defaults it), so the provisioner's volume-mode check
+/// (external-provisioner `getSnapshotSource`) runs. A target's access
+/// modes count as unset when they are the default (`ReadWriteOnce`).
+///
+/// Refuses, before anything is written, a target whose volume mode differs
+/// from the source's without the annotation
+/// [`ANNOTATION_ALLOW_VOLUME_MODE_CHANGE`]: the provisioner would refuse
+/// its claim.
+pub fn inherit_source(
+    targets: &[ImportTarget],
+    claim: &PersistentVolumeClaim,
+    volume: &PersistentVolume,
+) -> Result<Vec<ImportTarget>> {
+    let spec = claim.spec.clone().unwrap_or_default();
+    let source_mode = volume
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_mode.clone())
+        .or(spec.volume_mode.clone())
+        .unwrap_or_else(|| "Filesystem".to_string());
+    let default_modes = ImportTarget::new("x").access_modes;
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let mut t = t.clone();
+        if t.storage_class.is_none() {
+            t.storage_class = spec.storage_class_name.clone().filter(|c| !c.is_empty());
+        }
+        if t.access_modes == default_modes
+            && let Some(modes) = spec.access_modes.clone().filter(|m| !m.is_empty())
+        {
+            t.access_modes = modes;
+        }
+        if t.volume_mode.is_none() {
+            t.volume_mode = Some(source_mode.clone());
+        }
+        if t.source_volume_mode.is_none() {
+            t.source_volume_mode = Some(source_mode.clone());
+        }
+        let allowed = t
+            .annotations
+            .get(ANNOTATION_ALLOW_VOLUME_MODE_CHANGE)
+            .map(String::as_str)
+            == Some("true");
+        if t.volume_mode != t.source_volume_mode && !allowed {
+            return Err(golden_core::Error::invalid(
+                "volume mode",
+                t.volume_mode.clone().unwrap_or_default(),
+                format!(
+                    "namespace {}: the source volume is {}; the provisioner refuses a claim \
+                     whose mode differs from its snapshot's source unless the content carries \
+                     the annotation {ANNOTATION_ALLOW_VOLUME_MODE_CHANGE}=\"true\". Use the \
+                     source's mode, or add that annotation (ImportTarget::with_annotation)",
+                    t.namespace,
+                    t.source_volume_mode.clone().unwrap_or_default()
+                ),
+            )
+            .into());
+        }
+        out.push(t);
+    }
+    Ok(out)
 }
 
 /// Fails when a target is protected by `import`'s namespace policy, the
@@ -178,6 +252,14 @@ impl Golden {
     ) -> Result<CloneReport> {
         // Cheap checks first, before a snapshot is taken for nothing.
         check_targets(source, targets, &options.import)?;
+        let inherited;
+        let targets = if options.inherit_source {
+            let (claim, volume) = locate::read_source(&self.client, source).await?;
+            inherited = inherit_source(targets, &claim, &volume)?;
+            &inherited[..]
+        } else {
+            targets
+        };
         let reused = match options.reuse_within {
             Some(age) => self.latest_golden(source, age).await?,
             None => None,
@@ -237,6 +319,14 @@ impl Golden {
             .into());
         }
         check_targets(source, targets, &options.import)?;
+        let inherited;
+        let targets = if options.inherit_source {
+            let (claim, volume) = locate::read_source(&self.client, source).await?;
+            inherited = inherit_source(targets, &claim, &volume)?;
+            &inherited[..]
+        } else {
+            targets
+        };
         let snapshot = self.capture(source, &options.capture).await?;
         // Validate the new import (classes, foreign objects) before removing
         // anything; golden's own older imports are accepted as they go next.
@@ -256,15 +346,20 @@ impl Golden {
                 )
             }
         });
-        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work.collect::<Vec<_>>())
-            .buffered(teardown.concurrency.max(1))
-            .collect()
-            .await;
+        let results: Vec<(String, Result<(TeardownReport, BTreeMap<String, String>)>)> =
+            stream::iter(work.collect::<Vec<_>>())
+                .buffered(teardown.concurrency.max(1))
+                .collect()
+                .await;
         let mut replaced = Vec::new();
         let mut failures = Vec::new();
+        let mut old = BTreeMap::new();
         for (namespace, r) in results {
             match r {
-                Ok(rep) => replaced.push(rep),
+                Ok((rep, snaps)) => {
+                    old.extend(snaps);
+                    replaced.push(rep)
+                }
                 Err(error) => failures.push(NamespaceFailure { namespace, error }),
             }
         }
@@ -273,6 +368,15 @@ impl Golden {
             return Err(Error::combine("teardown", targets.len(), ok, failures));
         }
         let import = self.import(&snapshot, targets, &options.import).await?;
+        // The old goldens these namespaces left: this cluster's record goes
+        // when nothing here references them any more.
+        old.remove(&snapshot.id);
+        let released = self
+            .release_unreferenced(&old, teardown.record_grace)
+            .await?;
+        for r in &mut replaced {
+            r.released = released.clone();
+        }
         Ok(RefreshReport {
             snapshot,
             replaced,

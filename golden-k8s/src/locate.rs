@@ -33,6 +33,52 @@ pub(crate) async fn locate<P: SnapshotProvider + ?Sized>(
     provider: &P,
     pvc: &PvcRef,
 ) -> Result<Located> {
+    let (claim, volume) = read_source(client, pvc).await?;
+    let parsed = provider.disk_from_pv(&volume)?;
+    let disk = provider.describe_disk(&parsed).await?;
+    let quantity = claim
+        .status
+        .as_ref()
+        .and_then(|s| s.capacity.as_ref())
+        .and_then(|c| c.get("storage"))
+        .or_else(|| {
+            claim
+                .spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+        });
+    let size_bytes = match quantity {
+        Some(q) => Some(quantity::parse_quantity(&q.0).map_err(|e| {
+            golden_core::Error::invalid(
+                "PersistentVolumeClaim",
+                pvc.to_string(),
+                format!("its storage size {:?} does not parse: {e}", q.0),
+            )
+        })?),
+        None => disk.size_bytes,
+    };
+    let storage_class = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.clone());
+    Ok(Located {
+        pvc: pvc.clone(),
+        claim,
+        volume,
+        disk,
+        storage_class,
+        size_bytes,
+    })
+}
+
+/// The source PVC and its bound PersistentVolume, only read. An unbound
+/// PVC and a missing PV are clear errors.
+pub(crate) async fn read_source(
+    client: &Client,
+    pvc: &PvcRef,
+) -> Result<(PersistentVolumeClaim, PersistentVolume)> {
     let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &pvc.namespace);
     let claim = claims
         .get_opt(&pvc.name)
@@ -79,33 +125,5 @@ pub(crate) async fn locate<P: SnapshotProvider + ?Sized>(
                 ),
             )
         })?;
-    let parsed = provider.disk_from_pv(&volume)?;
-    let disk = provider.describe_disk(&parsed).await?;
-    let size_bytes = claim
-        .status
-        .as_ref()
-        .and_then(|s| s.capacity.as_ref())
-        .and_then(|c| c.get("storage"))
-        .or_else(|| {
-            claim
-                .spec
-                .as_ref()
-                .and_then(|s| s.resources.as_ref())
-                .and_then(|r| r.requests.as_ref())
-                .and_then(|r| r.get("storage"))
-        })
-        .and_then(|q| quantity::parse_quantity(&q.0).ok())
-        .or(disk.size_bytes);
-    let storage_class = claim
-        .spec
-        .as_ref()
-        .and_then(|s| s.storage_class_name.clone());
-    Ok(Located {
-        pvc: pvc.clone(),
-        claim,
-        volume,
-        disk,
-        storage_class,
-        size_bytes,
-    })
+    Ok((claim, volume))
 }

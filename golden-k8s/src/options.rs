@@ -146,7 +146,7 @@ impl CaptureOptions {
 }
 
 /// Options of [`crate::Golden::clone_into`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CloneOptions {
     /// Reuse the newest ready golden snapshot of the source when it is at
@@ -157,9 +157,31 @@ pub struct CloneOptions {
     pub capture: CaptureOptions,
     /// How to import it.
     pub import: ImportOptions,
+    /// Sandboxes take the source PVC's StorageClass, access modes and
+    /// volume mode where a target does not set them, and the content the
+    /// source PV's volume mode (see [`crate::inherit_source`]). On by
+    /// default.
+    pub inherit_source: bool,
+}
+
+impl Default for CloneOptions {
+    fn default() -> Self {
+        CloneOptions {
+            reuse_within: None,
+            capture: CaptureOptions::default(),
+            import: ImportOptions::default(),
+            inherit_source: true,
+        }
+    }
 }
 
 impl CloneOptions {
+    /// Whether sandboxes take their defaults from the source volume.
+    pub fn with_inherit_source(mut self, inherit: bool) -> Self {
+        self.inherit_source = inherit;
+        self
+    }
+
     /// Reuses a golden snapshot at most `age` old.
     pub fn with_reuse_within(mut self, age: Duration) -> Self {
         self.reuse_within = Some(age);
@@ -194,7 +216,17 @@ pub struct TeardownOptions {
     pub timeout: Duration,
     /// Namespaces worked on at once.
     pub concurrency: usize,
+    /// A cluster record on a golden snapshot younger than this is kept
+    /// even when no content references the snapshot any more: an import
+    /// in this cluster writes its record before its first content, so a
+    /// young record may belong to an import still applying. Garbage
+    /// collection removes it later. Default [`DEFAULT_RECORD_GRACE`].
+    pub record_grace: Duration,
 }
+
+/// Default [`TeardownOptions::record_grace`] and [`GcOptions::record_grace`]:
+/// far longer than an import takes from its record to its first content.
+pub const DEFAULT_RECORD_GRACE: Duration = Duration::from_secs(5 * 60);
 
 impl Default for TeardownOptions {
     fn default() -> Self {
@@ -203,11 +235,18 @@ impl Default for TeardownOptions {
             delete_namespace: false,
             timeout: Duration::from_secs(5 * 60),
             concurrency: DEFAULT_CONCURRENCY,
+            record_grace: DEFAULT_RECORD_GRACE,
         }
     }
 }
 
 impl TeardownOptions {
+    /// Sets the record grace period (see [`TeardownOptions::record_grace`]).
+    pub fn with_record_grace(mut self, grace: Duration) -> Self {
+        self.record_grace = grace;
+        self
+    }
+
     /// Only removes imports of this golden snapshot.
     pub fn with_snapshot_id(mut self, id: impl Into<String>) -> Self {
         self.snapshot_id = Some(id.into());
@@ -243,20 +282,60 @@ pub struct GcOptions {
     pub min_age: Duration,
     /// Only report what would be deleted.
     pub dry_run: bool,
+    /// Clusters (their ids, as `golden gc --dry-run` shows them) that no
+    /// longer exist: their records on golden snapshots are removed, so
+    /// those snapshots can be collected. Only for clusters that are really
+    /// gone: a record is the only thing that protects another cluster's
+    /// imports.
+    pub release_clusters: Vec<String>,
+    /// This cluster's own record on a snapshot that no content of the
+    /// cluster references is removed once older than this (see
+    /// [`TeardownOptions::record_grace`]).
+    pub record_grace: Duration,
+    /// Delete golden VolumeSnapshotContents whose target namespace no
+    /// longer exists (orphans) before deciding. On by default; they are
+    /// `Retain`, so the cloud snapshot stays.
+    pub remove_orphans: bool,
 }
 
 impl Default for GcOptions {
-    /// Keep the newest 2 per source, nothing younger than a day, really delete.
+    /// Keep the newest 2 ready snapshots per source, nothing younger than a
+    /// day, remove orphaned contents, really delete.
     fn default() -> Self {
         GcOptions {
             keep_newest: 2,
             min_age: Duration::from_secs(24 * 3600),
             dry_run: false,
+            release_clusters: Vec::new(),
+            record_grace: DEFAULT_RECORD_GRACE,
+            remove_orphans: true,
         }
     }
 }
 
 impl GcOptions {
+    /// Releases the records of clusters that no longer exist.
+    pub fn with_release_clusters<I, S>(mut self, clusters: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.release_clusters = clusters.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the record grace period.
+    pub fn with_record_grace(mut self, grace: Duration) -> Self {
+        self.record_grace = grace;
+        self
+    }
+
+    /// Whether to delete orphaned contents first.
+    pub fn with_remove_orphans(mut self, remove: bool) -> Self {
+        self.remove_orphans = remove;
+        self
+    }
+
     /// Sets how many of the newest snapshots per source are kept.
     pub fn with_keep_newest(mut self, k: usize) -> Self {
         self.keep_newest = k;
@@ -277,7 +356,7 @@ impl GcOptions {
 }
 
 /// Options of [`crate::Golden::refresh`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RefreshOptions {
     /// The sandbox PVCs of the chosen namespaces are deleted and restored
@@ -290,9 +369,29 @@ pub struct RefreshOptions {
     pub import: ImportOptions,
     /// How to remove the old imports.
     pub teardown: TeardownOptions,
+    /// As [`CloneOptions::inherit_source`]. On by default.
+    pub inherit_source: bool,
+}
+
+impl Default for RefreshOptions {
+    fn default() -> Self {
+        RefreshOptions {
+            replace_data: false,
+            capture: CaptureOptions::default(),
+            import: ImportOptions::default(),
+            teardown: TeardownOptions::default(),
+            inherit_source: true,
+        }
+    }
 }
 
 impl RefreshOptions {
+    /// Whether sandboxes take their defaults from the source volume.
+    pub fn with_inherit_source(mut self, inherit: bool) -> Self {
+        self.inherit_source = inherit;
+        self
+    }
+
     /// Allows replacing the sandbox data.
     pub fn with_replace_data(mut self, replace: bool) -> Self {
         self.replace_data = replace;

@@ -1,13 +1,13 @@
 //! Listing imports by golden's labels.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::{
     ANNOTATION_HANDLE, ANNOTATION_SNAPSHOT_ID, LABEL_MANAGED_BY, LABEL_SNAPSHOT,
     LABEL_TARGET_NAMESPACE, MANAGED_BY_VALUE,
 };
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
@@ -15,6 +15,8 @@ use kube::{Api, ResourceExt};
 use crate::error::{Error, Result};
 use crate::golden::Golden;
 use crate::import::ANNOTATION_DEFAULT_CLASS;
+use crate::ownership::is_golden;
+use crate::records::index_references;
 use crate::wait::{claim_usable, content_ready, snapshot_ready};
 
 /// The imports of one golden snapshot.
@@ -29,6 +31,9 @@ pub struct GoldenStatus {
     pub handle: Option<String>,
     /// One entry per namespace, sorted by namespace.
     pub namespaces: Vec<ImportStatus>,
+    /// Problems that put the golden snapshot at risk, e.g. a
+    /// VolumeSnapshotContent with `deletionPolicy: Delete` on its handle.
+    pub warnings: Vec<String>,
 }
 
 /// One namespace's import of a golden snapshot.
@@ -52,6 +57,9 @@ pub struct ImportStatus {
     /// The PVC is Bound, or Pending only because its StorageClass waits
     /// for the first consumer.
     pub claim_usable: bool,
+    /// The namespace no longer exists: only the cluster-scoped content is
+    /// left (an orphan; `teardown` of the namespace or `gc` removes it).
+    pub orphaned: bool,
 }
 
 impl ImportStatus {
@@ -64,16 +72,33 @@ impl ImportStatus {
 
 impl Golden {
     /// Every golden import in the cluster, grouped by golden snapshot and
-    /// namespace, found by golden's labels (four list calls: contents,
-    /// snapshots, claims, StorageClasses).
+    /// namespace, found by golden's labels (five list calls: contents,
+    /// snapshots, claims, StorageClasses, and namespace names). Every
+    /// content is read, golden's or not, so that one with `deletionPolicy:
+    /// Delete` on a golden handle is reported in
+    /// [`GoldenStatus::warnings`]; a golden content whose namespace is gone
+    /// is reported as [`ImportStatus::orphaned`].
     pub async fn status(&self) -> Result<Vec<GoldenStatus>> {
         let sel = format!("{LABEL_MANAGED_BY}={MANAGED_BY_VALUE}");
         let lp = ListParams::default().labels(&sel);
-        let contents = Api::<VolumeSnapshotContent>::all(self.client.clone())
-            .list(&lp)
+        let all_contents = Api::<VolumeSnapshotContent>::all(self.client.clone())
+            .list(&ListParams::default())
             .await
-            .map_err(|e| Error::kube("list", "VolumeSnapshotContent", &sel, e))?
+            .map_err(|e| Error::kube("list", "VolumeSnapshotContent", "", e))?
             .items;
+        let namespaces: BTreeSet<String> = Api::<Namespace>::all(self.client.clone())
+            .list_metadata(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list", "Namespace", "", e))?
+            .items
+            .into_iter()
+            .map(|n| n.name_any())
+            .collect();
+        let refs = index_references(&all_contents);
+        let contents: Vec<&VolumeSnapshotContent> = all_contents
+            .iter()
+            .filter(|c| is_golden(&c.metadata))
+            .collect();
         let snapshots = Api::<VolumeSnapshot>::all(self.client.clone())
             .list(&lp)
             .await
@@ -123,10 +148,12 @@ impl Golden {
             (label, ns)
         };
         for c in &contents {
-            let key = note(ident(c, c.spec.volume_snapshot_ref.namespace.clone()));
+            let key = note(ident(*c, c.spec.volume_snapshot_ref.namespace.clone()));
+            let orphaned = !namespaces.contains(&key.1);
             let r = rows.entry(key).or_default();
             r.content = Some(c.name_any());
             r.content_ready = content_ready(c);
+            r.orphaned = orphaned;
         }
         for s in &snapshots {
             let key = note(ident(s, s.namespace()));
@@ -145,6 +172,42 @@ impl Golden {
             row.namespace = ns;
             if let Some(g) = out.get_mut(&label) {
                 g.namespaces.push(row);
+            }
+        }
+        for g in out.values_mut() {
+            let handles: BTreeSet<String> = contents
+                .iter()
+                .filter(|c| c.labels().get(LABEL_SNAPSHOT) == Some(&g.snapshot_label))
+                .filter_map(|c| c.spec.source.snapshot_handle.clone())
+                .chain(g.handle.clone())
+                .collect();
+            for h in &handles {
+                for r in refs.get(h).into_iter().flatten() {
+                    if r.delete_policy {
+                        let whose = if r.golden { "golden's" } else { "not golden's" };
+                        g.warnings.push(format!(
+                            "VolumeSnapshotContent {} ({whose}) references golden snapshot \
+                             handle {h} with deletionPolicy Delete: deleting its \
+                             VolumeSnapshot deletes the golden snapshot in the cloud for every \
+                             import. Set it to Retain: kubectl patch volumesnapshotcontent {} \
+                             --type merge -p '{{\"spec\":{{\"deletionPolicy\":\"Retain\"}}}}'",
+                            r.content, r.content
+                        ));
+                    }
+                }
+            }
+            let orphans: Vec<&str> = g
+                .namespaces
+                .iter()
+                .filter(|n| n.orphaned)
+                .map(|n| n.namespace.as_str())
+                .collect();
+            if !orphans.is_empty() {
+                g.warnings.push(format!(
+                    "namespace(s) {} no longer exist; their VolumeSnapshotContents are orphans \
+                     that keep the golden snapshot in use: run teardown for them, or gc",
+                    orphans.join(", ")
+                ));
             }
         }
         Ok(out.into_values().collect())

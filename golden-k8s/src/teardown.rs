@@ -2,17 +2,18 @@
 //! each waited for (finalizers) with a watch. Never the cloud snapshot,
 //! never an object without golden's labels.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use futures::stream::{self, StreamExt};
 use golden_core::crd::{DeletionPolicy, VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::{
-    ANNOTATION_CREATED_NAMESPACE, LABEL_MANAGED_BY, LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE,
+    ANNOTATION_CREATED_NAMESPACE, ANNOTATION_SNAPSHOT_ID, LABEL_MANAGED_BY, LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE,
     MANAGED_BY_VALUE, names,
 };
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::api::{DeleteParams, ListParams, Preconditions};
+use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -38,6 +39,28 @@ pub struct TeardownReport {
     pub contents: Vec<String>,
     /// Whether the namespace itself was deleted.
     pub namespace_deleted: bool,
+    /// The namespace did not exist (deleted by someone else): what was
+    /// removed is the leftover cluster-scoped content.
+    pub namespace_missing: bool,
+    /// Golden snapshots (provider ids) whose record of this cluster was
+    /// removed because no content of the cluster references them any more.
+    pub released: Vec<String>,
+    /// What teardown could not finish but left safe, e.g. a record it
+    /// could not remove from the cloud (the snapshot then stays until gc
+    /// in this cluster removes the record).
+    pub warnings: Vec<String>,
+}
+
+/// The golden snapshots (provider id -> handle) the given contents import.
+pub(crate) fn imported_snapshots(contents: &[VolumeSnapshotContent]) -> BTreeMap<String, String> {
+    contents
+        .iter()
+        .filter_map(|c| {
+            let id = c.annotations().get(ANNOTATION_SNAPSHOT_ID)?.clone();
+            let handle = c.spec.source.snapshot_handle.clone()?;
+            Some((id, handle))
+        })
+        .collect()
 }
 
 fn selector(namespace: Option<&str>, snapshot_id: Option<&str>) -> String {
@@ -111,16 +134,21 @@ impl Golden {
             let span = tracing::info_span!("teardown", namespace = %ns);
             async move { (ns.clone(), self.teardown_one(ns, options).await) }.instrument(span)
         });
-        let results: Vec<(String, Result<TeardownReport>)> = stream::iter(work.collect::<Vec<_>>())
-            .buffered(options.concurrency.max(1))
-            .collect()
-            .await;
+        let results: Vec<(String, Result<(TeardownReport, BTreeMap<String, String>)>)> =
+            stream::iter(work.collect::<Vec<_>>())
+                .buffered(options.concurrency.max(1))
+                .collect()
+                .await;
         let total = results.len();
         let mut reports = Vec::new();
         let mut failures = Vec::new();
+        let mut imported = BTreeMap::new();
         for (namespace, r) in results {
             match r {
-                Ok(rep) => reports.push(rep),
+                Ok((rep, snaps)) => {
+                    imported.extend(snaps);
+                    reports.push(rep)
+                }
                 Err(error) => {
                     self.events.emit(Event::NamespaceFailed {
                         namespace: namespace.clone(),
@@ -129,6 +157,29 @@ impl Golden {
                     failures.push(NamespaceFailure { namespace, error })
                 }
             }
+        }
+        // The last import of a snapshot gone from this cluster: its record
+        // goes too (even when some namespaces failed; the rule is by
+        // reference, not by outcome).
+        // A failure here leaves the record, which only keeps the snapshot
+        // longer: the teardown itself is done, so it is a warning.
+        let (released, warning) = match self
+            .release_unreferenced(&imported, options.record_grace)
+            .await
+        {
+            Ok(r) => (r, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!(
+                    "this cluster's record stays on golden snapshot(s) {}: {e}; gc in this \
+                     cluster removes it later",
+                    imported.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            ),
+        };
+        for r in &mut reports {
+            r.released = released.clone();
+            r.warnings.extend(warning.clone());
         }
         if failures.is_empty() {
             Ok(reports)
@@ -142,8 +193,12 @@ impl Golden {
         &self,
         ns: &str,
         options: &TeardownOptions,
-    ) -> Result<TeardownReport> {
+    ) -> Result<(TeardownReport, BTreeMap<String, String>)> {
         let sel = selector(Some(ns), options.snapshot_id.as_deref());
+        let namespace = Api::<Namespace>::all(self.client.clone())
+            .get_opt(ns)
+            .await
+            .map_err(|e| Error::kube("get", "Namespace", ns, e))?;
         let claims_api = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns);
         let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), ns);
         let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
@@ -172,7 +227,7 @@ impl Golden {
         wait_gone(
             claims_api,
             "PersistentVolumeClaim",
-            &sel,
+            watcher::Config::default().labels(&sel),
             names_of(&claims),
             timeout,
         )
@@ -181,7 +236,7 @@ impl Golden {
         wait_gone(
             vs_api,
             "VolumeSnapshot",
-            &sel,
+            watcher::Config::default().labels(&sel),
             names_of(&snapshots),
             timeout,
         )
@@ -190,14 +245,14 @@ impl Golden {
         wait_gone(
             vsc_api,
             "VolumeSnapshotContent",
-            &sel,
+            watcher::Config::default().labels(&sel),
             names_of(&contents),
             timeout,
         )
         .await?;
 
         let mut namespace_deleted = false;
-        if options.delete_namespace {
+        if options.delete_namespace && namespace.is_some() {
             namespace_deleted = self.delete_created_namespace(ns).await?;
         }
         let report = TeardownReport {
@@ -206,6 +261,9 @@ impl Golden {
             volume_snapshots: names_of(&snapshots).into_iter().collect(),
             contents: names_of(&contents).into_iter().collect(),
             namespace_deleted,
+            namespace_missing: namespace.is_none(),
+            released: Vec::new(),
+            warnings: Vec::new(),
         };
         let mut deleted: Vec<String> = Vec::new();
         deleted.extend(
@@ -231,7 +289,7 @@ impl Golden {
             deleted,
             namespace_deleted,
         });
-        Ok(report)
+        Ok((report, imported_snapshots(&contents)))
     }
 
     /// Deletes `ns` when golden created it and no claim is left in it.

@@ -370,7 +370,7 @@ pub(crate) async fn last_event(
 pub(crate) async fn wait_gone<K>(
     api: Api<K>,
     kind: &'static str,
-    selector: &str,
+    selector: watcher::Config,
     names: BTreeSet<String>,
     timeout: Duration,
 ) -> Result<()>
@@ -382,8 +382,7 @@ where
         return Ok(());
     }
     let start = Instant::now();
-    let mut stream = watcher(api, watcher::Config::default().labels(selector))
-        .default_backoff()
+    let mut stream = watcher(api, selector).default_backoff()
         .boxed();
     let mut present: BTreeMap<String, K> = BTreeMap::new();
     let mut init: BTreeMap<String, K> = BTreeMap::new();

@@ -337,6 +337,11 @@ async fn scripted(
                         .collect(),
                 ),
             ),
+            ("GET", "/api/v1/namespaces/kube-system") => (
+                StatusCode::OK,
+                json!({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": "kube-system", "uid": "cluster-uid-1"}}),
+            ),
             ("GET", _) => (
                 StatusCode::NOT_FOUND,
                 json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -392,7 +397,7 @@ async fn import_reads_then_applies_exactly_three_objects_without_force() {
     let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(scripted(handle, vec![], done_rx));
-    let golden = golden_k8s::Golden::new(Client::new(svc, "default"), provider);
+    let golden = golden_k8s::Golden::new(Client::new(svc, "default"), provider.clone());
     let report = golden
         .import(
             &snap,
@@ -434,9 +439,20 @@ async fn import_reads_then_applies_exactly_three_objects_without_force() {
             s.query
         );
     }
+    // Then the cluster identity, read once, for the record written on the
+    // cloud snapshot before anything is applied.
+    assert_eq!(calls[5], "GET /api/v1/namespaces/kube-system");
+    let recorded = provider.get_snapshot(&snap.id).await.unwrap();
+    assert!(
+        recorded
+            .labels
+            .contains_key(&golden_core::cluster_record_key("cluster-uid-1")),
+        "{:?}",
+        recorded.labels
+    );
     // Then exactly three applies in order.
     assert_eq!(
-        &calls[5..],
+        &calls[6..],
         [
             format!("PATCH /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/{vsc}"),
             format!(
@@ -445,7 +461,7 @@ async fn import_reads_then_applies_exactly_three_objects_without_force() {
             "PATCH /api/v1/namespaces/sandbox01/persistentvolumeclaims/data".to_string(),
         ]
     );
-    for s in &seen[5..] {
+    for s in &seen[6..] {
         assert_eq!(
             s.content_type.as_deref(),
             Some("application/apply-patch+yaml")
@@ -540,7 +556,7 @@ async fn many_targets_are_validated_with_one_list_per_kind() {
         .iter()
         .map(|s| format!("{} {}", s.method, s.path))
         .collect();
-    assert_eq!(calls.len(), 20, "{calls:#?}");
+    assert_eq!(calls.len(), 21, "{calls:#?}");
     // Five reads for the whole import, none per namespace: claims and
     // VolumeSnapshots are listed across all namespaces.
     let mut reads: Vec<&str> = calls[..5].iter().map(String::as_str).collect();
@@ -555,11 +571,12 @@ async fn many_targets_are_validated_with_one_list_per_kind() {
             "GET /apis/storage.k8s.io/v1/storageclasses",
         ]
     );
+    assert_eq!(calls[5], "GET /api/v1/namespaces/kube-system");
     // Then per namespace exactly three applies, in order.
-    assert!(seen[5..].iter().all(|s| s.method == Method::PATCH));
+    assert!(seen[6..].iter().all(|s| s.method == Method::PATCH));
     let vs = format!("golden-{}", snap.id);
     for ns in &NAMESPACES[..5] {
-        let mine: Vec<&str> = calls[5..]
+        let mine: Vec<&str> = calls[6..]
             .iter()
             .filter(|c| c.contains(&format!("/namespaces/{ns}/")) || c.contains(&format!("/{ns}.")))
             .map(String::as_str)

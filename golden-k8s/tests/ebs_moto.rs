@@ -185,6 +185,16 @@ async fn full_flow_with_ebs_on_moto() {
         .collect();
     let opts = ImportOptions::default().with_timeout(Duration::from_secs(20));
     let report = golden.import(&snap, &targets, &opts).await.unwrap();
+    // The import recorded this cluster on the EC2 snapshot, as a tag.
+    let cluster = golden.cluster_id().await.unwrap();
+    let tagged = provider.get_snapshot(&snap.id).await.unwrap();
+    assert!(
+        tagged
+            .labels
+            .contains_key(&golden_core::cluster_record_key(&cluster)),
+        "{:?}",
+        tagged.labels
+    );
     assert!(
         report
             .namespaces
@@ -220,11 +230,16 @@ async fn full_flow_with_ebs_on_moto() {
     golden
         .teardown(
             &names,
-            &TeardownOptions::default().with_timeout(Duration::from_secs(10)),
+            &TeardownOptions::default()
+                .with_timeout(Duration::from_secs(10))
+                .with_record_grace(Duration::ZERO),
         )
         .await
         .unwrap();
-    assert!(provider.get_snapshot(&snap.id).await.is_ok());
+    // The EC2 tag that recorded this cluster's import is gone with the
+    // last import (CreateTags at import, DeleteTags at teardown, on moto).
+    let cloud = provider.get_snapshot(&snap.id).await.unwrap();
+    assert!(cloud.cluster_records().is_empty(), "{:?}", cloud.labels);
     let plan = golden
         .gc(&GcOptions::default()
             .with_keep_newest(0)

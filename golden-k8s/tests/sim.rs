@@ -221,13 +221,17 @@ async fn full_flow_locate_capture_import_status_teardown_gc() {
             &rest,
             &TeardownOptions::default()
                 .with_delete_namespace(true)
-                .with_timeout(Duration::from_secs(10)),
+                .with_timeout(Duration::from_secs(10))
+                .with_record_grace(Duration::ZERO),
         )
         .await
         .unwrap();
     assert!(torn.iter().all(|t| t.namespace_deleted));
     assert_eq!(env.count("VolumeSnapshotContent"), 0);
-    assert!(env.provider.get_snapshot(&golden.id).await.is_ok());
+    // The last import left this cluster: its record on the snapshot goes.
+    assert_eq!(torn[0].released, [golden.id.clone()]);
+    let cloud = env.provider.get_snapshot(&golden.id).await.unwrap();
+    assert!(cloud.cluster_records().is_empty(), "{:?}", cloud.labels);
 
     // Unreferenced now: a dry run plans the deletion and deletes nothing.
     let plan = env.golden.gc(&gc.clone().with_dry_run(true)).await.unwrap();
@@ -274,20 +278,22 @@ async fn fifty_namespaces_with_bounded_writes_and_no_polling() {
     // Validation read each kind once for all fifty namespaces; waiting used
     // watches (each starting with its list), never a GET.
     for resource in [
-        "namespaces",
         "volumesnapshotcontents",
         "volumesnapshots",
         "persistentvolumeclaims",
     ] {
         assert_eq!(c.get("get", resource), 0, "{:?}", c.by_verb_resource());
     }
+    // The one GET: kube-system, read once as the cluster's identity.
+    assert_eq!(c.get("get", "namespaces"), 1, "{:?}", c.by_verb_resource());
     assert_eq!(c.get("list", "namespaces"), 1);
     assert_eq!(c.get("list", "storageclasses"), 1);
     // One validation list plus the watch's initial list.
     assert_eq!(c.get("list", "volumesnapshotcontents"), 2);
     assert_eq!(c.get("list", "volumesnapshots"), 2);
     assert_eq!(c.get("list", "persistentvolumeclaims"), 2);
-    assert_eq!(c.reads(), 8, "{:?}", c.by_verb_resource());
+    // Seven lists and the identity GET: none per namespace.
+    assert_eq!(c.reads(), 9, "{:?}", c.by_verb_resource());
     assert!(c.watches() <= 6, "{:?}", c.by_verb_resource());
     assert_eq!(env.golden_pvcs(), 50);
 }
@@ -927,7 +933,11 @@ async fn refresh_requires_consent_then_replaces_and_frees_the_old_golden() {
                 .with_replace_data(true)
                 .with_capture(capture_opts().with_name("golden-production-data-new"))
                 .with_import(import_opts())
-                .with_teardown(TeardownOptions::default().with_timeout(Duration::from_secs(10))),
+                .with_teardown(
+                    TeardownOptions::default()
+                        .with_timeout(Duration::from_secs(10))
+                        .with_record_grace(Duration::ZERO),
+                ),
         )
         .await
         .unwrap();

@@ -7,6 +7,24 @@
 //! source snapshot, class and volume) and the retries that fell due; every
 //! step is idempotent, so passes converge. At start, and whenever changes
 //! were missed, a pass covers every object.
+//!
+//! Where each rule comes from (kubernetes-csi/external-snapshotter v8):
+//! - binding a pre-provisioned content, `SnapshotContentMisbound` for a
+//!   content whose `volumeSnapshotRef.uid` names another snapshot, and a
+//!   ready snapshot staying ready while its content is being deleted:
+//!   `pkg/common-controller/snapshot_controller.go`
+//!   (`getPreprovisionedContentFromStore`, `checkandBindSnapshotContent`,
+//!   `syncReadySnapshot`);
+//! - deleting a snapshot: `checkandRemoveSnapshotFinalizersAndCheckandDeleteContent`
+//!   (`SnapshotDeletePending` while a Pending claim restores from it, the
+//!   `volumesnapshot-being-deleted` annotation on the bound content, the
+//!   content deleted with it only for `Delete`);
+//! - releasing a content's finalizer: the sidecar's `shouldDelete`
+//!   (`pkg/sidecar-controller/snapshot_controller.go`): only a deleted
+//!   content that was never bound, or whose bound snapshot is being
+//!   deleted; a content whose uid went stale any other way stays;
+//! - the provisioner's checks: kubernetes-csi/external-provisioner
+//!   `pkg/controller/controller.go` `getSnapshotSource`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,6 +50,12 @@ pub const SNAPSHOT_AS_SOURCE_FINALIZER: &str =
 /// Finalizer on a snapshot bound to a `Delete` content.
 pub const SNAPSHOT_BOUND_FINALIZER: &str =
     "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection";
+/// Annotation the snapshot controller puts on a content whose bound
+/// snapshot is being deleted (upstream `utils.AnnVolumeSnapshotBeingDeleted`).
+pub const ANN_BEING_DELETED: &str = "snapshot.storage.kubernetes.io/volumesnapshot-being-deleted";
+/// Annotation on a content whose snapshot is still being cut (upstream
+/// `utils.AnnVolumeSnapshotBeingCreated`).
+pub const ANN_BEING_CREATED: &str = "snapshot.storage.kubernetes.io/volumesnapshot-being-created";
 /// Annotation the scheduler sets on a WaitForFirstConsumer claim.
 pub const SELECTED_NODE_ANNOTATION: &str = "volume.kubernetes.io/selected-node";
 
@@ -102,6 +126,12 @@ fn uid(v: &Value) -> &str {
 
 fn deleting(v: &Value) -> bool {
     v.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+fn has_annotation(v: &Value, a: &str) -> bool {
+    v.pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.contains_key(a))
 }
 
 fn has_finalizer(v: &Value, f: &str) -> bool {
@@ -651,7 +681,11 @@ impl Controllers {
             let matches = r.get("name").and_then(Value::as_str) == Some(name(&vs))
                 && r.get("namespace").and_then(Value::as_str) == Some(namespace(&vs))
                 && (ref_uid.is_empty() || ref_uid == uid(&vs));
-            if !matches || deleting(&vsc) {
+            // A content being deleted still serves its bound snapshot:
+            // upstream `syncReadySnapshot` only checks that the content
+            // exists and is bound (the sidecar holds the content's
+            // finalizer until the snapshot goes).
+            if !matches {
                 self.vs_error(
                     &vs,
                     "SnapshotContentMisbound",
@@ -757,6 +791,19 @@ impl Controllers {
             content_name.and_then(|c| self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", c))
         {
             let bound = s(&vsc, "/spec/volumeSnapshotRef/uid") == Some(uid(vs));
+            // Upstream `setAnnVolumeSnapshotBeingDeleted`: tells the
+            // sidecar it may release the content once it is deleted.
+            if bound && !has_annotation(&vsc, ANN_BEING_DELETED) {
+                self.mutate(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    &vsc,
+                    Writer::new(SNAPSHOT_CONTROLLER),
+                    |v| v["metadata"]["annotations"][ANN_BEING_DELETED] = json!("yes"),
+                );
+            }
+            let vsc = self
+                .get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", name(&vsc))
+                .unwrap_or(vsc);
             if bound && s(&vsc, "/spec/deletionPolicy") == Some("Delete") && !deleting(&vsc) {
                 let _ = self.shared.store.delete(
                     &resources::VOLUME_SNAPSHOT_CONTENTS,
@@ -810,7 +857,15 @@ impl Controllers {
                 }
                 continue;
             }
-            if bound_vs_alive {
+            // The sidecar's `shouldDelete`: a pre-provisioned content that
+            // was never bound, or whose bound snapshot is being deleted
+            // (annotation set by the snapshot controller). A content whose
+            // uid went stale any other way keeps its finalizer.
+            let should_delete = (vsc.pointer("/spec/source/snapshotHandle").is_some()
+                && r_uid.is_empty())
+                || (has_annotation(&vsc, ANN_BEING_DELETED)
+                    && !has_annotation(&vsc, ANN_BEING_CREATED));
+            if !should_delete {
                 continue;
             }
             if delete_policy {

@@ -121,8 +121,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 pub use controllers::{
-    CONTENT_BOUND_FINALIZER, SELECTED_NODE_ANNOTATION, SNAPSHOT_AS_SOURCE_FINALIZER,
-    SNAPSHOT_BOUND_FINALIZER,
+    ANN_BEING_CREATED, ANN_BEING_DELETED, CONTENT_BOUND_FINALIZER, SELECTED_NODE_ANNOTATION,
+    SNAPSHOT_AS_SOURCE_FINALIZER, SNAPSHOT_BOUND_FINALIZER,
 };
 pub use error::SimError;
 pub use metrics::{Fault, FaultKind, Latency, RequestCounts};

@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use golden_core::DynSnapshotProvider;
+use std::collections::BTreeMap;
+
+use golden_core::{
+    CreateSnapshotOptions, DiskRef, DynSnapshotProvider, ManifestBuilder, Snapshot, WaitOptions,
+};
 use golden_k8s::Golden;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -49,6 +53,12 @@ pub(crate) struct ConnectArgs {
     /// kubeconfig context to use.
     #[arg(long, global = true)]
     pub(crate) context: Option<String>,
+    /// This cluster's identity as recorded on golden snapshots (default:
+    /// the uid of its kube-system namespace). Only for clusters where that
+    /// namespace cannot be read; every run against one cluster must use
+    /// the same value.
+    #[arg(long, env = "GOLDEN_CLUSTER_ID", global = true)]
+    pub(crate) cluster_id: Option<String>,
 }
 
 impl ConnectArgs {
@@ -99,11 +109,148 @@ impl ConnectArgs {
         Ok(kube::Client::try_from(config)?)
     }
 
-    /// Provider and cluster together.
+    /// Provider and cluster together. The provider is built on its first
+    /// cloud call, so commands that need no cloud (status, teardown
+    /// without records to release) run without cloud configuration.
     pub(crate) async fn golden(&self) -> Result<Golden> {
-        let provider = self.provider().await?;
         let client = self.client().await?;
-        Ok(Golden::new(client, provider))
+        let golden = Golden::new(client, Arc::new(LazyProvider::new(self.clone())));
+        Ok(match &self.cluster_id {
+            Some(id) => golden.with_cluster_id(id),
+            None => golden,
+        })
+    }
+}
+
+/// A provider that is built from the flags the first time a cloud call
+/// needs it. Its pure half (driver, handle format) needs no credentials.
+#[derive(Debug)]
+pub(crate) struct LazyProvider {
+    args: ConnectArgs,
+    builder: Box<dyn ManifestBuilder>,
+    built: tokio::sync::OnceCell<Arc<DynSnapshotProvider>>,
+}
+
+impl LazyProvider {
+    pub(crate) fn new(args: ConnectArgs) -> Self {
+        let builder: Box<dyn ManifestBuilder> = match args.provider {
+            ProviderKind::Aws => Box::new(golden_aws::EbsManifests::new()),
+            ProviderKind::Gcp => {
+                let project = args
+                    .project
+                    .clone()
+                    .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok());
+                let mut b = golden_gcp::PdManifests::new();
+                if let Some(p) = project {
+                    b = b.with_project(p);
+                }
+                Box::new(b)
+            }
+            ProviderKind::Memory => Box::new(golden_core::memory::InMemoryManifests::new(
+                golden_core::memory::MEMORY_DRIVER,
+            )),
+        };
+        LazyProvider {
+            args,
+            builder,
+            built: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn get(&self) -> golden_core::Result<&Arc<DynSnapshotProvider>> {
+        self.built
+            .get_or_try_init(|| async {
+                self.args.provider().await.map_err(|e| {
+                    let flags = match self.args.provider {
+                        ProviderKind::Aws => {
+                            "configure AWS (AWS_REGION or --region, and credentials: AWS_PROFILE, \
+                             IRSA or an instance profile)"
+                        }
+                        ProviderKind::Gcp => {
+                            "configure GCP (GOOGLE_CLOUD_PROJECT or --project, and Application \
+                             Default Credentials)"
+                        }
+                        ProviderKind::Memory => "check --provider",
+                    };
+                    golden_core::Error::backend(
+                        "cloud provider",
+                        format!("{:?}", self.args.provider).to_lowercase(),
+                        format!("this command needs the cloud API: {flags}"),
+                        e,
+                        false,
+                    )
+                })
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl golden_core::SnapshotProvider for LazyProvider {
+    fn manifest_builder(&self) -> &dyn ManifestBuilder {
+        match self.built.get() {
+            Some(p) => p.manifest_builder(),
+            None => self.builder.as_ref(),
+        }
+    }
+    fn handle_for_id(&self, id: &str) -> golden_core::Result<String> {
+        match self.built.get() {
+            Some(p) => p.handle_for_id(id),
+            None => {
+                self.builder.validate_handle(id)?;
+                Ok(id.to_string())
+            }
+        }
+    }
+    fn id_for_handle(&self, handle: &str) -> golden_core::Result<String> {
+        match self.built.get() {
+            Some(p) => p.id_for_handle(handle),
+            None => {
+                self.builder.validate_handle(handle)?;
+                Ok(handle.to_string())
+            }
+        }
+    }
+    async fn describe_disk(&self, disk: &DiskRef) -> golden_core::Result<DiskRef> {
+        self.get().await?.describe_disk(disk).await
+    }
+    async fn create_snapshot(
+        &self,
+        disk: &DiskRef,
+        options: &CreateSnapshotOptions,
+    ) -> golden_core::Result<Snapshot> {
+        self.get().await?.create_snapshot(disk, options).await
+    }
+    async fn get_snapshot(&self, id: &str) -> golden_core::Result<Snapshot> {
+        self.get().await?.get_snapshot(id).await
+    }
+    async fn list_snapshots(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> golden_core::Result<Vec<Snapshot>> {
+        self.get().await?.list_snapshots(labels).await
+    }
+    async fn delete_snapshot(&self, id: &str) -> golden_core::Result<()> {
+        self.get().await?.delete_snapshot(id).await
+    }
+    async fn update_labels(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> golden_core::Result<Snapshot> {
+        self.get().await?.update_labels(id, set, remove).await
+    }
+    async fn wait_until_ready(
+        &self,
+        id: &str,
+        options: &WaitOptions,
+        progress: golden_core::ProgressFn<'_>,
+    ) -> golden_core::Result<Snapshot> {
+        self.get()
+            .await?
+            .wait_until_ready(id, options, progress)
+            .await
     }
 }
 
@@ -151,5 +298,60 @@ pub(crate) fn hint(code: u8) -> &'static str {
             "run `golden status` to see which import is stuck and why; re-running finishes the job"
         }
         _ => "re-running the same command completes what was started",
+    }
+}
+
+/// Rewrites the library's advice into the CLI's words: the library names
+/// its API and the flag (`ImportTarget::with_pvc_name (CLI: --pvc-name)`,
+/// `(ImportTarget::with_storage_class, CLI --storage-class)`); a CLI user
+/// only needs the flag.
+pub(crate) fn cli_words(msg: &str) -> String {
+    let mut out = msg.to_string();
+    // "(API, CLI --flag)" -> "(--flag)"
+    while let Some(at) = out.find(", CLI ") {
+        let Some(open) = out[..at].rfind('(') else {
+            break;
+        };
+        out.replace_range(open + 1..at + ", CLI ".len(), "");
+    }
+    // "API (CLI: --flag)" / "API (CLI --flag)" -> "--flag"
+    for marker in [" (CLI: ", " (CLI "] {
+        while let Some(at) = out.find(marker) {
+            let start = out[..at].rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            let flag_start = at + marker.len();
+            let Some(close) = out[flag_start..].find(')') else {
+                break;
+            };
+            let flag = out[flag_start..flag_start + close].to_string();
+            out.replace_range(start..flag_start + close + 1, &flag);
+        }
+    }
+    out.replace("import with force", "import with --force")
+        .replace("Golden::with_cluster_id", "--cluster-id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_advice_becomes_flags() {
+        assert_eq!(
+            cli_words("cannot default to it; set ImportTarget::with_pvc_name (CLI: --pvc-name)"),
+            "cannot default to it; set --pvc-name"
+        );
+        assert_eq!(
+            cli_words("set RefreshOptions::with_replace_data(true) (CLI --replace-data) to confirm"),
+            "set --replace-data to confirm"
+        );
+        assert_eq!(
+            cli_words("name a class (ImportTarget::with_storage_class, CLI --storage-class)"),
+            "name a class (--storage-class)"
+        );
+        assert_eq!(
+            cli_words("rename it, or import with force to take it over"),
+            "rename it, or import with --force to take it over"
+        );
+        assert_eq!(cli_words("nothing to change"), "nothing to change");
     }
 }

@@ -77,7 +77,7 @@ async fn run(cli: Cli) -> Result<()> {
         Ok::<_, anyhow::Error>(cli.connect.golden().await?.with_events(progress.sink()))
     };
     let result = match &cli.command {
-        Command::Render(args) => render::run(args),
+        Command::Render(args) => render::run(args, out),
         Command::Demo(args) => demo::run(args, out, cli.quiet).await,
         Command::Locate(args) => ops::locate(&connect().await?, args, out).await,
         Command::Capture(args) => ops::capture(&connect().await?, args, out).await.map(drop),
@@ -96,7 +96,14 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GOLDEN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // golden's own warnings; the SDKs' internals (credential
+                // and region probing, IMDS) only when GOLDEN_LOG asks.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "error,golden=warn,golden_core=warn,golden_k8s=warn,golden_aws=warn,\
+                         golden_gcp=warn",
+                    )
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -111,7 +118,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = cluster::exit_code(&e);
-            let msg = format!("{e:#}").replace('\n', " ");
+            let msg = cluster::cli_words(&format!("{e:#}").replace('\n', " "));
             eprintln!("golden: error: {msg} (hint: {})", cluster::hint(code));
             ExitCode::from(code)
         }

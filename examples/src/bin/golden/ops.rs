@@ -188,6 +188,11 @@ pub(crate) struct ImportArgs {
     /// Give up waiting for the imports after this long.
     #[arg(long, value_parser = parse_duration, default_value = "10m")]
     pub(crate) import_timeout: Duration,
+    /// Do not take the sandbox PVC's StorageClass, access modes and volume
+    /// mode from the source PVC (they then default to the cluster's default
+    /// class, ReadWriteOnce and Filesystem).
+    #[arg(long)]
+    pub(crate) no_inherit: bool,
 }
 
 impl ImportArgs {
@@ -269,7 +274,8 @@ fn import_report(report: &golden_k8s::ImportReport) -> (Value, String) {
 pub(crate) async fn clone(g: &Golden, args: &CloneArgs, out: Output) -> Result<()> {
     let targets = targets(&args.target)?;
     let mut options = CloneOptions::default()
-        .with_import(args.import.options().with_policy(policy(&args.target)));
+        .with_import(args.import.options().with_policy(policy(&args.target)))
+        .with_inherit_source(!args.import.no_inherit);
     if let Some(age) = args.reuse_within {
         options = options.with_reuse_within(age);
     }
@@ -292,10 +298,15 @@ pub(crate) async fn status(g: &Golden, out: Output) -> Result<()> {
             .unwrap_or_else(|| s.snapshot_label.clone());
         let mut rows = Vec::new();
         for n in &s.namespaces {
+            let ns = if n.orphaned {
+                format!("{} (deleted: orphaned content)", n.namespace)
+            } else {
+                n.namespace.clone()
+            };
             table.push_str(&format!(
                 "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                 id,
-                n.namespace,
+                ns,
                 n.claim.as_deref().unwrap_or("-"),
                 n.claim_phase.as_deref().unwrap_or("-"),
                 n.snapshot_ready,
@@ -304,6 +315,7 @@ pub(crate) async fn status(g: &Golden, out: Output) -> Result<()> {
             ));
             rows.push(json!({
                 "namespace": n.namespace,
+                "orphaned": n.orphaned,
                 "claim": n.claim,
                 "claimPhase": n.claim_phase,
                 "volumeSnapshot": n.volume_snapshot,
@@ -313,10 +325,23 @@ pub(crate) async fn status(g: &Golden, out: Output) -> Result<()> {
                 "usable": n.is_ready(),
             }));
         }
-        groups.push(json!({"snapshotId": id, "handle": s.handle, "namespaces": rows}));
+        groups.push(json!({
+            "snapshotId": id,
+            "handle": s.handle,
+            "namespaces": rows,
+            "warnings": s.warnings,
+        }));
     }
     if all.is_empty() {
         table = "no golden imports found\n".into();
+    }
+    // Warnings go to stderr in table form, so the table stays a table.
+    if out == Output::Table {
+        for s in &all {
+            for w in &s.warnings {
+                eprintln!("golden: warning: {w}");
+            }
+        }
     }
     out.print(&json!({ "snapshots": groups }), &table)
 }
@@ -347,16 +372,29 @@ pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Re
     let rows: Vec<Value> = reports
         .iter()
         .map(|r| {
+            let ns = if r.namespace_missing {
+                format!("{} (already deleted)", r.namespace)
+            } else {
+                r.namespace.clone()
+            };
+            let dash = |v: &[String]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.join(",")
+                }
+            };
             table.push_str(&format!(
                 "{}\t{}\t{}\t{}\t{}\n",
-                r.namespace,
-                r.claims.join(","),
-                r.volume_snapshots.join(","),
-                r.contents.join(","),
+                ns,
+                dash(&r.claims),
+                dash(&r.volume_snapshots),
+                dash(&r.contents),
                 r.namespace_deleted
             ));
             json!({
                 "namespace": r.namespace,
+                "namespaceMissing": r.namespace_missing,
                 "claims": r.claims,
                 "volumeSnapshots": r.volume_snapshots,
                 "contents": r.contents,
@@ -364,7 +402,25 @@ pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Re
             })
         })
         .collect();
-    out.print(&json!({ "tornDown": rows }), &table)
+    let released = reports.first().map(|r| r.released.clone()).unwrap_or_default();
+    let warnings: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.warnings.iter().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if out == Output::Table {
+        for id in &released {
+            eprintln!("golden: no import of {id} is left in this cluster; its record was removed");
+        }
+        for w in &warnings {
+            eprintln!("golden: warning: {w}");
+        }
+    }
+    out.print(
+        &json!({ "tornDown": rows, "released": released, "warnings": warnings }),
+        &table,
+    )
 }
 
 /// Arguments of `golden refresh`.
@@ -387,7 +443,8 @@ pub(crate) async fn refresh(g: &Golden, args: &RefreshArgs, out: Output) -> Resu
     let targets = targets(&args.target)?;
     let options = RefreshOptions::default()
         .with_replace_data(args.replace_data)
-        .with_import(args.import.options().with_policy(policy(&args.target)));
+        .with_import(args.import.options().with_policy(policy(&args.target)))
+        .with_inherit_source(!args.import.no_inherit);
     let report = g.refresh(&args.pvc, &targets, &options).await?;
     let (mut value, table) = import_report(&report.import);
     value["snapshot"] = snapshot_json(&report.snapshot);
@@ -406,33 +463,79 @@ pub(crate) struct GcArgs {
     /// Keep snapshots younger than this.
     #[arg(long, value_parser = parse_duration, default_value = "1d")]
     pub(crate) min_age: Duration,
+    /// A cluster that no longer exists (its id as `gc --dry-run` shows it;
+    /// repeatable): its records on golden snapshots are removed, so the
+    /// snapshots it held can be collected. Only for clusters that are gone:
+    /// a record is what protects that cluster's sandboxes.
+    #[arg(long = "release-cluster", value_name = "CLUSTER_ID")]
+    pub(crate) release_clusters: Vec<String>,
 }
 
 pub(crate) async fn gc(g: &Golden, args: &GcArgs, out: Output) -> Result<()> {
     let options = GcOptions::default()
         .with_dry_run(args.dry_run)
         .with_keep_newest(args.keep)
-        .with_min_age(args.min_age);
+        .with_min_age(args.min_age)
+        .with_release_clusters(args.release_clusters.iter().cloned());
     let plan = g.gc(&options).await?;
     let mut table = String::from("SNAPSHOT\tDECISION\n");
     let rows: Vec<Value> = plan
         .entries
         .iter()
         .map(|e| {
-            let decision = match (&e.decision, plan.dry_run) {
-                (golden_k8s::GcDecision::Delete, true) => "would delete".to_string(),
-                (golden_k8s::GcDecision::Delete, false) => "deleted".to_string(),
-                (d, _) => format!("keep: {d}"),
+            let decision = match (e.decision.deletes(), plan.dry_run) {
+                (true, true) => format!("would delete: {}", e.decision),
+                (true, false) if plan.deleted.contains(&e.snapshot.id) => {
+                    format!("deleted: {}", e.decision)
+                }
+                _ => format!("keep: {}", e.decision),
             };
-            table.push_str(&format!("{}\t{}\n", e.snapshot.id, decision));
-            json!({"snapshotId": e.snapshot.id, "decision": decision})
+            let released: Vec<&str> = e
+                .release
+                .iter()
+                .map(|k| {
+                    k.strip_prefix(golden_core::CLOUD_LABEL_CLUSTER_PREFIX)
+                        .unwrap_or(k)
+                })
+                .collect();
+            let note = if released.is_empty() {
+                String::new()
+            } else if plan.dry_run {
+                format!(" (would remove the record of cluster {})", released.join(", "))
+            } else {
+                format!(" (removed the record of cluster {})", released.join(", "))
+            };
+            table.push_str(&format!("{}\t{}{}\n", e.snapshot.id, decision, note));
+            json!({
+                "snapshotId": e.snapshot.id,
+                "decision": decision,
+                "clusters": e.snapshot.cluster_records().iter().map(|r| r.cluster.clone()).collect::<Vec<_>>(),
+                "releasedClusters": released,
+            })
         })
         .collect();
     if plan.entries.is_empty() {
         table = "no golden snapshots found\n".into();
     }
+    for (content, ns) in &plan.orphans {
+        let verb = if plan.dry_run { "would remove" } else { "removed" };
+        table.push_str(&format!(
+            "{content}\t{verb} orphaned content: namespace {ns} no longer exists\n"
+        ));
+    }
+    let orphans: Vec<Value> = plan
+        .orphans
+        .iter()
+        .map(|(c, ns)| json!({"content": c, "namespace": ns}))
+        .collect();
     out.print(
-        &json!({"dryRun": plan.dry_run, "entries": rows, "deleted": plan.deleted}),
+        &json!({
+            "dryRun": plan.dry_run,
+            "cluster": plan.cluster,
+            "entries": rows,
+            "deleted": plan.deleted,
+            "orphans": orphans,
+        }),
         &table,
     )
 }

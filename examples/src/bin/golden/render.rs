@@ -9,6 +9,7 @@ use golden_core::{
 };
 
 use crate::common::{Driver, TargetArgs};
+use crate::ops::Output;
 
 /// Arguments of `golden render`.
 #[derive(Debug, Args)]
@@ -38,7 +39,7 @@ pub(crate) struct RenderArgs {
     target: TargetArgs,
 }
 
-pub(crate) fn run(args: &RenderArgs) -> Result<()> {
+pub(crate) fn run(args: &RenderArgs, format: Output) -> Result<()> {
     let builder = args.driver.manifest_builder(args.project.as_deref());
     let handle = snapshot_handle(args, builder.as_ref())?;
     let size = quantity::parse_quantity(&args.size)?;
@@ -60,10 +61,34 @@ pub(crate) fn run(args: &RenderArgs) -> Result<()> {
         .map(|ns| args.target.target(ns))
         .collect::<Result<_>>()?;
     // Rendered in full before printing, so bad input prints nothing.
-    let mut yaml = String::with_capacity(targets.len() * 2048);
-    render::render_targets(builder.as_ref(), &snapshot, &targets, &policy, &mut yaml)?;
+    let text = match format {
+        // A YAML stream, one document per object (the default too).
+        Output::Table | Output::Yaml => {
+            let mut yaml = String::with_capacity(targets.len() * 2048);
+            render::render_targets(builder.as_ref(), &snapshot, &targets, &policy, &mut yaml)?;
+            yaml
+        }
+        // One `v1 List` of every object, in apply order: what `kubectl
+        // apply -f` takes as JSON.
+        Output::Json => {
+            let bundles = builder.build_all(&snapshot, &targets, &policy)?;
+            let mut items = Vec::with_capacity(bundles.len() * 4);
+            for b in &bundles {
+                if let Some(n) = &b.namespace {
+                    items.push(serde_json::to_value(n)?);
+                }
+                items.push(serde_json::to_value(&b.content)?);
+                items.push(serde_json::to_value(&b.snapshot)?);
+                items.push(serde_json::to_value(&b.claim)?);
+            }
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+            let mut s = serde_json::to_string_pretty(&list)?;
+            s.push('\n');
+            s
+        }
+    };
     let mut out = std::io::stdout().lock();
-    out.write_all(yaml.as_bytes())
+    out.write_all(text.as_bytes())
         .context("writing to stdout")?;
     Ok(())
 }
