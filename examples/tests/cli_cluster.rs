@@ -160,3 +160,65 @@ async fn cluster_commands_report_meaningful_exit_codes() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("no golden snapshots found"));
 }
+
+/// The binary with every AWS variable removed and no AWS config files, as
+/// on a laptop that only has a kubeconfig.
+fn golden_without_aws(args: &[&str], home: &std::path::Path) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_golden"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k == "GOLDEN_PROVIDER" || k == "GOLDEN_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("AWS_CONFIG_FILE", home.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
+        // No instance metadata service here: fail at once if asked.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(args)
+        .output()
+        .expect("run the golden binary")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_teardown_need_no_cloud_configuration() {
+    let (_sim, dir, kubeconfig) = sim_with_source().await;
+    let base = [
+        "--provider",
+        "aws",
+        "--kubeconfig",
+        kubeconfig.as_str(),
+        "-q",
+    ];
+    let run = |args: &[&str]| {
+        let mut all = base.to_vec();
+        all.extend_from_slice(args);
+        golden_without_aws(&all, dir.path())
+    };
+    let o = run(&["status"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(text(&o.stdout).contains("no golden imports found"));
+    assert!(
+        err.is_empty(),
+        "nothing on stderr at the default log level: {err}"
+    );
+
+    let o = run(&["teardown", "-n", "sandbox01"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).is_empty(), "{}", text(&o.stderr));
+
+    let o = run(&["status", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["snapshots"], serde_json::json!([]));
+
+    // A command that needs the cloud says so, in one line, with the fix.
+    let o = run(&["gc", "--dry-run"]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("needs the cloud API") && err.contains("--region"),
+        "{err}"
+    );
+}

@@ -190,3 +190,57 @@ fn the_source_namespace_is_protected() {
     assert!(o.stdout.is_empty());
     assert!(stderr(&o).contains("\"production\""), "{}", stderr(&o));
 }
+
+#[test]
+fn json_output_is_one_list_of_the_same_objects() {
+    let args = [
+        "render",
+        "--driver",
+        "ebs",
+        "--snapshot",
+        "snap-0123456789abcdef0",
+        "--size",
+        "21Gi",
+        "--source-pvc",
+        "production/postgres-pv-claim",
+        "--namespaces",
+        "sandbox{01..02}",
+    ];
+    let yaml = golden(&args);
+    assert!(yaml.status.success(), "{}", stderr(&yaml));
+    let docs = golden_core::render::parse_yaml_documents(&stdout(&yaml)).unwrap();
+    let mut with_json = args.to_vec();
+    with_json.extend(["-o", "json"]);
+    let o = golden(&with_json);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON document");
+    assert_eq!(list["kind"], "List");
+    assert_eq!(
+        list["items"].as_array().unwrap(),
+        &docs,
+        "same objects, same order"
+    );
+}
+
+#[test]
+fn errors_name_cli_flags_not_library_calls() {
+    // No --source-pvc, so the sandbox PVC name cannot default.
+    let o = golden(&[
+        "render",
+        "--driver",
+        "ebs",
+        "--snapshot",
+        "snap-0123456789abcdef0",
+        "--size",
+        "21Gi",
+        "--namespaces",
+        "sandbox01",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("--pvc-name"), "{err}");
+    assert!(
+        !err.contains("ImportTarget") && !err.contains("::"),
+        "{err}"
+    );
+}

@@ -293,7 +293,10 @@ pub async fn update_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
         .update_labels(&created.id, &set, &[])
         .await
         .expect("update_labels sets");
-    assert_eq!(after.labels.get(&key).map(String::as_str), Some("1790000000"));
+    assert_eq!(
+        after.labels.get(&key).map(String::as_str),
+        Some("1790000000")
+    );
     assert_eq!(
         after.labels.get("golden-run"),
         Some(&fx.run_id),
@@ -315,12 +318,19 @@ pub async fn update_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
     assert_eq!(listed, vec![created.id.clone()], "list sees the new label");
 
     let after = p
-        .update_labels(&created.id, &BTreeMap::new(), &[key.clone(), "absent-label".into()])
+        .update_labels(
+            &created.id,
+            &BTreeMap::new(),
+            &[key.clone(), "absent-label".into()],
+        )
         .await
         .expect("update_labels removes");
     assert!(!after.labels.contains_key(&key), "{:?}", after.labels);
     assert_eq!(after.labels.get("golden-run"), Some(&fx.run_id));
-    let got = p.get_snapshot(&created.id).await.expect("get after removal");
+    let got = p
+        .get_snapshot(&created.id)
+        .await
+        .expect("get after removal");
     assert!(!got.labels.contains_key(&key), "{:?}", got.labels);
 
     let e = p
@@ -331,7 +341,9 @@ pub async fn update_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
         matches!(e, Error::NotFound { .. }),
         "missing snapshot is NotFound, got {e:?}"
     );
-    p.delete_snapshot(&created.id).await.expect("cleanup delete");
+    p.delete_snapshot(&created.id)
+        .await
+        .expect("cleanup delete");
 }
 
 #[cfg(test)]

@@ -574,7 +574,10 @@ impl PdProvider {
                     return Err(e);
                 }
             };
-            return self.wait_operation(&ctx, &res.project, op).await.map(|_| ());
+            return self
+                .wait_operation(&ctx, &res.project, op)
+                .await
+                .map(|_| ());
         }
     }
 

@@ -188,7 +188,13 @@ pub async fn apply_manifests(
     // then the stale content; both are re-created below.
     if let Some(uid) = &select.replace_snapshot {
         let api = Api::<VolumeSnapshot>::namespaced(client.clone(), ns);
-        delete_and_wait(&api, &manifests.snapshot.name_any(), Some(uid), REPLACE_TIMEOUT).await?;
+        delete_and_wait(
+            &api,
+            &manifests.snapshot.name_any(),
+            Some(uid),
+            REPLACE_TIMEOUT,
+        )
+        .await?;
     }
     if let Some(uid) = &select.replace_content {
         let api = Api::<VolumeSnapshotContent>::all(client.clone());

@@ -578,7 +578,11 @@ mod tests {
                 reason: "disk detached".into(),
             }),
         ];
-        let d = decisions(decide(snaps, &BTreeMap::new(), &rules(1, Duration::ZERO, now)));
+        let d = decisions(decide(
+            snaps,
+            &BTreeMap::new(),
+            &rules(1, Duration::ZERO, now),
+        ));
         // The failed one is the newest, yet the ready one keeps rank 1.
         assert_eq!(d["memsnap-01"], GcDecision::Newest { rank: 1 });
         assert!(matches!(d["memsnap-02"], GcDecision::DeleteFailed { .. }));
@@ -590,7 +594,9 @@ mod tests {
         let old = golden_core::cluster_record_value(now - time::Duration::hours(1));
         let fresh = golden_core::cluster_record_value(now);
         let mut other = snap("memsnap-01", "db", 100, now);
-        other.labels.insert(cluster_record_key("other"), old.clone());
+        other
+            .labels
+            .insert(cluster_record_key("other"), old.clone());
         let mut mine_stale = snap("memsnap-02", "db", 100, now);
         mine_stale
             .labels
@@ -611,8 +617,10 @@ mod tests {
             &BTreeMap::new(),
             &r,
         );
-        let by_id: BTreeMap<&str, &GcEntry> =
-            entries.iter().map(|e| (e.snapshot.id.as_str(), e)).collect();
+        let by_id: BTreeMap<&str, &GcEntry> = entries
+            .iter()
+            .map(|e| (e.snapshot.id.as_str(), e))
+            .collect();
         assert_eq!(
             by_id["memsnap-01"].decision,
             GcDecision::InUse {

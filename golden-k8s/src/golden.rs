@@ -109,12 +109,11 @@ impl Golden {
     pub async fn cluster_id(&self) -> Result<String> {
         self.cluster_id
             .get_or_try_init(|| async {
-                let ns = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(
-                    self.client.clone(),
-                )
-                .get(CLUSTER_ID_NAMESPACE)
-                .await
-                .map_err(|e| Error::kube("get", "Namespace", CLUSTER_ID_NAMESPACE, e))?;
+                let ns =
+                    kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(self.client.clone())
+                        .get(CLUSTER_ID_NAMESPACE)
+                        .await
+                        .map_err(|e| Error::kube("get", "Namespace", CLUSTER_ID_NAMESPACE, e))?;
                 ns.metadata.uid.filter(|u| !u.is_empty()).ok_or_else(|| {
                     golden_core::Error::invalid(
                         "cluster identity",

@@ -109,8 +109,8 @@ pub use lifecycle::{
 };
 pub use locate::Located;
 pub use options::{
-    CaptureOptions, CloneOptions, DEFAULT_CONCURRENCY, DEFAULT_RECORD_GRACE, GcOptions, ImportOptions, RefreshOptions,
-    TeardownOptions,
+    CaptureOptions, CloneOptions, DEFAULT_CONCURRENCY, DEFAULT_RECORD_GRACE, GcOptions,
+    ImportOptions, RefreshOptions, TeardownOptions,
 };
 pub use ownership::{FIELD_MANAGER, is_golden};
 pub use status::{GoldenStatus, ImportStatus};

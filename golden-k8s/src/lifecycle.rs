@@ -16,11 +16,11 @@ use crate::events::Event;
 use crate::golden::Golden;
 use crate::import::ImportReport;
 use crate::locate;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use crate::options::{
     CaptureOptions, CloneOptions, ImportOptions, RefreshOptions, TeardownOptions,
 };
 use crate::teardown::TeardownReport;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 
 /// The deterministic name of a golden snapshot of `source` taken at `at`:
 /// `golden-<namespace>-<pvc>-<YYYYMMDDhhmmss>` (UTC), shortened with a hash

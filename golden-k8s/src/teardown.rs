@@ -8,8 +8,8 @@ use std::fmt::Debug;
 use futures::stream::{self, StreamExt};
 use golden_core::crd::{DeletionPolicy, VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::{
-    ANNOTATION_CREATED_NAMESPACE, ANNOTATION_SNAPSHOT_ID, LABEL_MANAGED_BY, LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE,
-    MANAGED_BY_VALUE, names,
+    ANNOTATION_CREATED_NAMESPACE, ANNOTATION_SNAPSHOT_ID, LABEL_MANAGED_BY, LABEL_SNAPSHOT,
+    LABEL_TARGET_NAMESPACE, MANAGED_BY_VALUE, names,
 };
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::api::{DeleteParams, ListParams, Preconditions};

@@ -382,8 +382,7 @@ where
         return Ok(());
     }
     let start = Instant::now();
-    let mut stream = watcher(api, selector).default_backoff()
-        .boxed();
+    let mut stream = watcher(api, selector).default_backoff().boxed();
     let mut present: BTreeMap<String, K> = BTreeMap::new();
     let mut init: BTreeMap<String, K> = BTreeMap::new();
     let mut synced = false;

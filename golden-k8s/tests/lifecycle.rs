@@ -248,7 +248,12 @@ async fn reimport_is_usable(env: &Env, snap: &Snapshot, ns: &str) {
     assert!(row.is_ready(), "{row:?}");
     let vs = env
         .sim
-        .get_object(SNAP_API, "VolumeSnapshot", Some(ns), &format!("golden-{}", snap.id))
+        .get_object(
+            SNAP_API,
+            "VolumeSnapshot",
+            Some(ns),
+            &format!("golden-{}", snap.id),
+        )
         .unwrap();
     assert_eq!(vs["status"]["readyToUse"], true, "{vs}");
     let vsc = env.content(&content_name(snap, ns)).unwrap();
@@ -262,7 +267,8 @@ async fn reimport_is_usable(env: &Env, snap: &Snapshot, ns: &str) {
 async fn reimport_after_the_namespace_was_deleted_binds_again() {
     let env = env().await;
     let snap = imported(&env, &["sandbox01", "sandbox02"]).await;
-    let old_uid = env.content(&content_name(&snap, "sandbox01")).unwrap()["metadata"]["uid"].clone();
+    let old_uid =
+        env.content(&content_name(&snap, "sandbox01")).unwrap()["metadata"]["uid"].clone();
 
     // kubectl delete namespace sandbox01
     Api::<Namespace>::all(env.sim.client())
@@ -294,7 +300,8 @@ async fn reimport_after_the_namespace_was_deleted_binds_again() {
     );
 
     reimport_is_usable(&env, &snap, "sandbox01").await;
-    let new_uid = env.content(&content_name(&snap, "sandbox01")).unwrap()["metadata"]["uid"].clone();
+    let new_uid =
+        env.content(&content_name(&snap, "sandbox01")).unwrap()["metadata"]["uid"].clone();
     assert_ne!(old_uid, new_uid, "the stale content was replaced");
     // The other namespace was never touched.
     let other = env.content(&content_name(&snap, "sandbox02")).unwrap();
@@ -374,7 +381,9 @@ async fn reimport_after_the_volume_snapshot_was_recreated_by_hand() {
     let vs_name = format!("golden-{}", snap.id);
     let api = Api::<VolumeSnapshot>::namespaced(env.sim.client(), "sandbox01");
     let mut mine = api.get(&vs_name).await.unwrap();
-    api.delete(&vs_name, &DeleteParams::default()).await.unwrap();
+    api.delete(&vs_name, &DeleteParams::default())
+        .await
+        .unwrap();
     eventually("VolumeSnapshot gone", || {
         env.sim
             .get_object(SNAP_API, "VolumeSnapshot", Some("sandbox01"), &vs_name)
@@ -423,7 +432,10 @@ async fn a_namespace_stuck_terminating_is_a_clear_error() {
             .is_none()
     })
     .await;
-    let ns = env.sim.get_object("v1", "Namespace", None, "sandbox01").unwrap();
+    let ns = env
+        .sim
+        .get_object("v1", "Namespace", None, "sandbox01")
+        .unwrap();
     assert!(ns["metadata"]["deletionTimestamp"].is_string(), "{ns}");
     let err = env
         .golden
@@ -432,7 +444,10 @@ async fn a_namespace_stuck_terminating_is_a_clear_error() {
         .unwrap_err();
     let msg = err.to_string();
     assert!(err.is_conflict(), "{msg}");
-    assert!(msg.contains("sandbox01") && msg.contains("being deleted"), "{msg}");
+    assert!(
+        msg.contains("sandbox01") && msg.contains("being deleted"),
+        "{msg}"
+    );
     env.assert_never_deleted_in_use();
 }
 
@@ -690,7 +705,12 @@ async fn refresh_then_gc_never_deletes_what_is_in_use() {
 
 /// A Block source PVC and PV, with ReadWriteMany and its own class.
 fn seed_block_source(sim: &SimCluster) {
-    sim.seed_storage_class("fast-block", MEMORY_DRIVER, VolumeBindingMode::Immediate, false);
+    sim.seed_storage_class(
+        "fast-block",
+        MEMORY_DRIVER,
+        VolumeBindingMode::Immediate,
+        false,
+    );
     sim.seed_object(json!({
         "apiVersion": "v1", "kind": "PersistentVolume",
         "metadata": {"name": "pv-raw"},
@@ -773,7 +793,10 @@ async fn a_volume_snapshot_class_must_exist_and_belong_to_the_driver() {
         "driver": "ebs.csi.aws.com", "deletionPolicy": "Retain",
     }));
     let writes = env.sim.counters().writes();
-    for (class, needle) in [("missing", "does not exist"), ("ebs-class", "ebs.csi.aws.com")] {
+    for (class, needle) in [
+        ("missing", "does not exist"),
+        ("ebs-class", "ebs.csi.aws.com"),
+    ] {
         let e = env
             .golden
             .import(

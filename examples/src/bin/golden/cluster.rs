@@ -341,7 +341,9 @@ mod tests {
             "cannot default to it; set --pvc-name"
         );
         assert_eq!(
-            cli_words("set RefreshOptions::with_replace_data(true) (CLI --replace-data) to confirm"),
+            cli_words(
+                "set RefreshOptions::with_replace_data(true) (CLI --replace-data) to confirm"
+            ),
             "set --replace-data to confirm"
         );
         assert_eq!(

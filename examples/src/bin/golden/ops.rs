@@ -402,7 +402,10 @@ pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Re
             })
         })
         .collect();
-    let released = reports.first().map(|r| r.released.clone()).unwrap_or_default();
+    let released = reports
+        .first()
+        .map(|r| r.released.clone())
+        .unwrap_or_default();
     let warnings: Vec<String> = reports
         .iter()
         .flat_map(|r| r.warnings.iter().cloned())
@@ -518,7 +521,11 @@ pub(crate) async fn gc(g: &Golden, args: &GcArgs, out: Output) -> Result<()> {
         table = "no golden snapshots found\n".into();
     }
     for (content, ns) in &plan.orphans {
-        let verb = if plan.dry_run { "would remove" } else { "removed" };
+        let verb = if plan.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
         table.push_str(&format!(
             "{content}\t{verb} orphaned content: namespace {ns} no longer exists\n"
         ));
