@@ -19,7 +19,7 @@ use crate::locate;
 use crate::options::{
     CaptureOptions, CloneOptions, ImportOptions, RefreshOptions, TeardownOptions,
 };
-use crate::teardown::TeardownReport;
+use crate::teardown::{TeardownReport, TornDown};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 
 /// The deterministic name of a golden snapshot of `source` taken at `at`:
@@ -346,11 +346,10 @@ impl Golden {
                 )
             }
         });
-        let results: Vec<(String, Result<(TeardownReport, BTreeMap<String, String>)>)> =
-            stream::iter(work.collect::<Vec<_>>())
-                .buffered(teardown.concurrency.max(1))
-                .collect()
-                .await;
+        let results: Vec<(String, Result<TornDown>)> = stream::iter(work.collect::<Vec<_>>())
+            .buffered(teardown.concurrency.max(1))
+            .collect()
+            .await;
         let mut replaced = Vec::new();
         let mut failures = Vec::new();
         let mut old = BTreeMap::new();

@@ -51,6 +51,10 @@ pub struct TeardownReport {
     pub warnings: Vec<String>,
 }
 
+/// One namespace's teardown and the golden snapshots (id -> handle) its
+/// contents imported.
+pub(crate) type TornDown = (TeardownReport, BTreeMap<String, String>);
+
 /// The golden snapshots (provider id -> handle) the given contents import.
 pub(crate) fn imported_snapshots(contents: &[VolumeSnapshotContent]) -> BTreeMap<String, String> {
     contents
@@ -134,11 +138,10 @@ impl Golden {
             let span = tracing::info_span!("teardown", namespace = %ns);
             async move { (ns.clone(), self.teardown_one(ns, options).await) }.instrument(span)
         });
-        let results: Vec<(String, Result<(TeardownReport, BTreeMap<String, String>)>)> =
-            stream::iter(work.collect::<Vec<_>>())
-                .buffered(options.concurrency.max(1))
-                .collect()
-                .await;
+        let results: Vec<(String, Result<TornDown>)> = stream::iter(work.collect::<Vec<_>>())
+            .buffered(options.concurrency.max(1))
+            .collect()
+            .await;
         let total = results.len();
         let mut reports = Vec::new();
         let mut failures = Vec::new();
@@ -193,7 +196,7 @@ impl Golden {
         &self,
         ns: &str,
         options: &TeardownOptions,
-    ) -> Result<(TeardownReport, BTreeMap<String, String>)> {
+    ) -> Result<TornDown> {
         let sel = selector(Some(ns), options.snapshot_id.as_deref());
         let namespace = Api::<Namespace>::all(self.client.clone())
             .get_opt(ns)

@@ -474,7 +474,7 @@ async fn teardown_of_a_deleted_namespace_removes_the_leftover_content() {
     assert_eq!(torn[0].contents, [content_name(&snap, "sandbox01")]);
     assert!(env.content(&content_name(&snap, "sandbox01")).is_none());
     // That was the last import: the record goes, the snapshot stays.
-    assert_eq!(torn[0].released, [snap.id.clone()]);
+    assert_eq!(torn[0].released, [snap.id.as_str()]);
     let cloud = env.guard.get_snapshot(&snap.id).await.unwrap();
     assert!(cloud.cluster_records().is_empty(), "{:?}", cloud.labels);
     env.assert_never_deleted_in_use();
@@ -502,7 +502,7 @@ async fn gc_removes_orphans_then_collects() {
     assert!(env.content(&content_name(&snap, "sandbox01")).is_some());
     let plan = env.golden.gc(&gc_all()).await.unwrap();
     assert!(env.content(&content_name(&snap, "sandbox01")).is_none());
-    assert_eq!(plan.deleted, [snap.id.clone()]);
+    assert_eq!(plan.deleted, [snap.id.as_str()]);
     env.assert_never_deleted_in_use();
 }
 
@@ -547,7 +547,7 @@ async fn a_second_cluster_keeps_the_snapshot_until_it_lets_go() {
         .await
         .unwrap();
     let plan = env.golden.gc(&gc_all()).await.unwrap();
-    assert_eq!(plan.deleted, [snap.id.clone()]);
+    assert_eq!(plan.deleted, [snap.id.as_str()]);
     drop(sim_b);
     env.assert_never_deleted_in_use();
 }
@@ -580,7 +580,7 @@ async fn a_cluster_that_no_longer_exists_is_released_by_the_operator() {
         .gc(&gc_all().with_release_clusters([id_a.clone()]))
         .await
         .unwrap();
-    assert_eq!(plan.deleted, [snap.id.clone()]);
+    assert_eq!(plan.deleted, [snap.id.as_str()]);
     env.assert_never_deleted_in_use();
 }
 
@@ -621,7 +621,7 @@ async fn gc_deletes_failed_captures_and_never_pending_ones() {
             .with_record_grace(Duration::ZERO))
         .await
         .unwrap();
-    assert_eq!(plan.deleted, [failed.id.clone()]);
+    assert_eq!(plan.deleted, [failed.id.as_str()]);
     let d: BTreeMap<&str, &GcDecision> = plan
         .entries
         .iter()
@@ -698,7 +698,7 @@ async fn refresh_then_gc_never_deletes_what_is_in_use() {
         .await
         .unwrap();
     let plan = env.golden.gc(&gc_all()).await.unwrap();
-    assert_eq!(plan.deleted, [old.id.clone()]);
+    assert_eq!(plan.deleted, [old.id.as_str()]);
     assert!(env.guard.get_snapshot(&report.snapshot.id).await.is_ok());
     env.assert_never_deleted_in_use();
 }

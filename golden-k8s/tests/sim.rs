@@ -229,7 +229,7 @@ async fn full_flow_locate_capture_import_status_teardown_gc() {
     assert!(torn.iter().all(|t| t.namespace_deleted));
     assert_eq!(env.count("VolumeSnapshotContent"), 0);
     // The last import left this cluster: its record on the snapshot goes.
-    assert_eq!(torn[0].released, [golden.id.clone()]);
+    assert_eq!(torn[0].released, [golden.id.as_str()]);
     let cloud = env.provider.get_snapshot(&golden.id).await.unwrap();
     assert!(cloud.cluster_records().is_empty(), "{:?}", cloud.labels);
 
