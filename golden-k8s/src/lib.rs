@@ -51,7 +51,16 @@
 //!
 //! - Every content golden writes is `deletionPolicy: Retain`; teardown
 //!   refuses a content that is not. Only [`Golden::gc`] deletes cloud
-//!   snapshots, and only unreferenced, superseded, old ones.
+//!   snapshots, and only unreferenced, superseded, old ones that no other
+//!   cluster records as in use: every import first records this cluster
+//!   ([`Golden::cluster_id`]) on the cloud snapshot, and teardown removes
+//!   the record with the cluster's last import of it
+//!   (docs/decisions/0007).
+//! - Re-imports heal what others changed: a content still bound to a
+//!   VolumeSnapshot that is gone (namespace or VolumeSnapshot deleted,
+//!   VolumeSnapshot re-created by hand) is replaced, missing objects are
+//!   re-created; golden contents whose namespace is gone are orphans that
+//!   [`Golden::status`] reports and teardown and gc remove.
 //! - The source namespace and `kube-*` are never targets; the source PVC is
 //!   only read.
 //! - Everything is validated before the first write; objects without
@@ -60,10 +69,15 @@
 //!
 //! ## Permissions
 //!
-//! Import needs get/list/watch/patch on `volumesnapshotcontents`,
+//! Every command reads the `kube-system` Namespace once (the cluster
+//! identity). Import needs, in the cloud, the right to tag or label
+//! snapshots (EBS `ec2:CreateTags`/`ec2:DeleteTags`, GCE
+//! `compute.snapshots.setLabels`/`compute.images.setLabels`), and in the
+//! cluster get/list/watch/patch/delete on `volumesnapshotcontents`,
 //! `volumesnapshots` and `persistentvolumeclaims` (list/watch across
 //! namespaces: the wait uses one watch per resource type), get/list/patch
-//! on `namespaces`, list on `storageclasses` and list on `events`.
+//! on `namespaces`, list on `storageclasses`, `volumesnapshotclasses`
+//! (when a target names one) and `events`.
 //!
 //! Validation reads with a fixed number of requests, all sent at once,
 //! whatever the number of namespaces: one list each of Namespaces,
