@@ -256,11 +256,15 @@ async fn permission_errors_name_the_resource() {
 async fn a_hung_attempt_times_out_and_is_retried() {
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(moto.addr()).await;
+    // The volume is made with the default timeouts: moto's first EC2 call
+    // loads its backend, which can take longer than the 1 s attempt
+    // timeout under test below on a loaded machine.
+    let setup = provider_with(&proxy.endpoint, |b| b).await;
+    let vol = create_volume(&setup, "us-east-1a", 1, &[]).await;
     let p = provider_with(&proxy.endpoint, |b| {
         b.with_timeouts(Duration::from_secs(1), Duration::from_secs(30))
     })
     .await;
-    let vol = create_volume(&p, "us-east-1a", 1, &[]).await;
     let snap = p
         .create_snapshot(
             &DiskRef::new(&vol),
