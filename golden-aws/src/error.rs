@@ -1,4 +1,8 @@
 //! The one table from EC2 error codes to golden's error kinds.
+//!
+//! Codes and their meaning are EC2's ("Error codes for the Amazon EC2
+//! API", EC2 API Reference); the snapshot limits they name are listed in
+//! the crate documentation with their sources.
 
 use std::time::Duration;
 
@@ -6,10 +10,26 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use golden_core::Error;
 
-/// The hint given when EBS refuses another snapshot of the same volume.
-pub const PER_VOLUME_SNAPSHOT_HINT: &str = "EBS allows at most 5 pending snapshots per \
-    gp2/gp3/io1/io2 volume (1 for st1/sc1) and about 15 s between CreateSnapshot calls on one \
-    volume; wait for a pending snapshot to complete, then try again";
+/// The hint for `SnapshotCreationPerVolumeRateExceeded`: CreateSnapshot
+/// calls on one volume came faster than EBS allows.
+pub const PER_VOLUME_RATE_HINT: &str = "the per-volume snapshot creation rate was exceeded: EBS \
+    wants about 15 s between CreateSnapshot calls on one volume (and at most 5 pending \
+    snapshots per gp2/gp3/io1/io2 volume, 1 for st1/sc1); wait 15 s and run the capture again \
+    (with the same capture token it resumes rather than starting another snapshot)";
+
+/// The hint for `ConcurrentSnapshotLimitExceeded`: the volume has as many
+/// pending snapshots as EBS allows.
+pub const CONCURRENT_SNAPSHOTS_HINT: &str = "the volume's concurrent snapshot limit was hit: EBS \
+    allows at most 5 pending snapshots per gp2/gp3/io1/io2 volume (1 for st1/sc1); wait until a \
+    pending snapshot of this volume completes (or reuse it as the golden snapshot), then capture \
+    again";
+
+/// The hint for `SnapshotLimitExceeded`: the account's snapshot quota in
+/// the Region is used up. Waiting does not help.
+pub const SNAPSHOT_QUOTA_HINT: &str = "the account's EBS snapshot quota for this Region is used \
+    up (Service Quotas, Amazon EBS, \"Snapshots per Region\"); delete snapshots nothing uses \
+    (`golden gc` removes unreferenced golden snapshots) or request a quota increase, then capture \
+    again";
 
 /// The hint given when a per-account or per-Region EC2 limit is reached.
 pub const RESOURCE_LIMIT_HINT: &str = "an EC2 resource limit was reached (e.g. at most 20 \
@@ -34,6 +54,9 @@ pub enum ErrorKind {
     Conflict,
     /// [`Error::Backend`]; `true` when retrying may help.
     Backend(bool),
+    /// A quota that waiting does not restore: a non-retryable
+    /// [`Error::Backend`] whose message carries the hint.
+    Quota(&'static str),
 }
 
 /// The table: EC2 error code (and HTTP status, for codes it does not know)
@@ -44,7 +67,9 @@ pub fn classify(code: Option<&str>, http_status: Option<u16>) -> ErrorKind {
         "InvalidVolume.NotFound" | "InvalidSnapshot.NotFound" => ErrorKind::NotFound,
         "UnauthorizedOperation" | "AuthFailure" | "OptInRequired" => ErrorKind::PermissionDenied,
         "RequestLimitExceeded" | "Throttling" => ErrorKind::Throttled,
-        "SnapshotCreationPerVolumeRateExceeded" => ErrorKind::RateLimited(PER_VOLUME_SNAPSHOT_HINT),
+        "SnapshotCreationPerVolumeRateExceeded" => ErrorKind::RateLimited(PER_VOLUME_RATE_HINT),
+        "ConcurrentSnapshotLimitExceeded" => ErrorKind::RateLimited(CONCURRENT_SNAPSHOTS_HINT),
+        "SnapshotLimitExceeded" => ErrorKind::Quota(SNAPSHOT_QUOTA_HINT),
         "ResourceLimitExceeded" => ErrorKind::RateLimited(RESOURCE_LIMIT_HINT),
         "InvalidParameterValue"
         | "InvalidParameter"
@@ -108,6 +133,13 @@ pub fn from_code(
             message,
             source: None,
             retryable,
+        },
+        ErrorKind::Quota(hint) => Error::Backend {
+            what,
+            id,
+            message: format!("{hint} ({message})"),
+            source: None,
+            retryable: false,
         },
     }
 }
@@ -256,6 +288,64 @@ mod tests {
         assert!(e.is_retryable());
         assert!(map("RequestLimitExceeded").is_retryable());
         assert!(!map("InvalidSnapshot.NotFound").is_retryable());
+    }
+
+    #[test]
+    fn snapshot_limit_codes_say_which_limit_and_what_to_do() {
+        let e = map("ConcurrentSnapshotLimitExceeded");
+        let s = e.to_string();
+        assert!(
+            matches!(
+                e,
+                Error::RateLimited {
+                    retry_after: None,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            s.contains("concurrent snapshot limit") && s.contains("wait until"),
+            "{s}"
+        );
+        assert!(e.is_retryable());
+
+        let e = map("SnapshotCreationPerVolumeRateExceeded");
+        let s = e.to_string();
+        assert!(
+            matches!(e, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(15)),
+            "{e:?}"
+        );
+        assert!(
+            s.contains("creation rate") && s.contains("wait 15 s"),
+            "{s}"
+        );
+
+        let e = map("SnapshotLimitExceeded");
+        let s = e.to_string();
+        assert!(
+            matches!(
+                e,
+                Error::Backend {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.is_retryable(), "waiting does not restore a quota");
+        assert!(
+            s.contains("snapshot quota") && s.contains("golden gc") && s.contains("quota increase"),
+            "{s}"
+        );
+        for code in [
+            "ConcurrentSnapshotLimitExceeded",
+            "SnapshotCreationPerVolumeRateExceeded",
+            "SnapshotLimitExceeded",
+        ] {
+            let s = map(code).to_string();
+            assert!(s.contains(code) && s.contains("snap-0123abcd"), "{s}");
+        }
     }
 
     #[test]

@@ -36,12 +36,17 @@
 //! # Ok(()) }
 //! ```
 
+mod capture;
 pub mod error;
 mod fsr;
+pub mod hydration;
+mod initialization;
 mod manifests;
 mod provider;
 
+pub use capture::{DEFAULT_CONSISTENCY_WINDOW, TAG_CAPTURE_TOKEN};
 pub use fsr::{FsrCredits, FsrState, FsrStatus};
+pub use initialization::VolumeInitialization;
 pub use manifests::{
     ATTR_PV_NAME, EBS_DRIVER, EbsManifests, is_snapshot_id, is_volume_id, parse_in_tree_volume_id,
     validate_snapshot_id, validate_volume_id,

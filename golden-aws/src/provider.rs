@@ -17,6 +17,7 @@ use golden_core::{
     SnapshotProvider, SnapshotState, WaitOptions, golden_cloud_labels, poll_until_ready,
 };
 
+use crate::capture::{Created, DEFAULT_CONSISTENCY_WINDOW, Recent, TAG_CAPTURE_TOKEN};
 use crate::error::map_sdk_error;
 use crate::fsr::{FsrState, FsrStatus};
 use crate::manifests::{ATTR_PV_NAME, EbsManifests, validate_snapshot_id, validate_volume_id};
@@ -72,6 +73,7 @@ pub struct EbsBuilder {
     wait: WaitOptions,
     page_size: Option<i32>,
     sdk_config: Option<SdkConfig>,
+    consistency_window: Duration,
 }
 
 impl Default for EbsBuilder {
@@ -94,6 +96,7 @@ impl EbsBuilder {
             wait: WaitOptions::default(),
             page_size: None,
             sdk_config: None,
+            consistency_window: DEFAULT_CONSISTENCY_WINDOW,
         }
     }
 
@@ -184,6 +187,15 @@ impl EbsBuilder {
         self
     }
 
+    /// How long after CreateSnapshot or CopySnapshot an
+    /// `InvalidSnapshot.NotFound` for the new snapshot means "not visible
+    /// yet" (reported `Pending`) rather than missing: EC2 is eventually
+    /// consistent. Default [`DEFAULT_CONSISTENCY_WINDOW`]; zero turns it off.
+    pub fn with_consistency_window(mut self, window: Duration) -> Self {
+        self.consistency_window = window;
+        self
+    }
+
     /// Loads the AWS configuration and builds the provider.
     pub async fn build(self) -> Result<EbsProvider> {
         if let Some(size) = self.page_size
@@ -247,6 +259,7 @@ impl EbsBuilder {
             )
         })?;
         let client = aws_sdk_ec2::Client::new(&sdk);
+        let create_attempts = sdk.retry_config().map_or(3, |r| r.max_attempts());
         Ok(EbsProvider {
             client,
             sdk,
@@ -254,6 +267,9 @@ impl EbsBuilder {
             wait: self.wait,
             page_size: self.page_size,
             builder: EbsManifests,
+            recent: Recent::default(),
+            consistency_window: self.consistency_window,
+            create_attempts,
         })
     }
 }
@@ -352,6 +368,11 @@ pub struct EbsProvider {
     wait: WaitOptions,
     page_size: Option<i32>,
     builder: EbsManifests,
+    /// Snapshots created or copied recently, for the consistency window.
+    pub(crate) recent: Recent,
+    pub(crate) consistency_window: Duration,
+    /// Attempts of an idempotent CreateSnapshot (the SDK's max attempts).
+    pub(crate) create_attempts: u32,
 }
 
 impl EbsProvider {
@@ -389,6 +410,9 @@ impl EbsProvider {
             wait: self.wait.clone(),
             page_size: self.page_size,
             builder: self.builder,
+            recent: self.recent.clone(),
+            consistency_window: self.consistency_window,
+            create_attempts: self.create_attempts,
         }
     }
 
@@ -535,6 +559,13 @@ impl EbsProvider {
             source: None,
             retryable: false,
         })?;
+        let mut copy = source
+            .clone()
+            .with_state(SnapshotState::Pending { progress: None });
+        copy.id = new_id.to_string();
+        copy.handle = new_id.to_string();
+        copy.location = Some(dest.region.clone());
+        dest.recent.record(&copy);
         dest.get_snapshot(new_id).await
     }
 
@@ -585,7 +616,7 @@ impl EbsProvider {
         Ok(out)
     }
 
-    fn to_golden(&self, s: &SnapshotFields<'_>) -> Snapshot {
+    pub(crate) fn to_golden(&self, s: &SnapshotFields<'_>) -> Snapshot {
         let labels: BTreeMap<String, String> = s
             .tags
             .iter()
@@ -633,7 +664,7 @@ impl EbsProvider {
     }
 }
 
-struct SnapshotFields<'a> {
+pub(crate) struct SnapshotFields<'a> {
     id: &'a str,
     volume_id: Option<&'a str>,
     state: Option<&'a str>,
@@ -645,7 +676,7 @@ struct SnapshotFields<'a> {
 }
 
 impl<'a> SnapshotFields<'a> {
-    fn of(s: &'a aws_sdk_ec2::types::Snapshot) -> Option<Self> {
+    pub(crate) fn of(s: &'a aws_sdk_ec2::types::Snapshot) -> Option<Self> {
         Some(SnapshotFields {
             id: s.snapshot_id()?,
             volume_id: s.volume_id(),
@@ -672,7 +703,7 @@ fn tag_filter(key: &str, value: &str) -> Filter {
         .build()
 }
 
-fn tag_spec(tags: &BTreeMap<String, String>) -> TagSpecification {
+pub(crate) fn tag_spec(tags: &BTreeMap<String, String>) -> TagSpecification {
     let mut spec = TagSpecification::builder().resource_type(ResourceType::Snapshot);
     for (k, v) in tags {
         spec = spec.tags(Tag::builder().key(k).value(v).build());
@@ -798,6 +829,9 @@ impl SnapshotProvider for EbsProvider {
         if let Some(pv) = disk.attributes.get(ATTR_PV_NAME) {
             tags.insert(TAG_SOURCE_PV.into(), pv.clone());
         }
+        if let Some(t) = &options.token {
+            tags.insert(TAG_CAPTURE_TOKEN.into(), t.clone());
+        }
         let description =
             options
                 .description
@@ -806,15 +840,13 @@ impl SnapshotProvider for EbsProvider {
                     Some(p) => format!("golden snapshot {} of {} (PVC {p})", options.name, disk.id),
                     None => format!("golden snapshot {} of {}", options.name, disk.id),
                 });
-        let out = self
-            .client
-            .create_snapshot()
-            .volume_id(&disk.id)
-            .description(description)
-            .tag_specifications(tag_spec(&tags))
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(e, "volume", &disk.id))?;
+        let out = match self
+            .send_create_snapshot(&disk.id, description, &tags, options.token.as_deref())
+            .await?
+        {
+            Created::New(out) => out,
+            Created::Resumed(snap) => return Ok(snap),
+        };
         let id = out.snapshot_id().ok_or_else(|| Error::Backend {
             what: "volume",
             id: disk.id.clone(),
@@ -847,24 +879,36 @@ impl SnapshotProvider for EbsProvider {
         if snap.size_bytes == 0 {
             snap.size_bytes = disk.size_bytes.unwrap_or(0);
         }
+        self.recent.record(&snap);
         Ok(snap)
     }
 
     async fn get_snapshot(&self, id: &str) -> Result<Snapshot> {
         validate_snapshot_id(id)?;
-        let out = self
+        let out = match self
             .client
             .describe_snapshots()
             .snapshot_ids(id)
             .send()
             .await
-            .map_err(|e| map_sdk_error(e, "snapshot", id))?;
-        out.snapshots()
+            .map_err(|e| map_sdk_error(e, "snapshot", id))
+        {
+            Ok(out) => out,
+            Err(e) if e.is_not_found() => return self.not_found_or_pending(id),
+            Err(e) => return Err(e),
+        };
+        match out
+            .snapshots()
             .iter()
             .filter_map(SnapshotFields::of)
             .find(|s| s.id == id)
-            .map(|s| self.to_golden(&s))
-            .ok_or_else(|| Error::not_found("snapshot", id))
+        {
+            Some(s) => {
+                self.recent.forget(id);
+                Ok(self.to_golden(&s))
+            }
+            None => self.not_found_or_pending(id),
+        }
     }
 
     async fn list_snapshots(&self, labels: &BTreeMap<String, String>) -> Result<Vec<Snapshot>> {
@@ -920,6 +964,7 @@ impl SnapshotProvider for EbsProvider {
             .send()
             .await
             .map_err(|e| map_sdk_error(e, "snapshot", id))?;
+        self.recent.forget(id);
         Ok(())
     }
 

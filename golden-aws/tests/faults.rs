@@ -256,16 +256,15 @@ async fn permission_errors_name_the_resource() {
 async fn a_hung_attempt_times_out_and_is_retried() {
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(moto.addr()).await;
-    // The volume is made with the default timeouts: moto's first EC2 call
-    // loads its backend, which can take longer than the 1 s attempt
-    // timeout under test below on a loaded machine.
-    let setup = provider_with(&proxy.endpoint, |b| b).await;
-    let vol = create_volume(&setup, "us-east-1a", 1, &[]).await;
     let p = provider_with(&proxy.endpoint, |b| {
         b.with_timeouts(Duration::from_secs(1), Duration::from_secs(30))
     })
     .await;
-    let snap = p
+    // The fixture is made without the short timeouts, so a busy machine
+    // does not fail the setup.
+    let setup = provider(&proxy.endpoint).await;
+    let vol = create_volume(&setup, "us-east-1a", 1, &[]).await;
+    let snap = setup
         .create_snapshot(
             &DiskRef::new(&vol),
             &CreateSnapshotOptions::new("golden-hung"),
@@ -389,4 +388,243 @@ async fn fast_snapshot_restore_enable_describe_disable() {
             .unwrap_err();
     assert!(matches!(e, Error::RateLimited { .. }), "{e:?}");
     assert!(e.to_string().contains("up to 5 snapshots"), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// eventual consistency, idempotent capture, snapshot limits, initialization
+
+#[tokio::test]
+async fn not_found_right_after_create_is_pending_within_the_window() {
+    let s = setup().await;
+    s.proxy.not_found_after_create(3);
+    let snap = snapshot(&s, "golden-eventual").await;
+    let seen = Mutex::new(Vec::new());
+    let ready =
+        s.p.wait_until_ready(&snap.id, &s.p.wait_options(), &|x| {
+            seen.lock().unwrap().push(x.state.clone())
+        })
+        .await
+        .expect("NotFound right after create is not a hard error");
+    assert_eq!(ready.state, SnapshotState::Ready);
+    let describes = s.proxy.seen("DescribeSnapshots");
+    assert_eq!(
+        describes.iter().filter(|d| d.status == 400).count(),
+        3,
+        "three NotFound answers were seen on the wire"
+    );
+    let seen = seen.into_inner().unwrap();
+    let pending = SnapshotState::Pending { progress: None };
+    assert_eq!(&seen[..3], &[pending.clone(), pending.clone(), pending]);
+    assert_eq!(seen.last(), Some(&SnapshotState::Ready));
+}
+
+#[tokio::test]
+async fn the_consistency_window_is_bounded() {
+    let moto = MotoServer::start();
+    let proxy = FaultProxy::start(moto.addr()).await;
+    let p = provider_with(&proxy.endpoint, |b| {
+        b.with_consistency_window(Duration::ZERO)
+    })
+    .await;
+    let vol = create_volume(&p, "us-east-1a", 10, &[]).await;
+    proxy.not_found_after_create(1);
+    let snap = p
+        .create_snapshot(
+            &DiskRef::new(&vol),
+            &CreateSnapshotOptions::new("golden-gone"),
+        )
+        .await
+        .unwrap();
+    let e = p.get_snapshot(&snap.id).await.unwrap_err();
+    assert!(
+        e.is_not_found(),
+        "past the window NotFound is NotFound: {e:?}"
+    );
+    // A snapshot golden did not create is never pending.
+    let e = s_missing(&p).await;
+    assert!(e.is_not_found(), "{e:?}");
+}
+
+async fn s_missing(p: &golden_aws::EbsProvider) -> Error {
+    p.get_snapshot("snap-0fedcba9876543210").await.unwrap_err()
+}
+
+#[tokio::test]
+async fn a_copy_not_yet_visible_is_pending() {
+    let s = setup().await;
+    let snap = snapshot(&s, "golden-to-copy").await;
+    s.proxy.not_found_after_create(2);
+    let copy =
+        s.p.copy_snapshot(
+            &snap.id,
+            "us-west-2",
+            &golden_aws::CopySnapshotOptions::new(),
+        )
+        .await
+        .expect("CopySnapshot followed by NotFound is not a hard error");
+    assert_ne!(copy.id, snap.id);
+    assert_eq!(copy.state, SnapshotState::Pending { progress: None });
+    let dest = s.p.in_region("us-west-2");
+    let ready = dest
+        .wait_until_ready(&copy.id, &s.p.wait_options(), &golden_core::no_progress)
+        .await
+        .unwrap();
+    assert_eq!(ready.state, SnapshotState::Ready);
+}
+
+/// The snapshots moto holds for `vol`, asked without the proxy.
+async fn snapshots_of(moto: &MotoServer, vol: &str) -> Vec<String> {
+    let direct = provider(&moto.endpoint).await;
+    direct
+        .client()
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("volume-id")
+                .values(vol)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect()
+}
+
+fn with_token(name: &str) -> CreateSnapshotOptions {
+    CreateSnapshotOptions::new(name).with_token("capture-0d1e-1")
+}
+
+#[tokio::test]
+async fn a_lost_create_answer_is_resumed_not_repeated() {
+    let s = setup().await;
+    s.proxy.fail_after_forward(
+        "CreateSnapshot",
+        1,
+        503,
+        "ServiceUnavailable",
+        "The service is unavailable",
+    );
+    let snap =
+        s.p.create_snapshot(&DiskRef::new(&s.vol), &with_token("golden-once"))
+            .await
+            .expect("the capture resumes the snapshot EC2 made");
+    assert_eq!(
+        s.proxy.seen("CreateSnapshot").len(),
+        1,
+        "no second CreateSnapshot"
+    );
+    assert_eq!(snapshots_of(&s._moto, &s.vol).await, vec![snap.id.clone()]);
+    assert_eq!(
+        snap.labels
+            .get(golden_aws::TAG_CAPTURE_TOKEN)
+            .map(String::as_str),
+        Some("capture-0d1e-1")
+    );
+}
+
+#[tokio::test]
+async fn an_interrupted_capture_run_again_yields_one_snapshot() {
+    let moto = MotoServer::start();
+    let proxy = FaultProxy::start(moto.addr()).await;
+    let p = provider_with(&proxy.endpoint, |b| b.with_max_attempts(1)).await;
+    let vol = create_volume(&p, "us-east-1a", 10, &[]).await;
+    proxy.fail_after_forward(
+        "CreateSnapshot",
+        1,
+        500,
+        "InternalError",
+        "An internal error",
+    );
+    let e = p
+        .create_snapshot(&DiskRef::new(&vol), &with_token("golden-rerun"))
+        .await
+        .expect_err("the first run is interrupted after EC2 acted");
+    assert!(e.is_retryable(), "{e:?}");
+    let first = snapshots_of(&moto, &vol).await;
+    assert_eq!(first.len(), 1, "EC2 took the snapshot");
+
+    let again = p
+        .create_snapshot(&DiskRef::new(&vol), &with_token("golden-rerun"))
+        .await
+        .unwrap();
+    assert_eq!(again.id, first[0], "the re-run resumes the first snapshot");
+    assert_eq!(snapshots_of(&moto, &vol).await.len(), 1);
+    assert_eq!(proxy.seen("CreateSnapshot").len(), 1);
+
+    // Another token is another capture.
+    p.create_snapshot(
+        &DiskRef::new(&vol),
+        &CreateSnapshotOptions::new("golden-next").with_token("capture-other"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(snapshots_of(&moto, &vol).await.len(), 2);
+}
+
+#[tokio::test]
+async fn each_snapshot_limit_says_which_limit_and_what_to_do() {
+    let s = setup().await;
+    let cases = [
+        (
+            "ConcurrentSnapshotLimitExceeded",
+            "concurrent snapshot limit",
+            true,
+        ),
+        (
+            "SnapshotCreationPerVolumeRateExceeded",
+            "creation rate",
+            true,
+        ),
+        ("SnapshotLimitExceeded", "snapshot quota", false),
+    ];
+    for (code, words, retryable) in cases {
+        s.proxy
+            .fail("CreateSnapshot", 1, 400, code, "limit reached");
+        let e =
+            s.p.create_snapshot(
+                &DiskRef::new(&s.vol),
+                &CreateSnapshotOptions::new("golden-lim"),
+            )
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains(code) && text.contains(words),
+            "{code}: {text}"
+        );
+        assert!(text.contains(&s.vol), "names the volume: {text}");
+        assert_eq!(e.is_retryable(), retryable, "{code}: {e:?}");
+    }
+}
+
+#[tokio::test]
+async fn volume_initialization_is_read_from_describe_volume_status() {
+    let s = setup().await;
+    let other = create_volume(&s.p, "us-east-1b", 10, &[]).await;
+    s.proxy.volume_initialization(
+        &s.vol,
+        support::Init {
+            kind: "provisioned-rate",
+            progress: 42,
+            eta_seconds: Some(90),
+        },
+    );
+    let got = s.p.volume_initialization(&[&s.vol, &other]).await.unwrap();
+    assert_eq!(got[0].volume_id, s.vol);
+    assert_eq!(got[0].kind.as_deref(), Some("provisioned-rate"));
+    assert_eq!(got[0].progress, Some(42));
+    assert_eq!(got[0].time_left, Some(Duration::from_secs(90)));
+    assert!(!got[0].is_complete());
+    assert_eq!(got[1].volume_id, other);
+    assert_eq!(got[1].progress, None);
+    assert!(got[1].is_complete());
+    let e =
+        s.p.volume_initialization(&["vol-0fedcba9876543210"])
+            .await
+            .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
 }

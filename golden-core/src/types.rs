@@ -423,6 +423,12 @@ pub struct CreateSnapshotOptions {
     pub storage_location: Option<String>,
     /// Produce an image rather than a snapshot, where supported.
     pub kind: SnapshotKind,
+    /// Capture token: a provider whose create call has no client token of
+    /// its own (EC2 CreateSnapshot) records it on the snapshot and, before
+    /// creating, resumes a pending or completed snapshot that carries it,
+    /// so a retried or re-run capture yields one snapshot. A valid cloud
+    /// label value (see [`cloud_label_value`]).
+    pub token: Option<String>,
 }
 
 impl CreateSnapshotOptions {
@@ -471,11 +477,20 @@ impl CreateSnapshotOptions {
         self
     }
 
+    /// Sets the capture token (see [`CreateSnapshotOptions::token`]).
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
     /// Checks the options before any call is made.
     pub fn validate(&self) -> Result<()> {
         names::validate_cloud_name(&self.name)?;
         for (k, v) in &self.labels {
             names::validate_cloud_label(k, v)?;
+        }
+        if let Some(t) = &self.token {
+            names::validate_cloud_label("golden-capture-token", t)?;
         }
         Ok(())
     }

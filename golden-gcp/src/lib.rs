@@ -43,6 +43,7 @@ mod error;
 pub mod handle;
 mod manifests;
 mod provider;
+mod rate;
 #[cfg(feature = "sim")]
 pub mod sim;
 
@@ -52,3 +53,4 @@ pub use manifests::{
     ATTR_PATH, ATTR_SCOPE, PD_DRIVER, PdManifests, ZONE_TOPOLOGY_KEYS, disk_path, disk_ref,
 };
 pub use provider::{PROJECT_ENV_VARS, PdProvider, PdProviderBuilder, label_filter};
+pub use rate::{GCE_BURST, next_capture_at};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use golden_core::{
     CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, PvcRef, Result, Snapshot, SnapshotKind,
-    SnapshotProvider, SnapshotState, WaitOptions, no_progress, poll_until_ready,
+    SnapshotProvider, SnapshotState,
 };
 use google_cloud_auth::credentials::Credentials;
 use google_cloud_compute_v1::Result as ComputeResult;
@@ -23,6 +23,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::error::{ApiError, Ctx, from_client, map_error};
 use crate::handle::{DiskPath, DiskScope, GlobalResource, strip_compute_url, what};
 use crate::manifests::{PdManifests, disk_path, disk_ref};
+use crate::rate;
 
 /// Environment variables read for the project, in order.
 pub const PROJECT_ENV_VARS: [&str; 2] = ["GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"];
@@ -319,12 +320,6 @@ impl PdProvider {
         &self.manifests
     }
 
-    fn wait_options(&self) -> WaitOptions {
-        WaitOptions::default()
-            .with_timeout(self.operation_timeout)
-            .with_intervals(self.poll_initial, self.poll_max)
-    }
-
     async fn get_disk(&self, path: &DiskPath) -> Result<model::Disk> {
         let found = match &path.scope {
             DiskScope::Zone(zone) => {
@@ -465,8 +460,12 @@ impl PdProvider {
     /// Creates a global image `options.name` from the golden snapshot `id`
     /// (which must be ready) and waits until the image is created.
     ///
-    /// The image is handed out as `projects/{p}/global/images/{name}`, the
-    /// source the PD driver prefers when many disks are restored.
+    /// Such an image has no `sourceDisk`, and the PD CSI driver's
+    /// ListSnapshots for an image handle (`generateDiskImageEntry` in
+    /// `pkg/gce-pd-csi-driver/controller.go`) fails on that: a
+    /// VolumeSnapshotContent naming it never becomes ready. To import an
+    /// image, create it from the disk with
+    /// [`PdProvider::create_image_from_disk`] (what images mode does).
     pub async fn create_image(
         &self,
         id: &str,
@@ -620,6 +619,103 @@ impl PdProvider {
     }
 }
 
+/// Images made from the disk, and the capture frequency limit.
+impl PdProvider {
+    /// Creates a global image `options.name` straight from `disk`, as the
+    /// PD CSI driver's own CreateImage does (`images.insert` with
+    /// `sourceDisk` and `forceCreate=true`, in
+    /// `pkg/gce-cloud-provider/compute/gce-compute.go`), and waits until
+    /// Compute has accepted it; the image may then still be `PENDING`.
+    ///
+    /// `forceCreate` lets Compute image a disk that is attached to a
+    /// running VM, which a production disk behind a PVC always is; the
+    /// image is crash-consistent, like a snapshot of the running disk.
+    /// The image records `sourceDisk`, which the driver's ListSnapshots
+    /// needs before it reports the image ready. Handed out as
+    /// `projects/{p}/global/images/{name}`.
+    pub async fn create_image_from_disk(
+        &self,
+        disk: &DiskRef,
+        options: &CreateSnapshotOptions,
+    ) -> Result<Snapshot> {
+        options.validate()?;
+        let path = disk_path(disk, &self.project)?;
+        let d = self.get_disk(&path).await?;
+        let res = GlobalResource::image(&self.project, &options.name);
+        let source = d.self_link.clone().unwrap_or_else(|| path.path());
+        let mut image = model::Image::new()
+            .set_name(&options.name)
+            .set_source_disk(path.path())
+            .set_labels(options.labels.clone());
+        if let Some(desc) = &options.description {
+            image = image.set_description(desc);
+        }
+        if let Some(l) = &options.storage_location {
+            image = image.set_storage_locations([l.clone()]);
+        }
+        let ctx = Ctx::new("image", res.handle())
+            .missing("disk", path.path())
+            .disk(path.path());
+        let op = self
+            .images
+            .insert()
+            .set_project(&self.project)
+            .set_force_create(true)
+            .set_body(image)
+            .send()
+            .await
+            .map_err(|e| from_client(&ctx, e));
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => return Err(self.explain_rate_limit(e, &source).await),
+        };
+        self.remember_operation(&res.handle(), &op);
+        if let Err(e) = self.wait_operation(&ctx, &self.project, op).await {
+            return Err(self.explain_rate_limit(e, &source).await);
+        }
+        self.get_resource(&res).await
+    }
+
+    /// Turns a frequency-limit error about the disk `source` (its
+    /// selfLink) into one that names when the next capture may run,
+    /// computed from the creation times of the disk's snapshots and images
+    /// (see [`crate::next_capture_at`]). Other errors pass through; when
+    /// the history cannot be read, the error says "within 10 minutes".
+    async fn explain_rate_limit(&self, e: Error, source: &str) -> Error {
+        let Error::RateLimited { id, hint, .. } = &e else {
+            return e;
+        };
+        let message = hint
+            .split_once("The service said: ")
+            .map_or(hint.as_str(), |(_, m)| m)
+            .to_string();
+        let now = OffsetDateTime::now_utc();
+        let next = match self.captures_of(source).await {
+            Ok(history) => rate::next_capture_at(
+                &history,
+                now,
+                crate::error::SNAPSHOT_INTERVAL,
+                rate::GCE_BURST,
+            )
+            .or(Some(now + crate::error::SNAPSHOT_INTERVAL)),
+            Err(err) => {
+                tracing::debug!(error = %err, "could not read the capture history of {source}");
+                None
+            }
+        };
+        rate::retry_later(id, next, now, &message)
+    }
+
+    /// When the snapshots and images of the disk `source` (its selfLink)
+    /// were created.
+    async fn captures_of(&self, source: &str) -> Result<Vec<OffsetDateTime>> {
+        let filter = format!("sourceDisk = \"{source}\"");
+        let mut all = self.list_of::<model::Snapshot>(&filter).await?;
+        all.extend(self.list_of::<model::Image>(&filter).await?);
+        Ok(all.into_iter().filter_map(|s| s.created).collect())
+    }
+}
+
 /// The Compute list filter for "carries every one of `labels`":
 /// `(labels.k1 = "v1") (labels.k2 = "v2")` (expressions are ANDed).
 pub fn label_filter(labels: &BTreeMap<String, String>) -> Result<String> {
@@ -726,14 +822,18 @@ impl SnapshotProvider for PdProvider {
     /// Creates the snapshot with `snapshots.insert` and waits until Compute
     /// has accepted it (its operation is done); the snapshot itself may then
     /// still be `CREATING` or `UPLOADING`. In images mode (builder or
-    /// [`CreateSnapshotOptions::kind`]) it then waits for the snapshot,
-    /// creates the image from it and returns the image.
+    /// [`CreateSnapshotOptions::kind`]) it creates an image straight from
+    /// the disk instead, as the PD CSI driver does; see
+    /// [`PdProvider::create_image_from_disk`].
     async fn create_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
     ) -> Result<Snapshot> {
         options.validate()?;
+        if self.images_mode || options.kind == SnapshotKind::Image {
+            return self.create_image_from_disk(disk, options).await;
+        }
         let path = disk_path(disk, &self.project)?;
         let d = self.get_disk(&path).await?;
         let res = GlobalResource::snapshot(&self.project, &options.name);
@@ -751,16 +851,24 @@ impl SnapshotProvider for PdProvider {
         let ctx = Ctx::new("snapshot", res.handle())
             .missing("disk", path.path())
             .disk(path.path());
-        let op = self
+        let source_link = body.source_disk.clone().unwrap_or_default();
+        let op = match self
             .snapshots
             .insert()
             .set_project(&self.project)
             .set_body(body)
             .send()
             .await
-            .map_err(|e| from_client(&ctx, e))?;
+        {
+            Ok(op) => op,
+            Err(e) => {
+                let e = from_client(&ctx, e);
+                return Err(self.explain_rate_limit(e, &source_link).await);
+            }
+        };
         self.remember_operation(&res.handle(), &op);
         if let Err(e) = self.wait_operation(&ctx, &self.project, op).await {
+            let e = self.explain_rate_limit(e, &source_link).await;
             // A snapshot that exists but FAILED is reported as such.
             if let Ok(s) = self.get_resource(&res).await
                 && matches!(s.state, SnapshotState::Failed { .. })
@@ -769,13 +877,7 @@ impl SnapshotProvider for PdProvider {
             }
             return Err(e);
         }
-        let snap = self.get_resource(&res).await?;
-        let images = self.images_mode || options.kind == SnapshotKind::Image;
-        if !images {
-            return Ok(snap);
-        }
-        let ready = poll_until_ready(self, &snap.id, &self.wait_options(), &no_progress).await?;
-        self.create_image(&ready.id, options).await
+        self.get_resource(&res).await
     }
 
     async fn get_snapshot(&self, id: &str) -> Result<Snapshot> {
@@ -992,10 +1094,10 @@ impl Global for model::Image {
         }
     }
 
-    /// An image's source is its snapshot, or its disk.
+    /// An image's source disk, as the PD CSI driver reads it
+    /// (`generateDiskImageEntry` parses `image.sourceDisk`): an image made
+    /// from a snapshot has none.
     fn source(&self) -> Option<&str> {
-        self.source_snapshot
-            .as_deref()
-            .or(self.source_disk.as_deref())
+        self.source_disk.as_deref()
     }
 }

@@ -38,7 +38,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -230,12 +230,6 @@ struct SimOp {
     failure: Option<(String, String, i32)>,
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 #[derive(Debug, Default)]
 struct Inner {
     config: SimConfig,
@@ -243,7 +237,8 @@ struct Inner {
     snapshots: BTreeMap<Key, SimSnapshot>,
     images: BTreeMap<Key, SimImage>,
     operations: HashMap<Key, SimOp>,
-    buckets: HashMap<String, Bucket>,
+    /// Source disk -> when its accepted snapshots and images were created.
+    captures: HashMap<String, Vec<OffsetDateTime>>,
     faults: VecDeque<Fault>,
     counters: HashMap<Route, usize>,
     latency: Duration,
@@ -338,6 +333,27 @@ impl ComputeSim {
         )
     }
 
+    /// Attaches `disk` (from [`ComputeSim::add_disk`]) to the VM `instance`
+    /// in the disk's zone: the disk lists it in `users`, as a production
+    /// disk behind a mounted PVC does. Returns whether the disk exists.
+    pub fn attach_disk(&self, disk: &DiskRef, instance: &str) -> bool {
+        let Some(project) = disk.project.clone() else {
+            return false;
+        };
+        let Ok(path) = crate::manifests::disk_path(disk, &project) else {
+            return false;
+        };
+        let mut st = self.lock();
+        let Some(d) = st.disks.get_mut(&path.path()) else {
+            return false;
+        };
+        let zone = path.scope.location().to_string();
+        d.users.push(format!(
+            "{SELF_LINK_BASE}projects/{project}/zones/{zone}/instances/{instance}"
+        ));
+        true
+    }
+
     fn insert_disk(&self, path: DiskPath, size_gb: i64) -> DiskRef {
         let mut st = self.lock();
         let id = st.next_id();
@@ -386,7 +402,7 @@ impl ComputeSim {
     pub fn set_rate_limit(&self, limit: Option<SnapshotRateLimit>) {
         let mut st = self.lock();
         st.config.rate_limit = limit;
-        st.buckets.clear();
+        st.captures.clear();
     }
 
     /// Marks snapshot `name` (any project) `FAILED`; its creation operation
@@ -505,25 +521,21 @@ impl Inner {
         }
     }
 
-    /// Takes a snapshot from the disk's frequency bucket; `Err` with the
-    /// seconds until the next one when the bucket is empty.
-    fn take_snapshot_token(&mut self, disk: &str) -> Result<(), u64> {
+    /// Takes a capture of `disk` from its frequency bucket (snapshots and
+    /// images from the disk alike, see [`crate::next_capture_at`]); `Err`
+    /// with the seconds until the next one when the bucket is empty.
+    fn take_capture_token(&mut self, disk: &str) -> Result<(), u64> {
         let Some(limit) = self.config.rate_limit else {
             return Ok(());
         };
-        let now = Instant::now();
-        let b = self.buckets.entry(disk.to_string()).or_insert(Bucket {
-            tokens: f64::from(limit.burst),
-            last: now,
-        });
-        let earned = now.duration_since(b.last).as_secs_f64() / limit.interval.as_secs_f64();
-        b.tokens = (b.tokens + earned).min(f64::from(limit.burst));
-        b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - b.tokens) * limit.interval.as_secs_f64()).ceil() as u64)
+        let now = OffsetDateTime::now_utc();
+        let history = self.captures.entry(disk.to_string()).or_default();
+        match crate::rate::next_capture_at(history, now, limit.interval, limit.burst) {
+            None => {
+                history.push(now);
+                Ok(())
+            }
+            Some(at) => Err((at - now).whole_seconds().max(0).unsigned_abs()),
         }
     }
 }
@@ -777,20 +789,14 @@ async fn snapshot_insert(
     if st.snapshots.contains_key(&key) {
         return already_exists(&target);
     }
-    if let Err(wait) = st.take_snapshot_token(&source_path) {
-        tracing::debug!(disk = %source_path, next_in_secs = wait, "snapshot frequency limit");
-        let message = format!(
-            "Operation rate exceeded for resource '{source_path}'. Too frequent operations from \
-             the source resource."
-        );
-        let op = st.new_operation(
+    if let Err(wait) = st.take_capture_token(&source_path) {
+        tracing::debug!(disk = %source_path, next_in_secs = wait, "capture frequency limit");
+        return ok(&rate_limited_operation(
+            &mut st,
             &project,
-            "insert",
             &target,
-            Effect::None,
-            Some((RATE_EXCEEDED_CODE.to_string(), message, 429)),
-        );
-        return ok(&op);
+            &source_path,
+        ));
     }
     let id = st.next_id();
     let storage = disk
@@ -880,12 +886,15 @@ fn matches_filter(
     terms: &[(String, String)],
     name: Option<&str>,
     labels: &HashMap<String, String>,
+    source_disk: Option<&str>,
 ) -> Result<bool, String> {
     for (field, value) in terms {
         let ok = if let Some(k) = field.strip_prefix("labels.") {
             labels.get(k).map(String::as_str) == Some(value.as_str())
         } else if field == "name" {
             name == Some(value.as_str())
+        } else if field == "sourceDisk" {
+            source_disk == Some(value.as_str())
         } else {
             return Err(format!("the simulation does not filter on {field:?}"));
         };
@@ -955,6 +964,10 @@ macro_rules! model_fields {
             let m = &mut self.model;
             (m.name.as_deref(), &mut m.labels, &mut m.label_fingerprint)
         }
+
+        fn source_disk(&self) -> Option<&str> {
+            self.model.source_disk.as_deref()
+        }
     };
 }
 
@@ -980,6 +993,8 @@ trait Stored: Sized + Send + 'static {
     fn model(&self) -> &Self::Model;
     /// The model's name, labels and label fingerprint.
     fn label_fields(&mut self) -> LabelFields<'_>;
+    /// The `sourceDisk` URL, when it was made from a disk.
+    fn source_disk(&self) -> Option<&str>;
     /// One read: a resource in progress moves towards ready.
     fn advance(&mut self, config: &SimConfig);
     fn mark_deleting(&mut self);
@@ -1165,8 +1180,9 @@ async fn resource_list<T: Stored>(
         if *p != project {
             continue;
         }
+        let source_disk = r.source_disk().map(str::to_string);
         let (name, labels, _) = r.label_fields();
-        match matches_filter(&terms, name, labels) {
+        match matches_filter(&terms, name, labels, source_disk.as_deref()) {
             Ok(true) => matching.push(r.model().clone()),
             Ok(false) => {}
             Err(e) => return api_error(400, "invalid", e),
@@ -1178,9 +1194,18 @@ async fn resource_list<T: Stored>(
     T::page(&project, items, next)
 }
 
+/// `images.insert`, from `sourceDisk` or from `sourceSnapshot`.
+///
+/// From a disk, the image records `sourceDisk` (the disk's URL) and
+/// `sourceDiskId` as Compute does; a disk attached to a VM (it has
+/// `users`) is refused unless the request says `forceCreate=true`, and the
+/// capture counts against the disk's frequency limit. From a snapshot, the
+/// image records `sourceSnapshot` and `sourceSnapshotId` and has no
+/// `sourceDisk`.
 async fn image_insert(
     State(state): State<Shared>,
     Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
     let image: model::Image = match enter_with_body(&state, Route::ImageInsert, &body).await {
@@ -1191,53 +1216,41 @@ async fn image_insert(
         Ok(n) => n,
         Err(e) => return reply(e),
     };
-    let Some(source) = image.source_snapshot.clone() else {
-        return api_error(
-            400,
-            "required",
-            "The simulation creates images from snapshots: 'resource.sourceSnapshot' is required",
-        );
-    };
-    let source_path = strip_compute_url(&source).to_string();
-    let parts: Vec<&str> = source_path.split('/').collect();
-    if parts.len() != 5 || parts[2] != "global" || parts[3] != "snapshots" {
-        return api_error(
-            400,
-            "invalid",
-            format!("Invalid value for field 'resource.sourceSnapshot': '{source}'"),
-        );
-    }
+    let force = q.get("forceCreate").is_some_and(|v| v == "true");
     let mut st = lock(&state);
     let target = SimImage::target(&project, &name);
     let key = (project.clone(), name.clone());
     if st.images.contains_key(&key) {
         return already_exists(&target);
     }
-    let Some(snap) = st
-        .snapshots
-        .get(&(parts[1].to_string(), parts[4].to_string()))
-        .map(|s| s.model.clone())
-    else {
-        return not_found(&source_path);
-    };
-    if snap.status != Some(model::snapshot::Status::Ready) {
-        return api_error(
-            400,
-            "resourceNotReady",
-            format!("The resource '{source_path}' is not ready"),
-        );
-    }
     let id = st.next_id();
+    let image = match (image.source_disk.clone(), image.source_snapshot.clone()) {
+        (Some(disk), None) => {
+            match image_from_disk(&mut st, &project, &target, image, &disk, force) {
+                Ok(i) => i,
+                Err(r) => return r,
+            }
+        }
+        (None, Some(snap)) => match image_from_snapshot(&st, image, &snap) {
+            Ok(i) => i,
+            Err(r) => return r,
+        },
+        _ => {
+            return api_error(
+                400,
+                "invalid",
+                "Exactly one of 'resource.sourceDisk' or 'resource.sourceSnapshot' must be \
+                 specified (the simulation does not serve raw disks or source images)",
+            );
+        }
+    };
     let model = image
         .set_kind("compute#image")
         .set_id(id)
         .set_self_link(format!("{SELF_LINK_BASE}{target}"))
         .set_creation_timestamp(now())
         .set_status(model::image::Status::Pending)
-        .set_source_snapshot(snap.self_link.clone().unwrap_or_default())
-        .set_source_snapshot_id(snap.id.unwrap_or_default().to_string())
         .set_source_type(model::image::SourceType::Raw)
-        .set_disk_size_gb(snap.disk_size_gb.unwrap_or(0))
         .set_label_fingerprint(fingerprint(id));
     let op = st.new_operation(&project, "insert", &target, Effect::None, None);
     let pending = st.config.image_pending_reads;
@@ -1247,6 +1260,103 @@ async fn image_insert(
     }
     st.images.insert(key, sim);
     ok(&op)
+}
+
+/// The image body for an insert from the disk `source`; `Err` is the
+/// answer to send instead (a refusal, or the failed operation of a capture
+/// the frequency limit refused).
+fn image_from_disk(
+    st: &mut Inner,
+    project: &str,
+    target: &str,
+    image: model::Image,
+    source: &str,
+    force: bool,
+) -> Result<model::Image, Response> {
+    let source_path = strip_compute_url(source).to_string();
+    let Some(disk) = st.disks.get(&source_path).cloned() else {
+        return Err(not_found(&source_path));
+    };
+    if let Some(user) = disk.users.first().filter(|_| !force) {
+        return Err(api_error(
+            400,
+            "resourceInUseByAnotherResource",
+            format!(
+                "The disk resource '{source_path}' is already being used by '{}'; set \
+                 forceCreate to create an image of a disk attached to a running instance",
+                strip_compute_url(user)
+            ),
+        ));
+    }
+    if st.take_capture_token(&source_path).is_err() {
+        // Compute accepts the request and fails its operation.
+        return Err(ok(&rate_limited_operation(
+            st,
+            project,
+            target,
+            &source_path,
+        )));
+    }
+    Ok(image
+        .set_source_disk(disk.self_link.clone().unwrap_or_default())
+        .set_source_disk_id(disk.id.unwrap_or_default().to_string())
+        .set_disk_size_gb(disk.size_gb.unwrap_or(0)))
+}
+
+/// The image body for an insert from the snapshot `source`.
+fn image_from_snapshot(
+    st: &Inner,
+    image: model::Image,
+    source: &str,
+) -> Result<model::Image, Response> {
+    let source_path = strip_compute_url(source).to_string();
+    let parts: Vec<&str> = source_path.split('/').collect();
+    if parts.len() != 5 || parts[2] != "global" || parts[3] != "snapshots" {
+        return Err(api_error(
+            400,
+            "invalid",
+            format!("Invalid value for field 'resource.sourceSnapshot': '{source}'"),
+        ));
+    }
+    let Some(snap) = st
+        .snapshots
+        .get(&(parts[1].to_string(), parts[4].to_string()))
+        .map(|s| s.model.clone())
+    else {
+        return Err(not_found(&source_path));
+    };
+    if snap.status != Some(model::snapshot::Status::Ready) {
+        return Err(api_error(
+            400,
+            "resourceNotReady",
+            format!("The resource '{source_path}' is not ready"),
+        ));
+    }
+    Ok(image
+        .set_source_snapshot(snap.self_link.clone().unwrap_or_default())
+        .set_source_snapshot_id(snap.id.unwrap_or_default().to_string())
+        .set_disk_size_gb(snap.disk_size_gb.unwrap_or(0)))
+}
+
+/// Records the failed operation Compute answers a too-frequent capture of
+/// `disk` with, and returns it.
+fn rate_limited_operation(
+    st: &mut Inner,
+    project: &str,
+    target: &str,
+    disk: &str,
+) -> model::Operation {
+    let message = format!(
+        "Operation rate exceeded for resource '{disk}'. Too frequent operations from the source \
+         resource."
+    );
+    st.new_operation(
+        project,
+        "insert",
+        target,
+        Effect::None,
+        Some((RATE_EXCEEDED_CODE.to_string(), message, 429)),
+    )
 }
 
 async fn operation_get(State(state): State<Shared>, Path((project, name)): Path<Key>) -> Response {

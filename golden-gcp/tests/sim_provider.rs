@@ -268,10 +268,11 @@ async fn images_mode_hands_out_an_image_handle() {
     assert!(img.is_golden(), "labels are copied to the image");
     assert_eq!(
         img.source_disk.as_deref(),
-        Some("projects/golden-test/global/snapshots/golden-img"),
-        "the image is made from the golden snapshot"
+        Some("projects/golden-test/zones/europe-west4-b/disks/pvc-0d1e"),
+        "the image is made from the disk, as the PD driver needs"
     );
     assert_eq!(sim.image_count(), 1);
+    assert_eq!(sim.snapshot_count(), 0);
     let ready = p_images
         .wait_until_ready(&img.id, &fast_wait(), &golden_core::no_progress)
         .await
@@ -293,6 +294,9 @@ async fn images_mode_hands_out_an_image_handle() {
     );
 
     // Listing finds the snapshot and the image; deleting the image leaves the snapshot.
+    p.create_snapshot(&disk, &opts("golden-snap"))
+        .await
+        .unwrap();
     let mut filter = BTreeMap::new();
     filter.insert(CLOUD_LABEL_MANAGED.to_string(), "true".to_string());
     let mut kinds: Vec<SnapshotKind> = p

@@ -1,6 +1,11 @@
 //! The simulated controllers: namespace deletion, the snapshot controller,
 //! the CSI snapshotter sidecar, the CSI provisioner and PV reclaim.
 //!
+//! The sidecar's readiness check for the GCE PD driver also applies the
+//! driver's own ListSnapshots rule that a snapshot or image without a
+//! `sourceDisk` is refused (kubernetes-sigs/gcp-compute-persistent-disk-csi-driver
+//! `pkg/gce-pd-csi-driver/controller.go`, `generateDiskImageEntry`).
+//!
 //! One task reacts to store changes (after the configured reaction delay)
 //! with a reconcile pass over the objects those changes touched, the
 //! objects related to them (a snapshot and its content, a claim and its
@@ -122,6 +127,37 @@ fn namespace(v: &Value) -> &str {
 
 fn uid(v: &Value) -> &str {
     s(v, "/metadata/uid").unwrap_or("")
+}
+
+/// The CSI driver name of GCE Persistent Disk.
+const PD_DRIVER: &str = "pd.csi.storage.gke.io";
+
+/// Why the driver's ListSnapshots fails for `snap`, if it does.
+///
+/// The GCE PD CSI driver builds its answer for a snapshot or image handle
+/// from the resource's `sourceDisk` and fails when there is none
+/// (`getSnapshotByID`, `generateDiskSnapshotEntry` and
+/// `generateDiskImageEntry` calling `getResourceId(...SourceDisk)` in
+/// kubernetes-sigs/gcp-compute-persistent-disk-csi-driver
+/// `pkg/gce-pd-csi-driver/controller.go`): an image made from a snapshot
+/// has no source disk, so a content naming it never becomes ready. The
+/// message is the driver's, for an empty `sourceDisk`.
+fn driver_list_error(driver: &str, snap: &golden_core::Snapshot) -> Option<String> {
+    if driver != PD_DRIVER || snap.source_disk.as_deref().is_some_and(|d| !d.is_empty()) {
+        return None;
+    }
+    Some(match snap.kind {
+        golden_core::SnapshotKind::Image => {
+            "failed to generate image entry: cannot get source id from : unexpected API scheme \
+             for resource "
+                .to_string()
+        }
+        golden_core::SnapshotKind::Snapshot => {
+            "failed to generate snapshot entry: failed to get source id from : unexpected API \
+             scheme for resource "
+                .to_string()
+        }
+    })
 }
 
 fn deleting(v: &Value) -> bool {
@@ -536,8 +572,23 @@ impl Controllers {
                 Err(e) => Err(e),
             };
             let now = now_rfc3339();
-            let (status, failure) = match result {
-                Ok(snap) => match &snap.state {
+            let refusal = result
+                .as_ref()
+                .ok()
+                .and_then(|snap| driver_list_error(&driver, snap));
+            let (status, failure) = match (refusal, result) {
+                (Some(cause), _) => {
+                    self.retry_later(&key, Target::Content(name(&vsc).to_string()));
+                    let msg = format!(
+                        "Failed to check and update snapshot content: failed to list snapshot for content {}: \"rpc error: code = Unknown desc = {cause}\"",
+                        name(&vsc)
+                    );
+                    (
+                        json!({"readyToUse": false, "error": {"message": msg, "time": now}}),
+                        Some(msg),
+                    )
+                }
+                (None, Ok(snap)) => match &snap.state {
                     SnapshotState::Ready => {
                         self.retries.remove(&key);
                         let created = snap
@@ -575,7 +626,7 @@ impl Controllers {
                         )
                     }
                 },
-                Err(e) => {
+                (None, Err(e)) => {
                     self.retry_later(&key, Target::Content(name(&vsc).to_string()));
                     let cause = if e.is_not_found()
                         || matches!(e, golden_core::Error::InvalidInput { .. })

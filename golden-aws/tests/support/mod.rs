@@ -7,6 +7,24 @@
 //! enforce `MaxResults`/`NextToken` paging on DescribeSnapshots (moto returns
 //! everything in one page), and serve the Fast Snapshot Restore actions that
 //! moto does not implement, in EC2's response shapes.
+//!
+//! Two modes imitate EC2 behaviour moto does not have:
+//! - eventual consistency ([`FaultProxy::not_found_after_create`]): the
+//!   first DescribeSnapshots naming a snapshot that CreateSnapshot or
+//!   CopySnapshot just returned answer `InvalidSnapshot.NotFound`, as EC2
+//!   may ("Eventual consistency in the Amazon EC2 API", EC2 API Reference);
+//! - a call that reaches EC2 but whose answer is lost
+//!   ([`FaultProxy::fail_after_forward`]): the request is forwarded to moto,
+//!   then answered with an error, as when a connection drops after EC2
+//!   acted.
+//!
+//! DescribeVolumeStatus is not implemented by moto (5.x answers "not yet
+//! implemented"), so the proxy serves it: for each `VolumeId.N` that moto
+//! knows it answers a `volumeStatusSet` item in EC2's shape, with the
+//! `initializationStatusDetails` (`initializationType`, `progress`,
+//! `estimatedTimeToCompleteInSeconds`) set by
+//! [`FaultProxy::volume_initialization`], and an unknown volume with
+//! `InvalidVolume.NotFound`.
 
 #![allow(dead_code)]
 
@@ -330,9 +348,28 @@ struct Delay {
     by: Duration,
 }
 
+/// What DescribeVolumeStatus reports for one volume's initialization.
+#[derive(Debug, Clone)]
+pub(crate) struct Init {
+    /// `default`, `provisioned-rate` or `volume-copy`.
+    pub(crate) kind: &'static str,
+    /// Percent done.
+    pub(crate) progress: u8,
+    /// Seconds left, when EC2 reports it (provisioned rate only).
+    pub(crate) eta_seconds: Option<u64>,
+}
+
 #[derive(Debug, Default)]
 struct ProxyState {
     faults: Vec<Fault>,
+    /// Faults answered after the request was forwarded.
+    late_faults: Vec<Fault>,
+    /// NotFound answers each new snapshot gets before it is visible.
+    not_found_reads: u32,
+    /// Snapshot id -> NotFound answers left.
+    hidden: HashMap<String, u32>,
+    /// Volume id -> its initialization.
+    inits: HashMap<String, Init>,
     delays: Vec<Delay>,
     looks: HashMap<String, VecDeque<Look>>,
     pending_on_create: bool,
@@ -405,6 +442,37 @@ impl FaultProxy {
     /// CreateSnapshot answers show the new snapshot `pending` at 0%, as EC2 does.
     pub(crate) fn pending_on_create(&self) {
         self.lock().pending_on_create = true;
+    }
+
+    /// Eventual consistency: the first `reads` DescribeSnapshots naming a
+    /// snapshot that CreateSnapshot or CopySnapshot returned from now on
+    /// answer `InvalidSnapshot.NotFound`.
+    pub(crate) fn not_found_after_create(&self, reads: u32) {
+        self.lock().not_found_reads = reads;
+    }
+
+    /// Forwards the next `times` calls of `action` to moto (which acts on
+    /// them), then answers them with an EC2 XML error: the answer is lost.
+    pub(crate) fn fail_after_forward(
+        &self,
+        action: &str,
+        times: u32,
+        status: u16,
+        code: &str,
+        message: &str,
+    ) {
+        self.lock().late_faults.push(Fault {
+            action: action.into(),
+            remaining: times,
+            status,
+            code: code.into(),
+            message: message.into(),
+        });
+    }
+
+    /// DescribeVolumeStatus reports `init` for `volume`.
+    pub(crate) fn volume_initialization(&self, volume: &str, init: Init) {
+        self.lock().inits.insert(volume.into(), init);
     }
 
     /// Every request of `action` seen so far.
@@ -506,6 +574,15 @@ async fn respond(
             let (status, body) = fsr(state, parts, action, params).await;
             return (status, xml(status, body));
         }
+        "DescribeVolumeStatus" => {
+            let (status, body) = volume_status(state, parts, params).await;
+            return (status, xml(status, body));
+        }
+        "DescribeSnapshots" => {
+            if let Some(body) = hidden_snapshot(state, params) {
+                return (400, xml(400, body));
+            }
+        }
         _ => {}
     }
     let page = (action == "DescribeSnapshots")
@@ -521,6 +598,28 @@ async fn respond(
         body.clone()
     };
     let (status, mut text) = forward(&state.0, parts, forwarded).await;
+    let late = {
+        let mut st = state.1.lock().unwrap();
+        st.late_faults
+            .iter_mut()
+            .find(|f| f.action == action && f.remaining > 0)
+            .map(|f| {
+                f.remaining -= 1;
+                (f.status, ec2_error_body(&f.code, &f.message))
+            })
+    };
+    if let Some((status, body)) = late {
+        return (status, xml(status, body));
+    }
+    if status == 200 && matches!(action, "CreateSnapshot" | "CopySnapshot") {
+        let mut st = state.1.lock().unwrap();
+        if st.not_found_reads > 0
+            && let Some(id) = tag_text(&text, "snapshotId")
+        {
+            let n = st.not_found_reads;
+            st.hidden.insert(id.to_string(), n);
+        }
+    }
     if status == 200 {
         let mut st = state.1.lock().unwrap();
         if action == "DescribeSnapshots" {
@@ -784,6 +883,86 @@ async fn fsr(
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{name} {ns}>{request_id}<successful>{ok}\
              </successful><unsuccessful>{bad}</unsuccessful></{name}>"
+        ),
+    )
+}
+
+/// The NotFound answer for a DescribeSnapshots naming a snapshot that is
+/// not visible yet, if it names one.
+fn hidden_snapshot(state: &Shared, params: &[(String, String)]) -> Option<String> {
+    let mut st = state.1.lock().unwrap();
+    let id = values(params, "SnapshotId")
+        .into_iter()
+        .find(|id| st.hidden.get(*id).is_some_and(|n| *n > 0))?
+        .to_string();
+    if let Some(n) = st.hidden.get_mut(&id) {
+        *n -= 1;
+    }
+    Some(ec2_error_body(
+        "InvalidSnapshot.NotFound",
+        &format!("The snapshot '{id}' does not exist."),
+    ))
+}
+
+/// DescribeVolumeStatus in EC2's shape, for the volumes moto knows.
+async fn volume_status(
+    state: &Shared,
+    parts: &axum::http::request::Parts,
+    params: &[(String, String)],
+) -> (u16, String) {
+    let ns = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
+    let mut items = String::new();
+    for vol in values(params, "VolumeId") {
+        let probe = format!("Action=DescribeVolumes&Version=2016-11-15&VolumeId.1={vol}");
+        let (status, body) = forward(&state.0, parts, Bytes::from(probe)).await;
+        if status != 200 {
+            return (
+                400,
+                ec2_error_body(
+                    "InvalidVolume.NotFound",
+                    &format!("The volume '{vol}' does not exist."),
+                ),
+            );
+        }
+        let zone = tag_text(&body, "availabilityZone").unwrap_or("us-east-1a");
+        let init = state.1.lock().unwrap().inits.get(vol).cloned();
+        let (detail, details) = match &init {
+            Some(i) => {
+                let state = if i.progress >= 100 {
+                    "completed"
+                } else {
+                    "initializing"
+                };
+                let eta = i
+                    .eta_seconds
+                    .map(|s| format!("<estimatedTimeToCompleteInSeconds>{s}</estimatedTimeToCompleteInSeconds>"))
+                    .unwrap_or_default();
+                (
+                    format!(
+                        "<item><name>initialization-state</name><status>{state}</status></item>"
+                    ),
+                    format!(
+                        "<initializationStatusDetails><initializationType>{}</initializationType>\
+                         <progress>{}</progress>{eta}</initializationStatusDetails>",
+                        i.kind, i.progress
+                    ),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
+        items.push_str(&format!(
+            "<item><volumeId>{vol}</volumeId><availabilityZone>{zone}</availabilityZone>\
+             <volumeStatus><status>ok</status><details><item><name>io-enabled</name>\
+             <status>passed</status></item>{detail}</details></volumeStatus><eventsSet/>\
+             <actionsSet/>{details}</item>"
+        ));
+    }
+    (
+        200,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeVolumeStatusResponse {ns}>\
+             <requestId>5e1f3a9c-2b7d-4c8e-9f01-6a2b3c4d5e6f</requestId><volumeStatusSet>{items}\
+             </volumeStatusSet></DescribeVolumeStatusResponse>"
         ),
     )
 }
