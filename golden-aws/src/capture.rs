@@ -76,6 +76,7 @@ impl Recent {
 }
 
 /// What [`EbsProvider::send_create_snapshot`] did.
+#[allow(clippy::large_enum_variant)] // one value per capture, moved once
 pub(crate) enum Created {
     /// CreateSnapshot answered with a new snapshot.
     New(CreateSnapshotOutput),

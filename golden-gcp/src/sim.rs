@@ -1265,6 +1265,7 @@ async fn image_insert(
 /// The image body for an insert from the disk `source`; `Err` is the
 /// answer to send instead (a refusal, or the failed operation of a capture
 /// the frequency limit refused).
+#[allow(clippy::result_large_err)] // the error is the HTTP reply itself, built once
 fn image_from_disk(
     st: &mut Inner,
     project: &str,
@@ -1304,6 +1305,7 @@ fn image_from_disk(
 }
 
 /// The image body for an insert from the snapshot `source`.
+#[allow(clippy::result_large_err)] // the error is the HTTP reply itself, built once
 fn image_from_snapshot(
     st: &Inner,
     image: model::Image,
