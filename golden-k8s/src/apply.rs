@@ -167,9 +167,14 @@ where
     .await
 }
 
-/// Applies one namespace's objects in order Namespace, VolumeSnapshotContent,
-/// VolumeSnapshot, PersistentVolumeClaim, skipping those not selected.
-/// Returns how many objects were written.
+/// Applies one namespace's objects: the Namespace and the cluster-scoped
+/// VolumeSnapshotContent together (neither refers to the other's
+/// existence), then the VolumeSnapshot (after its content, so the snapshot
+/// controller binds it at once instead of backing off on "content
+/// missing"), then the PersistentVolumeClaim (after its data source).
+/// Three round trips. Objects not selected are skipped; stale ones are
+/// replaced first (see [`ApplySelection`]). Returns how many objects were
+/// written.
 pub async fn apply_manifests(
     client: &Client,
     manifests: &ImportManifests,
@@ -177,40 +182,47 @@ pub async fn apply_manifests(
     force: bool,
 ) -> Result<usize> {
     let ns = manifests.target_namespace();
-    let mut written = 0;
-    if select.namespace
-        && let Some(n) = &manifests.namespace
-    {
-        apply_object(&Api::<Namespace>::all(client.clone()), n, force).await?;
-        written += 1;
-    }
-    // A stale VolumeSnapshot first (it holds the content's finalizer),
-    // then the stale content; both are re-created below.
-    if let Some(uid) = &select.replace_snapshot {
-        let api = Api::<VolumeSnapshot>::namespaced(client.clone(), ns);
-        delete_and_wait(
-            &api,
-            &manifests.snapshot.name_any(),
-            Some(uid),
-            REPLACE_TIMEOUT,
-        )
-        .await?;
-    }
-    if let Some(uid) = &select.replace_content {
+    let namespace = async {
+        match (&manifests.namespace, select.namespace) {
+            (Some(n), true) => {
+                apply_object(&Api::<Namespace>::all(client.clone()), n, force).await?;
+                Ok::<usize, Error>(1)
+            }
+            _ => Ok(0),
+        }
+    };
+    let content = async {
+        // A stale VolumeSnapshot first (it holds the content's finalizer),
+        // then the stale content; both are created anew.
+        if let Some(uid) = &select.replace_snapshot {
+            let api = Api::<VolumeSnapshot>::namespaced(client.clone(), ns);
+            delete_and_wait(
+                &api,
+                &manifests.snapshot.name_any(),
+                Some(uid),
+                REPLACE_TIMEOUT,
+            )
+            .await?;
+        }
         let api = Api::<VolumeSnapshotContent>::all(client.clone());
-        delete_and_wait(
-            &api,
-            &manifests.content.name_any(),
-            uid.as_deref(),
-            REPLACE_TIMEOUT,
-        )
-        .await?;
-    }
-    if select.content {
-        let api = Api::<VolumeSnapshotContent>::all(client.clone());
-        apply_object(&api, &manifests.content, force).await?;
-        written += 1;
-    }
+        if let Some(uid) = &select.replace_content {
+            delete_and_wait(
+                &api,
+                &manifests.content.name_any(),
+                uid.as_deref(),
+                REPLACE_TIMEOUT,
+            )
+            .await?;
+        }
+        if select.content {
+            apply_object(&api, &manifests.content, force).await?;
+            Ok::<usize, Error>(1)
+        } else {
+            Ok(0)
+        }
+    };
+    let (a, b) = futures::try_join!(namespace, content)?;
+    let mut written = a + b;
     if select.snapshot {
         let api = Api::<VolumeSnapshot>::namespaced(client.clone(), ns);
         apply_object(&api, &manifests.snapshot, force).await?;

@@ -178,15 +178,7 @@ where
     Ok(State::NeedsApply)
 }
 
-/// Up to this many target namespaces, VolumeSnapshots and claims are listed
-/// in each target namespace (two lists per target); above it, once each
-/// across all namespaces. Either way every list is sent at once, so the
-/// validation reads are one round trip whatever the number of targets: a
-/// small import does not read every claim of a large cluster, and a large
-/// one sends five lists instead of three reads per namespace.
-const NAMESPACED_LISTS_UP_TO: usize = 4;
-
-/// What already exists for an import, read once for all targets: objects by
+/// What already exists for an import, read for each target: objects by
 /// name (`(namespace, name)` for namespaced kinds).
 #[derive(Debug, Default)]
 struct InCluster {
@@ -209,55 +201,90 @@ where
         .map_err(|e| Error::kube("list", kind, scope, e))
 }
 
-/// Lists a namespaced kind in each of `namespaces`, or across all
-/// namespaces when there are more than [`NAMESPACED_LISTS_UP_TO`].
-async fn list_namespaced<K>(
-    client: &Client,
-    namespaces: &std::collections::BTreeSet<&str>,
-) -> Result<BTreeMap<(String, String), K>>
+/// One get by name; `None` when there is no such object.
+async fn get_item<K>(api: Api<K>, name: &str, id: &str) -> Result<Option<K>>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    K: Resource + Clone + Debug + DeserializeOwned,
     K::DynamicType: Default,
 {
-    let items = if namespaces.len() <= NAMESPACED_LISTS_UP_TO {
-        let lists = namespaces
-            .iter()
-            .map(|ns| list_items(Api::<K>::namespaced(client.clone(), ns), ns));
-        futures::future::try_join_all(lists)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect()
-    } else {
-        list_items(Api::<K>::all(client.clone()), "").await?
-    };
-    Ok(items
-        .into_iter()
-        .map(|o| ((o.namespace().unwrap_or_default(), o.name_any()), o))
-        .collect())
+    let kind = kind_name::<K>();
+    api.get_opt(name)
+        .await
+        .map_err(|e| Error::kube("get", kind, id, e))
 }
 
-fn by_name<K: ResourceExt>(items: Vec<K>) -> BTreeMap<String, K> {
-    items.into_iter().map(|o| (o.name_any(), o)).collect()
+/// The objects of one target that golden would write, as they exist now.
+type Existing = (
+    Option<Namespace>,
+    Option<VolumeSnapshotContent>,
+    Option<VolumeSnapshot>,
+    Option<PersistentVolumeClaim>,
+);
+
+/// Reads, for one target, the four objects golden would write, by name,
+/// all at once: whatever their owner, so a foreign object is seen and
+/// refused, and whatever else the cluster holds, so the cost of an import
+/// grows with its targets, not with the cluster.
+async fn read_target(client: &Client, b: &ImportManifests) -> Result<Existing> {
+    let ns = b.target_namespace();
+    let vs = b.snapshot.name_any();
+    let claim = b.claim.name_any();
+    let content = b.content.name_any();
+    let vs_id = format!("{ns}/{vs}");
+    let claim_id = format!("{ns}/{claim}");
+    futures::try_join!(
+        get_item(Api::<Namespace>::all(client.clone()), ns, ns),
+        get_item(
+            Api::<VolumeSnapshotContent>::all(client.clone()),
+            &content,
+            &content,
+        ),
+        get_item(
+            Api::<VolumeSnapshot>::namespaced(client.clone(), ns),
+            &vs,
+            &vs_id,
+        ),
+        get_item(
+            Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
+            &claim,
+            &claim_id,
+        ),
+    )
 }
 
-/// Reads everything an import of `bundles` checks, with a constant number
-/// of requests sent at once (see [`NAMESPACED_LISTS_UP_TO`]).
-async fn read_cluster(client: &Client, bundles: &[ImportManifests]) -> Result<InCluster> {
-    let namespaces: std::collections::BTreeSet<&str> =
-        bundles.iter().map(|b| b.target_namespace()).collect();
-    let (ns, contents, snapshots, claims) = futures::try_join!(
-        list_items(Api::<Namespace>::all(client.clone()), ""),
-        list_items(Api::<VolumeSnapshotContent>::all(client.clone()), ""),
-        list_namespaced::<VolumeSnapshot>(client, &namespaces),
-        list_namespaced::<PersistentVolumeClaim>(client, &namespaces),
-    )?;
-    Ok(InCluster {
-        namespaces: by_name(ns),
-        contents: by_name(contents),
-        snapshots,
-        claims,
-    })
+/// Reads everything an import of `bundles` checks: per target the four
+/// objects by name ([`read_target`]), `concurrency` targets at a time.
+async fn read_cluster(
+    client: &Client,
+    bundles: &[ImportManifests],
+    concurrency: usize,
+) -> Result<InCluster> {
+    let reads = bundles.iter().map(|b| async move {
+        let found = read_target(client, b).await?;
+        Ok::<_, Error>((b, found))
+    });
+    let found: Vec<_> = stream::iter(reads.collect::<Vec<_>>())
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut cluster = InCluster::default();
+    for r in found {
+        let (b, (ns, content, vs, claim)) = r?;
+        let n = b.target_namespace().to_string();
+        if let Some(o) = ns {
+            cluster.namespaces.insert(n.clone(), o);
+        }
+        if let Some(o) = content {
+            cluster.contents.insert(o.name_any(), o);
+        }
+        if let Some(o) = vs {
+            cluster.snapshots.insert((n.clone(), o.name_any()), o);
+        }
+        if let Some(o) = claim {
+            cluster.claims.insert((n, o.name_any()), o);
+        }
+    }
+    Ok(cluster)
 }
 
 /// The StorageClass a target's claim gets, and whether it binds on first
@@ -416,8 +443,8 @@ impl Golden {
             .manifest_builder()
             .build_all(snapshot, targets, &policy)?;
         // Every read is sent at once: the provider's view of the snapshot,
-        // the StorageClasses, and what exists for the targets (a constant
-        // number of lists, see `read_cluster`). Nothing is written before
+        // the StorageClasses, and what exists for the targets (the
+        // objects of each target by name, see `read_cluster`). Nothing is written before
         // all of them are judged.
         let verify = async {
             if options.verify_snapshot {
@@ -441,7 +468,7 @@ impl Golden {
             verify,
             classes,
             snapshot_classes,
-            read_cluster(&self.client, &bundles)
+            read_cluster(&self.client, &bundles, options.concurrency)
         );
         verified?;
         let classes = classes?;
@@ -515,8 +542,8 @@ impl Golden {
     /// watch per resource type, started together with the applies, waits
     /// until each import is usable (the timeout runs from the last apply).
     ///
-    /// Validation reads a fixed number of lists for all targets at once
-    /// (see the crate docs, Permissions), not objects per namespace.
+    /// Validation reads the four objects of each target by name (see the
+    /// crate docs, Permissions), never the rest of the cluster.
     ///
     /// Idempotent: a second run writes nothing; a run after a partial
     /// failure completes the rest. When some namespaces fail the others

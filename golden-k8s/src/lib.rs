@@ -79,15 +79,17 @@
 //! on `namespaces`, list on `storageclasses`, `volumesnapshotclasses`
 //! (when a target names one) and `events`.
 //!
-//! Validation reads with a fixed number of requests, all sent at once,
-//! whatever the number of namespaces: one list each of Namespaces,
-//! VolumeSnapshotContents and StorageClasses, and of VolumeSnapshots and
-//! PersistentVolumeClaims - in each target namespace for up to 4 targets,
-//! across all namespaces for more. The lists are unfiltered (an object
-//! golden did not create must be seen to be refused), so a large import
-//! reads every claim and VolumeSnapshot of the cluster once rather than
-//! three objects per namespace, and a small one never reads beyond its
-//! namespaces. The readiness watches start together with the applies.
+//! Validation reads what an import would write and nothing else: per
+//! target, the Namespace, the VolumeSnapshotContent, the VolumeSnapshot and
+//! the claim, each by name (four GETs sent together, `concurrency` targets
+//! at a time), plus one list of StorageClasses. Objects golden did not
+//! create are seen by name and refused; objects elsewhere in the cluster
+//! are never read, so an import costs the same in an empty cluster and in
+//! one holding thousands of other claims. Then per target the Namespace
+//! and the content are applied together, the VolumeSnapshot after the
+//! content and the claim after the VolumeSnapshot: three round trips. The
+//! readiness watches select golden's objects of this snapshot and start
+//! together with the applies.
 //!
 //! ## Tests against a real cluster
 //!

@@ -106,11 +106,20 @@ async fn applies_in_order_with_field_manager_and_no_force() {
     assert_eq!(written, 4);
     let seen = server.await.unwrap();
     let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    // The Namespace and the cluster-scoped content go together (either may
+    // arrive first), then the VolumeSnapshot, then the claim.
+    let mut first = paths[..2].to_vec();
+    first.sort();
     assert_eq!(
-        paths,
+        first,
         [
             "/api/v1/namespaces/sandbox01",
             "/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/sandbox01.golden-memsnap-0001",
+        ]
+    );
+    assert_eq!(
+        &paths[2..],
+        [
             "/apis/snapshot.storage.k8s.io/v1/namespaces/sandbox01/volumesnapshots/golden-memsnap-0001",
             "/api/v1/namespaces/sandbox01/persistentvolumeclaims/data",
         ]
@@ -150,8 +159,11 @@ async fn applies_in_order_with_field_manager_and_no_force() {
             "golden"
         );
     }
-    let vsc = &seen[1].body;
-    assert_eq!(vsc["kind"], "VolumeSnapshotContent");
+    let vsc = &seen
+        .iter()
+        .find(|s| s.body["kind"] == "VolumeSnapshotContent")
+        .unwrap()
+        .body;
     assert_eq!(vsc["spec"]["deletionPolicy"], "Retain");
     assert_eq!(vsc["spec"]["source"]["snapshotHandle"], "memsnap-0001");
     assert!(vsc["spec"]["volumeSnapshotRef"].get("uid").is_none());
@@ -337,6 +349,21 @@ async fn scripted(
                         .collect(),
                 ),
             ),
+            ("GET", p) if existing.iter().any(|(e, _)| e == p) => (
+                StatusCode::OK,
+                existing.iter().find(|(e, _)| e == p).unwrap().1.clone(),
+            ),
+            ("GET", p)
+                if p.strip_prefix("/api/v1/namespaces/")
+                    .is_some_and(|n| NAMESPACES.contains(&n)) =>
+            {
+                let n = p.rsplit('/').next().unwrap();
+                (
+                    StatusCode::OK,
+                    json!({"apiVersion": "v1", "kind": "Namespace",
+                           "metadata": {"name": n, "uid": format!("{n}-uid")}}),
+                )
+            }
             ("GET", "/api/v1/namespaces/kube-system") => (
                 StatusCode::OK,
                 json!({"apiVersion": "v1", "kind": "Namespace",
@@ -415,19 +442,21 @@ async fn import_reads_then_applies_exactly_three_objects_without_force() {
         .collect();
     let vsc = format!("sandbox01.golden-{}", snap.id);
     let vs = format!("golden-{}", snap.id);
-    // Reads first (validation): five lists sent at once, in any order; the
-    // claims and VolumeSnapshots of a small import are listed in its
-    // namespace only.
+    // Reads first (validation): the four objects the import writes, each
+    // by name whoever owns it, and the StorageClasses; sent at once, in any
+    // order.
     let mut reads: Vec<&str> = calls[..5].iter().map(String::as_str).collect();
     reads.sort();
     assert_eq!(
         reads,
         [
-            "GET /api/v1/namespaces",
-            "GET /api/v1/namespaces/sandbox01/persistentvolumeclaims",
-            "GET /apis/snapshot.storage.k8s.io/v1/namespaces/sandbox01/volumesnapshots",
-            "GET /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents",
-            "GET /apis/storage.k8s.io/v1/storageclasses",
+            "GET /api/v1/namespaces/sandbox01".to_string(),
+            "GET /api/v1/namespaces/sandbox01/persistentvolumeclaims/data".to_string(),
+            format!(
+                "GET /apis/snapshot.storage.k8s.io/v1/namespaces/sandbox01/volumesnapshots/{vs}"
+            ),
+            format!("GET /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents/{vsc}"),
+            "GET /apis/storage.k8s.io/v1/storageclasses".to_string(),
         ]
     );
     for s in &seen[..5] {
@@ -435,7 +464,7 @@ async fn import_reads_then_applies_exactly_three_objects_without_force() {
             !s.query
                 .iter()
                 .any(|(k, _)| k == "labelSelector" || k == "fieldSelector"),
-            "validation lists are unfiltered, so foreign objects are seen: {:?}",
+            "validation reads are unfiltered, so foreign objects are seen: {:?}",
             s.query
         );
     }
@@ -556,24 +585,34 @@ async fn many_targets_are_validated_with_one_list_per_kind() {
         .iter()
         .map(|s| format!("{} {}", s.method, s.path))
         .collect();
-    assert_eq!(calls.len(), 21, "{calls:#?}");
-    // Five reads for the whole import, none per namespace: claims and
-    // VolumeSnapshots are listed across all namespaces.
-    let mut reads: Vec<&str> = calls[..5].iter().map(String::as_str).collect();
-    reads.sort();
+    // Four reads per target, by name, and one StorageClass list: nothing
+    // else of the cluster is read.
+    assert_eq!(calls.len(), 5 * 4 + 1 + 1 + 15, "{calls:#?}");
+    let reads: Vec<&String> = calls[..21].iter().collect();
+    assert!(reads.iter().all(|c| c.starts_with("GET ")), "{reads:#?}");
     assert_eq!(
-        reads,
-        [
-            "GET /api/v1/namespaces",
-            "GET /api/v1/persistentvolumeclaims",
-            "GET /apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents",
-            "GET /apis/snapshot.storage.k8s.io/v1/volumesnapshots",
-            "GET /apis/storage.k8s.io/v1/storageclasses",
-        ]
+        reads
+            .iter()
+            .filter(|c| c.ends_with("/storageclasses"))
+            .count(),
+        1
     );
+    for ns in &NAMESPACES[..5] {
+        assert_eq!(
+            reads
+                .iter()
+                .filter(
+                    |c| c.contains(&format!("/namespaces/{ns}")) || c.contains(&format!("/{ns}."))
+                )
+                .count(),
+            4,
+            "{reads:#?}"
+        );
+    }
+    let calls = calls[16..].to_vec();
     assert_eq!(calls[5], "GET /api/v1/namespaces/kube-system");
     // Then per namespace exactly three applies, in order.
-    assert!(seen[6..].iter().all(|s| s.method == Method::PATCH));
+    assert!(seen[22..].iter().all(|s| s.method == Method::PATCH));
     let vs = format!("golden-{}", snap.id);
     for ns in &NAMESPACES[..5] {
         let mine: Vec<&str> = calls[6..]
@@ -599,7 +638,7 @@ async fn many_targets_are_validated_with_one_list_per_kind() {
 }
 
 #[tokio::test]
-async fn objects_found_by_the_cluster_wide_lists_are_judged_per_namespace() {
+async fn objects_found_by_name_are_judged_per_namespace() {
     let (provider, snap) = golden_with_snapshot().await;
     let targets: Vec<ImportTarget> = NAMESPACES[..5]
         .iter()
@@ -671,7 +710,12 @@ async fn objects_found_by_the_cluster_wide_lists_are_judged_per_namespace() {
     );
     done_tx.send(()).unwrap();
     let seen = server.await.unwrap();
-    // Validated before any write: five reads, nothing else.
-    assert_eq!(seen.len(), 5, "{seen:?}");
+    // Validated before any write: four reads per target and the
+    // StorageClasses, nothing else (the claim in `production` is never read).
+    assert_eq!(seen.len(), 5 * 4 + 1, "{seen:?}");
+    assert!(
+        !seen.iter().any(|s| s.path.contains("/production/")),
+        "{seen:?}"
+    );
     assert!(seen.iter().all(|s| s.method == Method::GET), "{seen:?}");
 }

@@ -275,25 +275,25 @@ async fn fifty_namespaces_with_bounded_writes_and_no_polling() {
     assert_eq!(c.get("patch", "volumesnapshotcontents"), 50);
     assert_eq!(c.get("patch", "volumesnapshots"), 50);
     assert_eq!(c.get("patch", "persistentvolumeclaims"), 50);
-    // Validation read each kind once for all fifty namespaces; waiting used
-    // watches (each starting with its list), never a GET.
+    // Validation read each target's four objects once, by name; waiting
+    // used watches (each starting with its list), never a GET: no polling.
     for resource in [
         "volumesnapshotcontents",
         "volumesnapshots",
         "persistentvolumeclaims",
     ] {
-        assert_eq!(c.get("get", resource), 0, "{:?}", c.by_verb_resource());
+        assert_eq!(c.get("get", resource), 50, "{:?}", c.by_verb_resource());
+        // The watch's initial list, selecting this snapshot's objects.
+        assert_eq!(c.get("list", resource), 1, "{:?}", c.by_verb_resource());
     }
-    // The one GET: kube-system, read once as the cluster's identity.
-    assert_eq!(c.get("get", "namespaces"), 1, "{:?}", c.by_verb_resource());
-    assert_eq!(c.get("list", "namespaces"), 1);
+    // The fifty target namespaces and kube-system (the cluster identity).
+    assert_eq!(c.get("get", "namespaces"), 51, "{:?}", c.by_verb_resource());
+    assert_eq!(c.get("list", "namespaces"), 0);
     assert_eq!(c.get("list", "storageclasses"), 1);
-    // One validation list plus the watch's initial list.
-    assert_eq!(c.get("list", "volumesnapshotcontents"), 2);
-    assert_eq!(c.get("list", "volumesnapshots"), 2);
-    assert_eq!(c.get("list", "persistentvolumeclaims"), 2);
-    // Seven lists and the identity GET: none per namespace.
-    assert_eq!(c.reads(), 9, "{:?}", c.by_verb_resource());
+    assert_eq!(c.reads(), 50 * 4 + 1 + 4, "{:?}", c.by_verb_resource());
+    // Nothing but the targets' own objects was read: the fifty namespaces,
+    // kube-system, the class, and what the watches found of this import.
+    assert!(c.objects_read() <= 50 + 1 + 1 + 150, "{}", c.objects_read());
     assert!(c.watches() <= 6, "{:?}", c.by_verb_resource());
     assert_eq!(env.golden_pvcs(), 50);
 }

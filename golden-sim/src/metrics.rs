@@ -33,9 +33,20 @@ impl Latency {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestCounts {
     counts: BTreeMap<(String, String), u64>,
+    objects_read: u64,
 }
 
 impl RequestCounts {
+    pub(crate) fn add_objects_read(&mut self, n: u64) {
+        self.objects_read += n;
+    }
+
+    /// Objects returned by get and list requests (a list's items, a found
+    /// object; a 404 returns none). Watch events are not counted.
+    pub fn objects_read(&self) -> u64 {
+        self.objects_read
+    }
+
     pub(crate) fn add(&mut self, verb: &str, resource: &str) {
         *self
             .counts

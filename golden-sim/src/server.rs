@@ -672,12 +672,14 @@ fn resource_request(
                 "apiVersion": res.api_version(),
                 "metadata": meta,
             });
+            lock(&shared.counts).add_objects_read(items.len() as u64);
             Ok(list_response(&head, &items))
         }
         ("GET", Some(name)) => {
             let o = store
                 .get(res, &ns_str, &name)
                 .ok_or_else(|| ApiError::not_found(res, &name))?;
+            lock(&shared.counts).add_objects_read(1);
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
             if crate::table::wants_table(accept) {
                 let rv = o
