@@ -11,7 +11,10 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use golden_benches::fanout;
+use golden_benches::{CountingAlloc, fanout};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc::new();
 
 const NAMESPACES: usize = 100;
 const LATENCY: Duration = Duration::from_millis(5);
@@ -54,6 +57,12 @@ fn main() {
     // The baseline and the comparison table, in the same run.
     println!(
         "\n{}",
-        rt.block_on(fanout::table(NAMESPACES, LATENCY, &[1, 8, 32]))
+        rt.block_on(fanout::table(
+            NAMESPACES,
+            LATENCY,
+            &[1, 8, 32],
+            1000,
+            Some(&ALLOC)
+        ))
     );
 }
