@@ -723,10 +723,29 @@ fn decide(
     let ns = manifests.target_namespace();
     let namespace = match cluster.namespaces.get(ns) {
         Some(n) if n.metadata.deletion_timestamp.is_some() => {
+            // The namespace controller says what holds it (conditions
+            // NamespaceContentRemaining, NamespaceFinalizersRemaining).
+            let held: Vec<String> = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|c| c.status == "True")
+                .filter_map(|c| c.message.clone())
+                .collect();
+            let why = if held.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", held.join("; "))
+            };
             return Err(golden_core::Error::conflict(
                 "Namespace",
                 ns,
-                "is being deleted; wait until it is gone (or pick another namespace)",
+                format!(
+                    "is being deleted{why}; it stays Terminating until that is gone. Remove \
+                     what holds it, or pick another namespace"
+                ),
             )
             .into());
         }

@@ -437,6 +437,12 @@ async fn a_namespace_stuck_terminating_is_a_clear_error() {
         .get_object("v1", "Namespace", None, "sandbox01")
         .unwrap();
     assert!(ns["metadata"]["deletionTimestamp"].is_string(), "{ns}");
+    eventually("the namespace controller reports what holds it", || {
+        env.sim
+            .get_object("v1", "Namespace", None, "sandbox01")
+            .is_some_and(|n| n["status"]["conditions"].is_array())
+    })
+    .await;
     let err = env
         .golden
         .import(&snap, &[target("sandbox01")], &import_opts())
@@ -448,6 +454,8 @@ async fn a_namespace_stuck_terminating_is_a_clear_error() {
         msg.contains("sandbox01") && msg.contains("being deleted"),
         "{msg}"
     );
+    // It names what holds the namespace, from the namespace's conditions.
+    assert!(msg.contains("example.com/hold"), "{msg}");
     env.assert_never_deleted_in_use();
 }
 

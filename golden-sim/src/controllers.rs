@@ -31,7 +31,7 @@
 //! - the provisioner's checks: kubernetes-csi/external-provisioner
 //!   `pkg/controller/controller.go` `getSnapshotSource`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -535,10 +535,88 @@ impl Controllers {
             if self.shared.store.finalize_namespace(&n) {
                 self.retries.remove(&key);
             } else {
+                self.namespace_conditions(&ns);
                 // Objects held by finalizers: try again shortly.
                 self.retry_later(&key, Target::Namespace(n));
             }
         }
+    }
+
+    /// The conditions a terminating namespace reports while content
+    /// remains, as the namespace controller's condition updater writes them
+    /// (kubernetes `pkg/controller/namespace/deletion/
+    /// namespace_condition_updater.go`: `NamespaceContentRemaining` /
+    /// `SomeResourcesRemain` and `NamespaceFinalizersRemaining` /
+    /// `SomeFinalizersRemain`, with counts per resource and finalizer).
+    fn namespace_conditions(&self, ns: &Value) {
+        let n = name(ns).to_string();
+        let mut resources: Vec<String> = Vec::new();
+        let mut finalizers: BTreeMap<String, usize> = BTreeMap::new();
+        for res in resources::ALL.iter().filter(|r| r.namespaced) {
+            let objs = self.shared.store.list(res, Some(&n)).0;
+            if objs.is_empty() {
+                continue;
+            }
+            let group = res.group;
+            let plural = if group.is_empty() {
+                res.plural.to_string()
+            } else {
+                format!("{}.{group}", res.plural)
+            };
+            resources.push(format!("{plural} has {} resource instances", objs.len()));
+            for o in &objs {
+                for f in o
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    *finalizers.entry(f.to_string()).or_default() += 1;
+                }
+            }
+        }
+        if resources.is_empty() {
+            return;
+        }
+        let now = now_rfc3339();
+        let mut conditions = vec![json!({
+            "type": "NamespaceContentRemaining", "status": "True",
+            "reason": "SomeResourcesRemain", "lastTransitionTime": now,
+            "message": format!("Some resources are remaining: {}", resources.join(", ")),
+        })];
+        if !finalizers.is_empty() {
+            let list: Vec<String> = finalizers
+                .iter()
+                .map(|(f, c)| format!("{f} in {c} resource instances"))
+                .collect();
+            conditions.push(json!({
+                "type": "NamespaceFinalizersRemaining", "status": "True",
+                "reason": "SomeFinalizersRemain", "lastTransitionTime": now,
+                "message": format!(
+                    "Some content in the namespace has finalizers remaining: {}",
+                    list.join(", ")
+                ),
+            }));
+        }
+        let same = ns
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| {
+                c.len() == conditions.len()
+                    && c.iter()
+                        .zip(&conditions)
+                        .all(|(a, b)| a.get("message") == b.get("message"))
+            });
+        if same {
+            return;
+        }
+        self.mutate(
+            &resources::NAMESPACES,
+            ns,
+            Writer::status("namespace-controller"),
+            |v| v["status"]["conditions"] = json!(conditions),
+        );
     }
 
     /// CSI snapshotter sidecar: asks the provider of the content's driver
