@@ -103,7 +103,7 @@ pub use events::{Event, EventSink};
 pub use gc::{GcDecision, GcEntry, GcPlan};
 pub use golden::Golden;
 pub use import::{ANNOTATION_DEFAULT_CLASS, ImportReport, NamespaceImport, Plan};
-pub use lifecycle::{CloneReport, RefreshReport, capture_name};
+pub use lifecycle::{CloneReport, RefreshReport, capture_name, capture_token};
 pub use locate::Located;
 pub use options::{
     CaptureOptions, CloneOptions, DEFAULT_CONCURRENCY, GcOptions, ImportOptions, RefreshOptions,
