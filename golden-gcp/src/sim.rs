@@ -9,9 +9,29 @@
 //! errors have Compute's shape (`error.code`, `error.message`,
 //! `error.errors[].reason`), and every JSON body is built from
 //! google-cloud-compute-v1's own model types, so field names cannot drift.
-//! The snapshot frequency limit of a disk (one snapshot per 10 minutes,
-//! bursts of 6) is enforced as Compute does, by failing the operation with
-//! `RESOURCE_OPERATION_RATE_EXCEEDED`. Faults and latency can be injected.
+//! Faults and latency can be injected.
+//!
+//! Rules it enforces, and where each comes from:
+//! - The capture frequency limit of a disk (one snapshot per 10 minutes,
+//!   bursts of 6; Compute Engine docs, "Create and manage disk snapshots"),
+//!   counted per source disk for snapshots and images from the disk alike
+//!   (see [`crate::next_capture_at`]): a faster capture's operation fails
+//!   with `RESOURCE_OPERATION_RATE_EXCEEDED`.
+//! - `images.insert` from a disk records `sourceDisk` (the disk's full
+//!   `https://www.googleapis.com/compute/v1/...` URL) and `sourceDiskId`;
+//!   from a snapshot it records `sourceSnapshot` and `sourceSnapshotId` and
+//!   no `sourceDisk` (Compute API reference, `images` resource). The PD CSI
+//!   driver reads exactly that field (kubernetes-sigs/gcp-compute-persistent-disk-csi-driver
+//!   `pkg/gce-pd-csi-driver/controller.go`, `generateDiskImageEntry`).
+//! - An image of a disk attached to a VM (one with `users`, see
+//!   [`ComputeSim::attach_disk`]) is refused with
+//!   `resourceInUseByAnotherResource` unless the request sets
+//!   `forceCreate=true` (Compute API reference, `images.insert`; Google's
+//!   "Create a disk image" sample: "If forceCreate is set to true, proceeds
+//!   even if the disk is attached to a running instance"; the exact refusal
+//!   message is inferred). The PD driver always sets it
+//!   (`pkg/gce-cloud-provider/compute/gce-compute.go`, `CreateImage`).
+//! - List `filter` expressions on `labels.*`, `name` and `sourceDisk`.
 //!
 //! The provider captures with `snapshots.insert` (a global operation), so
 //! zonal and regional operations are not simulated.
