@@ -64,7 +64,7 @@ pub fn next_capture_at(
         tokens = (tokens - 1.0).max(0.0);
         last = Some(t);
     }
-    let Some(last) = last else { return None };
+    let last = last?;
     let available = (tokens + (now - last).as_seconds_f64() / interval).min(burst);
     if available >= 1.0 {
         return None;

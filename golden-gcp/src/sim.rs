@@ -1248,12 +1248,12 @@ async fn image_insert(
         (Some(disk), None) => {
             match image_from_disk(&mut st, &project, &target, image, &disk, force) {
                 Ok(i) => i,
-                Err(r) => return r,
+                Err(r) => return *r,
             }
         }
         (None, Some(snap)) => match image_from_snapshot(&st, image, &snap) {
             Ok(i) => i,
-            Err(r) => return r,
+            Err(r) => return *r,
         },
         _ => {
             return api_error(
@@ -1292,13 +1292,13 @@ fn image_from_disk(
     image: model::Image,
     source: &str,
     force: bool,
-) -> Result<model::Image, Response> {
+) -> Result<model::Image, Box<Response>> {
     let source_path = strip_compute_url(source).to_string();
     let Some(disk) = st.disks.get(&source_path).cloned() else {
-        return Err(not_found(&source_path));
+        return Err(Box::new(not_found(&source_path)));
     };
     if let Some(user) = disk.users.first().filter(|_| !force) {
-        return Err(api_error(
+        return Err(Box::new(api_error(
             400,
             "resourceInUseByAnotherResource",
             format!(
@@ -1306,16 +1306,12 @@ fn image_from_disk(
                  forceCreate to create an image of a disk attached to a running instance",
                 strip_compute_url(user)
             ),
-        ));
+        )));
     }
     if st.take_capture_token(&source_path).is_err() {
         // Compute accepts the request and fails its operation.
-        return Err(ok(&rate_limited_operation(
-            st,
-            project,
-            target,
-            &source_path,
-        )));
+        let op = rate_limited_operation(st, project, target, &source_path);
+        return Err(Box::new(ok(&op)));
     }
     Ok(image
         .set_source_disk(disk.self_link.clone().unwrap_or_default())
@@ -1328,29 +1324,29 @@ fn image_from_snapshot(
     st: &Inner,
     image: model::Image,
     source: &str,
-) -> Result<model::Image, Response> {
+) -> Result<model::Image, Box<Response>> {
     let source_path = strip_compute_url(source).to_string();
     let parts: Vec<&str> = source_path.split('/').collect();
     if parts.len() != 5 || parts[2] != "global" || parts[3] != "snapshots" {
-        return Err(api_error(
+        return Err(Box::new(api_error(
             400,
             "invalid",
             format!("Invalid value for field 'resource.sourceSnapshot': '{source}'"),
-        ));
+        )));
     }
     let Some(snap) = st
         .snapshots
         .get(&(parts[1].to_string(), parts[4].to_string()))
         .map(|s| s.model.clone())
     else {
-        return Err(not_found(&source_path));
+        return Err(Box::new(not_found(&source_path)));
     };
     if snap.status != Some(model::snapshot::Status::Ready) {
-        return Err(api_error(
+        return Err(Box::new(api_error(
             400,
             "resourceNotReady",
             format!("The resource '{source_path}' is not ready"),
-        ));
+        )));
     }
     Ok(image
         .set_source_snapshot(snap.self_link.clone().unwrap_or_default())

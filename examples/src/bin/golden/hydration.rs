@@ -135,11 +135,11 @@ pub(crate) async fn dry_run(connect: &ConnectArgs, args: &CloneArgs, out: Output
         input = input.with_ready_within(d);
     }
     let p = hydration::plan(&input).map_err(|e| match e {
-        golden_core::Error::InvalidInput { what, value, rule }
-            if what == "volume initialization rate" =>
-        {
-            golden_core::Error::invalid("--init-rate", value, rule)
-        }
+        golden_core::Error::InvalidInput {
+            what: "volume initialization rate",
+            value,
+            rule,
+        } => golden_core::Error::invalid("--init-rate", value, rule),
         other => other,
     })?;
     let (value, table) = render(&p, input.snapshot_gib, namespaces.len());
