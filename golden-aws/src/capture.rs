@@ -79,9 +79,9 @@ impl Recent {
 #[allow(clippy::large_enum_variant)] // one value per capture, moved once
 pub(crate) enum Created {
     /// CreateSnapshot answered with a new snapshot.
-    New(CreateSnapshotOutput),
+    New(Box<CreateSnapshotOutput>),
     /// A pending or completed snapshot with the capture token exists already.
-    Resumed(Snapshot),
+    Resumed(Box<Snapshot>),
 }
 
 impl EbsProvider {
@@ -105,7 +105,7 @@ impl EbsProvider {
             return request()
                 .send()
                 .await
-                .map(Created::New)
+                .map(|o| Created::New(Box::new(o)))
                 .map_err(|e| map_sdk_error(e, "volume", volume));
         };
         let attempts = self.create_attempts.max(1);
@@ -114,7 +114,7 @@ impl EbsProvider {
         loop {
             if let Some(found) = self.find_by_token(volume, token).await? {
                 tracing::info!(snapshot = %found.id, %volume, "resuming the capture with this token");
-                return Ok(Created::Resumed(found));
+                return Ok(Created::Resumed(Box::new(found)));
             }
             let sent = request()
                 .customize()
@@ -126,7 +126,7 @@ impl EbsProvider {
                 .await
                 .map_err(|e| map_sdk_error(e, "volume", volume));
             match sent {
-                Ok(out) => return Ok(Created::New(out)),
+                Ok(out) => return Ok(Created::New(Box::new(out))),
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     tracing::debug!(error = %e, attempt, "CreateSnapshot failed; looking for the token before retrying");
                     tokio::time::sleep(backoff).await;

@@ -845,7 +845,7 @@ impl SnapshotProvider for EbsProvider {
             .await?
         {
             Created::New(out) => out,
-            Created::Resumed(snap) => return Ok(snap),
+            Created::Resumed(snap) => return Ok(*snap),
         };
         let id = out.snapshot_id().ok_or_else(|| Error::Backend {
             what: "volume",

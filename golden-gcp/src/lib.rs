@@ -17,6 +17,21 @@
 //!   prefixes and URLs with an error that shows the accepted form.
 //! - `sim` (feature `sim`) is a local simulation of the Compute REST
 //!   endpoints the provider calls, for tests and demos without a cloud.
+//! - Images mode creates the image straight from the disk with
+//!   `forceCreate`, as the PD driver's own CreateImage does, so the image
+//!   records the `sourceDisk` the driver's ListSnapshots needs
+//!   ([`PdProvider::create_image_from_disk`]).
+//!
+//! ## Limits, and where they come from
+//!
+//! | Limit | What golden does | Source |
+//! |---|---|---|
+//! | A disk can be snapshotted at most once per 10 minutes, in bursts of at most 6 per hour; the operation fails with `RESOURCE_OPERATION_RATE_EXCEEDED` | [`golden_core::Error::RateLimited`] naming when the next capture may run ([`next_capture_at`], from the disk's snapshot and image history) | Compute Engine docs, "Create and manage disk snapshots" (frequency limits); `docs/domain.md` section 7 |
+//! | Images from a disk: the same frequency limit (counted in the same bucket, inferred) | as above | Compute Engine docs, "Create custom images" |
+//! | An image of a disk attached to a running VM needs `forceCreate` | images are always created with `forceCreate=true`, like the driver | Compute API reference, `images.insert` (`forceCreate`); kubernetes-sigs/gcp-compute-persistent-disk-csi-driver `pkg/gce-cloud-provider/compute/gce-compute.go` (`CreateImage`) |
+//! | The driver's ListSnapshots for a snapshot or image handle parses `sourceDisk`; an image made from a snapshot has none and never becomes ready | images mode images the disk; [`PdProvider::create_image`] (from a snapshot) documents that the driver cannot import its result | kubernetes-sigs/gcp-compute-persistent-disk-csi-driver `pkg/gce-pd-csi-driver/controller.go` (`generateDiskImageEntry`) |
+//! | Snapshot handles are exactly `projects/{p}/global/snapshots/{name}` or `.../images/{name}` | [`PdManifests`] refuses every other form | kubernetes-sigs/gcp-compute-persistent-disk-csi-driver `pkg/common/utils.go` (`SnapshotIDToProjectKey`) |
+//! | API rate limits (429, `rateLimitExceeded`) | [`golden_core::Error::Throttled`], retried by the client's policy | Compute Engine docs, "API rate limits" |
 //!
 //! ```no_run
 //! # async fn run() -> golden_core::Result<()> {

@@ -9,9 +9,29 @@
 //! errors have Compute's shape (`error.code`, `error.message`,
 //! `error.errors[].reason`), and every JSON body is built from
 //! google-cloud-compute-v1's own model types, so field names cannot drift.
-//! The snapshot frequency limit of a disk (one snapshot per 10 minutes,
-//! bursts of 6) is enforced as Compute does, by failing the operation with
-//! `RESOURCE_OPERATION_RATE_EXCEEDED`. Faults and latency can be injected.
+//! Faults and latency can be injected.
+//!
+//! Rules it enforces, and where each comes from:
+//! - The capture frequency limit of a disk (one snapshot per 10 minutes,
+//!   bursts of 6; Compute Engine docs, "Create and manage disk snapshots"),
+//!   counted per source disk for snapshots and images from the disk alike
+//!   (see [`crate::next_capture_at`]): a faster capture's operation fails
+//!   with `RESOURCE_OPERATION_RATE_EXCEEDED`.
+//! - `images.insert` from a disk records `sourceDisk` (the disk's full
+//!   `https://www.googleapis.com/compute/v1/...` URL) and `sourceDiskId`;
+//!   from a snapshot it records `sourceSnapshot` and `sourceSnapshotId` and
+//!   no `sourceDisk` (Compute API reference, `images` resource). The PD CSI
+//!   driver reads exactly that field (kubernetes-sigs/gcp-compute-persistent-disk-csi-driver
+//!   `pkg/gce-pd-csi-driver/controller.go`, `generateDiskImageEntry`).
+//! - An image of a disk attached to a VM (one with `users`, see
+//!   [`ComputeSim::attach_disk`]) is refused with
+//!   `resourceInUseByAnotherResource` unless the request sets
+//!   `forceCreate=true` (Compute API reference, `images.insert`; Google's
+//!   "Create a disk image" sample: "If forceCreate is set to true, proceeds
+//!   even if the disk is attached to a running instance"; the exact refusal
+//!   message is inferred). The PD driver always sets it
+//!   (`pkg/gce-cloud-provider/compute/gce-compute.go`, `CreateImage`).
+//! - List `filter` expressions on `labels.*`, `name` and `sourceDisk`.
 //!
 //! The provider captures with `snapshots.insert` (a global operation), so
 //! zonal and regional operations are not simulated.
@@ -1228,12 +1248,12 @@ async fn image_insert(
         (Some(disk), None) => {
             match image_from_disk(&mut st, &project, &target, image, &disk, force) {
                 Ok(i) => i,
-                Err(r) => return r,
+                Err(r) => return *r,
             }
         }
         (None, Some(snap)) => match image_from_snapshot(&st, image, &snap) {
             Ok(i) => i,
-            Err(r) => return r,
+            Err(r) => return *r,
         },
         _ => {
             return api_error(
@@ -1273,13 +1293,13 @@ fn image_from_disk(
     image: model::Image,
     source: &str,
     force: bool,
-) -> Result<model::Image, Response> {
+) -> Result<model::Image, Box<Response>> {
     let source_path = strip_compute_url(source).to_string();
     let Some(disk) = st.disks.get(&source_path).cloned() else {
-        return Err(not_found(&source_path));
+        return Err(Box::new(not_found(&source_path)));
     };
     if let Some(user) = disk.users.first().filter(|_| !force) {
-        return Err(api_error(
+        return Err(Box::new(api_error(
             400,
             "resourceInUseByAnotherResource",
             format!(
@@ -1287,16 +1307,12 @@ fn image_from_disk(
                  forceCreate to create an image of a disk attached to a running instance",
                 strip_compute_url(user)
             ),
-        ));
+        )));
     }
     if st.take_capture_token(&source_path).is_err() {
         // Compute accepts the request and fails its operation.
-        return Err(ok(&rate_limited_operation(
-            st,
-            project,
-            target,
-            &source_path,
-        )));
+        let op = rate_limited_operation(st, project, target, &source_path);
+        return Err(Box::new(ok(&op)));
     }
     Ok(image
         .set_source_disk(disk.self_link.clone().unwrap_or_default())
@@ -1310,29 +1326,29 @@ fn image_from_snapshot(
     st: &Inner,
     image: model::Image,
     source: &str,
-) -> Result<model::Image, Response> {
+) -> Result<model::Image, Box<Response>> {
     let source_path = strip_compute_url(source).to_string();
     let parts: Vec<&str> = source_path.split('/').collect();
     if parts.len() != 5 || parts[2] != "global" || parts[3] != "snapshots" {
-        return Err(api_error(
+        return Err(Box::new(api_error(
             400,
             "invalid",
             format!("Invalid value for field 'resource.sourceSnapshot': '{source}'"),
-        ));
+        )));
     }
     let Some(snap) = st
         .snapshots
         .get(&(parts[1].to_string(), parts[4].to_string()))
         .map(|s| s.model.clone())
     else {
-        return Err(not_found(&source_path));
+        return Err(Box::new(not_found(&source_path)));
     };
     if snap.status != Some(model::snapshot::Status::Ready) {
-        return Err(api_error(
+        return Err(Box::new(api_error(
             400,
             "resourceNotReady",
             format!("The resource '{source_path}' is not ready"),
-        ));
+        )));
     }
     Ok(image
         .set_source_snapshot(snap.self_link.clone().unwrap_or_default())

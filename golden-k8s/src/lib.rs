@@ -121,7 +121,8 @@ pub use gc::{GcDecision, GcEntry, GcPlan};
 pub use golden::{CLUSTER_ID_NAMESPACE, Golden};
 pub use import::{ANNOTATION_DEFAULT_CLASS, ImportReport, NamespaceImport, Plan};
 pub use lifecycle::{
-    ANNOTATION_ALLOW_VOLUME_MODE_CHANGE, CloneReport, RefreshReport, capture_name, inherit_source,
+    ANNOTATION_ALLOW_VOLUME_MODE_CHANGE, CloneReport, RefreshReport, capture_name, capture_token,
+    inherit_source,
 };
 pub use locate::Located;
 pub use options::{

@@ -55,6 +55,31 @@ pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
     format!("golden-{middle}-{stamp}")
 }
 
+/// The default capture token of a capture of `disk` behind `source`:
+/// `capture-<hash>` of the source, the disk, the explicit snapshot `name`
+/// (if one was given) and the UTC hour of `at`. The same capture run again
+/// within the hour gets the same token and resumes the first snapshot (on
+/// providers that honour tokens, see
+/// [`golden_core::CreateSnapshotOptions::token`]); a capture in a later
+/// hour is a new one.
+pub fn capture_token(
+    source: &PvcRef,
+    disk: &str,
+    name: Option<&str>,
+    at: OffsetDateTime,
+) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let hour = format!(
+        "{:04}{:02}{:02}{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour()
+    );
+    let key = format!("{source}|{disk}|{}|{hour}", name.unwrap_or(""));
+    format!("capture-{}", names::short_hash(&key))
+}
+
 /// The outcome of [`Golden::clone_into`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -183,7 +208,15 @@ impl Golden {
                     .description
                     .clone()
                     .unwrap_or_else(|| format!("golden snapshot of {source}")),
-            );
+            )
+            .with_token(options.token.clone().unwrap_or_else(|| {
+                capture_token(
+                    source,
+                    &located.disk.id,
+                    options.name.as_deref(),
+                    OffsetDateTime::now_utc(),
+                )
+            }));
         create.validate()?;
         let started = self
             .provider
@@ -327,7 +360,15 @@ impl Golden {
         } else {
             targets
         };
-        let snapshot = self.capture(source, &options.capture).await?;
+        // A refresh asks for a new snapshot: unless the caller set a token,
+        // it must not resume an earlier capture of the same hour.
+        let mut capture = options.capture.clone();
+        if capture.token.is_none() {
+            let now = OffsetDateTime::now_utc();
+            let key = format!("refresh|{source}|{}", now.unix_timestamp_nanos());
+            capture.token = Some(format!("refresh-{}", names::short_hash(&key)));
+        }
+        let snapshot = self.capture(source, &capture).await?;
         // Validate the new import (classes, foreign objects) before removing
         // anything; golden's own older imports are accepted as they go next.
         self.plan_import(&snapshot, targets, &options.import, true)
@@ -387,6 +428,40 @@ impl Golden {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capture_tokens_are_stable_within_the_hour_and_valid_labels() {
+        let src: PvcRef = "production/postgres-pv-claim".parse().unwrap();
+        let t = |h: u8, m: u8| {
+            time::macros::datetime!(2026-12-01 00:00 UTC)
+                .replace_hour(h)
+                .unwrap()
+                .replace_minute(m)
+                .unwrap()
+        };
+        let a = capture_token(&src, "vol-1", None, t(10, 1));
+        assert_eq!(
+            a,
+            capture_token(&src, "vol-1", None, t(10, 59)),
+            "a re-run within the hour"
+        );
+        assert_ne!(
+            a,
+            capture_token(&src, "vol-1", None, t(11, 0)),
+            "a later capture"
+        );
+        assert_ne!(
+            a,
+            capture_token(&src, "vol-2", None, t(10, 1)),
+            "another disk"
+        );
+        assert_ne!(
+            a,
+            capture_token(&src, "vol-1", Some("golden-x"), t(10, 1)),
+            "another name"
+        );
+        names::validate_cloud_label("golden-capture-token", &a).unwrap();
+    }
 
     #[test]
     fn capture_names_are_valid_and_deterministic() {

@@ -99,6 +99,12 @@ pub struct CaptureOptions {
     pub kind: SnapshotKind,
     /// How long and how often to poll the provider until it is ready.
     pub wait: WaitOptions,
+    /// The capture token ([`golden_core::CreateSnapshotOptions::token`]);
+    /// default [`crate::capture_token`] of the source, its disk, the name
+    /// given (if any) and the UTC hour, so a re-run of an interrupted
+    /// capture within the hour resumes its snapshot instead of taking
+    /// another.
+    pub token: Option<String>,
 }
 
 impl Default for CaptureOptions {
@@ -109,6 +115,7 @@ impl Default for CaptureOptions {
             labels: BTreeMap::new(),
             kind: SnapshotKind::Snapshot,
             wait: WaitOptions::default(),
+            token: None,
         }
     }
 }
@@ -135,6 +142,12 @@ impl CaptureOptions {
     /// Sets the kind (snapshot or image).
     pub fn with_kind(mut self, kind: SnapshotKind) -> Self {
         self.kind = kind;
+        self
+    }
+
+    /// Sets the capture token (see [`CaptureOptions::token`]).
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
         self
     }
 

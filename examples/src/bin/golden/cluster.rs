@@ -65,16 +65,7 @@ impl ConnectArgs {
     /// The snapshot provider the flags name.
     pub(crate) async fn provider(&self) -> Result<Arc<DynSnapshotProvider>> {
         Ok(match self.provider {
-            ProviderKind::Aws => {
-                let mut b = golden_aws::EbsBuilder::from_env();
-                if let Some(r) = &self.region {
-                    b = b.with_region(r);
-                }
-                if let Some(e) = &self.endpoint {
-                    b = b.with_endpoint(e);
-                }
-                Arc::new(b.build().await?)
-            }
+            ProviderKind::Aws => Arc::new(self.ebs().await?),
             ProviderKind::Gcp => {
                 let mut b = golden_gcp::PdProviderBuilder::from_env();
                 if let Some(p) = &self.project {
@@ -87,6 +78,18 @@ impl ConnectArgs {
             }
             ProviderKind::Memory => Arc::new(golden_core::memory::InMemoryProvider::new()),
         })
+    }
+
+    /// The EBS provider the flags name (region, endpoint).
+    pub(crate) async fn ebs(&self) -> Result<golden_aws::EbsProvider> {
+        let mut b = golden_aws::EbsBuilder::from_env();
+        if let Some(r) = &self.region {
+            b = b.with_region(r);
+        }
+        if let Some(e) = &self.endpoint {
+            b = b.with_endpoint(e);
+        }
+        Ok(b.build().await?)
     }
 
     /// The Kubernetes client the flags name.

@@ -7,6 +7,7 @@
 mod cluster;
 mod common;
 mod demo;
+mod hydration;
 mod ops;
 mod progress;
 mod render;
@@ -30,6 +31,7 @@ use crate::progress::Progress;
     after_help = "Examples:\n  \
     golden demo\n  \
     golden clone --provider aws --pvc production/postgres-pv-claim -n 'sandbox{01..03}' --create-namespace\n  \
+    golden clone --provider aws --pvc production/postgres-pv-claim -n 'sandbox{01..42}' --dry-run --ready-within 1h\n  \
     golden status\n  \
     golden teardown -n sandbox02\n  \
     golden gc --dry-run\n  \
@@ -81,8 +83,24 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(args, out, cli.quiet).await,
         Command::Locate(args) => ops::locate(&connect().await?, args, out).await,
         Command::Capture(args) => ops::capture(&connect().await?, args, out).await.map(drop),
-        Command::Clone(args) => ops::clone(&connect().await?, args, out).await,
-        Command::Status => ops::status(&connect().await?, out).await,
+        Command::Clone(args) => {
+            args.plan.check()?;
+            if args.plan.dry_run {
+                hydration::dry_run(&cli.connect, args, out).await
+            } else {
+                ops::clone(&connect().await?, args, out).await
+            }
+        }
+        Command::Status => {
+            let g = connect().await?;
+            let init = match cli.connect.provider {
+                cluster::ProviderKind::Aws => {
+                    Some(hydration::initialization(&g, &cli.connect).await?)
+                }
+                _ => None,
+            };
+            ops::status_with_initialization(&g, out, init.as_ref()).await
+        }
         Command::Teardown(args) => ops::teardown(&connect().await?, args, out).await,
         Command::Refresh(args) => ops::refresh(&connect().await?, args, out).await,
         Command::Gc(args) => ops::gc(&connect().await?, args, out).await,

@@ -219,6 +219,8 @@ pub(crate) struct CloneArgs {
     /// (e.g. 1h) instead of taking a new one.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) reuse_within: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) plan: crate::hydration::PlanArgs,
 }
 
 fn targets(t: &TargetArgs) -> Result<Vec<golden_core::ImportTarget>> {
@@ -287,6 +289,16 @@ pub(crate) async fn clone(g: &Golden, args: &CloneArgs, out: Output) -> Result<(
 }
 
 pub(crate) async fn status(g: &Golden, out: Output) -> Result<()> {
+    status_with_initialization(g, out, None).await
+}
+
+/// `golden status`, with the EBS volume initialization of each sandbox
+/// when `init` is given (`--provider aws`).
+pub(crate) async fn status_with_initialization(
+    g: &Golden,
+    out: Output,
+    init: Option<&crate::hydration::Initialization>,
+) -> Result<()> {
     let all = g.status().await?;
     let mut table =
         String::from("SNAPSHOT\tNAMESPACE\tCLAIM\tPHASE\tVS READY\tVSC READY\tUSABLE\n");
@@ -323,6 +335,7 @@ pub(crate) async fn status(g: &Golden, out: Output) -> Result<()> {
                 "snapshotReady": n.snapshot_ready,
                 "contentReady": n.content_ready,
                 "usable": n.is_ready(),
+                "initialization": init.map(|i| i.json(&n.namespace, n.claim.as_deref())),
             }));
         }
         groups.push(json!({
@@ -334,6 +347,8 @@ pub(crate) async fn status(g: &Golden, out: Output) -> Result<()> {
     }
     if all.is_empty() {
         table = "no golden imports found\n".into();
+    } else if let Some(i) = init {
+        table.push_str(&i.table());
     }
     // Warnings go to stderr in table form, so the table stays a table.
     if out == Output::Table {

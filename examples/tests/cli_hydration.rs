@@ -1,0 +1,137 @@
+//! `golden clone --dry-run` for EBS as a user runs it: the hydration plan,
+//! with no cluster and no cloud (`--snapshot-size`, `--zones`).
+
+use std::process::{Command, Output};
+
+fn golden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_golden"))
+        .args(args)
+        .env_remove("GOLDEN_PROVIDER")
+        .output()
+        .expect("run the golden binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).expect("utf-8")
+}
+
+const BASE: &[&str] = &[
+    "clone",
+    "--provider",
+    "aws",
+    "--pvc",
+    "production/postgres-pv-claim",
+    "-n",
+    "sandbox{01..10}",
+    "--dry-run",
+    "--snapshot-size",
+    "500Gi",
+    "--zones",
+    "us-east-1a",
+];
+
+#[test]
+fn a_500_gib_fan_out_with_fsr_gives_two_fast_sandboxes_an_hour() {
+    let mut args = BASE.to_vec();
+    args.extend([
+        "--fsr-zones",
+        "us-east-1a",
+        "--ready-within",
+        "1h",
+        "-o",
+        "json",
+    ]);
+    let o = golden(&args);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["dryRun"], true);
+    assert_eq!(v["fsrCreditsPerZone"], 2);
+    let z = &v["zones"][0];
+    assert_eq!(z["zone"], "us-east-1a");
+    assert_eq!(z["sandboxes"], 10);
+    assert_eq!(z["fastNow"], 0, "the bucket starts empty");
+    assert_eq!(z["fastPerHour"], 2);
+    assert_eq!(z["lastReadySecondsWithFsr"], 5 * 3600);
+    assert_eq!(z["lastReadySecondsWithoutFsr"], serde_json::Value::Null);
+    assert_eq!(v["meetsDeadline"], false);
+    let s = v["suggestions"][0].as_str().unwrap();
+    assert!(s.contains("volumeInitializationRate: \"143\""), "{s}");
+}
+
+#[test]
+fn without_fsr_or_a_rate_the_plan_says_not_bounded() {
+    let o = golden(BASE);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("dry run: 10 sandbox(es) from a 500 GiB"),
+        "{out}"
+    );
+    assert!(
+        out.contains("last sandbox at full speed: not bounded"),
+        "{out}"
+    );
+    assert!(out.contains("Initialize Amazon EBS volumes"), "{out}");
+}
+
+#[test]
+fn a_rate_gives_a_time_and_spreads_over_zones() {
+    let mut args = BASE[..BASE.len() - 2].to_vec();
+    args.extend(["--zones", "us-east-1a,us-east-1b", "--init-rate", "300"]);
+    let o = golden(&args);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let row = |zone: &str| {
+        out.lines()
+            .find(|l| l.starts_with(zone))
+            .unwrap_or_else(|| panic!("a row for {zone}: {out}"))
+            .split_whitespace()
+            .nth(1)
+            .map(str::to_string)
+    };
+    assert_eq!(row("us-east-1a").as_deref(), Some("5"), "{out}");
+    assert_eq!(
+        row("us-east-1b").as_deref(),
+        Some("5"),
+        "the 10 sandboxes split 5/5: {out}"
+    );
+    assert!(out.contains("last sandbox at full speed: 28m 27s"), "{out}");
+}
+
+#[test]
+fn bad_plan_flags_name_the_flag_and_the_fix() {
+    let mut args = BASE.to_vec();
+    args.extend(["--init-rate", "400"]);
+    let o = golden(&args);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--init-rate") && err.contains("100 to 300 MiB/s"),
+        "{err}"
+    );
+
+    let mut args = BASE.to_vec();
+    args.extend(["--fsr-zones", "us-east-1c"]);
+    let o = golden(&args);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--fsr-zones") && err.contains("add it to --zones"),
+        "{err}"
+    );
+
+    let o = golden(&[
+        "clone",
+        "--provider",
+        "aws",
+        "--pvc",
+        "production/postgres-pv-claim",
+        "-n",
+        "sandbox01",
+        "--ready-within",
+        "1h",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("add --dry-run"), "{err}");
+}
