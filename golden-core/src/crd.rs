@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,8 @@ pub enum DeletionPolicy {
     shortname = "vs",
     namespaced,
     status = "VolumeSnapshotStatus",
-    derive = "PartialEq"
+    derive = "PartialEq",
+    crates(kube_core = "::kube_core")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeSnapshotSpec {
@@ -107,7 +108,8 @@ pub struct VolumeSnapshotError {
     shortname = "vsc",
     shortname = "vscs",
     status = "VolumeSnapshotContentStatus",
-    derive = "PartialEq"
+    derive = "PartialEq",
+    crates(kube_core = "::kube_core")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeSnapshotContentSpec {
