@@ -19,12 +19,10 @@ use crate::options::{
 };
 use crate::teardown::TeardownReport;
 
-/// The deterministic name of a golden snapshot of `source` taken at `at`:
-/// `golden-<namespace>-<pvc>-<YYYYMMDDhhmmss>` (UTC), shortened with a hash
-/// to the 63-character cloud limit.
-pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
+/// `YYYYMMDDhhmmss` of `at` in UTC.
+fn utc_stamp(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let stamp = format!(
+    format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}",
         at.year(),
         u8::from(at.month()),
@@ -32,7 +30,14 @@ pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
         at.hour(),
         at.minute(),
         at.second()
-    );
+    )
+}
+
+/// The deterministic name of a golden snapshot of `source` taken at `at`:
+/// `golden-<namespace>-<pvc>-<YYYYMMDDhhmmss>` (UTC), shortened with a hash
+/// to the 63-character cloud limit.
+pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
+    let stamp = utc_stamp(at);
     let mut middle: String = format!("{}-{}", source.namespace, source.name)
         .chars()
         .map(|c| {
@@ -65,14 +70,7 @@ pub fn capture_token(
     name: Option<&str>,
     at: OffsetDateTime,
 ) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let hour = format!(
-        "{:04}{:02}{:02}{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour()
-    );
+    let hour = &utc_stamp(at)[..10];
     let key = format!("{source}|{disk}|{}|{hour}", name.unwrap_or(""));
     format!("capture-{}", names::short_hash(&key))
 }
