@@ -15,24 +15,33 @@ fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).expect("utf-8")
 }
 
-const BASE: &[&str] = &[
+/// `golden clone --provider aws` of the production PVC.
+const SOURCE: &[&str] = &[
     "clone",
     "--provider",
     "aws",
     "--pvc",
     "production/postgres-pv-claim",
-    "-n",
-    "sandbox{01..10}",
-    "--dry-run",
-    "--snapshot-size",
-    "500Gi",
-    "--zones",
-    "us-east-1a",
 ];
+
+/// A dry run of ten sandboxes from a 500 GiB snapshot in one zone.
+fn base() -> Vec<&'static str> {
+    let mut v = SOURCE.to_vec();
+    v.extend([
+        "-n",
+        "sandbox{01..10}",
+        "--dry-run",
+        "--snapshot-size",
+        "500Gi",
+        "--zones",
+        "us-east-1a",
+    ]);
+    v
+}
 
 #[test]
 fn a_500_gib_fan_out_with_fsr_gives_two_fast_sandboxes_an_hour() {
-    let mut args = BASE.to_vec();
+    let mut args = base();
     args.extend([
         "--fsr-zones",
         "us-east-1a",
@@ -60,7 +69,7 @@ fn a_500_gib_fan_out_with_fsr_gives_two_fast_sandboxes_an_hour() {
 
 #[test]
 fn without_fsr_or_a_rate_the_plan_says_not_bounded() {
-    let o = golden(BASE);
+    let o = golden(&base());
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     let out = text(&o.stdout);
     assert!(
@@ -76,7 +85,8 @@ fn without_fsr_or_a_rate_the_plan_says_not_bounded() {
 
 #[test]
 fn a_rate_gives_a_time_and_spreads_over_zones() {
-    let mut args = BASE[..BASE.len() - 2].to_vec();
+    let mut args = base();
+    args.truncate(args.len() - 2);
     args.extend(["--zones", "us-east-1a,us-east-1b", "--init-rate", "300"]);
     let o = golden(&args);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
@@ -98,39 +108,31 @@ fn a_rate_gives_a_time_and_spreads_over_zones() {
     assert!(out.contains("last sandbox at full speed: 28m 27s"), "{out}");
 }
 
+/// Runs the base plan with `extra`, expects exit code 2, returns stderr.
+fn refused(extra: &[&str]) -> String {
+    let mut args = base();
+    args.extend(extra);
+    let o = golden(&args);
+    assert_eq!(o.status.code(), Some(2), "{extra:?}");
+    text(&o.stderr)
+}
+
 #[test]
 fn bad_plan_flags_name_the_flag_and_the_fix() {
-    let mut args = BASE.to_vec();
-    args.extend(["--init-rate", "400"]);
-    let o = golden(&args);
-    assert_eq!(o.status.code(), Some(2));
-    let err = text(&o.stderr);
+    let err = refused(&["--init-rate", "400"]);
     assert!(
         err.contains("--init-rate") && err.contains("100 to 300 MiB/s"),
         "{err}"
     );
-
-    let mut args = BASE.to_vec();
-    args.extend(["--fsr-zones", "us-east-1c"]);
-    let o = golden(&args);
-    assert_eq!(o.status.code(), Some(2));
-    let err = text(&o.stderr);
+    let err = refused(&["--fsr-zones", "us-east-1c"]);
     assert!(
         err.contains("--fsr-zones") && err.contains("add it to --zones"),
         "{err}"
     );
 
-    let o = golden(&[
-        "clone",
-        "--provider",
-        "aws",
-        "--pvc",
-        "production/postgres-pv-claim",
-        "-n",
-        "sandbox01",
-        "--ready-within",
-        "1h",
-    ]);
+    let mut args = SOURCE.to_vec();
+    args.extend(["-n", "sandbox01", "--ready-within", "1h"]);
+    let o = golden(&args);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(err.contains("add --dry-run"), "{err}");

@@ -22,12 +22,10 @@ use crate::options::{
 use crate::teardown::{TeardownReport, TornDown};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 
-/// The deterministic name of a golden snapshot of `source` taken at `at`:
-/// `golden-<namespace>-<pvc>-<YYYYMMDDhhmmss>` (UTC), shortened with a hash
-/// to the 63-character cloud limit.
-pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
+/// `YYYYMMDDhhmmss` of `at` in UTC.
+fn utc_stamp(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let stamp = format!(
+    format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}",
         at.year(),
         u8::from(at.month()),
@@ -35,7 +33,14 @@ pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
         at.hour(),
         at.minute(),
         at.second()
-    );
+    )
+}
+
+/// The deterministic name of a golden snapshot of `source` taken at `at`:
+/// `golden-<namespace>-<pvc>-<YYYYMMDDhhmmss>` (UTC), shortened with a hash
+/// to the 63-character cloud limit.
+pub fn capture_name(source: &PvcRef, at: OffsetDateTime) -> String {
+    let stamp = utc_stamp(at);
     let mut middle: String = format!("{}-{}", source.namespace, source.name)
         .chars()
         .map(|c| {
@@ -68,14 +73,7 @@ pub fn capture_token(
     name: Option<&str>,
     at: OffsetDateTime,
 ) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let hour = format!(
-        "{:04}{:02}{:02}{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour()
-    );
+    let hour = &utc_stamp(at)[..10];
     let key = format!("{source}|{disk}|{}|{hour}", name.unwrap_or(""));
     format!("capture-{}", names::short_hash(&key))
 }
