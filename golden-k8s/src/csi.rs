@@ -672,14 +672,13 @@ impl SnapshotProvider for CsiProvider {
             what: "snapshot handle",
             id: content_name.clone(),
             waited: self.timeout,
-            last_state:
-                format!(
-                    "the driver {} gave no snapshot handle yet: {}",
-                    self.driver(),
-                    last.as_ref().and_then(content_error).unwrap_or_else(|| {
-                        "no error reported (is its csi-snapshotter running?)".into()
-                    })
-                ),
+            last_state: format!(
+                "the driver {} gave no snapshot handle yet: {}",
+                self.driver(),
+                last.as_ref().and_then(content_error).unwrap_or_else(|| {
+                    "no error reported (is its csi-snapshotter running?)".into()
+                })
+            ),
         })?
         .ok_or_else(|| Error::not_found("VolumeSnapshotContent", &content_name))?;
         let handle = handle_of(&content).unwrap_or_default().to_string();
