@@ -252,7 +252,12 @@ async fn clone_survives_the_source_snapshot_being_deleted_then_teardown_and_gc()
     assert!(after.cluster_records().is_empty(), "{:?}", after.labels);
 
     let plan = golden.gc(&gc).await.unwrap();
-    assert_eq!(plan.deleted, [snap.id.clone()], "{:?}", plan.entries);
+    assert_eq!(
+        plan.deleted,
+        std::slice::from_ref(&snap.id),
+        "{:?}",
+        plan.entries
+    );
     assert!(
         env.driver
             .get_snapshot(&snap.id)
