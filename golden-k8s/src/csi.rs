@@ -269,6 +269,31 @@ where
     }
 }
 
+/// [`watch_until`] for an object that must come to exist in a state:
+/// its absence is NotFound, the deadline a Timeout explained by `explain`
+/// from the last state seen.
+async fn wait_for<K>(
+    api: Api<K>,
+    name: &str,
+    timeout: Duration,
+    what: &'static str,
+    done: impl Fn(Option<&K>) -> bool,
+    explain: impl FnOnce(Option<K>) -> String,
+) -> Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    watch_until(api, name, timeout, |_| {}, done)
+        .await
+        .map_err(|last| Error::Timeout {
+            what,
+            id: name.to_string(),
+            waited: timeout,
+            last_state: explain(last),
+        })?
+        .ok_or_else(|| Error::not_found(what, name))
+}
+
 impl CsiProvider {
     /// A provider for `driver` taking snapshots with the VolumeSnapshotClass
     /// `snapshot_class`, checking handles with [`CsiManifests`].
@@ -520,14 +545,7 @@ impl SnapshotProvider for CsiProvider {
         // The builder checks the volume is the driver's (and its form); the
         // disk is the CSI volume handle whatever the builder's own id.
         self.builder.disk_from_pv(pv)?;
-        match csi_volume_handle(pv, self.driver())? {
-            Some(h) => Ok(DiskRef::new(h)),
-            None => Err(unsupported_volume_source(
-                pv,
-                self.driver(),
-                "a CSI volume (the CSI provider snapshots through the driver's csi-snapshotter)",
-            )),
-        }
+        CsiManifests::new(self.driver()).disk_from_pv(pv)
     }
 
     async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {
@@ -630,27 +648,23 @@ impl SnapshotProvider for CsiProvider {
                 .and_then(|s| s.bound_volume_snapshot_content_name.as_deref())
                 .is_some_and(|n| !n.is_empty())
         };
-        let vs_now = watch_until(
+        let vs_now = wait_for(
             snapshots.clone(),
             &options.name,
             self.timeout,
-            |_| {},
+            "VolumeSnapshot binding",
             bound,
+            |last| {
+                format!(
+                    "no content bound; the snapshot controller reports: {}",
+                    last.and_then(|v| v.status)
+                        .and_then(|s| s.error)
+                        .and_then(|e| e.message)
+                        .unwrap_or_else(|| "nothing (is the snapshot controller running?)".into())
+                )
+            },
         )
-        .await
-        .map_err(|last| Error::Timeout {
-            what: "VolumeSnapshot binding",
-            id: vs_id.clone(),
-            waited: self.timeout,
-            last_state: format!(
-                "no content bound; the snapshot controller reports: {}",
-                last.and_then(|v| v.status)
-                    .and_then(|s| s.error)
-                    .and_then(|e| e.message)
-                    .unwrap_or_else(|| "nothing (is the snapshot controller running?)".into())
-            ),
-        })?
-        .ok_or_else(|| Error::not_found("VolumeSnapshot", &vs_id))?;
+        .await?;
         let content_name = vs_now
             .status
             .and_then(|s| s.bound_volume_snapshot_content_name)
@@ -660,27 +674,23 @@ impl SnapshotProvider for CsiProvider {
 
         // The driver answers with the handle.
         let has_handle = |c: Option<&VolumeSnapshotContent>| c.and_then(handle_of).is_some();
-        let content = watch_until(
+        let content = wait_for(
             self.contents(),
             &content_name,
             self.timeout,
-            |_| {},
+            "snapshot handle",
             has_handle,
+            |last| {
+                format!(
+                    "the driver {} gave no snapshot handle yet: {}",
+                    self.driver(),
+                    last.as_ref().and_then(content_error).unwrap_or_else(|| {
+                        "no error reported (is its csi-snapshotter running?)".into()
+                    })
+                )
+            },
         )
-        .await
-        .map_err(|last| Error::Timeout {
-            what: "snapshot handle",
-            id: content_name.clone(),
-            waited: self.timeout,
-            last_state: format!(
-                "the driver {} gave no snapshot handle yet: {}",
-                self.driver(),
-                last.as_ref().and_then(content_error).unwrap_or_else(|| {
-                    "no error reported (is its csi-snapshotter running?)".into()
-                })
-            ),
-        })?
-        .ok_or_else(|| Error::not_found("VolumeSnapshotContent", &content_name))?;
+        .await?;
         let handle = handle_of(&content).unwrap_or_default().to_string();
         if let Err(e) = self.builder.validate_handle(&handle) {
             // Unusable by golden: nothing may import it, so remove it.

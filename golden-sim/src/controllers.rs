@@ -186,6 +186,15 @@ fn driver_list_error(driver: &str, snap: &golden_core::Snapshot) -> Option<Strin
     })
 }
 
+/// A snapshot's creation time in Unix nanoseconds as the sidecar writes
+/// it (`creationTime`), now when the driver gives none (upstream
+/// `updateSnapshotContentStatus` callers).
+fn creation_nanos(snap: &golden_core::Snapshot) -> i64 {
+    snap.created
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+        .unix_timestamp_nanos() as i64
+}
+
 /// The name upstream gives the content of a dynamic snapshot
 /// (`utils.GetDynamicSnapshotContentNameForSnapshot`): `snapcontent-<uid>`.
 fn dynamic_content_name(vs: &Value) -> String {
@@ -636,12 +645,7 @@ impl Controllers {
                 (None, Ok(snap)) => match &snap.state {
                     SnapshotState::Ready => {
                         self.retries.remove(&key);
-                        let created = snap
-                            .created
-                            .map(|t| t.unix_timestamp_nanos() as i64)
-                            .unwrap_or_else(|| {
-                                time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
-                            });
+                        let created = creation_nanos(&snap);
                         (
                             json!({
                                 "creationTime": created,
@@ -932,12 +936,7 @@ impl Controllers {
         let status = match result {
             Ok(snap) => {
                 self.retries.remove(&key);
-                let created = snap
-                    .created
-                    .map(|t| t.unix_timestamp_nanos() as i64)
-                    .unwrap_or_else(|| {
-                        time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
-                    });
+                let created = creation_nanos(&snap);
                 let mut st = json!({
                     "snapshotHandle": snap.handle,
                     "readyToUse": snap.state.is_ready(),
