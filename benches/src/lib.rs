@@ -376,7 +376,9 @@ pub mod fanout {
                     self.sim.seed_object(serde_json::json!({
                         "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
                         "metadata": {"name": format!("backup-{j}"), "namespace": ns},
-                        "spec": {"source": {"persistentVolumeClaimName": format!("data-{j}")}},
+                        // Bound to someone else's content, which is not
+                        // there: the snapshot controller reports it once.
+                        "spec": {"source": {"volumeSnapshotContentName": format!("theirs-{ns}-{j}")}},
                     }));
                 }
             }

@@ -100,6 +100,7 @@
 //! message saying what to set.
 
 mod apply;
+mod csi;
 mod error;
 mod events;
 mod gc;
@@ -115,6 +116,9 @@ mod teardown;
 mod wait;
 
 pub use apply::{ApplySelection, apply_manifests, apply_object, apply_params};
+pub use csi::{
+    ANNOTATION_CAPTURE_NAME, CsiManifests, CsiProvider, DEFAULT_CSI_TIMEOUT, LABEL_CSI_GOLDEN,
+};
 pub use error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
 pub use events::{Event, EventSink};
 pub use gc::{GcDecision, GcEntry, GcPlan};

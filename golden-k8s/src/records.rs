@@ -49,7 +49,11 @@ pub(crate) fn index_references(
     contents: &[VolumeSnapshotContent],
 ) -> BTreeMap<String, Vec<Reference>> {
     let mut out: BTreeMap<String, Vec<Reference>> = BTreeMap::new();
-    for c in contents {
+    // A CSI golden's own source content is the golden, not a use of it.
+    for c in contents
+        .iter()
+        .filter(|c| !crate::csi::is_csi_golden_source(c))
+    {
         let r = Reference {
             content: c.name_any(),
             golden: crate::ownership::is_golden(&c.metadata),

@@ -28,6 +28,32 @@
 //!   (`pkg/sidecar-controller/snapshot_controller.go`): only a deleted
 //!   content that was never bound, or whose bound snapshot is being
 //!   deleted; a content whose uid went stale any other way stays;
+//! - dynamic snapshots (a VolumeSnapshot whose source is
+//!   `persistentVolumeClaimName`): the snapshot controller creates the
+//!   content `snapcontent-<snapshot uid>` (`utils.GetDynamicSnapshotContentNameForSnapshot`
+//!   in `pkg/utils/util.go`) with the VolumeSnapshotClass's driver and
+//!   deletionPolicy, the class name, the bound PV's CSI `volumeHandle` as
+//!   source, a `volumeSnapshotRef` with the snapshot's uid and the PV's
+//!   volume mode as `sourceVolumeMode`
+//!   (`pkg/common-controller/snapshot_controller.go` `syncUnreadySnapshot`,
+//!   `createSnapshotContent`, `getCreateSnapshotInput`, `getSnapshotClass`,
+//!   `getVolumeFromVolumeSnapshot`, `isVolumeBoundToClaim`); a missing
+//!   class, an unbound claim or a non-CSI volume is the snapshot's error
+//!   `SnapshotContentCreationFailed`. It then binds the snapshot to it and
+//!   copies the content's status (`updateSnapshotStatus`), and on deletion
+//!   finds a content whose binding was never written by that fixed name
+//!   (`processSnapshotWithDeletionTimestamp`). The sidecar cuts the
+//!   snapshot through the provider of the content's driver, the disk being
+//!   the content's `volumeHandle` and the name `snapshot-<snapshot uid>`
+//!   (`pkg/sidecar-controller/snapshot_controller.go` `createSnapshotWrapper`,
+//!   `pkg/sidecar-controller/csi_handler.go` `CreateSnapshot`), holding the
+//!   `volumesnapshot-being-created` annotation while the call is out, and
+//!   writes `snapshotHandle`, `readyToUse`, `creationTime` and
+//!   `restoreSize` (`updateSnapshotContentStatus`); a snapshot still being
+//!   cut is checked again by its status handle
+//!   (`checkandUpdateContentStatusOperation`). A failed call is the
+//!   content's error and event `SnapshotCreationFailed`, retried with
+//!   backoff;
 //! - the provisioner's checks: kubernetes-csi/external-provisioner
 //!   `pkg/controller/controller.go` `getSnapshotSource`.
 
@@ -158,6 +184,21 @@ fn driver_list_error(driver: &str, snap: &golden_core::Snapshot) -> Option<Strin
                 .to_string()
         }
     })
+}
+
+/// A snapshot's creation time in Unix nanoseconds as the sidecar writes
+/// it (`creationTime`), now when the driver gives none (upstream
+/// `updateSnapshotContentStatus` callers).
+fn creation_nanos(snap: &golden_core::Snapshot) -> i64 {
+    snap.created
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+        .unix_timestamp_nanos() as i64
+}
+
+/// The name upstream gives the content of a dynamic snapshot
+/// (`utils.GetDynamicSnapshotContentNameForSnapshot`): `snapcontent-<uid>`.
+fn dynamic_content_name(vs: &Value) -> String {
+    format!("snapcontent-{}", uid(vs))
 }
 
 fn deleting(v: &Value) -> bool {
@@ -385,6 +426,9 @@ impl Controllers {
             d.contents.insert(n);
         } else if std::ptr::eq(res, &resources::STORAGE_CLASSES) {
             d.claims.extend(store.referrers(Ref::ClaimToClass, "", &n));
+        } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CLASSES) {
+            // A dynamic snapshot waiting for its class.
+            d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
         } else if std::ptr::eq(res, &resources::REFERENCE_GRANTS) {
             d.claims.extend(store.keys(&resources::PVCS));
         }
@@ -626,9 +670,15 @@ impl Controllers {
             if deleting(&vsc) || vsc.pointer("/status/readyToUse") == Some(&json!(true)) {
                 continue;
             }
-            let Some(handle) = s(&vsc, "/spec/source/snapshotHandle").map(str::to_string) else {
+            let dynamic = vsc.pointer("/spec/source/volumeHandle").is_some();
+            // Upstream `checkandUpdateContentStatusOperation`: the handle
+            // is the spec's (pre-provisioned) or the status's (cut here).
+            let handle = s(&vsc, "/spec/source/snapshotHandle")
+                .or_else(|| s(&vsc, "/status/snapshotHandle"))
+                .map(str::to_string);
+            if handle.is_none() && !dynamic {
                 continue;
-            };
+            }
             let driver = s(&vsc, "/spec/driver").unwrap_or("").to_string();
             let Some(provider) = self.provider(&driver) else {
                 self.event(
@@ -639,6 +689,10 @@ impl Controllers {
                     &format!("no CSI snapshotter is running for driver {driver}; the content cannot become ready"),
                     SNAPSHOTTER,
                 );
+                continue;
+            };
+            let Some(handle) = handle else {
+                self.cut_snapshot(&vsc, provider).await;
                 continue;
             };
             let key = format!("vsc/{}", uid(&vsc));
@@ -669,12 +723,7 @@ impl Controllers {
                 (None, Ok(snap)) => match &snap.state {
                     SnapshotState::Ready => {
                         self.retries.remove(&key);
-                        let created = snap
-                            .created
-                            .map(|t| t.unix_timestamp_nanos() as i64)
-                            .unwrap_or_else(|| {
-                                time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
-                            });
+                        let created = creation_nanos(&snap);
                         (
                             json!({
                                 "creationTime": created,
@@ -735,6 +784,22 @@ impl Controllers {
                     SNAPSHOTTER,
                 );
             }
+            // A cut snapshot keeps what the driver answered at creation;
+            // an error only adds to it (upstream `updateContentErrorStatusWithEvent`).
+            let status = if dynamic {
+                let mut merged = vsc.get("status").cloned().unwrap_or_else(|| json!({}));
+                if let (Some(m), Some(new)) = (merged.as_object_mut(), status.as_object()) {
+                    for (k, v) in new {
+                        m.insert(k.clone(), v.clone());
+                    }
+                    if new.get("error").is_none() {
+                        m.remove("error");
+                    }
+                }
+                merged
+            } else {
+                status
+            };
             if without_times(vsc.get("status")) != without_times(Some(&status)) {
                 self.mutate(
                     &resources::VOLUME_SNAPSHOT_CONTENTS,
@@ -775,6 +840,237 @@ impl Controllers {
         );
     }
 
+    /// Snapshot controller, dynamic snapshots: the content of a
+    /// VolumeSnapshot whose source is a claim, created when it does not
+    /// exist yet (upstream `syncUnreadySnapshot`, `createSnapshotContent`,
+    /// `getCreateSnapshotInput`, `getVolumeFromVolumeSnapshot`,
+    /// `getDynamicallyProvisionedContentFromStore`). `None` after recording
+    /// why there is none.
+    fn dynamic_content(&self, vs: &Value) -> Option<Value> {
+        let content_name = dynamic_content_name(vs);
+        if let Some(vsc) = self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", &content_name) {
+            if vsc.pointer("/spec/source/volumeHandle").is_none() {
+                self.vs_error(
+                    vs,
+                    "SnapshotContentMismatch",
+                    &format!(
+                        "VolumeSnapshotContent {content_name} is pre-provisioned while expecting a dynamically provisioned one"
+                    ),
+                );
+                return None;
+            }
+            return Some(vsc);
+        }
+        match self.new_dynamic_content(vs, &content_name) {
+            Ok(content) => {
+                match self.shared.store.create(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    "",
+                    content,
+                    Writer::new(SNAPSHOT_CONTROLLER),
+                ) {
+                    Ok(created) => {
+                        self.event(
+                            &resources::VOLUME_SNAPSHOTS,
+                            vs,
+                            "Normal",
+                            "CreatingSnapshot",
+                            &format!(
+                                "Waiting for a snapshot {}/{} to be created by the CSI driver.",
+                                namespace(vs),
+                                name(vs)
+                            ),
+                            SNAPSHOT_CONTROLLER,
+                        );
+                        Some(created)
+                    }
+                    Err(e) => {
+                        self.vs_error(
+                            vs,
+                            "SnapshotContentCreationFailed",
+                            &format!("Failed to create snapshot content with error {}", e.message),
+                        );
+                        None
+                    }
+                }
+            }
+            Err(message) => {
+                self.vs_error(
+                    vs,
+                    "SnapshotContentCreationFailed",
+                    &format!("Failed to create snapshot content with error {message}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The content upstream `createSnapshotContent` writes for `vs`: the
+    /// class's driver and deletionPolicy, the class name, the bound PV's
+    /// CSI volumeHandle as source, a full reference to the snapshot (uid
+    /// included) and, as with `--prevent-volume-mode-conversion` (on by
+    /// default), the PV's volume mode.
+    fn new_dynamic_content(&self, vs: &Value, content_name: &str) -> Result<Value, String> {
+        let vs_name = name(vs);
+        let ns = namespace(vs);
+        let Some(class_name) = s(vs, "/spec/volumeSnapshotClassName") else {
+            return Err(format!(
+                "failed to take snapshot {vs_name} without a snapshot class"
+            ));
+        };
+        let class = self
+            .get(&resources::VOLUME_SNAPSHOT_CLASSES, "", class_name)
+            .ok_or_else(|| {
+                format!(
+                    "failed to get input parameters to create snapshot {vs_name}: \"volumesnapshotclass.snapshot.storage.k8s.io {class_name:?} not found\""
+                )
+            })?;
+        let claim_name = s(vs, "/spec/source/persistentVolumeClaimName").unwrap_or("");
+        let pvc = self.get(&resources::PVCS, ns, claim_name).ok_or_else(|| {
+            format!(
+                "failed to get input parameters to create snapshot {vs_name}: \"failed to retrieve PVC {claim_name} from the lister: persistentvolumeclaim {claim_name:?} not found\""
+            )
+        })?;
+        if s(&pvc, "/status/phase") != Some("Bound") {
+            return Err(format!(
+                "failed to get input parameters to create snapshot {vs_name}: \"the PVC {claim_name} is not yet bound to a PV, will not attempt to take a snapshot\""
+            ));
+        }
+        let pv_name = s(&pvc, "/spec/volumeName").unwrap_or("");
+        let pv = self.get(&resources::PVS, "", pv_name).ok_or_else(|| {
+            format!(
+                "failed to get input parameters to create snapshot {vs_name}: \"failed to retrieve PV {pv_name} from the API server\""
+            )
+        })?;
+        let bound = s(&pv, "/spec/claimRef/name") == Some(claim_name)
+            && s(&pv, "/spec/claimRef/namespace") == Some(ns)
+            && s(&pv, "/spec/claimRef/uid").is_none_or(|u| u.is_empty() || u == uid(&pvc));
+        if !bound {
+            return Err(format!(
+                "failed to get input parameters to create snapshot {vs_name}: \"claim in dataSource not bound or invalid\""
+            ));
+        }
+        let Some(volume_handle) = s(&pv, "/spec/csi/volumeHandle") else {
+            return Err(format!(
+                "cannot find CSI PersistentVolumeSource for volume {pv_name}"
+            ));
+        };
+        let mut spec = json!({
+            "volumeSnapshotRef": {
+                "apiVersion": resources::VOLUME_SNAPSHOTS.api_version(),
+                "kind": "VolumeSnapshot",
+                "name": vs_name,
+                "namespace": ns,
+                "uid": uid(vs),
+                "resourceVersion": s(vs, "/metadata/resourceVersion").unwrap_or(""),
+            },
+            "source": {"volumeHandle": volume_handle},
+            "volumeSnapshotClassName": class_name,
+            "deletionPolicy": s(&class, "/deletionPolicy").unwrap_or("Delete"),
+            "driver": s(&class, "/driver").unwrap_or(""),
+        });
+        if let Some(mode) = s(&pv, "/spec/volumeMode") {
+            spec["sourceVolumeMode"] = json!(mode);
+        }
+        Ok(json!({
+            "apiVersion": resources::VOLUME_SNAPSHOT_CONTENTS.api_version(),
+            "kind": "VolumeSnapshotContent",
+            "metadata": {"name": content_name},
+            "spec": spec,
+        }))
+    }
+
+    /// CSI snapshotter sidecar, dynamic contents: cuts the snapshot of the
+    /// content's volume through the provider of its driver (upstream
+    /// `createSnapshotWrapper`, `csiHandler.CreateSnapshot` naming the
+    /// snapshot `snapshot-<VolumeSnapshot uid>`, `updateSnapshotContentStatus`)
+    /// with the `volumesnapshot-being-created` annotation held while the
+    /// call is out.
+    async fn cut_snapshot(&mut self, vsc: &Value, provider: Arc<dyn SnapshotProvider>) {
+        let key = format!("vsc/{}", uid(vsc));
+        if !self.due(&key) {
+            return;
+        }
+        let volume = s(vsc, "/spec/source/volumeHandle")
+            .unwrap_or("")
+            .to_string();
+        let ref_uid = s(vsc, "/spec/volumeSnapshotRef/uid")
+            .unwrap_or("")
+            .to_string();
+        if ref_uid.is_empty() {
+            return;
+        }
+        self.mutate(
+            &resources::VOLUME_SNAPSHOT_CONTENTS,
+            vsc,
+            Writer::new(SNAPSHOTTER),
+            |v| v["metadata"]["annotations"][ANN_BEING_CREATED] = json!("yes"),
+        );
+        let options = golden_core::CreateSnapshotOptions::new(format!("snapshot-{ref_uid}"));
+        let result = provider
+            .create_snapshot(&golden_core::DiskRef::new(&volume), &options)
+            .await;
+        let now = now_rfc3339();
+        let status = match result {
+            Ok(snap) => {
+                self.retries.remove(&key);
+                let created = creation_nanos(&snap);
+                let mut st = json!({
+                    "snapshotHandle": snap.handle,
+                    "readyToUse": snap.state.is_ready(),
+                    "creationTime": created,
+                });
+                if snap.size_bytes > 0 {
+                    st["restoreSize"] = json!(snap.size_bytes as i64);
+                }
+                if !snap.state.is_ready() {
+                    self.retry_later(&key, Target::Content(name(vsc).to_string()));
+                }
+                st
+            }
+            Err(e) => {
+                self.retry_later(&key, Target::Content(name(vsc).to_string()));
+                let msg = format!(
+                    "Failed to create snapshot: failed to take snapshot of the volume {volume}: \"rpc error: {e}\""
+                );
+                self.event(
+                    &resources::VOLUME_SNAPSHOT_CONTENTS,
+                    vsc,
+                    "Warning",
+                    "SnapshotCreationFailed",
+                    &msg,
+                    SNAPSHOTTER,
+                );
+                json!({"readyToUse": false, "error": {"message": msg, "time": now}})
+            }
+        };
+        let _ = self.shared.store.mutate(
+            &resources::VOLUME_SNAPSHOT_CONTENTS,
+            "",
+            name(vsc),
+            Writer::status(SNAPSHOTTER),
+            |v| v["status"] = status,
+        );
+        // Every answer, success or failure, ends the call: the annotation
+        // goes (upstream removes it on success and on final errors; the
+        // simulated providers answer at once, so no call is left out).
+        if let Some(current) = self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", name(vsc)) {
+            self.mutate(
+                &resources::VOLUME_SNAPSHOT_CONTENTS,
+                &current,
+                Writer::new(SNAPSHOTTER),
+                |v| {
+                    if let Some(a) = v
+                        .pointer_mut("/metadata/annotations")
+                        .and_then(Value::as_object_mut)
+                    {
+                        a.remove(ANN_BEING_CREATED);
+                    }
+                },
+            );
+        }
+    }
+
     /// Snapshot controller, VolumeSnapshot side: binding, status, finalizers
     /// and deletion.
     fn snapshots(&mut self, keys: &BTreeSet<(String, String)>) {
@@ -783,24 +1079,26 @@ impl Controllers {
                 self.delete_snapshot(&vs);
                 continue;
             }
-            let Some(content_name) =
-                s(&vs, "/spec/source/volumeSnapshotContentName").map(str::to_string)
-            else {
-                self.vs_error(
-                    &vs,
-                    "SnapshotCreationFailed",
-                    "dynamic snapshots (spec.source.persistentVolumeClaimName) are not simulated; import a pre-provisioned VolumeSnapshotContent",
-                );
-                continue;
-            };
-            let Some(vsc) = self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", &content_name)
-            else {
-                self.vs_error(
-                    &vs,
-                    "SnapshotContentMissing",
-                    "VolumeSnapshotContent is missing",
-                );
-                continue;
+            let dynamic = s(&vs, "/spec/source/volumeSnapshotContentName").is_none();
+            let (content_name, vsc) = if dynamic {
+                let Some(vsc) = self.dynamic_content(&vs) else {
+                    continue;
+                };
+                (name(&vsc).to_string(), vsc)
+            } else {
+                let content_name = s(&vs, "/spec/source/volumeSnapshotContentName")
+                    .unwrap_or("")
+                    .to_string();
+                let Some(vsc) = self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", &content_name)
+                else {
+                    self.vs_error(
+                        &vs,
+                        "SnapshotContentMissing",
+                        "VolumeSnapshotContent is missing",
+                    );
+                    continue;
+                };
+                (content_name, vsc)
             };
             let r = vsc
                 .pointer("/spec/volumeSnapshotRef")
@@ -822,7 +1120,7 @@ impl Controllers {
                 );
                 continue;
             }
-            if vsc.pointer("/spec/source/snapshotHandle").is_none() {
+            if !dynamic && vsc.pointer("/spec/source/snapshotHandle").is_none() {
                 self.vs_error(
                     &vs,
                     "SnapshotContentMismatch",
@@ -914,10 +1212,18 @@ impl Controllers {
             );
             return;
         }
+        // Upstream `processSnapshotWithDeletionTimestamp`: a dynamic
+        // snapshot whose status was never written finds its content by the
+        // fixed name.
+        let dynamic_name =
+            s(vs, "/spec/source/persistentVolumeClaimName").map(|_| dynamic_content_name(vs));
         let content_name = s(vs, "/status/boundVolumeSnapshotContentName")
-            .or_else(|| s(vs, "/spec/source/volumeSnapshotContentName"));
-        if let Some(vsc) =
-            content_name.and_then(|c| self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", c))
+            .or_else(|| s(vs, "/spec/source/volumeSnapshotContentName"))
+            .map(str::to_string)
+            .or(dynamic_name);
+        if let Some(vsc) = content_name
+            .as_deref()
+            .and_then(|c| self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", c))
         {
             let bound = s(&vsc, "/spec/volumeSnapshotRef/uid") == Some(uid(vs));
             // Upstream `setAnnVolumeSnapshotBeingDeleted`: tells the

@@ -93,8 +93,9 @@
 //! ## What is not simulated
 //!
 //! Pods and scheduling ([`SimCluster::select_node`] stands in for the
-//! scheduler), dynamic snapshots (a VolumeSnapshot with
-//! `persistentVolumeClaimName` only reports an error), volume cloning,
+//! scheduler), the default VolumeSnapshotClass (a dynamic snapshot must
+//! name its class), the source claim's `pvc-as-source-protection`
+//! finalizer, snapshotter secrets, volume cloning,
 //! authentication and authorization, protobuf and CBOR bodies, and
 //! strategic merge patch (treated as a JSON merge patch, so lists are
 //! replaced). Every controller reacts to every change with a full pass, so

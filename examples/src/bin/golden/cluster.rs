@@ -23,6 +23,9 @@ pub(crate) enum ProviderKind {
     Gcp,
     /// The in-memory reference provider (for simulated clusters).
     Memory,
+    /// Any CSI driver with snapshot support, through Kubernetes
+    /// VolumeSnapshots (no cloud credentials); needs --snapshot-class.
+    Csi,
 }
 
 /// Flags that pick the cloud and the cluster.
@@ -59,6 +62,10 @@ pub(crate) struct ConnectArgs {
     /// the same value.
     #[arg(long, env = "GOLDEN_CLUSTER_ID", global = true)]
     pub(crate) cluster_id: Option<String>,
+    /// With --provider csi: the VolumeSnapshotClass goldens are taken with
+    /// (its driver must be the source volume's).
+    #[arg(long, env = "GOLDEN_SNAPSHOT_CLASS", global = true)]
+    pub(crate) snapshot_class: Option<String>,
 }
 
 impl ConnectArgs {
@@ -77,6 +84,7 @@ impl ConnectArgs {
                 Arc::new(b.build().await?)
             }
             ProviderKind::Memory => Arc::new(golden_core::memory::InMemoryProvider::new()),
+            ProviderKind::Csi => crate::csi::provider(self, self.client().await?).await?,
         })
     }
 
@@ -117,7 +125,13 @@ impl ConnectArgs {
     /// without records to release) run without cloud configuration.
     pub(crate) async fn golden(&self) -> Result<Golden> {
         let client = self.client().await?;
-        let golden = Golden::new(client, Arc::new(LazyProvider::new(self.clone())));
+        // The CSI provider needs only the cluster: built now, so its driver
+        // (the class's) is known to every command.
+        let provider: Arc<DynSnapshotProvider> = match self.provider {
+            ProviderKind::Csi => crate::csi::provider(self, client.clone()).await?,
+            _ => Arc::new(LazyProvider::new(self.clone())),
+        };
+        let golden = Golden::new(client, provider);
         Ok(match &self.cluster_id {
             Some(id) => golden.with_cluster_id(id),
             None => golden,
@@ -152,6 +166,9 @@ impl LazyProvider {
             ProviderKind::Memory => Box::new(golden_core::memory::InMemoryManifests::new(
                 golden_core::memory::MEMORY_DRIVER,
             )),
+            ProviderKind::Csi => {
+                unreachable!("the CSI provider is built by ConnectArgs::golden, never lazily")
+            }
         };
         LazyProvider {
             args,
@@ -173,7 +190,7 @@ impl LazyProvider {
                             "configure GCP (GOOGLE_CLOUD_PROJECT or --project, and Application \
                              Default Credentials)"
                         }
-                        ProviderKind::Memory => "check --provider",
+                        ProviderKind::Memory | ProviderKind::Csi => "check --provider",
                     };
                     golden_core::Error::backend(
                         "cloud provider",

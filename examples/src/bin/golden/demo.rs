@@ -1,6 +1,10 @@
 //! `golden demo`: the whole flow on the embedded default - a simulated
 //! Kubernetes API server (golden-sim) and the in-memory snapshot provider,
 //! both in this process. No cloud account and no cluster needed.
+//!
+//! With `--provider csi` the golden is taken the CSI-native way: a
+//! VolumeSnapshot of the source claim, cut by the simulated driver, its
+//! content made Retain; the rest of the flow is the same.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +12,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
-use golden_core::{ImportTarget, PvcRef, WaitOptions};
-use golden_k8s::{CaptureOptions, CloneOptions, GcOptions, Golden, TeardownOptions};
+use golden_core::{DynSnapshotProvider, ImportTarget, PvcRef, WaitOptions};
+use golden_k8s::{CaptureOptions, CloneOptions, CsiProvider, GcOptions, Golden, TeardownOptions};
+
+use crate::cluster::ProviderKind;
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 
 use crate::ops::{self, Output};
@@ -31,12 +37,20 @@ const SOURCE_NS: &str = "production";
 const SOURCE_PVC: &str = "postgres-pv-claim";
 const DISK: &str = "disk-postgres-0001";
 const SIZE: u64 = 21 << 30;
+/// The VolumeSnapshotClass of the CSI mode; `Delete`, as many drivers'
+/// default classes are: golden makes each golden's content Retain.
+const SNAPSHOT_CLASS: &str = "demo-snapclass";
 
 fn header(step: &str) {
     println!("\n== {step}");
 }
 
-pub(crate) async fn run(args: &DemoArgs, out: Output, quiet: bool) -> Result<()> {
+pub(crate) async fn run(
+    args: &DemoArgs,
+    provider_kind: ProviderKind,
+    out: Output,
+    quiet: bool,
+) -> Result<()> {
     if args.namespaces < 2 {
         anyhow::bail!(
             "invalid --namespaces {}: the demo needs at least 2",
@@ -69,9 +83,27 @@ pub(crate) async fn run(args: &DemoArgs, out: Output, quiet: bool) -> Result<()>
         "simulated cluster at {} (driver {MEMORY_DRIVER})",
         sim.url()
     );
+    let snapshots: Arc<DynSnapshotProvider> = if provider_kind == ProviderKind::Csi {
+        sim.seed_object(serde_json::json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1",
+            "kind": "VolumeSnapshotClass",
+            "metadata": {"name": SNAPSHOT_CLASS},
+            "driver": MEMORY_DRIVER,
+            "deletionPolicy": "Delete",
+        }));
+        println!("goldens through VolumeSnapshots of class {SNAPSHOT_CLASS} (provider csi)");
+        let builder = crate::csi::builder_for(MEMORY_DRIVER, None);
+        Arc::new(CsiProvider::with_builder(
+            sim.client(),
+            builder,
+            SNAPSHOT_CLASS,
+        ))
+    } else {
+        provider
+    };
 
     let progress = Progress::new(quiet);
-    let golden = Golden::new(sim.client(), provider).with_events(progress.sink());
+    let golden = Golden::new(sim.client(), snapshots).with_events(progress.sink());
     let source = PvcRef::new(SOURCE_NS, SOURCE_PVC)?;
 
     header(&format!("locate {source}"));

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod common;
+mod csi;
 mod demo;
 mod hydration;
 mod ops;
@@ -80,7 +81,7 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let result = match &cli.command {
         Command::Render(args) => render::run(args, out),
-        Command::Demo(args) => demo::run(args, out, cli.quiet).await,
+        Command::Demo(args) => demo::run(args, cli.connect.provider, out, cli.quiet).await,
         Command::Locate(args) => ops::locate(&connect().await?, args, out).await,
         Command::Capture(args) => ops::capture(&connect().await?, args, out).await.map(drop),
         Command::Clone(args) => {
