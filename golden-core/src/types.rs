@@ -319,6 +319,12 @@ pub fn golden_cloud_labels(source: Option<&PvcRef>) -> BTreeMap<String, String> 
 /// Longer inputs are cut and end in a hash of the whole input, so distinct
 /// inputs stay distinct.
 pub fn cloud_label_value(s: &str) -> String {
+    fit_cloud_label(s, 63)
+}
+
+/// `s` in the cloud label alphabet, at most `max` characters; cut and
+/// ended in a hash of the whole of `s` when it had to change.
+fn fit_cloud_label(s: &str, max: usize) -> String {
     let mapped: String = s
         .chars()
         .map(|c| match c {
@@ -327,11 +333,11 @@ pub fn cloud_label_value(s: &str) -> String {
             _ => '_',
         })
         .collect();
-    if mapped == s && !s.is_empty() && s.len() <= 63 {
+    if mapped == s && !s.is_empty() && s.len() <= max {
         return mapped;
     }
     let hash = names::short_hash(s);
-    let keep = 63 - hash.len() - 1;
+    let keep = max - hash.len() - 1;
     let mut cut: String = mapped.chars().take(keep).collect();
     cut.push('-');
     cut.push_str(&hash);
@@ -346,25 +352,10 @@ pub fn cloud_label_value(s: &str) -> String {
 /// the 63-character limit of GCE labels and distinct ids stay distinct.
 pub fn cluster_record_key(cluster_id: &str) -> String {
     let room = 63 - CLOUD_LABEL_CLUSTER_PREFIX.len();
-    let mapped: String = cluster_id
-        .chars()
-        .map(|c| match c {
-            'a'..='z' | '0'..='9' | '-' | '_' => c,
-            'A'..='Z' => c.to_ascii_lowercase(),
-            _ => '_',
-        })
-        .collect();
-    let id = if mapped == cluster_id && !mapped.is_empty() && mapped.len() <= room {
-        mapped
-    } else {
-        let hash = names::short_hash(cluster_id);
-        let keep = room - hash.len() - 1;
-        let mut cut: String = mapped.chars().take(keep).collect();
-        cut.push('-');
-        cut.push_str(&hash);
-        cut
-    };
-    format!("{CLOUD_LABEL_CLUSTER_PREFIX}{id}")
+    format!(
+        "{CLOUD_LABEL_CLUSTER_PREFIX}{}",
+        fit_cloud_label(cluster_id, room)
+    )
 }
 
 /// One cluster's record on a cloud snapshot (see [`cluster_record_key`]).

@@ -28,7 +28,6 @@ use golden_core::{
     CLOUD_LABEL_CLUSTER_PREFIX, CLOUD_LABEL_MANAGED, LABEL_TARGET_NAMESPACE, Snapshot,
     SnapshotProvider, SnapshotState, cluster_record_key,
 };
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use time::OffsetDateTime;
@@ -40,6 +39,7 @@ use crate::events::Event;
 use crate::golden::Golden;
 use crate::options::GcOptions;
 use crate::ownership::is_golden;
+use crate::records::namespace_names;
 use crate::records::{Reference, index_references, record_is_stale};
 
 /// Why garbage collection keeps or deletes a snapshot.
@@ -307,14 +307,7 @@ impl Golden {
         if golden.is_empty() {
             return Ok(Vec::new());
         }
-        let namespaces: BTreeSet<String> = Api::<Namespace>::all(self.client.clone())
-            .list_metadata(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list", "Namespace", "", e))?
-            .items
-            .into_iter()
-            .map(|n| n.name_any())
-            .collect();
+        let namespaces = namespace_names(&self.client).await?;
         Ok(golden
             .into_iter()
             .map(|c| (c.name_any(), target_namespace(c)))

@@ -253,6 +253,21 @@ impl Golden {
         Ok(ready)
     }
 
+    /// `targets` with the defaults they take from the source volume (see
+    /// [`inherit_source`]), or as given when `inherit` is off.
+    async fn inherited(
+        &self,
+        source: &PvcRef,
+        targets: &[ImportTarget],
+        inherit: bool,
+    ) -> Result<Vec<ImportTarget>> {
+        if !inherit {
+            return Ok(targets.to_vec());
+        }
+        let (claim, volume) = locate::read_source(&self.client, source).await?;
+        inherit_source(targets, &claim, &volume)
+    }
+
     /// The newest ready golden snapshot of `source` created within `age`.
     pub async fn latest_golden(&self, source: &PvcRef, age: Duration) -> Result<Option<Snapshot>> {
         let now = OffsetDateTime::now_utc();
@@ -283,14 +298,9 @@ impl Golden {
     ) -> Result<CloneReport> {
         // Cheap checks first, before a snapshot is taken for nothing.
         check_targets(source, targets, &options.import)?;
-        let inherited;
-        let targets = if options.inherit_source {
-            let (claim, volume) = locate::read_source(&self.client, source).await?;
-            inherited = inherit_source(targets, &claim, &volume)?;
-            &inherited[..]
-        } else {
-            targets
-        };
+        let targets = &self
+            .inherited(source, targets, options.inherit_source)
+            .await?[..];
         let reused = match options.reuse_within {
             Some(age) => self.latest_golden(source, age).await?,
             None => None,
@@ -350,14 +360,9 @@ impl Golden {
             .into());
         }
         check_targets(source, targets, &options.import)?;
-        let inherited;
-        let targets = if options.inherit_source {
-            let (claim, volume) = locate::read_source(&self.client, source).await?;
-            inherited = inherit_source(targets, &claim, &volume)?;
-            &inherited[..]
-        } else {
-            targets
-        };
+        let targets = &self
+            .inherited(source, targets, options.inherit_source)
+            .await?[..];
         // A refresh asks for a new snapshot: unless the caller set a token,
         // it must not resume an earlier capture of the same hour.
         let mut capture = options.capture.clone();

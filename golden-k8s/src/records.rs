@@ -44,6 +44,20 @@ pub(crate) async fn references(client: &Client) -> Result<BTreeMap<String, Vec<R
     Ok(index_references(&contents))
 }
 
+/// The names of every namespace of the cluster (one metadata-only list).
+pub(crate) async fn namespace_names(client: &Client) -> Result<std::collections::BTreeSet<String>> {
+    Ok(
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .list_metadata(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list", "Namespace", "", e))?
+            .items
+            .into_iter()
+            .map(|n| n.name_any())
+            .collect(),
+    )
+}
+
 /// The pure half of [`references`].
 pub(crate) fn index_references(
     contents: &[VolumeSnapshotContent],

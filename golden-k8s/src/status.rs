@@ -7,7 +7,7 @@ use golden_core::{
     ANNOTATION_HANDLE, ANNOTATION_SNAPSHOT_ID, LABEL_MANAGED_BY, LABEL_SNAPSHOT,
     LABEL_TARGET_NAMESPACE, MANAGED_BY_VALUE,
 };
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
@@ -17,6 +17,7 @@ use crate::golden::Golden;
 use crate::import::ANNOTATION_DEFAULT_CLASS;
 use crate::ownership::is_golden;
 use crate::records::index_references;
+use crate::records::namespace_names;
 use crate::wait::{claim_usable, content_ready, snapshot_ready};
 
 /// The imports of one golden snapshot.
@@ -86,14 +87,7 @@ impl Golden {
             .await
             .map_err(|e| Error::kube("list", "VolumeSnapshotContent", "", e))?
             .items;
-        let namespaces: BTreeSet<String> = Api::<Namespace>::all(self.client.clone())
-            .list_metadata(&ListParams::default())
-            .await
-            .map_err(|e| Error::kube("list", "Namespace", "", e))?
-            .items
-            .into_iter()
-            .map(|n| n.name_any())
-            .collect();
+        let namespaces = namespace_names(&self.client).await?;
         let refs = index_references(&all_contents);
         let contents: Vec<&VolumeSnapshotContent> = all_contents
             .iter()
