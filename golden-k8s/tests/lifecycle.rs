@@ -232,6 +232,18 @@ async fn eventually(what: &str, f: impl Fn() -> bool) {
     panic!("never happened: {what}");
 }
 
+/// `kubectl delete namespace ns`, waiting until it is gone.
+async fn delete_namespace(env: &Env, ns: &str) {
+    Api::<Namespace>::all(env.sim.client())
+        .delete(ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("namespace gone", || {
+        env.sim.get_object("v1", "Namespace", None, ns).is_none()
+    })
+    .await;
+}
+
 async fn reimport_is_usable(env: &Env, snap: &Snapshot, ns: &str) {
     let report = env
         .golden
@@ -271,16 +283,7 @@ async fn reimport_after_the_namespace_was_deleted_binds_again() {
         env.content(&content_name(&snap, "sandbox01")).unwrap()["metadata"]["uid"].clone();
 
     // kubectl delete namespace sandbox01
-    Api::<Namespace>::all(env.sim.client())
-        .delete("sandbox01", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("namespace gone", || {
-        env.sim
-            .get_object("v1", "Namespace", None, "sandbox01")
-            .is_none()
-    })
-    .await;
+    delete_namespace(&env, "sandbox01").await;
     // The Retain content survives, bound to a VolumeSnapshot that is gone.
     let stale = env.content(&content_name(&snap, "sandbox01")).unwrap();
     assert!(stale["spec"]["volumeSnapshotRef"]["uid"].is_string());
@@ -463,16 +466,7 @@ async fn a_namespace_stuck_terminating_is_a_clear_error() {
 async fn teardown_of_a_deleted_namespace_removes_the_leftover_content() {
     let env = env().await;
     let snap = imported(&env, &["sandbox01"]).await;
-    Api::<Namespace>::all(env.sim.client())
-        .delete("sandbox01", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("namespace gone", || {
-        env.sim
-            .get_object("v1", "Namespace", None, "sandbox01")
-            .is_none()
-    })
-    .await;
+    delete_namespace(&env, "sandbox01").await;
     let torn = env
         .golden
         .teardown(&["sandbox01".to_string()], &teardown_opts())
@@ -492,16 +486,7 @@ async fn teardown_of_a_deleted_namespace_removes_the_leftover_content() {
 async fn gc_removes_orphans_then_collects() {
     let env = env().await;
     let snap = imported(&env, &["sandbox01"]).await;
-    Api::<Namespace>::all(env.sim.client())
-        .delete("sandbox01", &DeleteParams::default())
-        .await
-        .unwrap();
-    eventually("namespace gone", || {
-        env.sim
-            .get_object("v1", "Namespace", None, "sandbox01")
-            .is_none()
-    })
-    .await;
+    delete_namespace(&env, "sandbox01").await;
     let plan = env.golden.gc(&gc_all().with_dry_run(true)).await.unwrap();
     assert_eq!(
         plan.orphans,
