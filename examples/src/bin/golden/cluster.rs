@@ -127,9 +127,9 @@ impl ConnectArgs {
         let client = self.client().await?;
         // The CSI provider needs only the cluster: built now, so its driver
         // (the class's) is known to every command.
-        let provider: Arc<DynSnapshotProvider> = match self.provider {
-            ProviderKind::Csi => crate::csi::provider(self, client.clone()).await?,
-            _ => Arc::new(LazyProvider::new(self.clone())),
+        let provider: Arc<DynSnapshotProvider> = match LazyProvider::new(self.clone()) {
+            Some(lazy) => Arc::new(lazy),
+            None => crate::csi::provider(self, client.clone()).await?,
         };
         let golden = Golden::new(client, provider);
         Ok(match &self.cluster_id {
@@ -149,7 +149,9 @@ pub(crate) struct LazyProvider {
 }
 
 impl LazyProvider {
-    pub(crate) fn new(args: ConnectArgs) -> Self {
+    /// A lazy provider for a cloud; `None` for `--provider csi`, which needs
+    /// no cloud and is built with the cluster client instead.
+    pub(crate) fn new(args: ConnectArgs) -> Option<Self> {
         let builder: Box<dyn ManifestBuilder> = match args.provider {
             ProviderKind::Aws => Box::new(golden_aws::EbsManifests::new()),
             ProviderKind::Gcp => {
@@ -166,15 +168,13 @@ impl LazyProvider {
             ProviderKind::Memory => Box::new(golden_core::memory::InMemoryManifests::new(
                 golden_core::memory::MEMORY_DRIVER,
             )),
-            ProviderKind::Csi => {
-                unreachable!("the CSI provider is built by ConnectArgs::golden, never lazily")
-            }
+            ProviderKind::Csi => return None,
         };
-        LazyProvider {
+        Some(LazyProvider {
             args,
             builder,
             built: tokio::sync::OnceCell::new(),
-        }
+        })
     }
 
     async fn get(&self) -> golden_core::Result<&Arc<DynSnapshotProvider>> {
