@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::manifests::ManifestBuilder;
 use crate::provider::SnapshotProvider;
-use crate::pv::{csi_volume_handle, unsupported_volume_source};
+use crate::pv::csi_disk;
 use crate::types::{CreateSnapshotOptions, DiskRef, Snapshot, SnapshotState};
 use crate::{Error, Result};
 
@@ -65,14 +65,11 @@ impl ManifestBuilder for InMemoryManifests {
     }
 
     fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
-        match csi_volume_handle(pv, &self.driver)? {
-            Some(h) => Ok(DiskRef::new(h)),
-            None => Err(unsupported_volume_source(
-                pv,
-                &self.driver,
-                "a CSI volume whose volumeHandle is the disk id",
-            )),
-        }
+        csi_disk(
+            pv,
+            &self.driver,
+            "a CSI volume whose volumeHandle is the disk id",
+        )
     }
 }
 

@@ -1,5 +1,6 @@
 //! Reading the volume source of a PersistentVolume.
 
+use crate::types::DiskRef;
 use k8s_openapi::api::core::v1::PersistentVolume;
 
 use crate::{Error, Result};
@@ -25,6 +26,15 @@ pub fn csi_volume_handle<'a>(pv: &'a PersistentVolume, driver: &str) -> Result<O
         ));
     }
     Ok(Some(csi.volume_handle.as_str()))
+}
+
+/// The disk of a CSI volume of `driver` whose `volumeHandle` is the disk id;
+/// any other volume source is refused with `accepted` as the hint.
+pub fn csi_disk(pv: &PersistentVolume, driver: &str, accepted: &str) -> Result<DiskRef> {
+    match csi_volume_handle(pv, driver)? {
+        Some(h) => Ok(DiskRef::new(h)),
+        None => Err(unsupported_volume_source(pv, driver, accepted)),
+    }
 }
 
 /// The error for a PV whose volume source this driver cannot read.

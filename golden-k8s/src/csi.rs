@@ -70,7 +70,7 @@ use golden_core::crd::{
     VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent, VolumeSnapshotSource,
     VolumeSnapshotSpec,
 };
-use golden_core::pv::{csi_volume_handle, unsupported_volume_source};
+use golden_core::pv::csi_disk;
 use golden_core::{
     ANNOTATION_SOURCE_PVC, CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, ProgressFn,
     PvcRef, Result, Snapshot, SnapshotProvider, SnapshotState, WaitOptions, names,
@@ -145,14 +145,11 @@ impl ManifestBuilder for CsiManifests {
     }
 
     fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
-        match csi_volume_handle(pv, &self.driver)? {
-            Some(h) => Ok(DiskRef::new(h)),
-            None => Err(unsupported_volume_source(
-                pv,
-                &self.driver,
-                "a CSI volume (the CSI provider snapshots through the driver's csi-snapshotter)",
-            )),
-        }
+        csi_disk(
+            pv,
+            &self.driver,
+            "a CSI volume (the CSI provider snapshots through the driver's csi-snapshotter)",
+        )
     }
 }
 
