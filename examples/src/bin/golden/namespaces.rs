@@ -78,4 +78,40 @@ mod tests {
         assert!(expand_namespaces("").is_err());
         assert!(expand_namespaces("Bad").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_list_expands_or_is_refused_as_invalid_input(s in "\\PC{0,40}") {
+            let r = expand_namespaces(&s);
+            proptest::prop_assert!(
+                matches!(r, Ok(_) | Err(Error::InvalidInput { .. })),
+                "{r:?}"
+            );
+            if let Ok(v) = r {
+                for ns in v {
+                    proptest::prop_assert!(validate_namespace(&ns).is_ok());
+                }
+            }
+        }
+
+        #[test]
+        fn ranges_expand_to_every_number_once(
+            prefix in "[a-z][a-z0-9-]{0,20}",
+            from in 0u64..500,
+            len in 0u64..60,
+            pad in 0usize..4,
+        ) {
+            let to = from + len;
+            let width = from.to_string().len() + pad;
+            let spec = format!("{prefix}{{{from:0width$}..{to}}}");
+            let v = expand_namespaces(&spec).unwrap();
+            proptest::prop_assert_eq!(v.len() as u64, len + 1);
+            for (i, ns) in v.iter().enumerate() {
+                let want = format!("{prefix}{:0width$}", from + i as u64);
+                proptest::prop_assert_eq!(ns, &want);
+            }
+            // The expanded names, listed by hand, give the same list.
+            proptest::prop_assert_eq!(expand_namespaces(&v.join(",")).unwrap(), v);
+        }
+    }
 }
