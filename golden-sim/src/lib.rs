@@ -102,6 +102,7 @@
 //! the simulation suits tests, demos and benchmarks up to thousands of
 //! objects, not load tests of the API server itself.
 
+pub mod compute;
 mod controllers;
 mod error;
 mod fields;
