@@ -107,6 +107,7 @@ mod controllers;
 mod error;
 mod fields;
 mod metrics;
+pub mod moto;
 mod resources;
 mod select;
 mod server;
