@@ -86,7 +86,7 @@
 //! (gateway.networking.k8s.io/v1beta1), with discovery (`/api`, `/apis`,
 //! each group/version), `/version`, a minimal OpenAPI v3 index and Table
 //! responses for kubectl. Snapshot objects are checked against the
-//! upstream CRDs by [`golden_core::validate`] (schema, CEL rules, the
+//! upstream CRDs by [`crd_validation`] (schema, CEL rules, the
 //! immutable fields on update); unknown fields are dropped, or refused with
 //! `fieldValidation=Strict`.
 //!
@@ -104,6 +104,7 @@
 
 pub mod compute;
 mod controllers;
+pub mod crd_validation;
 mod error;
 mod fields;
 mod metrics;
