@@ -14,12 +14,12 @@ use golden_core::testkit::{Fixture, run_conformance};
 use golden_core::{
     CreateSnapshotOptions, DiskRef, Error, PvcRef, SnapshotProvider, SnapshotState, WaitOptions,
 };
+use golden_sim::moto::{FaultProxy, MotoServer};
 use k8s_openapi::api::core::v1::{
     AWSElasticBlockStoreVolumeSource, CSIPersistentVolumeSource, PersistentVolume,
     PersistentVolumeSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use golden_sim::moto::{FaultProxy, MotoServer};
 use support::{create_volume, create_volume_with, provider, provider_with};
 
 const MISSING_VOLUME: &str = "vol-00000000000000000";

@@ -10,8 +10,8 @@ use golden_core::{
     CreateSnapshotOptions, DiskRef, Error, ImportTarget, Snapshot, SnapshotKind, SnapshotProvider,
     WaitOptions, golden_cloud_labels,
 };
-use golden_sim::compute::{ComputeSim, Route, SimConfig, SnapshotRateLimit};
 use golden_gcp::{PD_DRIVER, PdProvider};
+use golden_sim::compute::{ComputeSim, Route, SimConfig, SnapshotRateLimit};
 use golden_sim::{SimCluster, VolumeBindingMode};
 use google_cloud_compute_v1::client::Images;
 use google_cloud_compute_v1::model;

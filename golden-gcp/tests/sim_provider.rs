@@ -12,8 +12,8 @@ use golden_core::{
     CLOUD_LABEL_MANAGED, CreateSnapshotOptions, DiskRef, Error, ImportTarget, SnapshotKind,
     SnapshotProvider, SnapshotState, WaitOptions, golden_cloud_labels,
 };
-use golden_sim::compute::{ComputeSim, Fault, Route, SimConfig, SnapshotRateLimit};
 use golden_gcp::{DiskPath, DiskScope, PD_DRIVER, PdProvider, PdProviderBuilder, disk_ref};
+use golden_sim::compute::{ComputeSim, Fault, Route, SimConfig, SnapshotRateLimit};
 
 const PROJECT: &str = "golden-test";
 const ZONE: &str = "europe-west4-b";

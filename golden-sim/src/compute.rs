@@ -175,9 +175,9 @@ fn disk_key(disk: &DiskRef) -> Option<String> {
     let location = disk.location.clone()?;
     let is_zone = match disk.attributes.get(ATTR_SCOPE).map(String::as_str) {
         Some(s) => s == "zone",
-        None => location
-            .rsplit_once('-')
-            .is_some_and(|(_, last)| last.len() == 1 && last.chars().all(|c| c.is_ascii_lowercase())),
+        None => location.rsplit_once('-').is_some_and(|(_, last)| {
+            last.len() == 1 && last.chars().all(|c| c.is_ascii_lowercase())
+        }),
     };
     let scope = if is_zone {
         DiskScope::Zone(location)
@@ -1200,7 +1200,10 @@ trait Stored: Sized + Send + 'static {
 
     /// `projects/{project}/global/{collection}/{name}`.
     fn target(project: &str, name: &str) -> String {
-        format!("projects/{project}/global/{}/{name}", collection(Self::KIND))
+        format!(
+            "projects/{project}/global/{}/{name}",
+            collection(Self::KIND)
+        )
     }
 }
 

@@ -33,7 +33,7 @@
 //!
 //! The structural checks are this module's own: no maintained crate checks
 //! an OpenAPI v3 structural schema with the API server's rules (see
-//! `docs/decisions/0012-crd-validation-with-kube-cel.md`).
+//! `docs/decisions/0011-crd-validation-with-kube-cel.md`).
 //! Validation ratcheting (the API server tolerating an unchanged invalid
 //! value on update) is not modelled: every value of the new object is
 //! checked, which is stricter, never looser.
@@ -1033,11 +1033,7 @@ mod tests {
                 site.compiled
             );
         }
-        let transition = cat
-            .sites
-            .iter()
-            .filter(|s| s.compiled == Ok(true))
-            .count();
+        let transition = cat.sites.iter().filter(|s| s.compiled == Ok(true)).count();
         assert_eq!(transition, 10, "immutability and required-once-set rules");
         for (p, re) in &cat.patterns {
             assert!(re.is_ok(), "pattern {p} compiles: {re:?}");

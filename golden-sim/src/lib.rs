@@ -90,6 +90,19 @@
 //! immutable fields on update); unknown fields are dropped, or refused with
 //! `fieldValidation=Strict`.
 //!
+//! ## The other fakes
+//!
+//! golden-sim is the one home of the fakes golden's tests use, so that the
+//! published provider crates hold only what users run:
+//!
+//! - [`compute`]: a local simulation of the Compute Engine REST endpoints
+//!   golden-gcp's provider calls (disks, snapshots, images, operations),
+//!   with Compute's capture frequency limit;
+//! - [`moto`]: a launcher for a real `moto_server` (EC2) on a free loopback
+//!   port and a fault-injecting EC2 proxy in front of it;
+//! - [`crd_validation`]: the API server's check of snapshot objects against
+//!   the upstream CRDs, which this server applies and tests use directly.
+//!
 //! ## What is not simulated
 //!
 //! Pods and scheduling ([`SimCluster::select_node`] stands in for the

@@ -15,11 +15,11 @@ use golden_core::crd::{
     VolumeSnapshotError, VolumeSnapshotSource, VolumeSnapshotSpec, VolumeSnapshotStatus,
 };
 use golden_core::manifests::build_manifests;
-use golden_sim::crd_validation::{
-    Violation, check_embedded_crds, validate_object, validate_update,
-};
 use golden_core::{
     Error, ImportManifests, ImportTarget, PvcRef, Result, Snapshot, SnapshotKind, names, render,
+};
+use golden_sim::crd_validation::{
+    Violation, check_embedded_crds, validate_object, validate_update,
 };
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference, PersistentVolumeClaim};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;

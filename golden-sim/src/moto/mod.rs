@@ -141,9 +141,7 @@ impl MotoServer {
             let log = std::env::temp_dir().join(format!("golden-moto-{port}.log"));
             let out = std::fs::File::create(&log)
                 .and_then(|f| Ok((f.try_clone()?, f)))
-                .map_err(|e| {
-                    MotoError::new(format!("could not create {}: {e}", log.display()))
-                })?;
+                .map_err(|e| MotoError::new(format!("could not create {}: {e}", log.display())))?;
             let child = Command::new(&cmd[0])
                 .args(&cmd[1..])
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])

@@ -50,7 +50,6 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-
 /// One request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -729,7 +728,13 @@ async fn volume_status(
             );
         }
         let zone = tag_text(&body, "availabilityZone").unwrap_or("us-east-1a");
-        let init = state.1.lock().unwrap_or_else(|e| e.into_inner()).inits.get(vol).cloned();
+        let init = state
+            .1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .inits
+            .get(vol)
+            .cloned();
         let (detail, details) = match &init {
             Some(i) => {
                 let state = if i.progress >= 100 {
