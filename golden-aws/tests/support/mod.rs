@@ -1,4 +1,4 @@
-//! Test helpers: EBS providers tuned for tests and volume fixtures. moto
+//! Test fixtures: EBS providers tuned for tests and volumes to snapshot. moto
 //! and the fault-injecting EC2 proxy come from `golden_sim::moto`.
 
 #![allow(dead_code)]
