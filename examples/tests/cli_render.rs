@@ -47,7 +47,7 @@ fn renders_a_valid_bundle_per_namespace_for_ebs() {
     );
     for d in &docs {
         if d["apiVersion"] == "snapshot.storage.k8s.io/v1" {
-            golden_core::validate::validate_object(d)
+            golden_sim::crd_validation::validate_object(d)
                 .unwrap_or_else(|v| panic!("emitted object fails the CRD: {v:?}\n{d}"));
         }
     }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use golden_aws::{FsrCredits, FsrState};
 use golden_core::{CreateSnapshotOptions, DiskRef, Error, SnapshotProvider, SnapshotState};
-use support::{FaultProxy, Look, MotoServer, create_volume, provider, provider_with};
+use golden_sim::moto::{FaultProxy, Init, Look, MotoServer};
+use support::{create_volume, provider, provider_with};
 
 struct Setup {
     _moto: MotoServer,
@@ -21,7 +22,7 @@ struct Setup {
 async fn setup() -> Setup {
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(moto.addr()).await;
-    let p = provider(&proxy.endpoint).await;
+    let p = provider(proxy.endpoint()).await;
     let vol = create_volume(&p, "us-east-1a", 100, &[]).await;
     Setup {
         _moto: moto,
@@ -256,13 +257,13 @@ async fn permission_errors_name_the_resource() {
 async fn a_hung_attempt_times_out_and_is_retried() {
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(moto.addr()).await;
-    let p = provider_with(&proxy.endpoint, |b| {
+    let p = provider_with(proxy.endpoint(), |b| {
         b.with_timeouts(Duration::from_secs(1), Duration::from_secs(30))
     })
     .await;
     // The fixture is made without the short timeouts, so a busy machine
     // does not fail the setup.
-    let setup = provider(&proxy.endpoint).await;
+    let setup = provider(proxy.endpoint()).await;
     let vol = create_volume(&setup, "us-east-1a", 1, &[]).await;
     let snap = setup
         .create_snapshot(
@@ -422,7 +423,7 @@ async fn not_found_right_after_create_is_pending_within_the_window() {
 async fn the_consistency_window_is_bounded() {
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(moto.addr()).await;
-    let p = provider_with(&proxy.endpoint, |b| {
+    let p = provider_with(proxy.endpoint(), |b| {
         b.with_consistency_window(Duration::ZERO)
     })
     .await;
@@ -474,7 +475,7 @@ async fn a_copy_not_yet_visible_is_pending() {
 
 /// The snapshots moto holds for `vol`, asked without the proxy.
 async fn snapshots_of(moto: &MotoServer, vol: &str) -> Vec<String> {
-    let direct = provider(&moto.endpoint).await;
+    let direct = provider(moto.endpoint()).await;
     direct
         .client()
         .describe_snapshots()
@@ -530,7 +531,7 @@ async fn a_lost_create_answer_is_resumed_not_repeated() {
 async fn an_interrupted_capture_run_again_yields_one_snapshot() {
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(moto.addr()).await;
-    let p = provider_with(&proxy.endpoint, |b| b.with_max_attempts(1)).await;
+    let p = provider_with(proxy.endpoint(), |b| b.with_max_attempts(1)).await;
     let vol = create_volume(&p, "us-east-1a", 10, &[]).await;
     proxy.fail_after_forward(
         "CreateSnapshot",
@@ -607,7 +608,7 @@ async fn volume_initialization_is_read_from_describe_volume_status() {
     let other = create_volume(&s.p, "us-east-1b", 10, &[]).await;
     s.proxy.volume_initialization(
         &s.vol,
-        support::Init {
+        Init {
             kind: "provisioned-rate",
             progress: 42,
             eta_seconds: Some(90),

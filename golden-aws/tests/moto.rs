@@ -14,12 +14,13 @@ use golden_core::testkit::{Fixture, run_conformance};
 use golden_core::{
     CreateSnapshotOptions, DiskRef, Error, PvcRef, SnapshotProvider, SnapshotState, WaitOptions,
 };
+use golden_sim::moto::{FaultProxy, MotoServer};
 use k8s_openapi::api::core::v1::{
     AWSElasticBlockStoreVolumeSource, CSIPersistentVolumeSource, PersistentVolume,
     PersistentVolumeSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use support::{FaultProxy, MotoServer, create_volume, create_volume_with, provider, provider_with};
+use support::{create_volume, create_volume_with, provider, provider_with};
 
 const MISSING_VOLUME: &str = "vol-00000000000000000";
 const MISSING_SNAPSHOT: &str = "snap-00000000000000000";
@@ -49,7 +50,7 @@ fn pv(name: &str, spec: PersistentVolumeSpec) -> PersistentVolume {
 #[tokio::test]
 async fn conformance_on_moto() {
     let moto = MotoServer::start();
-    let p = provider(&moto.endpoint).await;
+    let p = provider(moto.endpoint()).await;
     let vol = create_volume(&p, "us-east-1a", 21, &[]).await;
     run_conformance(&p, &fixture(&vol, "moto")).await;
 }
@@ -60,7 +61,7 @@ async fn conformance_with_ec2_paging() {
     // by MaxResults/NextToken as EC2 does, so listing must follow the tokens.
     let moto = MotoServer::start();
     let proxy = FaultProxy::start(moto.addr()).await;
-    let p = provider_with(&proxy.endpoint, |b| b.with_page_size(5)).await;
+    let p = provider_with(proxy.endpoint(), |b| b.with_page_size(5)).await;
     let vol = create_volume(&p, "us-east-1b", 8, &[]).await;
     run_conformance(&p, &fixture(&vol, "paged").with_list_count(12)).await;
 
@@ -88,7 +89,7 @@ async fn conformance_with_ec2_paging() {
 #[tokio::test]
 async fn describe_disk_records_size_zone_and_encryption() {
     let moto = MotoServer::start();
-    let p = provider(&moto.endpoint).await;
+    let p = provider(moto.endpoint()).await;
     let key = "arn:aws:kms:us-east-1:123456789012:key/1b2c3d4e-0000-4000-8000-000000000001";
     let vol = create_volume_with(&p, "us-east-1c", 50, &[], Some(key)).await;
     let d = p.describe_disk(&DiskRef::new(&vol)).await.unwrap();
@@ -111,7 +112,7 @@ async fn describe_disk_records_size_zone_and_encryption() {
 #[tokio::test]
 async fn volume_lookup_from_a_pv_by_every_route() {
     let moto = MotoServer::start();
-    let p = provider(&moto.endpoint).await;
+    let p = provider(moto.endpoint()).await;
     let by_csi_tag = create_volume(&p, "us-east-1a", 10, &[(TAG_CSI_VOLUME_NAME, "pvc-aaa")]).await;
     let by_created_for = create_volume(
         &p,
@@ -218,7 +219,7 @@ async fn volume_lookup_from_a_pv_by_every_route() {
 #[tokio::test]
 async fn snapshots_carry_name_golden_labels_and_source() {
     let moto = MotoServer::start();
-    let p = provider(&moto.endpoint).await;
+    let p = provider(moto.endpoint()).await;
     let vol = create_volume(&p, "us-east-1a", 30, &[(TAG_CSI_VOLUME_NAME, "pvc-0042")]).await;
     let disk = p.find_volume_by_pv_name("pvc-0042").await.unwrap();
     let opts = CreateSnapshotOptions::new("golden-postgres-1")
@@ -253,7 +254,7 @@ async fn snapshots_carry_name_golden_labels_and_source() {
 #[tokio::test]
 async fn copy_to_another_region() {
     let moto = MotoServer::start();
-    let p = provider(&moto.endpoint).await;
+    let p = provider(moto.endpoint()).await;
     let vol = create_volume(&p, "us-east-1a", 16, &[]).await;
     let opts = CreateSnapshotOptions::new("golden-copy-src")
         .with_source_pvc(PvcRef::new("production", "db").unwrap());
@@ -315,10 +316,10 @@ async fn copy_to_another_region() {
 #[tokio::test]
 async fn reset_forgets_everything() {
     let moto = MotoServer::start();
-    let p = provider(&moto.endpoint).await;
+    let p = provider(moto.endpoint()).await;
     let vol = create_volume(&p, "us-east-1a", 1, &[]).await;
     p.describe_disk(&DiskRef::new(&vol)).await.unwrap();
-    moto.reset();
+    moto.reset().expect("reset moto");
     let e = p.describe_disk(&DiskRef::new(&vol)).await.unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
 }
@@ -326,7 +327,7 @@ async fn reset_forgets_everything() {
 #[tokio::test]
 async fn source_pvc_too_long_for_a_tag_is_kept_in_the_labels_only() {
     let moto = MotoServer::start();
-    let p = provider(&moto.endpoint).await;
+    let p = provider(moto.endpoint()).await;
     let vol = create_volume(&p, "us-east-1a", 1, &[]).await;
     let long = PvcRef::new("n".repeat(63), "c".repeat(253)).unwrap();
     let opts = CreateSnapshotOptions::new("golden-long-source").with_source_pvc(long);

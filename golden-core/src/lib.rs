@@ -14,9 +14,11 @@
 //!   objects ([`ImportManifests`]), validated before anything is built;
 //! - the snapshot CRD types ([`crd`]), naming rules ([`names`]), sizes
 //!   ([`quantity`]) and YAML rendering ([`render`]);
-//! - validation of snapshot objects against the embedded upstream CRDs,
-//!   schema and CEL rules ([`validate`]);
 //! - the provider conformance suite (module `testkit`, feature `testkit`).
+//!
+//! Validation of snapshot objects against the upstream CRDs (schema and CEL
+//! rules) lives with the simulated API server that applies it, in
+//! golden-sim (`golden_sim::crd_validation`).
 //!
 //! ```
 //! use golden_core::{ImportTarget, ManifestBuilder, Snapshot, PvcRef, render};
@@ -44,7 +46,6 @@ pub mod render;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 mod types;
-pub mod validate;
 
 pub use error::{BoxError, Error, Result};
 pub use manifests::{ImportManifests, ImportTarget, ManifestBuilder};

@@ -15,8 +15,6 @@
 //!   the handles the PD driver accepts, `projects/{p}/global/snapshots/{name}`
 //!   and `projects/{p}/global/images/{name}`, and refuses numeric ids, `gcp/`
 //!   prefixes and URLs with an error that shows the accepted form.
-//! - `sim` (feature `sim`) is a local simulation of the Compute REST
-//!   endpoints the provider calls, for tests and demos without a cloud.
 //! - Images mode creates the image straight from the disk with
 //!   `forceCreate`, as the PD driver's own CreateImage does, so the image
 //!   records the `sourceDisk` the driver's ListSnapshots needs
@@ -51,16 +49,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Tests against real Compute Engine live behind the `e2e` feature; see the
-//! crate README.
+//! The crate holds only what users run. Its tests run the provider against
+//! `golden_sim::compute`, a local simulation of the Compute REST endpoints
+//! in the test-support crate golden-sim; tests against real Compute Engine
+//! live behind the `e2e` feature (see the crate README).
 
 mod error;
 pub mod handle;
 mod manifests;
 mod provider;
 mod rate;
-#[cfg(feature = "sim")]
-pub mod sim;
 
 pub use error::{RATE_EXCEEDED_CODE, SNAPSHOT_INTERVAL};
 pub use handle::{DiskPath, DiskScope, GlobalResource};

@@ -1,7 +1,7 @@
 //! Images that the PD CSI driver accepts: golden's images mode against the
 //! Compute simulation, imported through golden-sim's snapshotter sidecar,
 //! which applies the driver's rule that an image without `sourceDisk` is
-//! refused (feature `sim`).
+//! refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +10,8 @@ use golden_core::{
     CreateSnapshotOptions, DiskRef, Error, ImportTarget, Snapshot, SnapshotKind, SnapshotProvider,
     WaitOptions, golden_cloud_labels,
 };
-use golden_gcp::sim::{ComputeSim, Route, SimConfig, SnapshotRateLimit};
 use golden_gcp::{PD_DRIVER, PdProvider};
+use golden_sim::compute::{ComputeSim, Route, SimConfig, SnapshotRateLimit};
 use golden_sim::{SimCluster, VolumeBindingMode};
 use google_cloud_compute_v1::client::Images;
 use google_cloud_compute_v1::model;

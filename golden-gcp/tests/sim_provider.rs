@@ -1,4 +1,4 @@
-//! PdProvider against the local Compute Engine simulation (feature `sim`).
+//! PdProvider against the local Compute Engine simulation.
 
 mod common;
 
@@ -12,8 +12,8 @@ use golden_core::{
     CLOUD_LABEL_MANAGED, CreateSnapshotOptions, DiskRef, Error, ImportTarget, SnapshotKind,
     SnapshotProvider, SnapshotProviderExt, SnapshotState, WaitOptions, golden_cloud_labels,
 };
-use golden_gcp::sim::{ComputeSim, Fault, Route, SimConfig, SnapshotRateLimit};
-use golden_gcp::{PD_DRIVER, PdProvider, PdProviderBuilder};
+use golden_gcp::{DiskPath, DiskScope, PD_DRIVER, PdProvider, PdProviderBuilder, disk_ref};
+use golden_sim::compute::{ComputeSim, Fault, Route, SimConfig, SnapshotRateLimit};
 
 const PROJECT: &str = "golden-test";
 const ZONE: &str = "europe-west4-b";
@@ -371,6 +371,28 @@ async fn handles_the_driver_would_not_find_are_refused() {
         let e = p.get_snapshot(bad).await.expect_err(bad);
         assert!(matches!(e, Error::InvalidInput { .. }), "{bad}: {e:?}");
     }
+}
+
+#[tokio::test]
+async fn the_simulation_hands_out_disks_in_golden_gcps_form() {
+    let sim = ComputeSim::start().await.unwrap();
+    let zonal = sim.add_disk(PROJECT, ZONE, "pvc-zonal", 20);
+    let expected = disk_ref(&DiskPath {
+        project: PROJECT.into(),
+        scope: DiskScope::Zone(ZONE.into()),
+        name: "pvc-zonal".into(),
+    });
+    assert_eq!(zonal, expected);
+    let regional = sim.add_regional_disk(PROJECT, "europe-west4", "pvc-regional", 20);
+    let expected = disk_ref(&DiskPath {
+        project: PROJECT.into(),
+        scope: DiskScope::Region("europe-west4".into()),
+        name: "pvc-regional".into(),
+    });
+    assert_eq!(regional, expected);
+    // A DiskRef golden-gcp builds from a PV names the same simulated disk.
+    assert!(sim.attach_disk(&expected, "gke-node-1"));
+    assert!(!sim.attach_disk(&DiskRef::new("missing").with_location(ZONE), "gke-node-1"));
 }
 
 #[tokio::test]

@@ -1,120 +1,24 @@
-//! The full flow with the EBS provider against a real `moto_server` (started
-//! here on a free loopback port) and golden-sim running the EBS driver's
-//! snapshotter sidecar and provisioner.
+//! The full flow with the EBS provider against a real `moto_server`
+//! (`golden_sim::moto`, on a free loopback port) and golden-sim running the
+//! EBS driver's snapshotter sidecar and provisioner.
 //!
 //! Needs moto: `python3 -m pip install 'moto[server]'`.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use golden_aws::{EBS_DRIVER, EbsProvider};
 use golden_core::{ImportTarget, PvcRef, SnapshotProvider, WaitOptions};
 use golden_k8s::{CaptureOptions, GcOptions, Golden, ImportOptions, TeardownOptions};
+use golden_sim::moto::MotoServer;
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 
 const GIB: u64 = 1 << 30;
 
-struct Moto {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_command() -> Vec<String> {
-    let on_path = |name: &str| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-    };
-    if let Some(bin) = on_path("moto_server") {
-        return vec![bin.display().to_string()];
-    }
-    let py = on_path("python3").unwrap_or_else(|| {
-        panic!(
-            "moto is needed for this test: install Python 3 and run \
-             `python3 -m pip install 'moto[server]'`"
-        )
-    });
-    let ok = Command::new(&py)
-        .args(["-c", "import moto.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "moto is needed for this test: run `python3 -m pip install 'moto[server]'`"
-    );
-    vec![py.display().to_string(), "-m".into(), "moto.server".into()]
-}
-
-fn reset(addr: &str) -> std::io::Result<()> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    if resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200") {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(resp))
-    }
-}
-
-fn start_moto() -> Moto {
-    let cmd = moto_command();
-    for _ in 0..3 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(&cmd[0])
-            .args(&cmd[1..])
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("could not start {cmd:?}: {e}; `python3 -m pip install 'moto[server]'`")
-            });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            if reset(&addr).is_ok() {
-                return Moto { child, addr };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("moto_server ({cmd:?}) did not come up on a loopback port");
-}
-
-async fn ebs(moto: &Moto) -> EbsProvider {
+async fn ebs(moto: &MotoServer) -> EbsProvider {
     EbsProvider::builder()
         .with_region("us-east-1")
-        .with_endpoint(format!("http://{}", moto.addr))
+        .with_endpoint(moto.endpoint())
         .with_static_credentials("testing", "testing")
         .with_max_attempts(3)
         .with_poll_intervals(Duration::from_millis(5), Duration::from_millis(20))
@@ -126,7 +30,7 @@ async fn ebs(moto: &Moto) -> EbsProvider {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_flow_with_ebs_on_moto() {
-    let moto = start_moto();
+    let moto = MotoServer::start();
     let provider = Arc::new(ebs(&moto).await);
     let volume = provider
         .client()

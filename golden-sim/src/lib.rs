@@ -86,9 +86,22 @@
 //! (gateway.networking.k8s.io/v1beta1), with discovery (`/api`, `/apis`,
 //! each group/version), `/version`, a minimal OpenAPI v3 index and Table
 //! responses for kubectl. Snapshot objects are checked against the
-//! upstream CRDs by [`golden_core::validate`] (schema, CEL rules, the
+//! upstream CRDs by [`crd_validation`] (schema, CEL rules, the
 //! immutable fields on update); unknown fields are dropped, or refused with
 //! `fieldValidation=Strict`.
+//!
+//! ## The other fakes
+//!
+//! golden-sim is the one home of the fakes golden's tests use, so that the
+//! published provider crates hold only what users run:
+//!
+//! - [`compute`]: a local simulation of the Compute Engine REST endpoints
+//!   golden-gcp's provider calls (disks, snapshots, images, operations),
+//!   with Compute's capture frequency limit;
+//! - [`moto`]: a launcher for a real `moto_server` (EC2) on a free loopback
+//!   port and a fault-injecting EC2 proxy in front of it;
+//! - [`crd_validation`]: the API server's check of snapshot objects against
+//!   the upstream CRDs, which this server applies and tests use directly.
 //!
 //! ## What is not simulated
 //!
@@ -102,10 +115,13 @@
 //! the simulation suits tests, demos and benchmarks up to thousands of
 //! objects, not load tests of the API server itself.
 
+pub mod compute;
 mod controllers;
+pub mod crd_validation;
 mod error;
 mod fields;
 mod metrics;
+pub mod moto;
 mod resources;
 mod select;
 mod server;

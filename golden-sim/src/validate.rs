@@ -1,5 +1,5 @@
 //! Admission checks: object names, the snapshot CRDs' schemas and CEL rules
-//! (through [`golden_core::validate`], including the transition rules that
+//! (through [`crate::crd_validation`], including the transition rules that
 //! make fields immutable) and the PersistentVolumeClaim spec's immutability.
 
 use serde_json::Value;
@@ -51,7 +51,7 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
         ));
     }
     if res.group == golden_core::crd::SNAPSHOT_GROUP
-        && let Err(v) = golden_core::validate::validate_object(obj)
+        && let Err(v) = crate::crd_validation::validate_object(obj)
     {
         out.extend(causes(v));
     }
@@ -65,7 +65,7 @@ pub(crate) fn prune_unknown(res: Res, obj: &mut Value, strict: bool) -> Result<(
     if res.group != golden_core::crd::SNAPSHOT_GROUP {
         return Ok(());
     }
-    let Err(v) = golden_core::validate::validate_object(obj) else {
+    let Err(v) = crate::crd_validation::validate_object(obj) else {
         return Ok(());
     };
     let unknown: Vec<String> = v
@@ -139,7 +139,7 @@ fn remove_path(obj: &mut Value, path: &str) {
     }
 }
 
-fn causes(v: Vec<golden_core::validate::Violation>) -> Vec<Cause> {
+fn causes(v: Vec<crate::crd_validation::Violation>) -> Vec<Cause> {
     v.into_iter().map(|v| (v.path, v.message)).collect()
 }
 
@@ -147,7 +147,7 @@ fn causes(v: Vec<golden_core::validate::Violation>) -> Vec<Cause> {
 pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
     if res.group == golden_core::crd::SNAPSHOT_GROUP
-        && let Err(v) = golden_core::validate::validate_update(old, new)
+        && let Err(v) = crate::crd_validation::validate_update(old, new)
     {
         out.extend(causes(v));
     }

@@ -1,5 +1,5 @@
-//! A local simulation of the Compute Engine REST endpoints [`PdProvider`]
-//! calls (feature `sim`), served over HTTP on loopback.
+//! A local simulation of the Compute Engine REST endpoints that
+//! golden-gcp's `PdProvider` calls, served over HTTP on loopback.
 //!
 //! Covered: zonal and regional `disks.get`; `snapshots.insert`, `get`,
 //! `list` (`filter`, `maxResults`, `pageToken`), `delete`, `setLabels`;
@@ -13,10 +13,16 @@
 //!
 //! Rules it enforces, and where each comes from:
 //! - The capture frequency limit of a disk (one snapshot per 10 minutes,
-//!   bursts of 6; Compute Engine docs, "Create and manage disk snapshots"),
-//!   counted per source disk for snapshots and images from the disk alike
-//!   (see [`crate::next_capture_at`]): a faster capture's operation fails
-//!   with `RESOURCE_OPERATION_RATE_EXCEEDED`.
+//!   bursts of 6; Compute Engine docs, "Create and manage disk snapshots",
+//!   frequency limits), read as a token bucket per source disk and counted
+//!   for snapshots and images from the disk alike (the same reading as
+//!   `golden_gcp::next_capture_at`, whose tests pin the two together): a
+//!   faster capture's operation fails with `RESOURCE_OPERATION_RATE_EXCEEDED`
+//!   and the message "Operation rate exceeded for resource ... Too frequent
+//!   operations from the source resource".
+//! - Resource names match `[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?` (Compute API
+//!   reference, `snapshots` and `images` resources, field `name`); an insert
+//!   with another name is refused with `invalid`.
 //! - `images.insert` from a disk records `sourceDisk` (the disk's full
 //!   `https://www.googleapis.com/compute/v1/...` URL) and `sourceDiskId`;
 //!   from a snapshot it records `sourceSnapshot` and `sourceSnapshotId` and
@@ -36,24 +42,37 @@
 //! The provider captures with `snapshots.insert` (a global operation), so
 //! zonal and regional operations are not simulated.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use golden_core::SnapshotProvider;
-//! use golden_gcp::{PdProvider, sim::ComputeSim};
+//! The disks it returns are [`DiskRef`]s in golden-gcp's form: the disk
+//! name as id, the project, the zone or region as location, and the
+//! attributes `gce/scope` (`zone` or `region`) and `gce/path` (the resource
+//! path); golden-gcp's tests check that they equal `golden_gcp::disk_ref`.
+//! Point a provider at [`ComputeSim::endpoint`]:
 //!
-//! let sim = ComputeSim::start().await?;
-//! let disk = sim.add_disk("demo-project", "europe-west4-b", "pvc-0d1e", 20);
-//! let provider = PdProvider::builder()
+//! ```text
+//! let provider = golden_gcp::PdProvider::builder()
 //!     .with_project("demo-project")
 //!     .with_endpoint(sim.endpoint())
 //!     .build()
 //!     .await?;
-//! let described = provider.describe_disk(&disk).await?;
-//! assert_eq!(described.size_bytes, Some(20 << 30));
-//! # Ok(()) }
 //! ```
 //!
-//! [`PdProvider`]: crate::PdProvider
+//! ```
+//! use golden_sim::compute::{ComputeSim, Route};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let sim = ComputeSim::start().await?;
+//! let disk = sim.add_disk("demo-project", "europe-west4-b", "pvc-0d1e", 20);
+//! assert_eq!(disk.id, "pvc-0d1e");
+//! assert_eq!(
+//!     disk.attributes["gce/path"],
+//!     "projects/demo-project/zones/europe-west4-b/disks/pvc-0d1e"
+//! );
+//! assert!(sim.attach_disk(&disk, "gke-node-1"));
+//! assert!(sim.endpoint().starts_with("http://127.0.0.1:"));
+//! assert_eq!(sim.requests(Route::DiskGet), 0);
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -72,11 +91,170 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::RATE_EXCEEDED_CODE;
-use crate::handle::{DiskPath, DiskScope, GlobalResource, collection, strip_compute_url};
-use crate::manifests::disk_ref;
-
 const SELF_LINK_BASE: &str = "https://www.googleapis.com/compute/v1/";
+
+/// The operation error code of a capture refused by the frequency limit
+/// (Compute Engine docs, "Create and manage disk snapshots").
+const RATE_EXCEEDED_CODE: &str = "RESOURCE_OPERATION_RATE_EXCEEDED";
+
+/// [`DiskRef::attributes`] key golden-gcp reads the scope from (`zone` or `region`).
+const ATTR_SCOPE: &str = "gce/scope";
+/// [`DiskRef::attributes`] key golden-gcp reads the resource path from.
+const ATTR_PATH: &str = "gce/path";
+
+/// Where a simulated disk lives: a zone, or a region for a regional disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DiskScope {
+    Zone(String),
+    Region(String),
+}
+
+impl DiskScope {
+    fn location(&self) -> &str {
+        match self {
+            DiskScope::Zone(l) | DiskScope::Region(l) => l,
+        }
+    }
+
+    /// `zones` or `regions`, as in the resource path.
+    fn collection(&self) -> &'static str {
+        match self {
+            DiskScope::Zone(_) => "zones",
+            DiskScope::Region(_) => "regions",
+        }
+    }
+
+    /// `zone` or `region`, the value of [`ATTR_SCOPE`].
+    fn attribute(&self) -> &'static str {
+        match self {
+            DiskScope::Zone(_) => "zone",
+            DiskScope::Region(_) => "region",
+        }
+    }
+}
+
+/// A disk's resource path: `projects/{p}/{zones|regions}/{location}/disks/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DiskPath {
+    project: String,
+    scope: DiskScope,
+    name: String,
+}
+
+impl DiskPath {
+    fn path(&self) -> String {
+        format!(
+            "projects/{}/{}/{}/disks/{}",
+            self.project,
+            self.scope.collection(),
+            self.scope.location(),
+            self.name
+        )
+    }
+
+    /// The [`DiskRef`] golden-gcp builds for this disk (`golden_gcp::disk_ref`).
+    fn disk_ref(&self) -> DiskRef {
+        DiskRef::new(&self.name)
+            .with_project(&self.project)
+            .with_location(self.scope.location())
+            .with_attribute(ATTR_SCOPE, self.scope.attribute())
+            .with_attribute(ATTR_PATH, self.path())
+    }
+}
+
+/// The resource path of the disk `disk` names: its `gce/path` attribute,
+/// a path as its id, or its project, location and `gce/scope` (a location
+/// ending in `-<letter>` is a zone, as Compute names zones).
+fn disk_key(disk: &DiskRef) -> Option<String> {
+    if let Some(p) = disk.attributes.get(ATTR_PATH) {
+        return Some(strip_compute_url(p).to_string());
+    }
+    if disk.id.contains('/') {
+        return Some(strip_compute_url(&disk.id).to_string());
+    }
+    let location = disk.location.clone()?;
+    let is_zone = match disk.attributes.get(ATTR_SCOPE).map(String::as_str) {
+        Some(s) => s == "zone",
+        None => location.rsplit_once('-').is_some_and(|(_, last)| {
+            last.len() == 1 && last.chars().all(|c| c.is_ascii_lowercase())
+        }),
+    };
+    let scope = if is_zone {
+        DiskScope::Zone(location)
+    } else {
+        DiskScope::Region(location)
+    };
+    Some(
+        DiskPath {
+            project: disk.project.clone()?,
+            scope,
+            name: disk.id.clone(),
+        }
+        .path(),
+    )
+}
+
+/// `snapshots` or `images`: the global collection of `kind`.
+fn collection(kind: SnapshotKind) -> &'static str {
+    match kind {
+        SnapshotKind::Snapshot => "snapshots",
+        SnapshotKind::Image => "images",
+    }
+}
+
+/// The resource path inside a Compute API URL
+/// (`https://www.googleapis.com/compute/v1/projects/...` -> `projects/...`);
+/// other strings are returned unchanged.
+fn strip_compute_url(s: &str) -> &str {
+    match s.find("/projects/") {
+        Some(i) if s.contains("://") => &s[i + 1..],
+        _ => s,
+    }
+}
+
+/// Whether `name` is a Compute resource name,
+/// `[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?` (Compute API reference, field `name`).
+fn is_resource_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// When the next capture of a disk may run under `limit`, given when its
+/// accepted captures ran: `None` when one may run at `now`. The documented
+/// limit ("once per 10 minutes, bursts of 6") read as a token bucket that
+/// holds `burst` captures and earns one back every `interval`.
+fn next_capture_at(
+    history: &[OffsetDateTime],
+    now: OffsetDateTime,
+    limit: SnapshotRateLimit,
+) -> Option<OffsetDateTime> {
+    let interval = limit.interval.as_secs_f64().max(f64::MIN_POSITIVE);
+    let burst = f64::from(limit.burst.max(1));
+    let mut times: Vec<OffsetDateTime> = history.iter().copied().filter(|t| *t <= now).collect();
+    times.sort();
+    let mut tokens = burst;
+    let mut last: Option<OffsetDateTime> = None;
+    for t in times {
+        if let Some(l) = last {
+            tokens = (tokens + (t - l).as_seconds_f64() / interval).min(burst);
+        }
+        // An accepted capture took a token; the bucket never goes below empty.
+        tokens = (tokens - 1.0).max(0.0);
+        last = Some(t);
+    }
+    let last = last?;
+    let available = (tokens + (now - last).as_seconds_f64() / interval).min(burst);
+    if available >= 1.0 {
+        return None;
+    }
+    let wait = ((1.0 - available) * interval).ceil();
+    Some(now + time::Duration::seconds_f64(wait))
+}
 
 /// The endpoints of the simulation, for fault injection and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -357,19 +535,18 @@ impl ComputeSim {
     /// in the disk's zone: the disk lists it in `users`, as a production
     /// disk behind a mounted PVC does. Returns whether the disk exists.
     pub fn attach_disk(&self, disk: &DiskRef, instance: &str) -> bool {
-        let Some(project) = disk.project.clone() else {
-            return false;
-        };
-        let Ok(path) = crate::manifests::disk_path(disk, &project) else {
+        let Some(key) = disk_key(disk) else {
             return false;
         };
         let mut st = self.lock();
-        let Some(d) = st.disks.get_mut(&path.path()) else {
+        let Some(d) = st.disks.get_mut(&key) else {
             return false;
         };
-        let zone = path.scope.location().to_string();
+        // `projects/{p}/{zones|regions}/{location}/disks/{name}`.
+        let parts: Vec<&str> = key.split('/').collect();
+        let (project, location) = (parts[1], parts[3]);
         d.users.push(format!(
-            "{SELF_LINK_BASE}projects/{project}/zones/{zone}/instances/{instance}"
+            "{SELF_LINK_BASE}projects/{project}/zones/{location}/instances/{instance}"
         ));
         true
     }
@@ -400,7 +577,7 @@ impl ComputeSim {
             ]),
         };
         st.disks.insert(path.path(), disk);
-        disk_ref(&path)
+        path.disk_ref()
     }
 
     /// Queues a fault: the next matching request is answered with it.
@@ -542,7 +719,7 @@ impl Inner {
     }
 
     /// Takes a capture of `disk` from its frequency bucket (snapshots and
-    /// images from the disk alike, see [`crate::next_capture_at`]); `Err`
+    /// images from the disk alike, see [`next_capture_at`]); `Err`
     /// with the seconds until the next one when the bucket is empty.
     fn take_capture_token(&mut self, disk: &str) -> Result<(), u64> {
         let Some(limit) = self.config.rate_limit else {
@@ -550,7 +727,7 @@ impl Inner {
         };
         let now = OffsetDateTime::now_utc();
         let history = self.captures.entry(disk.to_string()).or_default();
-        match crate::rate::next_capture_at(history, now, limit.interval, limit.burst) {
+        match next_capture_at(history, now, limit) {
             None => {
                 history.push(now);
                 Ok(())
@@ -766,17 +943,17 @@ fn already_exists(target: &str) -> Response {
 /// The `resource.name` of an insert, refused as Compute refuses it.
 fn resource_name(name: Option<&str>) -> Result<String, SimError> {
     let name = name.unwrap_or_default();
-    match crate::handle::validate_resource_name(name) {
-        Ok(()) => Ok(name.to_string()),
-        Err(_) => Err((
-            400,
-            "invalid",
-            format!(
-                "Invalid value for field 'resource.name': '{name}'. Must be a match of regex \
-                 '[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?'"
-            ),
-        )),
+    if is_resource_name(name) {
+        return Ok(name.to_string());
     }
+    Err((
+        400,
+        "invalid",
+        format!(
+            "Invalid value for field 'resource.name': '{name}'. Must be a match of regex \
+             '[a-z](?:[-a-z0-9]{{0,61}}[a-z0-9])?'"
+        ),
+    ))
 }
 
 async fn snapshot_insert(
@@ -1023,12 +1200,10 @@ trait Stored: Sized + Send + 'static {
 
     /// `projects/{project}/global/{collection}/{name}`.
     fn target(project: &str, name: &str) -> String {
-        GlobalResource {
-            project: project.to_string(),
-            kind: Self::KIND,
-            name: name.to_string(),
-        }
-        .handle()
+        format!(
+            "projects/{project}/global/{}/{name}",
+            collection(Self::KIND)
+        )
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! The CRDs are the verbatim upstream files in `crds/` (checked here to be
 //! byte-identical to `../shared/crds/`), validated with
-//! `golden_core::validate`: the OpenAPI schema with unknown fields rejected
-//! plus the CEL rules.
+//! `golden_sim::crd_validation`: the OpenAPI schema with unknown fields rejected
+//! plus the CEL rules (evaluated by kube-cel).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -15,9 +15,11 @@ use golden_core::crd::{
     VolumeSnapshotError, VolumeSnapshotSource, VolumeSnapshotSpec, VolumeSnapshotStatus,
 };
 use golden_core::manifests::build_manifests;
-use golden_core::validate::{Violation, check_embedded_crds, validate_object, validate_update};
 use golden_core::{
     Error, ImportManifests, ImportTarget, PvcRef, Result, Snapshot, SnapshotKind, names, render,
+};
+use golden_sim::crd_validation::{
+    Violation, check_embedded_crds, validate_object, validate_update,
 };
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference, PersistentVolumeClaim};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -166,18 +168,18 @@ fn embedded_crds_are_byte_identical_to_shared() {
     assert!(
         shared.is_dir(),
         "the upstream CRDs are expected at {} (the directory `shared/crds` beside the \
-         workspace root, see golden-core/crds/SOURCE.txt); check it out next to the workspace \
-         so the copies in golden-core/crds can be compared with it",
+         workspace root, see golden-sim/crds/SOURCE.txt); check it out next to the workspace \
+         so the copies in golden-sim/crds can be compared with it",
         shared.display()
     );
     for file in CRD_FILES {
         let ours = std::fs::read(crate_dir().join("crds").join(file))
-            .unwrap_or_else(|e| panic!("golden-core/crds/{file}: {e}"));
+            .unwrap_or_else(|e| panic!("golden-sim/crds/{file}: {e}"));
         let upstream = std::fs::read(shared.join(file))
             .unwrap_or_else(|e| panic!("{}: {e}", shared.join(file).display()));
         assert!(
             ours == upstream,
-            "golden-core/crds/{file} differs from {}; copy it again verbatim",
+            "golden-sim/crds/{file} differs from {}; copy it again verbatim",
             shared.join(file).display()
         );
     }
@@ -926,18 +928,18 @@ fn rendering_is_byte_stable_and_matches_the_checked_in_file() {
     assert_eq!(first, render::render_yaml(&bundles).unwrap());
 
     let path = crate_dir().join("tests/data/render.yaml");
-    if std::env::var_os("GOLDEN_CORE_BLESS").is_some() {
+    if std::env::var_os("GOLDEN_SIM_BLESS").is_some() {
         std::fs::write(&path, &first).unwrap();
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; run with GOLDEN_CORE_BLESS=1 once to write it, then review it",
+            "{}: {e}; run with GOLDEN_SIM_BLESS=1 once to write it, then review it",
             path.display()
         )
     });
     assert!(
         first == expected,
-        "rendered YAML differs from {} (rerun with GOLDEN_CORE_BLESS=1 and review the diff \
+        "rendered YAML differs from {} (rerun with GOLDEN_SIM_BLESS=1 and review the diff \
          if the change is intended):\n{first}",
         path.display()
     );
