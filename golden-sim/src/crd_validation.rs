@@ -33,7 +33,7 @@
 //!
 //! The structural checks are this module's own: no maintained crate checks
 //! an OpenAPI v3 structural schema with the API server's rules (see
-//! `docs/decisions/0011-crd-validation-with-kube-cel.md`).
+//! `docs/decisions/0012-crd-validation-with-kube-cel.md`).
 //! Validation ratcheting (the API server tolerating an unchanged invalid
 //! value on update) is not modelled: every value of the new object is
 //! checked, which is stricter, never looser.
