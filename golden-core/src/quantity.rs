@@ -15,7 +15,7 @@ const GI: u64 = 1 << 30;
 /// `P` `E`, powers of 1000) or a decimal exponent (`e3`, `E-3`, `e+6`).
 ///
 /// A size must come out as a positive whole number of bytes that fits in 64
-/// bits; anything else is [`Error::Invalid`] naming the reason and the
+/// bits; anything else is [`Error::InvalidInput`] naming the reason and the
 /// accepted form.
 pub fn parse_quantity(q: &str) -> Result<u64> {
     let bad = |why: &str| {

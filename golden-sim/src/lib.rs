@@ -127,6 +127,7 @@ mod select;
 mod server;
 mod store;
 mod table;
+mod util;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -386,9 +387,9 @@ impl SimCluster {
         }));
         let claim_uid = claim
             .as_ref()
-            .and_then(|c| c.pointer("/metadata/uid"))
-            .cloned()
-            .unwrap_or(json!(""));
+            .and_then(|c| util::meta_str(c, "uid"))
+            .unwrap_or("")
+            .to_string();
         self.seed(json!({
             "apiVersion": "v1",
             "kind": "PersistentVolume",
@@ -430,28 +431,15 @@ impl SimCluster {
 
     /// Like [`SimCluster::seed_object`], reporting why an object was refused.
     pub fn try_seed_object(&self, obj: Value) -> Result<Value, SimError> {
-        let av = obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let kind = obj
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let av = util::str_of(&obj, "apiVersion").unwrap_or("").to_string();
+        let kind = util::str_of(&obj, "kind").unwrap_or("").to_string();
         let res = resources::by_kind(&av, &kind).ok_or_else(|| SimError::Rejected {
             what: format!("{av} {kind}"),
             message: "this kind is not served by the simulated cluster".into(),
         })?;
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let name = util::name_of(&obj).to_string();
         let ns = if res.namespaced {
-            obj.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
+            util::meta_str(&obj, "namespace")
                 .unwrap_or("default")
                 .to_string()
         } else {
@@ -496,9 +484,7 @@ impl SimCluster {
         if res.status
             && let Some(st) = status
         {
-            let n = written
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
+            let n = util::meta_str(&written, "name")
                 .unwrap_or(&name)
                 .to_string();
             if let Ok(Some(v)) = store.mutate(res, &ns, &n, Writer::status(SEED_MANAGER), |v| {
@@ -529,13 +515,7 @@ impl SimCluster {
             ns,
             pvc,
             Writer::new("kube-scheduler"),
-            |v| {
-                let a = &mut v["metadata"]["annotations"];
-                if !a.is_object() {
-                    *a = json!({});
-                }
-                a[SELECTED_NODE_ANNOTATION] = json!(node);
-            },
+            |v| util::set_annotation(v, SELECTED_NODE_ANNOTATION, node),
         );
     }
 

@@ -19,6 +19,7 @@ use crate::metrics::{Fault, FaultKind, Latency, RequestCounts};
 use crate::resources::{self, Res, VERBS};
 use crate::select::{FieldSelector, LabelSelector};
 use crate::store::{Change, ChangeKind, DeleteOptions, PatchKind, Store, Stored, Writer};
+use crate::util;
 
 /// State shared by the server, the controllers and the handle.
 pub(crate) struct Shared {
@@ -626,17 +627,7 @@ fn resource_request(
                 .into_iter()
                 .filter(|o| label.matches(&o.value) && field.matches(&o.value))
                 .collect();
-            let key = |o: &Value| {
-                format!(
-                    "{}/{}",
-                    o.pointer("/metadata/namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or(""),
-                    o.pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                )
-            };
+            let key = |o: &Value| format!("{}/{}", util::namespace_of(o), util::name_of(o));
             // A paged list is one consistent list, as on a real API server:
             // every page reports the resourceVersion of the first page (the
             // token carries it), so a watch started from it replays every
@@ -682,9 +673,7 @@ fn resource_request(
             lock(&shared.counts).add_objects_read(1);
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
             if crate::table::wants_table(accept) {
-                let rv = o
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
+                let rv = util::meta_str(&o, "resourceVersion")
                     .unwrap_or("")
                     .to_string();
                 return Ok(json_response(200, &crate::table::table(res, &[o], &rv)));
@@ -761,14 +750,8 @@ fn resource_request(
                 .into_iter()
                 .filter(|o| label.matches(o) && field.matches(o))
             {
-                let n = o
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let nsn = o
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let n = util::name_of(&o);
+                let nsn = util::namespace_of(&o);
                 if let Ok(d) = store.delete(
                     res,
                     nsn,
@@ -912,10 +895,7 @@ fn watch(
     };
     let render = move |k: &str, o: &Stored| {
         if table {
-            let rv = o
-                .value
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
+            let rv = util::meta_str(&o.value, "resourceVersion")
                 .unwrap_or("")
                 .to_string();
             line(

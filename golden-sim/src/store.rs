@@ -13,6 +13,9 @@ use tokio::sync::broadcast;
 use crate::error::ApiError;
 use crate::fields::{self, Ownership, Scope};
 use crate::resources::{self, Res};
+use crate::util::{
+    add_finalizer, finalizers_empty, is_deleting, meta_mut, meta_str, now_rfc3339, str_at,
+};
 use crate::validate;
 
 const HISTORY: usize = 10_000;
@@ -102,10 +105,6 @@ struct Inner {
     compacted: u64,
 }
 
-fn ptr_str<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str)
-}
-
 /// The references `obj` (of `res`, in `ns`) makes to other objects.
 pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, String)> {
     let mut out = Vec::new();
@@ -123,7 +122,7 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
                 out.push((Ref::ClaimToSnapshot, d_ns.to_string(), n.to_string()));
             }
         }
-        if let Some(c) = ptr_str(obj, "/spec/storageClassName") {
+        if let Some(c) = str_at(obj, "/spec/storageClassName") {
             out.push((Ref::ClaimToClass, String::new(), c.to_string()));
         }
     } else if std::ptr::eq(res, &resources::PVS) {
@@ -137,7 +136,7 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
             "/spec/source/volumeSnapshotContentName",
             "/status/boundVolumeSnapshotContentName",
         ] {
-            if let Some(c) = ptr_str(obj, p) {
+            if let Some(c) = str_at(obj, p) {
                 out.push((Ref::SnapshotToContent, String::new(), c.to_string()));
             }
         }
@@ -265,24 +264,12 @@ pub(crate) struct Store {
     cross_namespace: bool,
 }
 
-pub(crate) fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 fn scope_for(res: Res, sub: Option<&str>) -> Scope {
     match (res.status, sub) {
         (true, Some("status")) => Scope::Status,
         (true, _) => Scope::Main,
         (false, _) => Scope::All,
     }
-}
-
-fn meta_str<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    obj.get("metadata")?.get(key)?.as_str()
 }
 
 /// Fails as the API server does when the precondition `want` on metadata
@@ -307,26 +294,6 @@ fn check_precondition(
             have.unwrap_or("")
         ),
     ))
-}
-
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
-    if !obj.is_object() {
-        *obj = Value::Object(Map::new());
-    }
-    let m = obj.as_object_mut().expect("object");
-    let meta = m
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !meta.is_object() {
-        *meta = Value::Object(Map::new());
-    }
-    meta.as_object_mut().expect("object")
-}
-
-fn finalizers_empty(obj: &Value) -> bool {
-    obj.pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_none_or(|a| a.is_empty())
 }
 
 /// Whether two objects are equal but for their resourceVersion and
@@ -441,6 +408,15 @@ impl Store {
             .objects
             .get(&(res.index(), ns.to_string(), name.to_string()))
             .map(|o| o.value.clone())
+    }
+
+    /// The stored object, shared rather than copied.
+    pub(crate) fn get_stored(&self, res: Res, ns: &str, name: &str) -> Option<Arc<Stored>> {
+        let ns = if res.namespaced { ns } else { "" };
+        self.lock()
+            .objects
+            .get(&(res.index(), ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// All objects of `res` (in `ns` when given), sorted by namespace and
@@ -636,11 +612,9 @@ impl Store {
                 let old = old.ok_or_else(|| ApiError::not_found(res, name))?;
                 let mut new = old.clone();
                 if kind == PatchKind::Merge {
-                    fields::merge_patch(&mut new, body);
+                    json_patch::merge(&mut new, body);
                 } else {
-                    fields::json_patch(&mut new, body).map_err(|e| {
-                        ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
-                    })?;
+                    apply_json_patch(&mut new, body)?;
                 }
                 self.check_name(res, name, &new)?;
                 let out = self.write(&mut inner, res, ns, Some(old), new, w, Ownership::Update)?;
@@ -724,7 +698,7 @@ impl Store {
                 if res.namespaced {
                     match Self::find(inner, &resources::NAMESPACES, "", ns) {
                         None => return Err(ApiError::namespace_missing(ns)),
-                        Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => {
+                        Some(n) if is_deleting(&n) => {
                             return Err(ApiError::forbidden(
                                 res,
                                 &name,
@@ -800,7 +774,7 @@ impl Store {
                     }
                     Scope::All => {}
                 }
-                let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
+                let deleting = is_deleting(old);
                 if deleting {
                     let before: Vec<Value> = old
                         .pointer("/metadata/finalizers")
@@ -879,7 +853,7 @@ impl Store {
         let rv = inner.rv;
         meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
         let key = (res.index(), ns.to_string(), name);
-        let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
+        let deleting = is_deleting(&new);
         if deleting && finalizers_empty(&new) && !std::ptr::eq(res, &resources::NAMESPACES) {
             inner.take(&key);
             self.emit(
@@ -941,7 +915,7 @@ impl Store {
         let is_ns = std::ptr::eq(res, &resources::NAMESPACES);
         let has_fin = !finalizers_empty(&obj) || is_ns;
         if has_fin {
-            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            if is_deleting(&obj) {
                 return Ok(obj);
             }
             let old = obj.clone();
@@ -1008,7 +982,7 @@ impl Store {
         let Some(obj) = Self::find(&inner, &resources::NAMESPACES, "", name) else {
             return false;
         };
-        if obj.pointer("/metadata/deletionTimestamp").is_none() {
+        if !is_deleting(&obj) {
             return false;
         }
         let left = resources::ALL
@@ -1021,6 +995,21 @@ impl Store {
         self.remove_locked(&mut inner, &resources::NAMESPACES, "", name, obj);
         true
     }
+}
+
+/// Applies an RFC 6902 JSON patch, refused as the API server refuses a
+/// patch that does not parse or apply.
+fn apply_json_patch(target: &mut Value, ops: &Value) -> Result<(), ApiError> {
+    let invalid = |e: String| {
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("the server rejected our request due to an error in our request: {e}"),
+        )
+    };
+    let patch: json_patch::Patch =
+        serde_json::from_value(ops.clone()).map_err(|e| invalid(e.to_string()))?;
+    json_patch::patch(target, &patch).map_err(|e| invalid(e.to_string()))
 }
 
 fn conflict_error(res: Res, name: &str, conflicts: &[fields::Conflict]) -> ApiError {
@@ -1074,19 +1063,6 @@ fn conflict_error(res: Res, name: &str, conflicts: &[fields::Conflict]) -> ApiEr
 pub(crate) const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 /// Added to every volume at admission (StorageObjectInUseProtection).
 pub(crate) const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
-
-fn add_finalizer(obj: &mut Value, f: &str) {
-    let meta = meta_mut(obj);
-    let list = meta.entry("finalizers").or_insert_with(|| json!([]));
-    if !list.is_array() {
-        *list = json!([]);
-    }
-    if let Some(a) = list.as_array_mut()
-        && !a.iter().any(|x| x == f)
-    {
-        a.push(json!(f));
-    }
-}
 
 /// Defaults and admission plugins of a real API server for new objects.
 fn defaults(inner: &Inner, res: Res, obj: &mut Value, cross_namespace: bool) {
@@ -1198,4 +1174,108 @@ pub(crate) fn is_default_class(sc: &Value) -> bool {
     let is = |k: &str| a.and_then(|a| a.get(k)).and_then(Value::as_str) == Some("true");
     is("storageclass.kubernetes.io/is-default-class")
         || is("storageclass.beta.kubernetes.io/is-default-class")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with_claim() -> Store {
+        let store = Store::new(false);
+        let w = Writer::new("test");
+        store
+            .create(
+                &resources::NAMESPACES,
+                "",
+                json!({"metadata": {"name": "team"}}),
+                w,
+            )
+            .unwrap();
+        store
+            .create(
+                &resources::PVCS,
+                "team",
+                json!({"metadata": {"name": "data", "labels": {"a": "1", "b": "2"}},
+                       "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ""}}),
+                w,
+            )
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn merge_patches_remove_nulls_and_replace_lists() {
+        let store = store_with_claim();
+        let patch = json!({"metadata": {"labels": {"a": null, "c": "3"}, "finalizers": ["x/y"]}});
+        let (out, created) = store
+            .patch(
+                &resources::PVCS,
+                "team",
+                "data",
+                PatchKind::Merge,
+                &patch,
+                Writer::new("test"),
+            )
+            .unwrap();
+        assert!(!created);
+        assert_eq!(out["metadata"]["labels"], json!({"b": "2", "c": "3"}));
+        assert_eq!(out["metadata"]["finalizers"], json!(["x/y"]));
+    }
+
+    #[test]
+    fn json_patches_apply_in_order_or_not_at_all() {
+        let store = store_with_claim();
+        let ops = json!([
+            {"op": "add", "path": "/metadata/labels/x~1y", "value": "z"},
+            {"op": "test", "path": "/metadata/labels/a", "value": "1"},
+            {"op": "remove", "path": "/metadata/labels/b"},
+        ]);
+        let (out, _) = store
+            .patch(
+                &resources::PVCS,
+                "team",
+                "data",
+                PatchKind::Json,
+                &ops,
+                Writer::new("test"),
+            )
+            .unwrap();
+        assert_eq!(out["metadata"]["labels"], json!({"a": "1", "x/y": "z"}));
+        // A failing test leaves the object as it was.
+        let failing = json!([
+            {"op": "remove", "path": "/metadata/labels/a"},
+            {"op": "test", "path": "/metadata/labels/x~1y", "value": "other"},
+        ]);
+        let err = store
+            .patch(
+                &resources::PVCS,
+                "team",
+                "data",
+                PatchKind::Json,
+                &failing,
+                Writer::new("test"),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+        let now = store.get(&resources::PVCS, "team", "data").unwrap();
+        assert_eq!(now["metadata"]["labels"]["a"], "1");
+        // So does an operation that is not one.
+        let bad = json!([{"op": "frobnicate", "path": "/a"}]);
+        let err = store
+            .patch(
+                &resources::PVCS,
+                "team",
+                "data",
+                PatchKind::Json,
+                &bad,
+                Writer::new("test"),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(
+            err.message.contains("rejected our request"),
+            "{}",
+            err.message
+        );
+    }
 }

@@ -1,0 +1,546 @@
+//! The simulated controllers, one module each, driven by one task:
+//!
+//! - [`namespace`]: the namespace controller (namespace deletion and its
+//!   conditions);
+//! - [`snapshot`]: the snapshot controller (external-snapshotter
+//!   common-controller);
+//! - [`sidecar`]: the CSI snapshotter sidecar (external-snapshotter
+//!   sidecar-controller);
+//! - [`provisioner`]: the CSI external-provisioner (restore from a
+//!   snapshot, `WaitForFirstConsumer`) and the PV controller's part of
+//!   binding what it provisions;
+//! - [`volume`]: the PV controller's reclaim and the pvc-protection and
+//!   pv-protection controllers.
+//!
+//! Each module names, in its own documentation, the upstream file and
+//! function every rule comes from; its rules are functions of typed
+//! objects (k8s-openapi types, [`golden_core::crd`] types) with unit
+//! tests, and its controller applies them to the store.
+//!
+//! One task reacts to store changes (after the configured reaction delay)
+//! with a reconcile pass over the objects those changes touched, the
+//! objects related to them (a snapshot and its content, a claim and its
+//! source snapshot, class and volume) and the retries that fell due; every
+//! step is idempotent, so passes converge. At start, and whenever changes
+//! were missed, a pass covers every object.
+
+pub(crate) mod namespace;
+pub(crate) mod provisioner;
+pub(crate) mod sidecar;
+pub(crate) mod snapshot;
+pub(crate) mod volume;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use golden_core::{SnapshotProvider, SnapshotProviderExt};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::resources::{self, Res};
+use crate::server::Shared;
+use crate::store::{Change, DeleteOptions, Ref, Writer, references};
+use crate::util::{self, MetaExt};
+
+pub use provisioner::SELECTED_NODE_ANNOTATION;
+pub use snapshot::{
+    ANN_BEING_CREATED, ANN_BEING_DELETED, CONTENT_BOUND_FINALIZER, SNAPSHOT_AS_SOURCE_FINALIZER,
+    SNAPSHOT_BOUND_FINALIZER,
+};
+
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(2);
+
+/// The controllers' shared state: the store, the CSI drivers' providers
+/// and the retry schedule.
+pub(crate) struct Controllers {
+    shared: Arc<Shared>,
+    providers: Vec<Arc<dyn SnapshotProvider>>,
+    delay: Duration,
+    /// Per-key retry schedule.
+    retries: HashMap<String, Retry>,
+}
+
+/// The object a retry is about.
+#[derive(Debug, Clone)]
+enum Target {
+    Namespace(String),
+    Content(String),
+}
+
+#[derive(Debug)]
+struct Retry {
+    /// Next attempt.
+    at: Instant,
+    /// Current backoff.
+    backoff: Duration,
+    target: Target,
+    /// Still to be woken for: cleared once the target was queued at `at`.
+    armed: bool,
+}
+
+/// What the next pass reconciles, each set in list order.
+#[derive(Debug, Default)]
+struct Dirty {
+    /// Every object (at start, and after missed changes).
+    all: bool,
+    namespaces: BTreeSet<String>,
+    claims: BTreeSet<(String, String)>,
+    volumes: BTreeSet<String>,
+    snapshots: BTreeSet<(String, String)>,
+    contents: BTreeSet<String>,
+}
+
+/// The object an Event is about (its `involvedObject`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct About<'a> {
+    res: Res,
+    ns: &'a str,
+    name: &'a str,
+    uid: &'a str,
+    resource_version: &'a str,
+}
+
+impl<'a> About<'a> {
+    /// The typed object `obj` of `res`.
+    pub(crate) fn of(res: Res, obj: &'a impl MetaExt) -> Self {
+        About {
+            res,
+            ns: obj.ns(),
+            name: obj.name(),
+            uid: obj.uid(),
+            resource_version: obj.resource_version(),
+        }
+    }
+}
+
+/// An Event to record: type, reason, message and reporting component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Note {
+    /// `Normal` or `Warning`.
+    pub(crate) kind: &'static str,
+    /// The reason, e.g. `ProvisioningFailed`.
+    pub(crate) reason: &'static str,
+    /// The message.
+    pub(crate) message: String,
+}
+
+impl Note {
+    /// A `Normal` event.
+    pub(crate) fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+        Note {
+            kind: "Normal",
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// A `Warning` event.
+    pub(crate) fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+        Note {
+            kind: "Warning",
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl Controllers {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        providers: Vec<Arc<dyn SnapshotProvider>>,
+        delay: Duration,
+    ) -> Self {
+        Controllers {
+            shared,
+            providers,
+            delay,
+            retries: HashMap::new(),
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut rx = self.shared.store.subscribe();
+        let mut dirty = Dirty {
+            all: true,
+            ..Dirty::default()
+        };
+        loop {
+            self.pass(std::mem::take(&mut dirty)).await;
+            // Wait for a change that matters (events only report) or a retry.
+            let wake = self.next_retry();
+            loop {
+                tokio::select! {
+                    msg = rx.recv() => match msg {
+                        Ok(c) if std::ptr::eq(c.res, &resources::EVENTS) => continue,
+                        Ok(c) => {
+                            self.note(&c, &mut dirty);
+                            break;
+                        }
+                        Err(RecvError::Lagged(_)) => {
+                            dirty.all = true;
+                            break;
+                        }
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => break,
+                }
+            }
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(c) => self.note(&c, &mut dirty),
+                    Err(TryRecvError::Lagged(_)) => dirty.all = true,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return,
+                }
+            }
+        }
+    }
+
+    /// One reaction of every controller to the objects in `dirty` and the
+    /// retries that fell due. They run downstream first, so a change
+    /// travels one hop per pass (content ready, then snapshot ready, then
+    /// claim bound), each hop after the reaction delay, as with separate
+    /// controllers in a cluster.
+    async fn pass(&mut self, mut dirty: Dirty) {
+        if dirty.all {
+            self.mark_all(&mut dirty);
+        }
+        self.mark_due(&mut dirty);
+        self.namespaces(&dirty.namespaces);
+        self.provisioner(&dirty.claims);
+        self.reclaim(&dirty.volumes);
+        self.protection(&dirty.claims, &dirty.volumes);
+        self.snapshots(&dirty.snapshots);
+        self.contents(&dirty.contents);
+        self.sidecar(&dirty.contents).await;
+    }
+
+    /// Queues every object the controllers look after.
+    fn mark_all(&self, d: &mut Dirty) {
+        let store = &self.shared.store;
+        let names = |res| store.keys(res).into_iter().map(|(_, n)| n);
+        d.namespaces.extend(names(&resources::NAMESPACES));
+        d.claims.extend(store.keys(&resources::PVCS));
+        d.volumes.extend(names(&resources::PVS));
+        d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
+        d.contents
+            .extend(names(&resources::VOLUME_SNAPSHOT_CONTENTS));
+    }
+
+    /// Queues the targets of the retries that fell due.
+    fn mark_due(&mut self, d: &mut Dirty) {
+        let now = Instant::now();
+        for r in self.retries.values_mut() {
+            if r.armed && r.at <= now {
+                r.armed = false;
+                match &r.target {
+                    Target::Namespace(n) => d.namespaces.insert(n.clone()),
+                    Target::Content(n) => d.contents.insert(n.clone()),
+                };
+            }
+        }
+    }
+
+    /// When the earliest pending retry falls due.
+    fn next_retry(&self) -> Option<Instant> {
+        self.retries
+            .values()
+            .filter(|r| r.armed)
+            .map(|r| r.at)
+            .min()
+    }
+
+    /// Queues the object a change names and the objects whose
+    /// reconciliation reads it.
+    fn note(&self, c: &Change, d: &mut Dirty) {
+        let res = c.res;
+        if std::ptr::eq(res, &resources::EVENTS) {
+            return;
+        }
+        let store = &self.shared.store;
+        let ns = c.namespace.as_str();
+        let n = util::name_of(&c.object.value).to_string();
+        let key = (ns.to_string(), n.clone());
+        let versions = || std::iter::once(&c.object.value).chain(c.old.as_ref());
+        let refs = |want: Ref| {
+            versions()
+                .flat_map(move |o| references(res, ns, o))
+                .filter(move |(r, _, _)| *r == want)
+                .map(|(_, t_ns, t_n)| (t_ns, t_n))
+        };
+        // A terminating namespace waits for its objects to go.
+        if res.namespaced && !ns.is_empty() {
+            d.namespaces.insert(ns.to_string());
+        }
+        if std::ptr::eq(res, &resources::NAMESPACES) {
+            d.namespaces.insert(n);
+        } else if std::ptr::eq(res, &resources::PVCS) {
+            for o in versions() {
+                if let Some(v) = util::str_at(o, "/spec/volumeName").filter(|v| !v.is_empty()) {
+                    d.volumes.insert(v.to_string());
+                }
+            }
+            d.snapshots.extend(refs(Ref::ClaimToSnapshot));
+            let volumes = store.referrers(Ref::VolumeToClaim, ns, &n);
+            d.volumes.extend(volumes.into_iter().map(|(_, v)| v));
+            d.claims.insert(key);
+        } else if std::ptr::eq(res, &resources::PVS) {
+            d.claims.extend(refs(Ref::VolumeToClaim));
+            d.volumes.insert(n);
+        } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOTS) {
+            d.contents
+                .extend(refs(Ref::SnapshotToContent).map(|(_, c)| c));
+            let contents = store.referrers(Ref::ContentToSnapshot, ns, &n);
+            d.contents.extend(contents.into_iter().map(|(_, c)| c));
+            d.claims
+                .extend(store.referrers(Ref::ClaimToSnapshot, ns, &n));
+            d.snapshots.insert(key);
+        } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CONTENTS) {
+            // The snapshots bound or pointing to it, and the claims
+            // restoring from those (the provisioner checks the content).
+            let mut snapshots: BTreeSet<(String, String)> = refs(Ref::ContentToSnapshot).collect();
+            snapshots.extend(store.referrers(Ref::SnapshotToContent, "", &n));
+            for (s_ns, s_n) in &snapshots {
+                d.claims
+                    .extend(store.referrers(Ref::ClaimToSnapshot, s_ns, s_n));
+            }
+            d.snapshots.extend(snapshots);
+            d.contents.insert(n);
+        } else if std::ptr::eq(res, &resources::STORAGE_CLASSES) {
+            d.claims.extend(store.referrers(Ref::ClaimToClass, "", &n));
+        } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CLASSES) {
+            // A dynamic snapshot waiting for its class.
+            d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
+        } else if std::ptr::eq(res, &resources::REFERENCE_GRANTS) {
+            d.claims.extend(store.keys(&resources::PVCS));
+        }
+    }
+
+    /// The typed objects of `res` named by `keys` that exist now.
+    fn current<'k, T: DeserializeOwned>(
+        &self,
+        res: Res,
+        keys: impl IntoIterator<Item = (&'k str, &'k str)>,
+    ) -> Vec<T> {
+        keys.into_iter()
+            .filter_map(|(ns, n)| self.get(res, ns, n))
+            .collect()
+    }
+
+    fn namespaced<T: DeserializeOwned>(
+        &self,
+        res: Res,
+        keys: &BTreeSet<(String, String)>,
+    ) -> Vec<T> {
+        self.current(res, keys.iter().map(|(ns, n)| (ns.as_str(), n.as_str())))
+    }
+
+    fn cluster_scoped<T: DeserializeOwned>(&self, res: Res, names: &BTreeSet<String>) -> Vec<T> {
+        self.current(res, names.iter().map(|n| ("", n.as_str())))
+    }
+
+    fn provider(&self, driver: &str) -> Option<Arc<dyn SnapshotProvider>> {
+        self.providers
+            .iter()
+            .find(|p| p.driver() == driver)
+            .cloned()
+    }
+
+    /// Whether `key` may be tried now (a pending retry wakes the
+    /// controllers when it falls due).
+    fn due(&self, key: &str) -> bool {
+        self.retries.get(key).is_none_or(|r| r.at <= Instant::now())
+    }
+
+    /// Schedules the next attempt at `target` under `key` with a doubling
+    /// backoff.
+    fn retry_later(&mut self, key: &str, target: Target) {
+        let backoff = self
+            .retries
+            .get(key)
+            .map(|r| (r.backoff * 2).min(MAX_RETRY))
+            .unwrap_or(FIRST_RETRY);
+        let retry = Retry {
+            at: Instant::now() + backoff,
+            backoff,
+            target,
+            armed: true,
+        };
+        self.retries.insert(key.to_string(), retry);
+    }
+
+    /// Forgets the retries under `key` (the work succeeded).
+    fn forget(&mut self, key: &str) {
+        self.retries.remove(key);
+    }
+
+    /// The object `ns`/`n` of `res` as `T`, if it exists.
+    fn get<T: DeserializeOwned>(&self, res: Res, ns: &str, n: &str) -> Option<T> {
+        let stored = self.shared.store.get_stored(res, ns, n)?;
+        util::typed(&stored.value)
+    }
+
+    /// Whether the object `ns`/`n` of `res` exists.
+    fn exists(&self, res: Res, ns: &str, n: &str) -> bool {
+        self.shared.store.get_stored(res, ns, n).is_some()
+    }
+
+    /// Changes the object `ns`/`n` of `res` with `f` as `w` (nothing
+    /// happens when it is gone or `f` changes nothing).
+    fn mutate(&self, res: Res, ns: &str, n: &str, w: Writer<'_>, f: impl FnOnce(&mut Value)) {
+        let _ = self.shared.store.mutate(res, ns, n, w, f);
+    }
+
+    /// Creates an object.
+    fn create(&self, res: Res, ns: &str, obj: Value, w: Writer<'_>) -> Result<Value, ApiError> {
+        self.shared.store.create(res, ns, obj, w)
+    }
+
+    /// Deletes an object as a client does (finalizers hold it).
+    fn delete(&self, res: Res, ns: &str, n: &str) {
+        let _ = self
+            .shared
+            .store
+            .delete(res, ns, n, &DeleteOptions::default());
+    }
+
+    /// Records `note` about `about` as `component` unless the same Event
+    /// (object, reason, message) exists already.
+    fn event(&self, about: About<'_>, note: &Note, component: &str) {
+        let res = about.res;
+        let ns = if res.namespaced { about.ns } else { "default" };
+        let dup = self.shared.store.any_in(&resources::EVENTS, ns, |e| {
+            util::str_at(e, "/involvedObject/uid") == Some(about.uid)
+                && util::str_of(e, "reason") == Some(note.reason)
+                && util::str_of(e, "message") == Some(note.message.as_str())
+        });
+        if dup {
+            return;
+        }
+        let now = util::now_rfc3339();
+        let mut involved = json!({
+            "apiVersion": res.api_version(),
+            "kind": res.kind,
+            "name": about.name,
+            "uid": about.uid,
+            "resourceVersion": about.resource_version,
+        });
+        if res.namespaced {
+            involved["namespace"] = json!(about.ns);
+        }
+        // Named like client-go's recorder: `<object>.<hex unix nanos>`, so
+        // names sort in the order the events happened.
+        let mut nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+        for _ in 0..8 {
+            let ev = json!({
+                "metadata": {"name": format!("{}.{nanos:x}", about.name), "namespace": ns},
+                "involvedObject": involved,
+                "reason": note.reason,
+                "message": note.message,
+                "type": note.kind,
+                "source": {"component": component},
+                "reportingComponent": component,
+                "reportingInstance": "",
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+            });
+            match self.create(&resources::EVENTS, ns, ev, Writer::new(component)) {
+                Err(e) if e.code == 409 => nanos += 1,
+                _ => return,
+            }
+        }
+    }
+}
+
+/// A harness for the controllers' tests: a store without a server, and
+/// passes run by hand.
+#[cfg(test)]
+pub(crate) mod harness {
+    use super::*;
+
+    /// Controllers on a fresh store with namespace `team`, and `providers`.
+    pub(crate) fn controllers(providers: Vec<Arc<dyn SnapshotProvider>>) -> Controllers {
+        let shared = Arc::new(Shared::new(
+            "127.0.0.1:0".parse().expect("an address"),
+            crate::metrics::Latency::default(),
+            false,
+        ));
+        let c = Controllers::new(shared, providers, Duration::ZERO);
+        c.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}));
+        c
+    }
+
+    impl Controllers {
+        /// Creates `obj` (with its `status`, when it has one).
+        pub(crate) fn seed(&self, obj: Value) -> Value {
+            let av = util::str_of(&obj, "apiVersion").unwrap_or("");
+            let kind = util::str_of(&obj, "kind").unwrap_or("");
+            let res = resources::by_kind(av, kind).expect("a served kind");
+            let ns = if res.namespaced {
+                util::namespace_of(&obj).to_string()
+            } else {
+                String::new()
+            };
+            let status = obj.get("status").cloned();
+            let created = self
+                .create(res, &ns, obj, Writer::new("test"))
+                .expect("the object is valid");
+            let name = util::name_of(&created).to_string();
+            if let Some(st) = status.filter(|_| res.status) {
+                self.mutate(res, &ns, &name, Writer::status("test"), |v| {
+                    v["status"] = st
+                });
+            }
+            self.shared
+                .store
+                .get(res, &ns, &name)
+                .expect("just created")
+        }
+
+        /// The object as stored.
+        pub(crate) fn stored(&self, res: Res, ns: &str, name: &str) -> Option<Value> {
+            self.shared.store.get(res, ns, name)
+        }
+
+        /// Passes over every object until nothing changes (at most `max`).
+        pub(crate) async fn settle(&mut self, max: usize) {
+            for _ in 0..max {
+                let before = self.shared.store.current_rv();
+                self.pass(Dirty {
+                    all: true,
+                    ..Dirty::default()
+                })
+                .await;
+                if self.shared.store.current_rv() == before {
+                    return;
+                }
+            }
+        }
+
+        /// The `(reason, message)` of the Events about `name` in `ns`.
+        pub(crate) fn events(&self, ns: &str, name: &str) -> Vec<(String, String)> {
+            self.shared
+                .store
+                .list(&resources::EVENTS, Some(ns))
+                .0
+                .iter()
+                .filter(|e| util::str_at(e, "/involvedObject/name") == Some(name))
+                .map(|e| {
+                    (
+                        util::str_of(e, "reason").unwrap_or("").to_string(),
+                        util::str_of(e, "message").unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        }
+    }
+}
