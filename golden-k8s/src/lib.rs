@@ -111,6 +111,7 @@ mod locate;
 mod options;
 mod ownership;
 mod records;
+mod shared;
 mod status;
 mod teardown;
 mod wait;
@@ -134,6 +135,7 @@ pub use options::{
     ImportOptions, RefreshOptions, TeardownOptions,
 };
 pub use ownership::{FIELD_MANAGER, is_golden};
+pub use shared::SharedImport;
 pub use status::{GoldenStatus, ImportStatus};
 pub use teardown::TeardownReport;
 pub use wait::{ANNOTATION_SELECTED_NODE, claim_usable, content_ready, snapshot_ready};
