@@ -1060,19 +1060,17 @@ impl Golden {
     }
 
     /// Refuses to tear down `ns` while it is the shared namespace of a
-    /// cross-namespace import that targets still use.
+    /// cross-namespace import that targets still use; `snapshots` are
+    /// golden's VolumeSnapshots in `ns` that the teardown would delete.
     pub(crate) async fn refuse_shared_teardown(
         &self,
         ns: &str,
-        snapshot_label: Option<&str>,
+        snapshots: &[VolumeSnapshot],
     ) -> Result<()> {
-        let sel = shared_selector(Some(ns), snapshot_label);
-        let shared = Api::<VolumeSnapshot>::namespaced(self.client.clone(), ns)
-            .list(&ListParams::default().labels(&sel))
-            .await
-            .map_err(|e| Error::kube("list", "VolumeSnapshot", &sel, e))?
-            .items;
-        for vs in shared.iter().filter(|v| is_golden(v.meta())) {
+        let shared = snapshots
+            .iter()
+            .filter(|v| v.labels().get(LABEL_SHARED_NAMESPACE).map(String::as_str) == Some(ns));
+        for vs in shared.filter(|v| is_golden(v.meta())) {
             let label = vs.labels().get(LABEL_SNAPSHOT).cloned().unwrap_or_default();
             let users = claims_using(&self.client, ns, &label, &vs.name_any()).await?;
             if !users.is_empty() {

@@ -205,8 +205,6 @@ impl Golden {
     ) -> Result<TornDown> {
         let sel = selector(Some(ns), options.snapshot_id.as_deref());
         let snapshot_label = options.snapshot_id.as_deref().map(names::label_safe);
-        self.refuse_shared_teardown(ns, snapshot_label.as_deref())
-            .await?;
         let namespace = Api::<Namespace>::all(self.client.clone())
             .get_opt(ns)
             .await
@@ -217,6 +215,9 @@ impl Golden {
         let claims = list_golden(&claims_api, "PersistentVolumeClaim", &sel).await?;
         let snapshots = list_golden(&vs_api, "VolumeSnapshot", &sel).await?;
         let contents = list_golden(&vsc_api, "VolumeSnapshotContent", &sel).await?;
+        // The shared namespace of a cross-namespace import stays while
+        // targets use it.
+        self.refuse_shared_teardown(ns, &snapshots).await?;
 
         // Refuse before deleting anything if a content would take the cloud
         // snapshot with it.
