@@ -389,7 +389,7 @@ async fn teardown_leaves_the_shared_objects_until_the_last_target_goes() {
     assert!(grant(&env, &snap).is_none());
     assert!(shared_vs(&env, &snap).is_none());
     assert!(content(&env, &shared_content(&snap)).is_none());
-    assert_eq!(reports[0].released, [snap.id.clone()]);
+    assert_eq!(reports[0].released, std::slice::from_ref(&snap.id));
     // The cloud snapshot stays; this cluster's record is gone.
     let cloud = env.provider.get_snapshot(&snap.id).await.unwrap();
     assert!(cloud.cluster_records().is_empty(), "{:?}", cloud.labels);
@@ -501,7 +501,7 @@ async fn gc_keeps_the_snapshot_while_the_shared_content_references_it() {
         .await
         .unwrap();
     let plan = env.golden.gc(&gc_all()).await.unwrap();
-    assert_eq!(plan.deleted, [snap.id.clone()], "{plan:?}");
+    assert_eq!(plan.deleted, std::slice::from_ref(&snap.id), "{plan:?}");
 }
 
 #[tokio::test]
