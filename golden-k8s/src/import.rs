@@ -538,13 +538,22 @@ impl Golden {
     /// [`Golden::import`] runs (names, protected namespaces, StorageClass,
     /// size, ownership of existing objects) and the result says, per
     /// namespace, which objects an import would write. For dry runs and
-    /// diffs.
+    /// diffs. Per-namespace imports only.
     pub async fn plan(
         &self,
         snapshot: &Snapshot,
         targets: &[ImportTarget],
         options: &ImportOptions,
     ) -> Result<Vec<Plan>> {
+        if let Some(shared) = &options.cross_namespace {
+            return Err(golden_core::Error::invalid(
+                "plan",
+                shared,
+                "Golden::plan describes per-namespace imports; a cross-namespace import checks \
+                 everything, the feature gate included, before its first write (Golden::import)",
+            )
+            .into());
+        }
         self.plan_import(snapshot, targets, options, false).await
     }
 

@@ -597,3 +597,76 @@ async fn more_targets_than_one_grant_holds_are_refused_up_front() {
     assert!(err.to_string().contains("at most 16"), "{err}");
     assert_eq!(everything(&env.sim), before, "nothing written");
 }
+
+/// The API server that takes the claims' writes drops their namespaced
+/// `dataSourceRef` (the gate off on one API server of the cluster, while
+/// the one that answered the dry run has it on): golden deletes each such
+/// claim at once and fails its namespace with the gate error. A proxy in
+/// front of golden-sim rewrites the claim writes the way that API server
+/// would.
+#[tokio::test]
+async fn a_claim_that_loses_its_source_when_written_is_deleted_at_once() {
+    use http::{Method, Request, Response};
+    use kube::client::Body;
+    use tower_test::mock;
+
+    let env = env(true).await;
+    let snap = capture(&env).await;
+    let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let upstream = env.sim.client();
+    let proxy = tokio::spawn(async move {
+        while let Some((req, send)) = handle.next_request().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let dry_run = req.uri().query().is_some_and(|q| q.contains("dryRun=All"));
+                let claim_write = req.method() == Method::PATCH
+                    && req.uri().path().contains("/persistentvolumeclaims/");
+                let (mut parts, body) = req.into_parts();
+                let mut bytes = body.collect_bytes().await.unwrap().to_vec();
+                if claim_write && !dry_run {
+                    let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                    v["spec"]["dataSourceRef"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("namespace");
+                    bytes = serde_json::to_vec(&v).unwrap();
+                    parts.headers.remove(http::header::CONTENT_LENGTH);
+                }
+                let req = Request::from_parts(parts, Body::from(bytes));
+                match upstream.send(req).await {
+                    Ok(resp) => send.send_response(resp),
+                    Err(e) => send.send_error(e),
+                }
+            });
+        }
+    });
+    let golden = Golden::new(kube::Client::new(svc, "default"), env.provider.clone());
+    let err = golden
+        .import(&snap, &targets(&["sandbox01", "sandbox02"]), &cross())
+        .await
+        .unwrap_err();
+    assert_eq!(err.failures().len(), 2, "{err}");
+    for f in err.failures() {
+        assert!(f.error.is_invalid_input(), "{}", f.error);
+        assert!(
+            f.error
+                .to_string()
+                .contains("CrossNamespaceVolumeDataSource"),
+            "{}",
+            f.error
+        );
+    }
+    // Both claims were written, then deleted by golden.
+    assert_eq!(env.sim.counters().get("patch", "persistentvolumeclaims"), 2);
+    assert_eq!(
+        env.sim.counters().get("delete", "persistentvolumeclaims"),
+        2
+    );
+    for ns in ["sandbox01", "sandbox02"] {
+        eventually("the claim that lost its source to go", || {
+            claim(&env, ns).is_none()
+        })
+        .await;
+    }
+    proxy.abort();
+}
