@@ -311,67 +311,6 @@ impl NamespacePolicy {
     }
 }
 
-/// Expands a namespace list: comma-separated names, each optionally with one
-/// numeric range in braces, `sandbox{01..42}` (zero padding follows the
-/// width of the first bound). Duplicates are an error.
-pub fn expand_namespaces(spec: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match (part.find('{'), part.find('}')) {
-            (Some(open), Some(close)) if open < close => {
-                let (prefix, suffix) = (&part[..open], &part[close + 1..]);
-                let range = &part[open + 1..close];
-                let bad = || {
-                    Error::invalid(
-                        "namespace range",
-                        part,
-                        "expected prefix{FROM..TO}suffix with FROM <= TO, e.g. sandbox{01..42}",
-                    )
-                };
-                let (from, to) = range.split_once("..").ok_or_else(bad)?;
-                let width = from.len();
-                let (a, b): (u64, u64) = (
-                    from.parse().map_err(|_| bad())?,
-                    to.parse().map_err(|_| bad())?,
-                );
-                if a > b || b - a >= 100_000 {
-                    return Err(bad());
-                }
-                for i in a..=b {
-                    out.push(format!("{prefix}{i:0width$}{suffix}"));
-                }
-            }
-            (None, None) => out.push(part.to_string()),
-            _ => {
-                return Err(Error::invalid(
-                    "namespace range",
-                    part,
-                    "unbalanced braces; expected e.g. sandbox{01..42}",
-                ));
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::invalid(
-            "namespace list",
-            spec,
-            "no namespaces given; e.g. sandbox01,sandbox02 or sandbox{01..42}",
-        ));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for ns in &out {
-        validate_namespace(ns)?;
-        if !seen.insert(ns.as_str()) {
-            return Err(Error::invalid(
-                "namespace list",
-                spec,
-                format!("{ns} appears twice"),
-            ));
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,17 +388,6 @@ mod tests {
         p.check_target("sandbox01").unwrap();
         let e = p.check_target("kube-public").unwrap_err().to_string();
         assert!(e.contains("protected"), "{e}");
-    }
-
-    #[test]
-    fn ranges() {
-        let v = expand_namespaces("sandbox{01..03},other").unwrap();
-        assert_eq!(v, ["sandbox01", "sandbox02", "sandbox03", "other"]);
-        assert_eq!(expand_namespaces("s{8..10}").unwrap(), ["s8", "s9", "s10"]);
-        assert!(expand_namespaces("s{3..1}").is_err());
-        assert!(expand_namespaces("a,a").is_err());
-        assert!(expand_namespaces("").is_err());
-        assert!(expand_namespaces("Bad").is_err());
     }
 
     #[test]

@@ -29,19 +29,10 @@ pub fn no_progress(_: &Snapshot) {}
 pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
     /// The driver-specific, pure half of this backend: driver name, handle
     /// format, PV parsing and manifest construction.
+    ///
+    /// Conveniences over it that no backend overrides live in
+    /// [`SnapshotProviderExt`] (`driver`, `disk_from_pv`).
     fn manifest_builder(&self) -> &dyn ManifestBuilder;
-
-    /// The CSI driver whose volumes this provider snapshots
-    /// (`ebs.csi.aws.com`, `pd.csi.storage.gke.io`).
-    fn driver(&self) -> &str {
-        self.manifest_builder().driver()
-    }
-
-    /// The cloud disk behind a PersistentVolume (CSI `volumeHandle` or the
-    /// in-tree volume source), without any cloud call.
-    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
-        self.manifest_builder().disk_from_pv(pv)
-    }
 
     /// The CSI snapshot handle for a provider snapshot id.
     ///
@@ -117,6 +108,27 @@ pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
 /// A provider chosen at run time.
 pub type DynSnapshotProvider = dyn SnapshotProvider;
 
+/// Conveniences on every [`SnapshotProvider`], delegating to its
+/// [`ManifestBuilder`]. They are not trait methods a backend could override
+/// (as `object_store` keeps its conveniences in `ObjectStoreExt`): the
+/// driver and the PV rule are the builder's alone, so an import and a
+/// rendered manifest never disagree.
+pub trait SnapshotProviderExt: SnapshotProvider {
+    /// The CSI driver whose volumes this provider snapshots
+    /// (`ebs.csi.aws.com`, `pd.csi.storage.gke.io`).
+    fn driver(&self) -> &str {
+        self.manifest_builder().driver()
+    }
+
+    /// The cloud disk behind a PersistentVolume (CSI `volumeHandle` or the
+    /// in-tree volume source), without any cloud call.
+    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
+        self.manifest_builder().disk_from_pv(pv)
+    }
+}
+
+impl<T: SnapshotProvider + ?Sized> SnapshotProviderExt for T {}
+
 /// The polling loop behind [`SnapshotProvider::wait_until_ready`], usable by
 /// backends that override the method to add their own steps.
 ///
@@ -164,12 +176,6 @@ macro_rules! forward_provider {
         impl<T: SnapshotProvider + ?Sized> SnapshotProvider for $ty {
             fn manifest_builder(&self) -> &dyn ManifestBuilder {
                 (**self).manifest_builder()
-            }
-            fn driver(&self) -> &str {
-                (**self).driver()
-            }
-            fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
-                (**self).disk_from_pv(pv)
             }
             fn handle_for_id(&self, id: &str) -> Result<String> {
                 (**self).handle_for_id(id)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::manifests::ImportTarget;
-use crate::provider::SnapshotProvider;
+use crate::provider::{SnapshotProvider, SnapshotProviderExt};
 use crate::types::{
     CLOUD_LABEL_MANAGED, CreateSnapshotOptions, DiskRef, PvcRef, SnapshotState, WaitOptions,
 };

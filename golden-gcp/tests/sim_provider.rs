@@ -10,7 +10,7 @@ use common::{csi_pv, in_tree_pv, with_node_affinity};
 use golden_core::testkit::{self, Fixture};
 use golden_core::{
     CLOUD_LABEL_MANAGED, CreateSnapshotOptions, DiskRef, Error, ImportTarget, SnapshotKind,
-    SnapshotProvider, SnapshotState, WaitOptions, golden_cloud_labels,
+    SnapshotProvider, SnapshotProviderExt, SnapshotState, WaitOptions, golden_cloud_labels,
 };
 use golden_gcp::sim::{ComputeSim, Fault, Route, SimConfig, SnapshotRateLimit};
 use golden_gcp::{PD_DRIVER, PdProvider, PdProviderBuilder};

@@ -73,7 +73,8 @@ use golden_core::crd::{
 use golden_core::pv::csi_disk;
 use golden_core::{
     ANNOTATION_SOURCE_PVC, CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, ProgressFn,
-    PvcRef, Result, Snapshot, SnapshotProvider, SnapshotState, WaitOptions, names,
+    PvcRef, Result, Snapshot, SnapshotProvider, SnapshotProviderExt, SnapshotState, WaitOptions,
+    names,
 };
 use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -153,13 +154,45 @@ impl ManifestBuilder for CsiManifests {
     }
 }
 
+/// The builder of a [`CsiProvider`]: the driver's own builder for handles
+/// and manifests, and the CSI rule for disks (the disk is the CSI volume
+/// handle whatever the driver builder's own disk id, once that builder has
+/// accepted the volume as its driver's).
+#[derive(Debug, Clone)]
+struct CsiVolumeBuilder {
+    inner: Arc<dyn ManifestBuilder>,
+}
+
+impl ManifestBuilder for CsiVolumeBuilder {
+    fn driver(&self) -> &str {
+        self.inner.driver()
+    }
+
+    fn validate_handle(&self, handle: &str) -> Result<()> {
+        self.inner.validate_handle(handle)
+    }
+
+    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
+        self.inner.disk_from_pv(pv)?;
+        CsiManifests::new(self.inner.driver()).disk_from_pv(pv)
+    }
+
+    fn build(
+        &self,
+        snapshot: &Snapshot,
+        target: &golden_core::ImportTarget,
+    ) -> Result<golden_core::ImportManifests> {
+        self.inner.build(snapshot, target)
+    }
+}
+
 /// A [`SnapshotProvider`] that takes golden snapshots through Kubernetes
 /// VolumeSnapshots of a VolumeSnapshotClass: no cloud credentials. See the
 /// module docs for how captures, records and deletions map to objects.
 #[derive(Clone)]
 pub struct CsiProvider {
     client: Client,
-    builder: Arc<dyn ManifestBuilder>,
+    builder: CsiVolumeBuilder,
     snapshot_class: String,
     timeout: Duration,
 }
@@ -311,7 +344,7 @@ impl CsiProvider {
     ) -> Self {
         CsiProvider {
             client,
-            builder,
+            builder: CsiVolumeBuilder { inner: builder },
             snapshot_class: snapshot_class.into(),
             timeout: DEFAULT_CSI_TIMEOUT,
         }
@@ -535,14 +568,7 @@ impl CsiProvider {
 #[async_trait]
 impl SnapshotProvider for CsiProvider {
     fn manifest_builder(&self) -> &dyn ManifestBuilder {
-        self.builder.as_ref()
-    }
-
-    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
-        // The builder checks the volume is the driver's (and its form); the
-        // disk is the CSI volume handle whatever the builder's own id.
-        self.builder.disk_from_pv(pv)?;
-        CsiManifests::new(self.driver()).disk_from_pv(pv)
+        &self.builder
     }
 
     async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {

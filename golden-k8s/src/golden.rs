@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use golden_core::{DynSnapshotProvider, PvcRef, SnapshotProvider};
+use golden_core::{DynSnapshotProvider, PvcRef, SnapshotProviderExt};
 use kube::Client;
 
 use crate::error::{Error, Result};

@@ -7,7 +7,9 @@ use std::fmt::Debug;
 
 use futures::stream::{self, StreamExt};
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
-use golden_core::{ImportManifests, ImportTarget, LABEL_SNAPSHOT, Snapshot, names};
+use golden_core::{
+    ImportManifests, ImportTarget, LABEL_SNAPSHOT, Snapshot, SnapshotProviderExt, names,
+};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::ListParams;

@@ -1,6 +1,6 @@
 //! Finding the cloud disk behind a PersistentVolumeClaim.
 
-use golden_core::{DiskRef, PvcRef, SnapshotProvider, quantity};
+use golden_core::{DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt, quantity};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::{Api, Client};
 

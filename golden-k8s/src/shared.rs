@@ -42,7 +42,7 @@ use golden_core::cross_namespace::{
 };
 use golden_core::{
     ImportManifests, ImportTarget, LABEL_MANAGED_BY, LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE,
-    MANAGED_BY_VALUE, Snapshot, names,
+    MANAGED_BY_VALUE, Snapshot, SnapshotProviderExt, names,
 };
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use golden_core::memory::{InMemoryManifests, InMemoryProvider, MEMORY_DRIVER};
 use golden_core::testkit::{Fixture, run_conformance};
-use golden_core::{DiskRef, ImportTarget, PvcRef, SnapshotProvider, WaitOptions};
+use golden_core::{
+    DiskRef, ImportTarget, PvcRef, SnapshotProvider, SnapshotProviderExt, WaitOptions,
+};
 use golden_k8s::{
     CaptureOptions, CloneOptions, CsiManifests, CsiProvider, GcDecision, GcOptions, Golden,
     ImportOptions, LABEL_CSI_GOLDEN, TeardownOptions,

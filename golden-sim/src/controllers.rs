@@ -61,7 +61,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use golden_core::{SnapshotProvider, SnapshotState};
+use golden_core::{SnapshotProvider, SnapshotProviderExt, SnapshotState};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;

@@ -117,7 +117,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use golden_core::SnapshotProvider;
+use golden_core::{SnapshotProvider, SnapshotProviderExt};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use golden_aws::VolumeInitialization;
 use golden_aws::hydration::{self, Bound, HydrationInput, HydrationPlan};
-use golden_core::{names, quantity};
+use golden_core::quantity;
 use golden_k8s::Golden;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::Api;
@@ -71,7 +71,7 @@ impl PlanArgs {
 
 /// `golden clone --dry-run`: prints the plan and writes nothing.
 pub(crate) async fn dry_run(connect: &ConnectArgs, args: &CloneArgs, out: Output) -> Result<()> {
-    let namespaces = names::expand_namespaces(&args.target.namespaces)?;
+    let namespaces = crate::namespaces::expand_namespaces(&args.target.namespaces)?;
     let plan = &args.plan;
     if connect.provider != ProviderKind::Aws {
         let table = format!(

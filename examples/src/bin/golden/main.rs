@@ -9,6 +9,7 @@ mod common;
 mod csi;
 mod demo;
 mod hydration;
+mod namespaces;
 mod ops;
 mod progress;
 mod render;

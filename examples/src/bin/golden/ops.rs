@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use golden_core::{PvcRef, Snapshot, SnapshotKind, names, quantity};
+use golden_core::{PvcRef, Snapshot, SnapshotKind, quantity};
 use golden_k8s::{
     CaptureOptions, CloneOptions, GcOptions, Golden, ImportOptions, RefreshOptions, TeardownOptions,
 };
@@ -226,7 +226,7 @@ pub(crate) struct CloneArgs {
 }
 
 fn targets(t: &TargetArgs) -> Result<Vec<golden_core::ImportTarget>> {
-    names::expand_namespaces(&t.namespaces)?
+    crate::namespaces::expand_namespaces(&t.namespaces)?
         .iter()
         .map(|ns| t.target(ns))
         .collect()
@@ -413,7 +413,7 @@ pub(crate) struct TeardownArgs {
 }
 
 pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Result<()> {
-    let namespaces = names::expand_namespaces(&args.namespaces)?;
+    let namespaces = crate::namespaces::expand_namespaces(&args.namespaces)?;
     let mut options = TeardownOptions::default().with_delete_namespace(args.delete_namespace);
     if let Some(id) = &args.snapshot {
         options = options.with_snapshot_id(id);

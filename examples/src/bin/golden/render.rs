@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use golden_core::{
-    ImportTarget, ManifestBuilder, NamespacePolicy, PvcRef, Snapshot, names, quantity, render,
+    ImportTarget, ManifestBuilder, NamespacePolicy, PvcRef, Snapshot, quantity, render,
 };
 
 use crate::common::{CrossNamespaceArgs, Driver, TargetArgs};
@@ -57,7 +57,7 @@ pub(crate) fn run(args: &RenderArgs, format: Output) -> Result<()> {
         policy = policy.protect(src.namespace.clone());
         snapshot = snapshot.with_source_pvc(src.clone());
     }
-    let namespaces = names::expand_namespaces(&args.target.namespaces)?;
+    let namespaces = crate::namespaces::expand_namespaces(&args.target.namespaces)?;
     let targets: Vec<ImportTarget> = namespaces
         .iter()
         .map(|ns| args.target.target(ns))
