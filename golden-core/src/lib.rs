@@ -35,6 +35,7 @@
 //! ```
 
 pub mod crd;
+pub mod cross_namespace;
 mod error;
 pub mod manifests;
 pub mod memory;

@@ -38,12 +38,17 @@ pub struct ImportReport {
     pub snapshot_id: String,
     /// One entry per target namespace, in the order given.
     pub namespaces: Vec<NamespaceImport>,
+    /// The shared objects of a cross-namespace import
+    /// ([`ImportOptions::cross_namespace`]); `None` for a per-namespace one.
+    pub shared: Option<crate::shared::SharedImport>,
 }
 
 impl ImportReport {
-    /// How many objects were written in total (0 on an idempotent re-run).
+    /// How many objects were written in total, shared ones included (0 on
+    /// an idempotent re-run).
     pub fn written(&self) -> usize {
-        self.namespaces.iter().map(|n| n.written).sum()
+        self.namespaces.iter().map(|n| n.written).sum::<usize>()
+            + self.shared.as_ref().map_or(0, |s| s.written)
     }
 }
 
@@ -67,6 +72,10 @@ pub struct NamespaceImport {
     pub ready: bool,
     /// Whether the claim's class binds on first consumer.
     pub wait_for_first_consumer: bool,
+    /// Cross-namespace import: the namespace of the VolumeSnapshot (and
+    /// of [`NamespaceImport::volume_snapshot`]) the claim restores from;
+    /// `None` when it is in the claim's own namespace.
+    pub source_namespace: Option<String>,
 }
 
 /// One namespace of an import, validated against the cluster and ready to
@@ -98,7 +107,7 @@ impl Plan {
 
 /// What an existing object means for the import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     Missing,
     UpToDate,
     NeedsApply,
@@ -106,7 +115,12 @@ enum State {
 
 /// Decides whether golden may (and must) apply `desired`, given the object
 /// of the same name read from the cluster (`None`: there is none).
-fn judge<K>(existing: Option<&K>, desired: &K, force: bool, replacing: bool) -> Result<State>
+pub(crate) fn judge<K>(
+    existing: Option<&K>,
+    desired: &K,
+    force: bool,
+    replacing: bool,
+) -> Result<State>
 where
     K: Resource + Serialize,
     K::DynamicType: Default,
@@ -183,15 +197,15 @@ where
 /// What already exists for an import, read for each target: objects by
 /// name (`(namespace, name)` for namespaced kinds).
 #[derive(Debug, Default)]
-struct InCluster {
-    namespaces: BTreeMap<String, Namespace>,
-    contents: BTreeMap<String, VolumeSnapshotContent>,
-    snapshots: BTreeMap<(String, String), VolumeSnapshot>,
-    claims: BTreeMap<(String, String), PersistentVolumeClaim>,
+pub(crate) struct InCluster {
+    pub(crate) namespaces: BTreeMap<String, Namespace>,
+    pub(crate) contents: BTreeMap<String, VolumeSnapshotContent>,
+    pub(crate) snapshots: BTreeMap<(String, String), VolumeSnapshot>,
+    pub(crate) claims: BTreeMap<(String, String), PersistentVolumeClaim>,
 }
 
 /// One list request, its error naming the kind and the scope listed.
-async fn list_items<K>(api: Api<K>, scope: &str) -> Result<Vec<K>>
+pub(crate) async fn list_items<K>(api: Api<K>, scope: &str) -> Result<Vec<K>>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
     K::DynamicType: Default,
@@ -204,7 +218,7 @@ where
 }
 
 /// One get by name; `None` when there is no such object.
-async fn get_item<K>(api: Api<K>, name: &str, id: &str) -> Result<Option<K>>
+pub(crate) async fn get_item<K>(api: Api<K>, name: &str, id: &str) -> Result<Option<K>>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
     K::DynamicType: Default,
@@ -291,7 +305,7 @@ async fn read_cluster(
 
 /// The StorageClass a target's claim gets, and whether it binds on first
 /// consumer; checks it exists and belongs to `driver`.
-fn resolve_class(
+pub(crate) fn resolve_class(
     classes: &[StorageClass],
     requested: Option<&str>,
     driver: &str,
@@ -348,7 +362,11 @@ fn resolve_class(
 /// Checks that the VolumeSnapshotClass `name` exists and belongs to
 /// `driver`: the CSI sidecar fails a content that names a missing class,
 /// and a class of another driver is another driver's.
-fn check_snapshot_class(classes: &[VolumeSnapshotClass], name: &str, driver: &str) -> Result<()> {
+pub(crate) fn check_snapshot_class(
+    classes: &[VolumeSnapshotClass],
+    name: &str,
+    driver: &str,
+) -> Result<()> {
     let class = classes
         .iter()
         .find(|c| c.metadata.name.as_deref() == Some(name))
@@ -382,7 +400,7 @@ impl Golden {
     /// Confirms the golden snapshot with the provider before anything is
     /// written: it exists, is ready, its handle is the provider's, and the
     /// size given is at least the provider's.
-    async fn verify_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+    pub(crate) async fn verify_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         let cloud = self.provider.get_snapshot(&snapshot.id).await?;
         if !cloud.state.is_ready() {
             return Err(golden_core::Error::invalid(
@@ -493,7 +511,9 @@ impl Golden {
         let mut plans = Vec::with_capacity(total);
         let mut failures = Vec::new();
         for (manifests, class, wffc) in resolved {
-            match decide(&cluster, &manifests, options.force, replacing) {
+            let decided = crate::shared::refuse_cross_namespace_objects(&cluster, &manifests)
+                .and_then(|()| decide(&cluster, &manifests, options.force, replacing));
+            match decided {
                 Ok(select) => plans.push(Plan {
                     manifests,
                     select,
@@ -520,13 +540,22 @@ impl Golden {
     /// [`Golden::import`] runs (names, protected namespaces, StorageClass,
     /// size, ownership of existing objects) and the result says, per
     /// namespace, which objects an import would write. For dry runs and
-    /// diffs.
+    /// diffs. Per-namespace imports only.
     pub async fn plan(
         &self,
         snapshot: &Snapshot,
         targets: &[ImportTarget],
         options: &ImportOptions,
     ) -> Result<Vec<Plan>> {
+        if let Some(shared) = &options.cross_namespace {
+            return Err(golden_core::Error::invalid(
+                "plan",
+                shared,
+                "Golden::plan describes per-namespace imports; a cross-namespace import checks \
+                 everything, the feature gate included, before its first write (Golden::import)",
+            )
+            .into());
+        }
         self.plan_import(snapshot, targets, options, false).await
     }
 
@@ -556,6 +585,11 @@ impl Golden {
         targets: &[ImportTarget],
         options: &ImportOptions,
     ) -> Result<ImportReport> {
+        if let Some(shared) = &options.cross_namespace {
+            return self
+                .import_cross_namespace(snapshot, targets, options, shared)
+                .await;
+        }
         let span =
             tracing::info_span!("import", snapshot = %snapshot.id, namespaces = targets.len());
         self.import_inner(snapshot, targets, options)
@@ -629,6 +663,7 @@ impl Golden {
                 .map(|p| WaitTarget {
                     namespace: p.manifests.target_namespace().to_string(),
                     content: p.manifests.content.name_any(),
+                    snapshot_namespace: p.manifests.target_namespace().to_string(),
                     snapshot: p.manifests.snapshot.name_any(),
                     claim: p.manifests.claim.name_any(),
                     wait_for_first_consumer: p.wait_for_first_consumer,
@@ -689,10 +724,12 @@ impl Golden {
                         written: written.get(&ns).copied().unwrap_or(0),
                         ready: ready.contains(&ns),
                         wait_for_first_consumer: p.wait_for_first_consumer,
+                        source_namespace: None,
                         namespace: ns,
                     }
                 })
                 .collect(),
+            shared: None,
         };
         if failures.is_empty() {
             Ok(report)
@@ -716,55 +753,18 @@ impl Golden {
 }
 
 /// Decides, from what exists, what to apply in one namespace.
-fn decide(
+pub(crate) fn decide(
     cluster: &InCluster,
     manifests: &ImportManifests,
     force: bool,
     replacing: bool,
 ) -> Result<ApplySelection> {
     let ns = manifests.target_namespace();
-    let namespace = match cluster.namespaces.get(ns) {
-        Some(n) if n.metadata.deletion_timestamp.is_some() => {
-            // The namespace controller says what holds it (conditions
-            // NamespaceContentRemaining, NamespaceFinalizersRemaining).
-            let held: Vec<String> = n
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .into_iter()
-                .flatten()
-                .filter(|c| c.status == "True")
-                .filter_map(|c| c.message.clone())
-                .collect();
-            let why = if held.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", held.join("; "))
-            };
-            return Err(golden_core::Error::conflict(
-                "Namespace",
-                ns,
-                format!(
-                    "is being deleted{why}; it stays Terminating until that is gone. Remove \
-                     what holds it, or pick another namespace"
-                ),
-            )
-            .into());
-        }
-        // An existing namespace is never taken over, even when asked to
-        // create it: teardown must not delete a namespace golden did not make.
-        Some(_) => false,
-        None if manifests.namespace.is_some() => true,
-        None => {
-            return Err(golden_core::Error::invalid(
-                "target namespace",
-                ns,
-                "does not exist; create it first or ask golden to create it \
-                 (ImportTarget::with_create_namespace, CLI --create-namespace)",
-            )
-            .into());
-        }
-    };
+    let namespace = namespace_selection(
+        cluster.namespaces.get(ns),
+        ns,
+        manifests.namespace.is_some(),
+    )?;
     let vs_key = (ns.to_string(), manifests.snapshot.name_any());
     let live_vs = cluster.snapshots.get(&vs_key);
     let existing_content = cluster.contents.get(&manifests.content.name_any());
@@ -817,6 +817,56 @@ fn decide(
         replace_snapshot,
         replace_content,
     })
+}
+
+/// Whether the target namespace `ns` must be created, given the Namespace
+/// of that name read from the cluster (`None`: there is none): a
+/// namespace being deleted or missing without `create` is an error.
+pub(crate) fn namespace_selection(
+    existing: Option<&Namespace>,
+    ns: &str,
+    create: bool,
+) -> Result<bool> {
+    match existing {
+        Some(n) if n.metadata.deletion_timestamp.is_some() => {
+            // The namespace controller says what holds it (conditions
+            // NamespaceContentRemaining, NamespaceFinalizersRemaining).
+            let held: Vec<String> = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|c| c.status == "True")
+                .filter_map(|c| c.message.clone())
+                .collect();
+            let why = if held.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", held.join("; "))
+            };
+            Err(golden_core::Error::conflict(
+                "Namespace",
+                ns,
+                format!(
+                    "is being deleted{why}; it stays Terminating until that is gone. Remove \
+                     what holds it, or pick another namespace"
+                ),
+            )
+            .into())
+        }
+        // An existing namespace is never taken over, even when asked to
+        // create it: teardown must not delete a namespace golden did not make.
+        Some(_) => Ok(false),
+        None if create => Ok(true),
+        None => Err(golden_core::Error::invalid(
+            "target namespace",
+            ns,
+            "does not exist; create it first or ask golden to create it \
+                 (ImportTarget::with_create_namespace, CLI --create-namespace)",
+        )
+        .into()),
+    }
 }
 
 /// Why an existing golden content must be replaced before it can serve

@@ -15,7 +15,12 @@
 //! - [`Golden::import`]: validate everything, then server-side apply
 //!   (field manager `golden`) VolumeSnapshotContent (`Retain`) ->
 //!   VolumeSnapshot -> PersistentVolumeClaim per namespace with bounded
-//!   concurrency, then wait with one watch per resource type;
+//!   concurrency, then wait with one watch per resource type; with
+//!   [`ImportOptions::with_cross_namespace`] instead one content,
+//!   VolumeSnapshot and ReferenceGrant in a golden-owned namespace and per
+//!   target only a claim restored across namespaces (KEP-3294, feature
+//!   gate `CrossNamespaceVolumeDataSource`, checked by a server-side dry
+//!   run before anything is written; docs/decisions/0012);
 //! - [`Golden::clone_into`] = capture (or reuse) + import;
 //! - [`Golden::status`], [`Golden::teardown`], [`Golden::refresh`],
 //!   [`Golden::gc`].
@@ -77,7 +82,11 @@
 //! `volumesnapshots` and `persistentvolumeclaims` (list/watch across
 //! namespaces: the wait uses one watch per resource type), get/list/patch
 //! on `namespaces`, list on `storageclasses`, `volumesnapshotclasses`
-//! (when a target names one) and `events`.
+//! (when a target names one) and `events`. Cross-namespace imports also
+//! need get/list/create/update/delete on `referencegrants`
+//! (gateway.networking.k8s.io) in the shared namespace, and list on them
+//! across namespaces (status and teardown read golden's grants; a cluster
+//! that does not serve the kind has none).
 //!
 //! Validation reads what an import would write and nothing else: per
 //! target, the Namespace, the VolumeSnapshotContent, the VolumeSnapshot and
@@ -111,6 +120,7 @@ mod locate;
 mod options;
 mod ownership;
 mod records;
+mod shared;
 mod status;
 mod teardown;
 mod wait;
@@ -134,6 +144,7 @@ pub use options::{
     ImportOptions, RefreshOptions, TeardownOptions,
 };
 pub use ownership::{FIELD_MANAGER, is_golden};
+pub use shared::SharedImport;
 pub use status::{GoldenStatus, ImportStatus};
 pub use teardown::TeardownReport;
 pub use wait::{ANNOTATION_SELECTED_NODE, claim_usable, content_ready, snapshot_ready};

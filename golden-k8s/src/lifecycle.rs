@@ -359,6 +359,15 @@ impl Golden {
             )
             .into());
         }
+        if let Some(shared) = &options.import.cross_namespace {
+            return Err(golden_core::Error::invalid(
+                "refresh",
+                shared,
+                "refresh moves per-namespace imports only; for a cross-namespace import tear \
+                 the namespaces down and clone them again with --cross-namespace",
+            )
+            .into());
+        }
         check_targets(source, targets, &options.import)?;
         let targets = &self
             .inherited(source, targets, options.inherit_source)

@@ -32,6 +32,16 @@ pub struct ImportOptions {
     /// exists, is ready, has the handle given and is not larger than the
     /// size given. On by default.
     pub verify_snapshot: bool,
+    /// Import across namespaces (KEP-3294) through this golden-owned
+    /// namespace instead of one VolumeSnapshot per namespace: one content,
+    /// one VolumeSnapshot and one ReferenceGrant there, and in each target
+    /// only a claim whose `dataSourceRef` names that VolumeSnapshot. Needs
+    /// the `CrossNamespaceVolumeDataSource` feature gate (checked before
+    /// anything is written) and the Gateway API ReferenceGrant CRD; at
+    /// most 16 namespaces share one VolumeSnapshot. Off (`None`) by
+    /// default; [`golden_core::cross_namespace::DEFAULT_SHARED_NAMESPACE`]
+    /// is the usual name. docs/decisions/0012.
+    pub cross_namespace: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -43,6 +53,7 @@ impl Default for ImportOptions {
             timeout: Duration::from_secs(10 * 60),
             policy: NamespacePolicy::default(),
             verify_snapshot: true,
+            cross_namespace: None,
         }
     }
 }
@@ -81,6 +92,13 @@ impl ImportOptions {
     /// Whether to check the golden snapshot with the provider first.
     pub fn with_verify_snapshot(mut self, verify: bool) -> Self {
         self.verify_snapshot = verify;
+        self
+    }
+
+    /// Imports across namespaces through `shared_namespace` (see
+    /// [`ImportOptions::cross_namespace`]).
+    pub fn with_cross_namespace(mut self, shared_namespace: impl Into<String>) -> Self {
+        self.cross_namespace = Some(shared_namespace.into());
         self
     }
 }

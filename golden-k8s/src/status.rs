@@ -61,20 +61,35 @@ pub struct ImportStatus {
     /// The namespace no longer exists: only the cluster-scoped content is
     /// left (an orphan; `teardown` of the namespace or `gc` removes it).
     pub orphaned: bool,
+    /// Cross-namespace import: the namespace of the shared VolumeSnapshot
+    /// the claim restores from (the content and VolumeSnapshot fields are
+    /// then the shared ones).
+    pub source_namespace: Option<String>,
+    /// This row is the shared namespace of a cross-namespace import: it
+    /// holds the shared content and VolumeSnapshot and no claim.
+    pub shared: bool,
+    /// Cross-namespace import: the ReferenceGrant lets this namespace's
+    /// claims use the shared VolumeSnapshot.
+    pub granted: bool,
 }
 
 impl ImportStatus {
     /// All three objects exist, both snapshots are ready and the claim is
-    /// usable (Bound, or waiting for its first consumer).
+    /// usable (Bound, or waiting for its first consumer); for a shared
+    /// row, the content and VolumeSnapshot are ready.
     pub fn is_ready(&self) -> bool {
-        self.content_ready && self.snapshot_ready && self.claim_usable
+        self.content_ready && self.snapshot_ready && (self.shared || self.claim_usable)
     }
 }
 
 impl Golden {
     /// Every golden import in the cluster, grouped by golden snapshot and
-    /// namespace, found by golden's labels (five list calls: contents,
-    /// snapshots, claims, StorageClasses, and namespace names). Every
+    /// namespace, found by golden's labels (six list calls: contents,
+    /// snapshots, claims, ReferenceGrants, StorageClasses, and namespace
+    /// names). A cross-namespace import shows its shared namespace as a
+    /// row of its own ([`ImportStatus::shared`]) and each target's claim
+    /// with the shared objects' readiness
+    /// ([`ImportStatus::source_namespace`]). Every
     /// content is read, golden's or not, so that one with `deletionPolicy:
     /// Delete` on a golden handle is reported in
     /// [`GoldenStatus::warnings`]; a golden content whose namespace is gone
@@ -103,6 +118,7 @@ impl Golden {
             .await
             .map_err(|e| Error::kube("list", "PersistentVolumeClaim", &sel, e))?
             .items;
+        let grants = crate::shared::golden_grants(&self.client, None).await?;
 
         let classes = Api::<StorageClass>::all(self.client.clone())
             .list(&ListParams::default())
@@ -169,6 +185,7 @@ impl Golden {
             }
         }
         for g in out.values_mut() {
+            crate::shared::annotate_status(g, &claims, &snapshots, &grants);
             let handles: BTreeSet<String> = contents
                 .iter()
                 .filter(|c| c.labels().get(LABEL_SNAPSHOT) == Some(&g.snapshot_label))

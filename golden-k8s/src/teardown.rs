@@ -49,6 +49,12 @@ pub struct TeardownReport {
     /// could not remove from the cloud (the snapshot then stays until gc
     /// in this cluster removes the record).
     pub warnings: Vec<String>,
+    /// Cross-namespace imports: the ReferenceGrants (`namespace/name`)
+    /// this namespace's entry was removed from.
+    pub grants_updated: Vec<String>,
+    /// Cross-namespace imports: shared objects deleted because this
+    /// namespace was the last to use them, as `Kind/namespace/name`.
+    pub shared_removed: Vec<String>,
 }
 
 /// One namespace's teardown and the golden snapshots (id -> handle) its
@@ -78,7 +84,7 @@ fn selector(namespace: Option<&str>, snapshot_id: Option<&str>) -> String {
     s
 }
 
-async fn list_golden<K>(api: &Api<K>, kind: &'static str, sel: &str) -> Result<Vec<K>>
+pub(crate) async fn list_golden<K>(api: &Api<K>, kind: &'static str, sel: &str) -> Result<Vec<K>>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
 {
@@ -92,7 +98,7 @@ where
     Ok(items.into_iter().filter(|o| is_golden(o.meta())).collect())
 }
 
-async fn delete_all<K>(api: &Api<K>, kind: &'static str, objs: &[K]) -> Result<()>
+pub(crate) async fn delete_all<K>(api: &Api<K>, kind: &'static str, objs: &[K]) -> Result<()>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
 {
@@ -198,6 +204,7 @@ impl Golden {
         options: &TeardownOptions,
     ) -> Result<TornDown> {
         let sel = selector(Some(ns), options.snapshot_id.as_deref());
+        let snapshot_label = options.snapshot_id.as_deref().map(names::label_safe);
         let namespace = Api::<Namespace>::all(self.client.clone())
             .get_opt(ns)
             .await
@@ -208,6 +215,9 @@ impl Golden {
         let claims = list_golden(&claims_api, "PersistentVolumeClaim", &sel).await?;
         let snapshots = list_golden(&vs_api, "VolumeSnapshot", &sel).await?;
         let contents = list_golden(&vsc_api, "VolumeSnapshotContent", &sel).await?;
+        // The shared namespace of a cross-namespace import stays while
+        // targets use it.
+        self.refuse_shared_teardown(ns, &snapshots).await?;
 
         // Refuse before deleting anything if a content would take the cloud
         // snapshot with it.
@@ -254,6 +264,11 @@ impl Golden {
         )
         .await?;
 
+        // Cross-namespace imports: the grant entry, and the shared objects
+        // with the last target.
+        let (grants_updated, shared_removed, shared_contents) = self
+            .teardown_cross_namespace(ns, snapshot_label.as_deref(), &claims, timeout)
+            .await?;
         let mut namespace_deleted = false;
         if options.delete_namespace && namespace.is_some() {
             namespace_deleted = self.delete_created_namespace(ns).await?;
@@ -267,6 +282,8 @@ impl Golden {
             namespace_missing: namespace.is_none(),
             released: Vec::new(),
             warnings: Vec::new(),
+            grants_updated,
+            shared_removed,
         };
         let mut deleted: Vec<String> = Vec::new();
         deleted.extend(
@@ -287,12 +304,15 @@ impl Golden {
                 .iter()
                 .map(|n| format!("VolumeSnapshotContent/{n}")),
         );
+        deleted.extend(report.shared_removed.iter().cloned());
         self.events.emit(Event::TornDown {
             namespace: ns.to_string(),
             deleted,
             namespace_deleted,
         });
-        Ok((report, imported_snapshots(&contents)))
+        let mut imported = imported_snapshots(&contents);
+        imported.extend(imported_snapshots(&shared_contents));
+        Ok((report, imported))
     }
 
     /// Deletes `ns` when golden created it and no claim is left in it.

@@ -30,6 +30,9 @@ pub const ANNOTATION_SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 pub(crate) struct WaitTarget {
     pub(crate) namespace: String,
     pub(crate) content: String,
+    /// The namespace of the VolumeSnapshot: the target's own, or the
+    /// shared namespace of a cross-namespace import.
+    pub(crate) snapshot_namespace: String,
     pub(crate) snapshot: String,
     pub(crate) claim: String,
     /// The claim's StorageClass binds on first consumer.
@@ -135,16 +138,17 @@ pub(crate) async fn wait_usable(
         .enumerate()
         .map(|(i, t)| (t.namespace.clone(), i))
         .collect();
-    let by_content: BTreeMap<String, usize> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.content.clone(), i))
-        .collect();
-    let by_snapshot: BTreeMap<(String, String), usize> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| ((t.namespace.clone(), t.snapshot.clone()), i))
-        .collect();
+    // Targets of a cross-namespace import share one content and one
+    // VolumeSnapshot: a key names every target it serves.
+    let mut by_content: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut by_snapshot: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, t) in targets.iter().enumerate() {
+        by_content.entry(t.content.clone()).or_default().push(i);
+        by_snapshot
+            .entry((t.snapshot_namespace.clone(), t.snapshot.clone()))
+            .or_default()
+            .push(i);
+    }
     let by_claim: BTreeMap<(String, String), usize> = targets
         .iter()
         .enumerate()
@@ -177,7 +181,7 @@ pub(crate) async fn wait_usable(
                     None => std::future::pending().await,
                 }
             };
-            let mut touched = None;
+            let mut touched: Vec<usize> = Vec::new();
             tokio::select! {
                 () = expired => break,
                 outcome = outcomes.recv(), if applies_ended.is_none() => match outcome {
@@ -186,7 +190,7 @@ pub(crate) async fn wait_usable(
                         if let Some(&i) = by_namespace.get(&o.namespace) {
                             if o.applied {
                                 applied.insert(i);
-                                touched = Some(i);
+                                touched.push(i);
                             } else {
                                 pending.remove(&i);
                             }
@@ -200,32 +204,34 @@ pub(crate) async fn wait_usable(
                         watch_error = Some(e.to_string());
                     }
                     Some(Ok(Update::Content(ev))) => apply_event(&ev, &mut |o, present| {
-                        if let Some(&i) = by_content.get(&o.name_any()) {
+                        for &i in by_content.get(&o.name_any()).into_iter().flatten() {
                             seen[i].content = present.then(|| o.clone());
-                            touched = Some(i);
+                            touched.push(i);
                         }
                     }),
                     Some(Ok(Update::Snapshot(ev))) => apply_event(&ev, &mut |o, present| {
                         let key = (o.namespace().unwrap_or_default(), o.name_any());
-                        if let Some(&i) = by_snapshot.get(&key) {
+                        for &i in by_snapshot.get(&key).into_iter().flatten() {
                             seen[i].snapshot = present.then(|| o.clone());
-                            touched = Some(i);
+                            touched.push(i);
                         }
                     }),
                     Some(Ok(Update::Claim(ev))) => apply_event(&ev, &mut |o, present| {
                         let key = (o.namespace().unwrap_or_default(), o.name_any());
                         if let Some(&i) = by_claim.get(&key) {
                             seen[i].claim = present.then(|| o.clone());
-                            touched = Some(i);
+                            touched.push(i);
                         }
                     }),
                 },
             }
-            if let Some(i) = touched
-                && applied.contains(&i)
-                && pending.contains(&i)
-                && is_usable(&seen[i], &targets[i])
-            {
+            for i in touched {
+                if !(applied.contains(&i)
+                    && pending.contains(&i)
+                    && is_usable(&seen[i], &targets[i]))
+                {
+                    continue;
+                }
                 pending.remove(&i);
                 let t = &targets[i];
                 let waiting = seen[i]
@@ -297,7 +303,7 @@ pub(crate) async fn wait_usable(
             n.claim_last_event =
                 last_event(client, &t.namespace, "PersistentVolumeClaim", &t.claim).await;
             n.snapshot_last_event =
-                last_event(client, &t.namespace, "VolumeSnapshot", &t.snapshot).await;
+                last_event(client, &t.snapshot_namespace, "VolumeSnapshot", &t.snapshot).await;
             NamespaceFailure {
                 namespace: t.namespace.clone(),
                 error: Error::NotReady(Box::new(n)),

@@ -63,6 +63,34 @@ pub(crate) struct TargetArgs {
     pub(crate) protect: Vec<String>,
 }
 
+/// The cross-namespace mode (KEP-3294), for clone and render.
+#[derive(Debug, Args)]
+pub(crate) struct CrossNamespaceArgs {
+    /// Import across namespaces: one VolumeSnapshot (and content) in a
+    /// golden-owned namespace, a ReferenceGrant there, and in each target
+    /// only a claim whose dataSourceRef names it. Needs the
+    /// CrossNamespaceVolumeDataSource feature gate (kube-apiserver,
+    /// kube-controller-manager, csi-provisioner) and the Gateway API
+    /// ReferenceGrant CRD; at most 16 namespaces per shared namespace.
+    #[arg(long)]
+    pub(crate) cross_namespace: bool,
+    /// With --cross-namespace: the golden-owned namespace of the shared
+    /// objects (created when missing) [default: golden-shared].
+    #[arg(long, value_name = "NAME", requires = "cross_namespace")]
+    pub(crate) shared_namespace: Option<String>,
+}
+
+impl CrossNamespaceArgs {
+    /// The shared namespace when the mode is on.
+    pub(crate) fn shared(&self) -> Option<String> {
+        self.cross_namespace.then(|| {
+            self.shared_namespace.clone().unwrap_or_else(|| {
+                golden_core::cross_namespace::DEFAULT_SHARED_NAMESPACE.to_string()
+            })
+        })
+    }
+}
+
 impl TargetArgs {
     pub(crate) fn target(&self, ns: &str) -> Result<ImportTarget> {
         let mut t = ImportTarget::new(ns).with_create_namespace(self.create_namespace);

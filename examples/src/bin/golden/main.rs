@@ -34,10 +34,12 @@ use crate::progress::Progress;
     golden demo\n  \
     golden clone --provider aws --pvc production/postgres-pv-claim -n 'sandbox{01..03}' --create-namespace\n  \
     golden clone --provider aws --pvc production/postgres-pv-claim -n 'sandbox{01..42}' --dry-run --ready-within 1h\n  \
+    golden clone --provider aws --pvc production/postgres-pv-claim -n 'sandbox{01..16}' --cross-namespace\n  \
     golden status\n  \
     golden teardown -n sandbox02\n  \
     golden gc --dry-run\n  \
-    golden render --driver pd --project my-project --snapshot golden-postgres --size 21Gi --pvc-name data -n sandbox01"
+    golden render --driver pd --project my-project --snapshot golden-postgres --size 21Gi --pvc-name data -n sandbox01\n  \
+    golden render --driver ebs --snapshot snap-0123456789abcdef0 --size 21Gi --pvc-name data -n 'sandbox{01..03}' --cross-namespace"
 )]
 struct Cli {
     #[command(flatten)]

@@ -11,7 +11,7 @@ use golden_k8s::{
 };
 use serde_json::{Value, json};
 
-use crate::common::TargetArgs;
+use crate::common::{CrossNamespaceArgs, TargetArgs};
 
 /// How results are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -220,6 +220,8 @@ pub(crate) struct CloneArgs {
     #[arg(long, value_parser = parse_duration)]
     pub(crate) reuse_within: Option<Duration>,
     #[command(flatten)]
+    pub(crate) cross: CrossNamespaceArgs,
+    #[command(flatten)]
     pub(crate) plan: crate::hydration::PlanArgs,
 }
 
@@ -251,14 +253,19 @@ fn import_report(report: &golden_k8s::ImportReport) -> (Value, String) {
             } else {
                 "no"
             };
+            let vs = match &n.source_namespace {
+                Some(src) => format!("{src}/{}", n.volume_snapshot),
+                None => n.volume_snapshot.clone(),
+            };
             table.push_str(&format!(
                 "{}\t{}\t{}\t{}\t{}\t{}\n",
-                n.namespace, n.claim, n.volume_snapshot, n.content, n.written, ready
+                n.namespace, n.claim, vs, n.content, n.written, ready
             ));
             json!({
                 "namespace": n.namespace,
                 "claim": n.claim,
                 "volumeSnapshot": n.volume_snapshot,
+                "sourceNamespace": n.source_namespace,
                 "content": n.content,
                 "storageClass": n.storage_class,
                 "written": n.written,
@@ -267,16 +274,39 @@ fn import_report(report: &golden_k8s::ImportReport) -> (Value, String) {
             })
         })
         .collect();
-    (
-        json!({"snapshotId": report.snapshot_id, "namespaces": rows}),
-        table,
-    )
+    let mut value = json!({"snapshotId": report.snapshot_id, "namespaces": rows});
+    if let Some(s) = &report.shared {
+        table.push_str(&format!(
+            "{}\t(shared)\t{}/{}\t{}\t{}\tgrant {}/{}: {}\n",
+            s.namespace,
+            s.namespace,
+            s.volume_snapshot,
+            s.content,
+            s.written,
+            s.namespace,
+            s.grant,
+            s.granted.join(",")
+        ));
+        value["shared"] = json!({
+            "namespace": s.namespace,
+            "volumeSnapshot": s.volume_snapshot,
+            "content": s.content,
+            "grant": s.grant,
+            "granted": s.granted,
+            "written": s.written,
+        });
+    }
+    (value, table)
 }
 
 pub(crate) async fn clone(g: &Golden, args: &CloneArgs, out: Output) -> Result<()> {
     let targets = targets(&args.target)?;
+    let mut import = args.import.options().with_policy(policy(&args.target));
+    if let Some(shared) = args.cross.shared() {
+        import = import.with_cross_namespace(shared);
+    }
     let mut options = CloneOptions::default()
-        .with_import(args.import.options().with_policy(policy(&args.target)))
+        .with_import(import)
         .with_inherit_source(!args.import.no_inherit);
     if let Some(age) = args.reuse_within {
         options = options.with_reuse_within(age);
@@ -312,6 +342,10 @@ pub(crate) async fn status_with_initialization(
         for n in &s.namespaces {
             let ns = if n.orphaned {
                 format!("{} (deleted: orphaned content)", n.namespace)
+            } else if n.shared {
+                format!("{} (shared)", n.namespace)
+            } else if let Some(src) = &n.source_namespace {
+                format!("{} (from {src})", n.namespace)
             } else {
                 n.namespace.clone()
             };
@@ -335,6 +369,9 @@ pub(crate) async fn status_with_initialization(
                 "snapshotReady": n.snapshot_ready,
                 "contentReady": n.content_ready,
                 "usable": n.is_ready(),
+                "shared": n.shared,
+                "sourceNamespace": n.source_namespace,
+                "granted": n.granted,
                 "initialization": init.map(|i| i.json(&n.namespace, n.claim.as_deref())),
             }));
         }
@@ -414,6 +451,8 @@ pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Re
                 "volumeSnapshots": r.volume_snapshots,
                 "contents": r.contents,
                 "namespaceDeleted": r.namespace_deleted,
+                "grantsUpdated": r.grants_updated,
+                "sharedRemoved": r.shared_removed,
             })
         })
         .collect();
@@ -428,6 +467,18 @@ pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Re
         .into_iter()
         .collect();
     if out == Output::Table {
+        for r in &reports {
+            for g in &r.grants_updated {
+                eprintln!("golden: {} left ReferenceGrant {g}", r.namespace);
+            }
+            if !r.shared_removed.is_empty() {
+                eprintln!(
+                    "golden: {} was the last namespace of its cross-namespace import; removed {}",
+                    r.namespace,
+                    r.shared_removed.join(", ")
+                );
+            }
+        }
         for id in &released {
             eprintln!("golden: no import of {id} is left in this cluster; its record was removed");
         }

@@ -8,7 +8,7 @@ use golden_core::{
     ImportTarget, ManifestBuilder, NamespacePolicy, PvcRef, Snapshot, quantity, render,
 };
 
-use crate::common::{Driver, TargetArgs};
+use crate::common::{CrossNamespaceArgs, Driver, TargetArgs};
 use crate::ops::Output;
 
 /// Arguments of `golden render`.
@@ -37,6 +37,8 @@ pub(crate) struct RenderArgs {
     source_pvc: Option<PvcRef>,
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    cross: CrossNamespaceArgs,
 }
 
 pub(crate) fn run(args: &RenderArgs, format: Output) -> Result<()> {
@@ -61,6 +63,31 @@ pub(crate) fn run(args: &RenderArgs, format: Output) -> Result<()> {
         .map(|ns| args.target.target(ns))
         .collect::<Result<_>>()?;
     // Rendered in full before printing, so bad input prints nothing.
+    if let Some(shared) = args.cross.shared() {
+        let m = golden_core::cross_namespace::build_cross_namespace(
+            builder.as_ref(),
+            &snapshot,
+            &targets,
+            &shared,
+            &policy,
+        )?;
+        let text = match format {
+            Output::Table | Output::Yaml => {
+                let mut yaml = String::with_capacity((m.targets.len() + 4) * 1024);
+                golden_core::cross_namespace::render_cross_namespace(&m, &mut yaml)?;
+                yaml
+            }
+            Output::Json => {
+                let list =
+                    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": m.to_values()});
+                let mut s = serde_json::to_string_pretty(&list)?;
+                s.push('\n');
+                s
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        return out.write_all(text.as_bytes()).context("writing to stdout");
+    }
     let text = match format {
         // A YAML stream, one document per object (the default too).
         Output::Table | Output::Yaml => {
