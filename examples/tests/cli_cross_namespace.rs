@@ -85,7 +85,7 @@ fn render_cross_namespace_prints_the_shared_objects_and_one_claim_per_namespace(
         assert!(c["spec"].get("dataSource").is_none(), "{c}");
     }
     for d in &docs[1..3] {
-        golden_core::validate::validate_object(d).unwrap();
+        golden_sim::crd_validation::validate_object(d).unwrap();
     }
 
     // JSON: the same objects as one List.

@@ -20,7 +20,7 @@
 //!   VolumeSnapshot and ReferenceGrant in a golden-owned namespace and per
 //!   target only a claim restored across namespaces (KEP-3294, feature
 //!   gate `CrossNamespaceVolumeDataSource`, checked by a server-side dry
-//!   run before anything is written; docs/decisions/0012);
+//!   run before anything is written; docs/decisions/0014);
 //! - [`Golden::clone_into`] = capture (or reuse) + import;
 //! - [`Golden::status`], [`Golden::teardown`], [`Golden::refresh`],
 //!   [`Golden::gc`].

@@ -40,7 +40,7 @@ pub struct ImportOptions {
     /// anything is written) and the Gateway API ReferenceGrant CRD; at
     /// most 16 namespaces share one VolumeSnapshot. Off (`None`) by
     /// default; [`golden_core::cross_namespace::DEFAULT_SHARED_NAMESPACE`]
-    /// is the usual name. docs/decisions/0012.
+    /// is the usual name. docs/decisions/0014.
     pub cross_namespace: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 //! VolumeSnapshot and one ReferenceGrant in a golden-owned namespace, and
 //! per target namespace only a claim whose `dataSourceRef` names that
 //! VolumeSnapshot. The objects are built by
-//! [`golden_core::cross_namespace`]; docs/decisions/0012 has the design.
+//! [`golden_core::cross_namespace`]; docs/decisions/0014 has the design.
 //!
 //! Import validates everything before the first write, as the
 //! per-namespace import does, and one thing more: a server-side dry run

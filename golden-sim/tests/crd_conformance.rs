@@ -1076,3 +1076,23 @@ fn the_checked_in_rendering_is_what_domain_md_asks_for() {
         "projects/p/global/images/golden-postgres-image"
     );
 }
+
+#[test]
+fn cross_namespace_shared_objects_satisfy_the_upstream_crds() {
+    use golden_core::cross_namespace::build_cross_namespace;
+    use golden_core::memory::{InMemoryManifests, MEMORY_DRIVER};
+    let golden = Snapshot::new("memsnap-0001", "memsnap-0001", 21 << 30);
+    let m = build_cross_namespace(
+        &InMemoryManifests::new(MEMORY_DRIVER),
+        &golden,
+        &[
+            ImportTarget::new("sandbox01"),
+            ImportTarget::new("sandbox02"),
+        ],
+        "golden-shared",
+        &golden_core::NamespacePolicy::default(),
+    )
+    .unwrap();
+    assert_valid(&serde_json::to_value(&m.content).unwrap());
+    assert_valid(&serde_json::to_value(&m.snapshot).unwrap());
+}

@@ -539,7 +539,7 @@ mod tests {
     use super::*;
     use crate::controllers::harness;
     use golden_core::memory::InMemoryProvider;
-    use golden_core::{CreateSnapshotOptions, DiskRef};
+    use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProviderExt};
     use serde_json::json;
 
     fn content(
