@@ -1081,7 +1081,8 @@ fn the_checked_in_rendering_is_what_domain_md_asks_for() {
 fn cross_namespace_shared_objects_satisfy_the_upstream_crds() {
     use golden_core::cross_namespace::build_cross_namespace;
     use golden_core::memory::{InMemoryManifests, MEMORY_DRIVER};
-    let golden = Snapshot::new("memsnap-0001", "memsnap-0001", 21 << 30);
+    let golden =
+        Snapshot::new("memsnap-0001", "memsnap-0001", 21 << 30).with_source_pvc(source_pvc());
     let m = build_cross_namespace(
         &InMemoryManifests::new(MEMORY_DRIVER),
         &golden,
