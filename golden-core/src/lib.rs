@@ -9,11 +9,15 @@
 //!
 //! This crate does no I/O. It holds:
 //! - [`SnapshotProvider`]: a cloud that snapshots disks (backends:
-//!   `golden-aws`, `golden-gcp`, and [`memory::InMemoryProvider`] here);
+//!   `golden-aws`, `golden-gcp`, golden-k8s's CSI provider, and
+//!   [`memory::InMemoryProvider`] here), with the conveniences every
+//!   provider gets in [`SnapshotProviderExt`];
 //! - [`ManifestBuilder`]: golden snapshot + [`ImportTarget`] -> typed
 //!   objects ([`ImportManifests`]), validated before anything is built;
 //! - the snapshot CRD types ([`crd`]), naming rules ([`names`]), sizes
-//!   ([`quantity`]) and YAML rendering ([`render`]);
+//!   ([`quantity`], the whole Kubernetes quantity grammar), YAML rendering
+//!   through serde-saphyr ([`render`]) and the cross-namespace (KEP-3294)
+//!   bundle ([`cross_namespace`]);
 //! - the provider conformance suite (module `testkit`, feature `testkit`).
 //!
 //! Validation of snapshot objects against the upstream CRDs (schema and CEL
