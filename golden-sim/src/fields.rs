@@ -306,7 +306,157 @@ pub(crate) enum Ownership {
     },
 }
 
+/// The leaf paths a write in `scope` changed (leaves of `new` whose value
+/// in `old` differs or is missing) and removed (leaves of `old` that are
+/// not leaves of `new`), as [`owned_paths`] of the two objects would give
+/// them, without walking the subtrees the write left equal.
+pub(crate) fn diff(old: Option<&Value>, new: &Value, scope: Scope) -> (FieldSet, FieldSet) {
+    let mut changed = FieldSet::new();
+    let mut removed = FieldSet::new();
+    let empty = Map::new();
+    let n = new.as_object().unwrap_or(&empty);
+    let o = old.and_then(Value::as_object).unwrap_or(&empty);
+    let in_scope = |k: &str| {
+        k != "apiVersion"
+            && k != "kind"
+            && match scope {
+                Scope::Main => k != "status",
+                Scope::Status => k == "status",
+                Scope::All => true,
+            }
+    };
+    let keys = n.keys().chain(o.keys().filter(|k| !n.contains_key(*k)));
+    let mut path = Vec::new();
+    for k in keys.filter(|k| in_scope(k)) {
+        path.push(format!("f:{k}"));
+        if k == "metadata" {
+            let nm = n.get(k).and_then(Value::as_object).unwrap_or(&empty);
+            let om = o.get(k).and_then(Value::as_object).unwrap_or(&empty);
+            let mkeys = nm
+                .keys()
+                .chain(om.keys().filter(|mk| !nm.contains_key(*mk)));
+            for mk in mkeys.filter(|mk| !SERVER_META.contains(&mk.as_str())) {
+                path.push(format!("f:{mk}"));
+                diff_node(
+                    om.get(mk),
+                    nm.get(mk),
+                    &mut path,
+                    &mut changed,
+                    &mut removed,
+                );
+                path.pop();
+            }
+        } else {
+            diff_node(o.get(k), n.get(k), &mut path, &mut changed, &mut removed);
+        }
+        path.pop();
+    }
+    (changed, removed)
+}
+
+fn diff_node(
+    old: Option<&Value>,
+    new: Option<&Value>,
+    path: &mut Path,
+    changed: &mut FieldSet,
+    removed: &mut FieldSet,
+) {
+    if let (Some(o), Some(n)) = (old, new)
+        && o == n
+    {
+        return;
+    }
+    let Some(n) = new else {
+        if let Some(o) = old {
+            walk(o, path, removed);
+        }
+        return;
+    };
+    match n {
+        Value::Object(nm) if !nm.is_empty() => {
+            let om = old.and_then(Value::as_object).filter(|m| !m.is_empty());
+            if om.is_none()
+                && let Some(o) = old
+            {
+                walk(o, path, removed);
+            }
+            for (k, nv) in nm {
+                path.push(format!("f:{k}"));
+                diff_node(om.and_then(|m| m.get(k)), Some(nv), path, changed, removed);
+                path.pop();
+            }
+            for (k, ov) in om.into_iter().flatten() {
+                if !nm.contains_key(k) {
+                    path.push(format!("f:{k}"));
+                    walk(ov, path, removed);
+                    path.pop();
+                }
+            }
+        }
+        Value::Array(items) if is_set_list(path) => {
+            let before = old.and_then(Value::as_array);
+            if items.is_empty() {
+                changed.insert(path.clone());
+            }
+            for it in items {
+                if !before.is_some_and(|b| b.contains(it)) {
+                    let mut p = path.clone();
+                    p.push(format!("v:{it}"));
+                    changed.insert(p);
+                }
+            }
+            if let Some(o) = old {
+                let mut was = FieldSet::new();
+                walk(o, path, &mut was);
+                let mut now = FieldSet::new();
+                walk(n, path, &mut now);
+                removed.extend(was.difference(&now).cloned());
+            }
+        }
+        _ => {
+            changed.insert(path.clone());
+            if let Some(o) = old {
+                let mut was = FieldSet::new();
+                walk(o, path, &mut was);
+                was.remove(path.as_slice());
+                removed.extend(was);
+            }
+        }
+    }
+}
+
+/// Whether the FieldsV1 tree `tree` holds the leaf `path`.
+fn tree_contains(tree: &Value, path: &[String]) -> bool {
+    let mut cur = tree;
+    for el in path {
+        match cur.get(el) {
+            Some(c) => cur = c,
+            None => return false,
+        }
+    }
+    match cur.as_object() {
+        Some(m) if !m.is_empty() => m.contains_key("."),
+        _ => true,
+    }
+}
+
+/// Whether the stored `managedFields` entry `e` is `manager`'s `operation`
+/// on `sub`.
+fn entry_is(e: &Value, manager: &str, operation: &str, sub: Option<&str>) -> bool {
+    e.get("manager").and_then(Value::as_str) == Some(manager)
+        && e.get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or("Update")
+            == operation
+        && e.get("subresource").and_then(Value::as_str) == sub
+}
+
 /// Recomputes `new.metadata.managedFields` after a write by `manager`.
+///
+/// `new` carries the entries of `old` (the store's write path copies them
+/// over whatever a client sent); an update changes only the entries the
+/// write touches - the writer's own, and those that owned a field it
+/// changed or removed - and leaves the others as they were stored.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record(
     old: Option<&Value>,
@@ -318,62 +468,108 @@ pub(crate) fn record(
     ownership: Ownership,
     now: &str,
 ) {
-    let (mut list, apply_set) = match ownership {
-        Ownership::Update => (old.map(entries).unwrap_or_default(), None),
-        Ownership::Apply { applied, entries } => (entries, Some(applied)),
+    let (changed, removed) = diff(old, new, scope);
+    let (applied, mut list) = match ownership {
+        Ownership::Apply { applied, entries } => (applied, entries),
+        Ownership::Update => {
+            record_update(new, &changed, &removed, manager, api_version, sub, now);
+            return;
+        }
     };
-    let old_set = old.map(|o| owned_paths(o, scope)).unwrap_or_default();
-    let new_set = owned_paths(new, scope);
-    let removed: Vec<&Path> = old_set.difference(&new_set).collect();
     for e in &mut list {
         for p in &removed {
-            e.fields.remove(*p);
+            e.fields.remove(p);
         }
     }
-    let (operation, fields) = match apply_set {
-        Some(applied) => ("Apply", applied),
-        None => {
-            let changed: FieldSet = new_set
-                .iter()
-                .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
-                .cloned()
-                .collect();
-            for e in &mut list {
-                if !e.same_id(manager, "Update", sub) {
-                    for p in &changed {
-                        e.fields.remove(p);
-                    }
-                }
-            }
-            let mut mine = list
-                .iter()
-                .find(|e| e.same_id(manager, "Update", sub))
-                .map(|e| e.fields.clone())
-                .unwrap_or_default();
-            if changed.is_empty() && mine.is_empty() {
-                store_entries(new, &list);
-                return;
-            }
-            mine.extend(changed);
-            ("Update", mine)
-        }
-    };
-    match list.iter_mut().find(|e| e.same_id(manager, operation, sub)) {
+    match list.iter_mut().find(|e| e.same_id(manager, "Apply", sub)) {
         Some(e) => {
-            e.fields = fields;
+            e.fields = applied;
             e.time = now.to_string();
             e.api_version = api_version.to_string();
         }
         None => list.push(Entry {
             manager: manager.to_string(),
-            operation: operation.to_string(),
+            operation: "Apply".to_string(),
             api_version: api_version.to_string(),
             time: now.to_string(),
             subresource: sub.map(str::to_string),
-            fields,
+            fields: applied,
         }),
     }
     store_entries(new, &list);
+}
+
+/// The update half of [`record`]: the writer takes the fields it changed,
+/// no one keeps a field that is gone.
+fn record_update(
+    new: &mut Value,
+    changed: &FieldSet,
+    removed: &FieldSet,
+    manager: &str,
+    api_version: &str,
+    sub: Option<&str>,
+    now: &str,
+) {
+    let list = match new
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove("managedFields"))
+    {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(list.len() + 1);
+    let mut own = false;
+    for mut e in list {
+        let tree = e.get("fieldsV1");
+        if entry_is(&e, manager, "Update", sub) {
+            own = true;
+            let mut set = tree.map(from_fields_v1).unwrap_or_default();
+            for p in removed {
+                set.remove(p);
+            }
+            set.extend(changed.iter().cloned());
+            if set.is_empty() {
+                continue;
+            }
+            e["fieldsV1"] = to_fields_v1(&set);
+            e["time"] = json!(now);
+            e["apiVersion"] = json!(api_version);
+        } else {
+            let touches =
+                |paths: &FieldSet| tree.is_some_and(|t| paths.iter().any(|p| tree_contains(t, p)));
+            if touches(changed) || touches(removed) {
+                let mut set = tree.map(from_fields_v1).unwrap_or_default();
+                for p in removed.iter().chain(changed) {
+                    set.remove(p);
+                }
+                if set.is_empty() {
+                    continue;
+                }
+                e["fieldsV1"] = to_fields_v1(&set);
+            }
+        }
+        out.push(e);
+    }
+    if !own && !changed.is_empty() {
+        let mut e = json!({
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": api_version,
+            "time": now,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": to_fields_v1(changed),
+        });
+        if let Some(s) = sub {
+            e["subresource"] = json!(s);
+        }
+        out.push(e);
+    }
+    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut)
+        && !out.is_empty()
+    {
+        m.insert("managedFields".into(), Value::Array(out));
+    }
 }
 
 /// A field another manager owns whose value an apply would change.
@@ -589,5 +785,228 @@ mod tests {
         let cfg2 = json!({"metadata": {"name": "x", "labels": {"a": "1"}}});
         let second = apply(Some(&live), &cfg2, Scope::All, "m", None, false).unwrap();
         assert_eq!(second.object["metadata"]["labels"], json!({"a": "1"}));
+    }
+
+    /// The field-set formulation of [`record`], the reference its tests
+    /// compare against.
+    #[allow(clippy::too_many_arguments)]
+    fn record_by_sets(
+        old: Option<&Value>,
+        new: &mut Value,
+        scope: Scope,
+        manager: &str,
+        api_version: &str,
+        sub: Option<&str>,
+        ownership: Ownership,
+        now: &str,
+    ) {
+        let (mut list, apply_set) = match ownership {
+            Ownership::Update => (old.map(entries).unwrap_or_default(), None),
+            Ownership::Apply { applied, entries } => (entries, Some(applied)),
+        };
+        let old_set = old.map(|o| owned_paths(o, scope)).unwrap_or_default();
+        let new_set = owned_paths(new, scope);
+        let removed: Vec<&Path> = old_set.difference(&new_set).collect();
+        for e in &mut list {
+            for p in &removed {
+                e.fields.remove(*p);
+            }
+        }
+        let (operation, fields) = match apply_set {
+            Some(applied) => ("Apply", applied),
+            None => {
+                let changed: FieldSet = new_set
+                    .iter()
+                    .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+                    .cloned()
+                    .collect();
+                for e in &mut list {
+                    if !e.same_id(manager, "Update", sub) {
+                        for p in &changed {
+                            e.fields.remove(p);
+                        }
+                    }
+                }
+                let mut mine = list
+                    .iter()
+                    .find(|e| e.same_id(manager, "Update", sub))
+                    .map(|e| e.fields.clone())
+                    .unwrap_or_default();
+                if changed.is_empty() && mine.is_empty() {
+                    store_entries(new, &list);
+                    return;
+                }
+                mine.extend(changed);
+                ("Update", mine)
+            }
+        };
+        match list.iter_mut().find(|e| e.same_id(manager, operation, sub)) {
+            Some(e) => {
+                e.fields = fields;
+                e.time = now.to_string();
+                e.api_version = api_version.to_string();
+            }
+            None => list.push(Entry {
+                manager: manager.to_string(),
+                operation: operation.to_string(),
+                api_version: api_version.to_string(),
+                time: now.to_string(),
+                subresource: sub.map(str::to_string),
+                fields,
+            }),
+        }
+        store_entries(new, &list);
+    }
+
+    /// Every kind of change a write makes, by several managers in turn.
+    #[test]
+    fn record_matches_the_field_set_formulation() {
+        let base = json!({
+            "apiVersion": "v1", "kind": "X",
+            "metadata": {"name": "a", "labels": {"x": "1", "y": "2"}, "finalizers": ["f1", "f2"]},
+            "spec": {"a": {"b": 1, "c": [1, 2]}, "e": {}, "list": []},
+            "status": {"phase": "Pending"}
+        });
+        type Step = (&'static str, Scope, Box<dyn Fn(&mut Value)>);
+        let steps: Vec<Step> = vec![
+            (
+                "alice",
+                Scope::Main,
+                Box::new(|v| v["spec"]["a"]["b"] = json!(2)),
+            ),
+            (
+                "bob",
+                Scope::Main,
+                Box::new(|v| v["metadata"]["labels"]["z"] = json!("3")),
+            ),
+            (
+                "bob",
+                Scope::Main,
+                Box::new(|v| {
+                    v["spec"]["a"]["c"] = json!([3]);
+                }),
+            ),
+            (
+                "carol",
+                Scope::Main,
+                Box::new(|v| v["metadata"]["finalizers"] = json!(["f2", "f3"])),
+            ),
+            (
+                "carol",
+                Scope::Main,
+                Box::new(|v| v["metadata"]["finalizers"] = json!([])),
+            ),
+            (
+                "alice",
+                Scope::Main,
+                Box::new(|v| {
+                    v["spec"]["a"] = json!("flat");
+                }),
+            ),
+            (
+                "dave",
+                Scope::Main,
+                Box::new(|v| {
+                    v["spec"]["e"] = json!({"inner": true});
+                }),
+            ),
+            (
+                "dave",
+                Scope::Main,
+                Box::new(|v| {
+                    v["spec"].as_object_mut().unwrap().remove("list");
+                }),
+            ),
+            (
+                "erin",
+                Scope::Status,
+                Box::new(|v| v["status"] = json!({"phase": "Bound", "x": {"y": 1}})),
+            ),
+            (
+                "erin",
+                Scope::Status,
+                Box::new(|v| v["status"] = json!({"phase": "Bound"})),
+            ),
+            (
+                "alice",
+                Scope::Main,
+                Box::new(|v| {
+                    v["metadata"]["labels"] = json!({});
+                }),
+            ),
+            ("bob", Scope::Main, Box::new(|_| {})),
+            (
+                "frank",
+                Scope::All,
+                Box::new(|v| {
+                    v["spec"] = json!({"a": {"b": 9}});
+                    v["status"] = json!({});
+                }),
+            ),
+        ];
+        let mut live_fast = base.clone();
+        record(
+            None,
+            &mut live_fast,
+            Scope::Main,
+            "init",
+            "v1",
+            None,
+            Ownership::Update,
+            "t0",
+        );
+        let mut live_ref = base.clone();
+        record_by_sets(
+            None,
+            &mut live_ref,
+            Scope::Main,
+            "init",
+            "v1",
+            None,
+            Ownership::Update,
+            "t0",
+        );
+        assert_eq!(live_fast, live_ref);
+        for (i, (manager, scope, change)) in steps.iter().enumerate() {
+            let now = format!("t{}", i + 1);
+            let sub = (*scope == Scope::Status).then_some("status");
+            let mut fast = live_fast.clone();
+            change(&mut fast);
+            let mut by_sets = fast.clone();
+            record(
+                Some(&live_fast),
+                &mut fast,
+                *scope,
+                manager,
+                "v1",
+                sub,
+                Ownership::Update,
+                &now,
+            );
+            record_by_sets(
+                Some(&live_ref),
+                &mut by_sets,
+                *scope,
+                manager,
+                "v1",
+                sub,
+                Ownership::Update,
+                &now,
+            );
+            assert_eq!(fast, by_sets, "step {i} by {manager}");
+            let (old_set, new_set) = (owned_paths(&live_fast, *scope), owned_paths(&fast, *scope));
+            let (changed, removed) = diff(Some(&live_fast), &fast, *scope);
+            let want_removed: FieldSet = old_set.difference(&new_set).cloned().collect();
+            assert_eq!(removed, want_removed, "step {i}");
+            let want_changed: FieldSet = new_set
+                .iter()
+                .filter(|p| value_at(&live_fast, p) != value_at(&fast, p))
+                .cloned()
+                .collect();
+            assert_eq!(changed, want_changed, "step {i}");
+            live_fast = fast;
+            live_ref = by_sets;
+        }
+        assert!(entries(&live_fast).iter().any(|e| e.manager == "frank"));
     }
 }

@@ -454,7 +454,7 @@ impl SimCluster {
         };
         let store = &self.shared.store;
         let status = obj.get("status").cloned();
-        let written = match store.get(res, &ns, &name) {
+        let written = match store.get_stored(res, &ns, &name) {
             Some(_) => store
                 .mutate(res, &ns, &name, Writer::new(SEED_MANAGER), |v| {
                     let keep_status = v.get("status").cloned();
@@ -476,10 +476,14 @@ impl SimCluster {
                     }
                 })
                 .map_err(rejected)?
-                .unwrap_or_else(|| store.get(res, &ns, &name).unwrap_or(Value::Null)),
+                .or_else(|| store.get_stored(res, &ns, &name))
+                .map(|s| s.value.clone())
+                .unwrap_or(Value::Null),
             None => store
                 .create(res, &ns, obj, Writer::new(SEED_MANAGER))
-                .map_err(rejected)?,
+                .map_err(rejected)?
+                .value
+                .clone(),
         };
         if res.status
             && let Some(st) = status
@@ -490,7 +494,7 @@ impl SimCluster {
             if let Ok(Some(v)) = store.mutate(res, &ns, &n, Writer::status(SEED_MANAGER), |v| {
                 v["status"] = st
             }) {
-                return Ok(v);
+                return Ok(v.value.clone());
             }
         }
         Ok(written)

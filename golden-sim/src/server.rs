@@ -89,6 +89,17 @@ fn json_response(code: u16, v: &Value) -> Response<Body> {
     r
 }
 
+/// A stored object as the response body, from its encoding.
+fn stored_response(code: u16, o: &Stored) -> Response<Body> {
+    let mut r = Response::new(Body::from(o.json().clone()));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// A list: `head` (kind, apiVersion, metadata) with the stored objects'
 /// encodings as `items`, without decoding or copying the objects.
 fn list_response(head: &Value, items: &[Arc<Stored>]) -> Response<Body> {
@@ -668,17 +679,18 @@ fn resource_request(
         }
         ("GET", Some(name)) => {
             let o = store
-                .get(res, &ns_str, &name)
+                .get_stored(res, &ns_str, &name)
                 .ok_or_else(|| ApiError::not_found(res, &name))?;
             lock(&shared.counts).add_objects_read(1);
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
             if crate::table::wants_table(accept) {
-                let rv = util::meta_str(&o, "resourceVersion")
+                let rv = util::meta_str(&o.value, "resourceVersion")
                     .unwrap_or("")
                     .to_string();
-                return Ok(json_response(200, &crate::table::table(res, &[o], &rv)));
+                let t = crate::table::table(res, std::slice::from_ref(&o.value), &rv);
+                return Ok(json_response(200, &t));
             }
-            Ok(json_response(200, &o))
+            Ok(stored_response(200, &o))
         }
         ("POST", None) => {
             if res.namespaced && ns.is_none() {
@@ -693,12 +705,12 @@ fn resource_request(
                 strict,
             };
             let created = store.create(res, &ns_str, obj, w)?;
-            Ok(json_response(201, &created))
+            Ok(stored_response(201, &created))
         }
         ("PUT", Some(name)) => {
             let obj = parse_body(headers, body)?;
             let out = store.update(res, &ns_str, &name, obj, writer)?;
-            Ok(json_response(200, &out))
+            Ok(stored_response(200, &out))
         }
         ("PATCH", Some(name)) => {
             let ct = headers
@@ -734,12 +746,12 @@ fn resource_request(
             }
             let patch = parse_body(headers, body)?;
             let (out, created) = store.patch(res, &ns_str, &name, kind, &patch, writer)?;
-            Ok(json_response(if created { 201 } else { 200 }, &out))
+            Ok(stored_response(if created { 201 } else { 200 }, &out))
         }
         ("DELETE", Some(name)) => {
             let opts = delete_options(body, dry_run);
             let out = store.delete(res, &ns_str, &name, &opts)?;
-            Ok(json_response(200, &out))
+            Ok(stored_response(200, &out))
         }
         ("DELETE", None) => {
             let label = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
@@ -761,7 +773,7 @@ fn resource_request(
                         ..Default::default()
                     },
                 ) {
-                    deleted.push(d);
+                    deleted.push(d.value.clone());
                 }
             }
             Ok(json_response(
@@ -832,7 +844,7 @@ fn filter_change<'c>(
     }
     let m = |o: &Value| label.matches(o) && field.matches(o);
     let now = m(&c.object.value);
-    let before = c.old.as_ref().is_some_and(m);
+    let before = c.old.as_ref().is_some_and(|o| m(&o.value));
     let kind = match c.kind {
         ChangeKind::Added if now => "ADDED",
         ChangeKind::Modified if now && before => "MODIFIED",

@@ -46,7 +46,7 @@ pub(crate) struct Change {
     pub(crate) namespace: String,
     pub(crate) kind: ChangeKind,
     pub(crate) object: Arc<Stored>,
-    pub(crate) old: Option<Value>,
+    pub(crate) old: Option<Arc<Stored>>,
 }
 
 type Key = (usize, String, String);
@@ -527,7 +527,7 @@ impl Store {
         ns: &str,
         obj: Value,
         w: Writer<'_>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Stored>, ApiError> {
         let mut inner = self.lock();
         self.write(&mut inner, res, ns, None, obj, w, Ownership::Update)
     }
@@ -540,7 +540,7 @@ impl Store {
         name: &str,
         obj: Value,
         w: Writer<'_>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Stored>, ApiError> {
         let mut inner = self.lock();
         let old =
             Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
@@ -567,7 +567,7 @@ impl Store {
         kind: PatchKind,
         body: &Value,
         w: Writer<'_>,
-    ) -> Result<(Value, bool), ApiError> {
+    ) -> Result<(Arc<Stored>, bool), ApiError> {
         let mut inner = self.lock();
         let old = Self::find(&inner, res, ns, name);
         match kind {
@@ -596,7 +596,8 @@ impl Store {
                     m.remove("resourceVersion");
                     m.remove("managedFields");
                 }
-                let applied = fields::apply(old.as_ref(), &config, scope, w.manager, w.sub, force)
+                let live = old.as_ref().map(|o| &o.value);
+                let applied = fields::apply(live, &config, scope, w.manager, w.sub, force)
                     .map_err(|conflicts| conflict_error(res, name, &conflicts))?;
                 let mut new = applied.object;
                 meta_mut(&mut new).insert("name".into(), json!(name));
@@ -610,7 +611,7 @@ impl Store {
             }
             PatchKind::Merge | PatchKind::Json => {
                 let old = old.ok_or_else(|| ApiError::not_found(res, name))?;
-                let mut new = old.clone();
+                let mut new = old.value.clone();
                 if kind == PatchKind::Merge {
                     json_patch::merge(&mut new, body);
                 } else {
@@ -632,25 +633,25 @@ impl Store {
         name: &str,
         w: Writer<'_>,
         f: impl FnOnce(&mut Value),
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<Arc<Stored>>, ApiError> {
         let mut inner = self.lock();
         let old =
             Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
-        let mut new = old.clone();
+        let mut new = old.value.clone();
         f(&mut new);
-        if new == old {
+        if new == old.value {
             return Ok(None);
         }
         self.write(&mut inner, res, ns, Some(old), new, w, Ownership::Update)
             .map(Some)
     }
 
-    fn find(inner: &Inner, res: Res, ns: &str, name: &str) -> Option<Value> {
+    fn find(inner: &Inner, res: Res, ns: &str, name: &str) -> Option<Arc<Stored>> {
         let ns = if res.namespaced { ns } else { "" };
         inner
             .objects
             .get(&(res.index(), ns.to_string(), name.to_string()))
-            .map(|o| o.value.clone())
+            .cloned()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -659,11 +660,11 @@ impl Store {
         inner: &mut Inner,
         res: Res,
         ns: &str,
-        old: Option<Value>,
+        old: Option<Arc<Stored>>,
         mut new: Value,
         w: Writer<'_>,
         ownership: Ownership,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Stored>, ApiError> {
         let ns = if res.namespaced { ns } else { "" };
         let scope = scope_for(res, w.sub);
         if let Some(m) = new.as_object_mut() {
@@ -686,7 +687,7 @@ impl Store {
         }
         validate::prune_unknown(res, &mut new, w.strict).map_err(ApiError::bad_request)?;
         let now = now_rfc3339();
-        match &old {
+        match old.as_ref().map(|o| &o.value) {
             None => {
                 if meta_str(&new, "name").is_none_or(str::is_empty)
                     && let Some(prefix) = meta_str(&new, "generateName").map(str::to_string)
@@ -698,7 +699,7 @@ impl Store {
                 if res.namespaced {
                     match Self::find(inner, &resources::NAMESPACES, "", ns) {
                         None => return Err(ApiError::namespace_missing(ns)),
-                        Some(n) if is_deleting(&n) => {
+                        Some(n) if is_deleting(&n.value) => {
                             return Err(ApiError::forbidden(
                                 res,
                                 &name,
@@ -831,7 +832,7 @@ impl Store {
             }
         }
         fields::record(
-            old.as_ref(),
+            old.as_ref().map(|o| &o.value),
             &mut new,
             scope,
             w.manager,
@@ -841,12 +842,12 @@ impl Store {
             &now,
         );
         if let Some(old) = &old
-            && same_but_versions(old, &new)
+            && same_but_versions(&old.value, &new)
         {
             return Ok(old.clone());
         }
         if w.dry_run {
-            return Ok(new);
+            return Ok(Stored::new(new));
         }
         let name = meta_str(&new, "name").unwrap_or("").to_string();
         inner.rv += 1;
@@ -854,7 +855,9 @@ impl Store {
         meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
         let key = (res.index(), ns.to_string(), name);
         let deleting = is_deleting(&new);
-        if deleting && finalizers_empty(&new) && !std::ptr::eq(res, &resources::NAMESPACES) {
+        let stored = Stored::new(new);
+        if deleting && finalizers_empty(&stored.value) && !std::ptr::eq(res, &resources::NAMESPACES)
+        {
             inner.take(&key);
             self.emit(
                 inner,
@@ -863,12 +866,11 @@ impl Store {
                     res,
                     namespace: ns.to_string(),
                     kind: ChangeKind::Deleted,
-                    object: Stored::new(new.clone()),
+                    object: stored.clone(),
                     old,
                 },
             );
         } else {
-            let stored = Stored::new(new.clone());
             inner.put(key, stored.clone());
             let kind = if old.is_some() {
                 ChangeKind::Modified
@@ -882,12 +884,12 @@ impl Store {
                     res,
                     namespace: ns.to_string(),
                     kind,
-                    object: stored,
+                    object: stored.clone(),
                     old,
                 },
             );
         }
-        Ok(new)
+        Ok(stored)
     }
 
     /// Deletes an object: at once without finalizers, otherwise by setting
@@ -898,27 +900,34 @@ impl Store {
         ns: &str,
         name: &str,
         opts: &DeleteOptions,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Stored>, ApiError> {
         let mut inner = self.lock();
         let ns = if res.namespaced { ns } else { "" };
-        let mut obj =
+        let old =
             Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
         if let Some(uid) = &opts.uid {
-            check_precondition(res, name, &obj, "uid", "UID", uid)?;
+            check_precondition(res, name, &old.value, "uid", "UID", uid)?;
         }
         if let Some(rv) = &opts.resource_version {
-            check_precondition(res, name, &obj, "resourceVersion", "ResourceVersion", rv)?;
+            check_precondition(
+                res,
+                name,
+                &old.value,
+                "resourceVersion",
+                "ResourceVersion",
+                rv,
+            )?;
         }
         if opts.dry_run {
-            return Ok(obj);
+            return Ok(old);
         }
         let is_ns = std::ptr::eq(res, &resources::NAMESPACES);
-        let has_fin = !finalizers_empty(&obj) || is_ns;
+        let has_fin = !finalizers_empty(&old.value) || is_ns;
         if has_fin {
-            if is_deleting(&obj) {
-                return Ok(obj);
+            if is_deleting(&old.value) {
+                return Ok(old);
             }
-            let old = obj.clone();
+            let mut obj = old.value.clone();
             let meta = meta_mut(&mut obj);
             meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
             meta.insert("deletionGracePeriodSeconds".into(), json!(0));
@@ -928,7 +937,7 @@ impl Store {
             inner.rv += 1;
             let rv = inner.rv;
             meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-            let stored = Stored::new(obj.clone());
+            let stored = Stored::new(obj);
             inner.put(
                 (res.index(), ns.to_string(), name.to_string()),
                 stored.clone(),
@@ -940,13 +949,13 @@ impl Store {
                     res,
                     namespace: ns.to_string(),
                     kind: ChangeKind::Modified,
-                    object: stored,
+                    object: stored.clone(),
                     old: Some(old),
                 },
             );
-            return Ok(obj);
+            return Ok(stored);
         }
-        Ok(self.remove_locked(&mut inner, res, ns, name, obj))
+        Ok(self.remove_locked(&mut inner, res, ns, name, old))
     }
 
     fn remove_locked(
@@ -955,13 +964,14 @@ impl Store {
         res: Res,
         ns: &str,
         name: &str,
-        mut obj: Value,
-    ) -> Value {
+        old: Arc<Stored>,
+    ) -> Arc<Stored> {
         inner.take(&(res.index(), ns.to_string(), name.to_string()));
         inner.rv += 1;
         let rv = inner.rv;
-        let old = obj.clone();
+        let mut obj = old.value.clone();
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+        let stored = Stored::new(obj);
         self.emit(
             inner,
             Change {
@@ -969,11 +979,11 @@ impl Store {
                 res,
                 namespace: ns.to_string(),
                 kind: ChangeKind::Deleted,
-                object: Stored::new(obj.clone()),
+                object: stored.clone(),
                 old: Some(old),
             },
         );
-        obj
+        stored
     }
 
     /// Removes a terminating namespace once nothing is left in it.
@@ -982,7 +992,7 @@ impl Store {
         let Some(obj) = Self::find(&inner, &resources::NAMESPACES, "", name) else {
             return false;
         };
-        if !is_deleting(&obj) {
+        if !is_deleting(&obj.value) {
             return false;
         }
         let left = resources::ALL
@@ -1218,8 +1228,8 @@ mod tests {
             )
             .unwrap();
         assert!(!created);
-        assert_eq!(out["metadata"]["labels"], json!({"b": "2", "c": "3"}));
-        assert_eq!(out["metadata"]["finalizers"], json!(["x/y"]));
+        assert_eq!(out.value["metadata"]["labels"], json!({"b": "2", "c": "3"}));
+        assert_eq!(out.value["metadata"]["finalizers"], json!(["x/y"]));
     }
 
     #[test]
@@ -1240,7 +1250,10 @@ mod tests {
                 Writer::new("test"),
             )
             .unwrap();
-        assert_eq!(out["metadata"]["labels"], json!({"a": "1", "x/y": "z"}));
+        assert_eq!(
+            out.value["metadata"]["labels"],
+            json!({"a": "1", "x/y": "z"})
+        );
         // A failing test leaves the object as it was.
         let failing = json!([
             {"op": "remove", "path": "/metadata/labels/a"},

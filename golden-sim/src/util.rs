@@ -3,7 +3,9 @@
 //! JSON objects, JSON accessors, and typed views of stored objects.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::de::DeserializeOwned;
+use serde::Deserializer;
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// Now, in RFC 3339 with whole seconds (`2026-01-02T03:04:05Z`), as the API
@@ -147,15 +149,116 @@ pub(crate) fn remove_annotation(obj: &mut Value, key: &str) {
     }
 }
 
-/// The typed view of a stored object; `None` when it does not fit `T`
-/// (the CRD schemas the store checks make that rare).
+/// The typed view of a stored object, without `metadata.managedFields`
+/// (no controller reads them, and they are the largest part of most
+/// objects); `None` when it does not fit `T` (the CRD schemas the store
+/// checks make that rare).
 pub(crate) fn typed<T: DeserializeOwned>(v: &Value) -> Option<T> {
-    match T::deserialize(v) {
+    match T::deserialize(Unmanaged(v)) {
         Ok(t) => Some(t),
         Err(e) => {
             tracing::debug!("golden-sim: {} does not fit its type: {e}", name_of(v));
             None
         }
+    }
+}
+
+/// A deserializer over a JSON value that leaves out every member named
+/// `managedFields` (only `metadata` has one).
+struct Unmanaged<'a>(&'a Value);
+
+impl<'de> Deserializer<'de> for Unmanaged<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Object(m) => visitor.visit_map(UnmanagedMap {
+                iter: m.iter(),
+                value: None,
+            }),
+            Value::Array(a) => visitor.visit_seq(UnmanagedSeq(a.iter())),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        identifier ignored_any
+    }
+}
+
+struct UnmanagedMap<'a> {
+    iter: serde_json::map::Iter<'a>,
+    value: Option<&'a Value>,
+}
+
+impl<'de> MapAccess<'de> for UnmanagedMap<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        for (k, v) in self.iter.by_ref() {
+            if k == "managedFields" {
+                continue;
+            }
+            self.value = Some(v);
+            return seed.deserialize(BorrowedStrDeserializer::new(k)).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let v = self
+            .value
+            .take()
+            .ok_or_else(|| serde::de::Error::custom("a map value was asked for before its key"))?;
+        seed.deserialize(Unmanaged(v))
+    }
+}
+
+struct UnmanagedSeq<'a>(std::slice::Iter<'a, Value>);
+
+impl<'de> SeqAccess<'de> for UnmanagedSeq<'de> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Self::Error> {
+        self.0
+            .next()
+            .map(|v| seed.deserialize(Unmanaged(v)))
+            .transpose()
     }
 }
 
@@ -259,5 +362,46 @@ mod tests {
         assert_eq!(pvc.annotation("k"), Some("v"));
         assert!(is_deleting(&v));
         assert!(typed::<golden_core::crd::VolumeSnapshotContent>(&v).is_none());
+    }
+
+    #[test]
+    fn typed_views_leave_out_managed_fields_and_keep_the_rest() {
+        let v = json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": "c", "managedFields": [{"manager": "m", "operation": "Update"}],
+                         "creationTimestamp": "2026-01-02T03:04:05Z"},
+            "spec": {"deletionPolicy": "Delete", "driver": "d", "source": {"snapshotHandle": "h"},
+                     "volumeSnapshotRef": {"name": "s", "namespace": "n", "uid": ""}},
+            "status": {"creationTime": 12, "readyToUse": true, "restoreSize": 7,
+                       "error": {"message": "m", "time": "2026-01-02T03:04:05Z"}},
+        });
+        let c: golden_core::crd::VolumeSnapshotContent = typed(&v).unwrap();
+        assert!(c.metadata.managed_fields.is_none());
+        assert_eq!(
+            c.spec.deletion_policy,
+            golden_core::crd::DeletionPolicy::Delete
+        );
+        let st = c.status.as_ref().unwrap();
+        assert_eq!(
+            (st.creation_time, st.restore_size, st.ready_to_use),
+            (Some(12), Some(7), Some(true))
+        );
+        // What is left out is only the managed fields.
+        let mut without = v.clone();
+        without["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        let plain: golden_core::crd::VolumeSnapshotContent =
+            serde_json::from_value(without).unwrap();
+        assert_eq!(c, plain);
+        let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim = typed(&json!({
+            "metadata": {"name": "p"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}, "volumeName": null}
+        }))
+        .unwrap();
+        assert_eq!(
+            pvc.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0,
+            "1Gi"
+        );
     }
 }

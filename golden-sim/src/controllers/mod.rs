@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use crate::error::ApiError;
 use crate::resources::{self, Res};
 use crate::server::Shared;
-use crate::store::{Change, DeleteOptions, Ref, Writer, references};
+use crate::store::{Change, DeleteOptions, Ref, Stored, Writer, references};
 use crate::util::{self, MetaExt};
 
 pub use provisioner::SELECTED_NODE_ANNOTATION;
@@ -269,7 +269,7 @@ impl Controllers {
         let ns = c.namespace.as_str();
         let n = util::name_of(&c.object.value).to_string();
         let key = (ns.to_string(), n.clone());
-        let versions = || std::iter::once(&c.object.value).chain(c.old.as_ref());
+        let versions = || std::iter::once(&c.object.value).chain(c.old.as_ref().map(|o| &o.value));
         let refs = |want: Ref| {
             versions()
                 .flat_map(move |o| references(res, ns, o))
@@ -400,7 +400,13 @@ impl Controllers {
     }
 
     /// Creates an object.
-    fn create(&self, res: Res, ns: &str, obj: Value, w: Writer<'_>) -> Result<Value, ApiError> {
+    fn create(
+        &self,
+        res: Res,
+        ns: &str,
+        obj: Value,
+        w: Writer<'_>,
+    ) -> Result<Arc<Stored>, ApiError> {
         self.shared.store.create(res, ns, obj, w)
     }
 
@@ -494,7 +500,7 @@ pub(crate) mod harness {
             let created = self
                 .create(res, &ns, obj, Writer::new("test"))
                 .expect("the object is valid");
-            let name = util::name_of(&created).to_string();
+            let name = util::name_of(&created.value).to_string();
             if let Some(st) = status.filter(|_| res.status) {
                 self.mutate(res, &ns, &name, Writer::status("test"), |v| {
                     v["status"] = st

@@ -159,10 +159,19 @@ pub(crate) fn updated_conditions(
 impl Controllers {
     /// Empties terminating namespaces, then removes them.
     pub(super) fn namespaces(&mut self, names: &std::collections::BTreeSet<String>) {
-        for ns in self.cluster_scoped::<Namespace>(&resources::NAMESPACES, names) {
-            if !ns.deleting() {
+        for name in names {
+            // Most changes leave their namespace live: look before reading.
+            let terminating = self
+                .shared
+                .store
+                .get_stored(&resources::NAMESPACES, "", name)
+                .is_some_and(|s| util::is_deleting(&s.value));
+            let Some(ns) = terminating
+                .then(|| self.get::<Namespace>(&resources::NAMESPACES, "", name))
+                .flatten()
+            else {
                 continue;
-            }
+            };
             let n = ns.name().to_string();
             for res in resources::ALL.iter().filter(|r| r.namespaced) {
                 for obj in self.shared.store.list_stored(res, Some(&n)).0 {

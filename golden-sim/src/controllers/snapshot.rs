@@ -679,7 +679,7 @@ impl Controllers {
             ),
             SNAPSHOT_CONTROLLER,
         );
-        util::typed(&created)
+        util::typed(&created.value)
     }
 
     /// Writes the snapshot's status, with the events of
