@@ -1145,10 +1145,17 @@ fn normalize_data_sources(obj: &mut Value, cross_namespace: bool) {
     let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    if !cross_namespace
-        && let Some(r) = spec.get_mut("dataSourceRef").and_then(Value::as_object_mut)
-    {
-        r.remove("namespace");
+    // kubernetes pkg/api/persistentvolumeclaim/util.go, dropDisabledFields:
+    // with the CrossNamespaceVolumeDataSource gate off, a new claim whose
+    // dataSourceRef names a namespace loses the whole dataSourceRef (and so
+    // restores nothing), not just the namespace.
+    let namespaced_ref = spec
+        .get("dataSourceRef")
+        .and_then(|r| r.get("namespace"))
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    if !cross_namespace && namespaced_ref {
+        spec.remove("dataSourceRef");
     }
     let pick = |v: &Value| {
         let mut out = serde_json::Map::new();

@@ -55,7 +55,35 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     {
         out.extend(causes(v));
     }
+    if std::ptr::eq(res, &resources::PVCS) {
+        out.extend(claim_data_sources(obj));
+    }
     out
+}
+
+/// kubernetes pkg/apis/core/validation/validation.go,
+/// ValidatePersistentVolumeClaimSpec: a claim with both data source fields
+/// must not name a namespace in dataSourceRef, and the two must agree.
+fn claim_data_sources(obj: &Value) -> Option<Cause> {
+    let spec = obj.get("spec")?;
+    let ds = spec.get("dataSource").filter(|v| !v.is_null())?;
+    let r = spec.get("dataSourceRef").filter(|v| !v.is_null())?;
+    let namespaced = r
+        .get("namespace")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let same = ["apiGroup", "kind", "name"]
+        .iter()
+        .all(|k| field(ds, k) == field(r, k));
+    let why = if namespaced {
+        "may not be specified when dataSourceRef.namespace is specified"
+    } else if !same {
+        "must match dataSourceRef"
+    } else {
+        return None;
+    };
+    Some(("spec.dataSource".into(), format!("Invalid value: {ds}: {why}")))
 }
 
 /// Fields a snapshot object's schema does not declare. With strict field
@@ -178,6 +206,22 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn claims_with_both_data_sources_must_agree_and_not_cross_namespaces() {
+        let claim = |ds: serde_json::Value, r: serde_json::Value| {
+            serde_json::json!({"metadata": {"name": "c"}, "spec": {"dataSource": ds, "dataSourceRef": r}})
+        };
+        let vs = serde_json::json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "g"});
+        assert!(check_create(&resources::PVCS, &claim(vs.clone(), vs.clone())).is_empty());
+        let other = serde_json::json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "h"});
+        let c = check_create(&resources::PVCS, &claim(vs.clone(), other));
+        assert!(c[0].1.contains("must match dataSourceRef"), "{c:?}");
+        let mut shared = vs.clone();
+        shared["namespace"] = "golden-shared".into();
+        let c = check_create(&resources::PVCS, &claim(vs, shared));
+        assert!(c[0].1.contains("dataSourceRef.namespace"), "{c:?}");
+    }
 
     #[test]
     fn snapshot_rules() {
