@@ -421,7 +421,7 @@ pub(crate) fn new_dynamic_content(
             "cannot find CSI PersistentVolumeSource for volume {pv_name}"
         ));
     };
-    let mut content = VolumeSnapshotContent::new(
+    let content = VolumeSnapshotContent::new(
         &dynamic_content_name(vs),
         VolumeSnapshotContentSpec {
             deletion_policy: class.deletion_policy,
@@ -443,7 +443,6 @@ pub(crate) fn new_dynamic_content(
             },
         },
     );
-    content.status = None;
     Ok(content)
 }
 
