@@ -328,6 +328,9 @@ pub(crate) fn diff(old: Option<&Value>, new: &Value, scope: Scope) -> (FieldSet,
     let keys = n.keys().chain(o.keys().filter(|k| !n.contains_key(*k)));
     let mut path = Vec::new();
     for k in keys.filter(|k| in_scope(k)) {
+        if n.get(k) == o.get(k) {
+            continue;
+        }
         path.push(format!("f:{k}"));
         if k == "metadata" {
             let nm = n.get(k).and_then(Value::as_object).unwrap_or(&empty);
@@ -336,6 +339,9 @@ pub(crate) fn diff(old: Option<&Value>, new: &Value, scope: Scope) -> (FieldSet,
                 .keys()
                 .chain(om.keys().filter(|mk| !nm.contains_key(*mk)));
             for mk in mkeys.filter(|mk| !SERVER_META.contains(&mk.as_str())) {
+                if nm.get(mk) == om.get(mk) {
+                    continue;
+                }
                 path.push(format!("f:{mk}"));
                 diff_node(
                     om.get(mk),
@@ -381,8 +387,12 @@ fn diff_node(
                 walk(o, path, removed);
             }
             for (k, nv) in nm {
+                let ov = om.and_then(|m| m.get(k));
+                if ov == Some(nv) {
+                    continue;
+                }
                 path.push(format!("f:{k}"));
-                diff_node(om.and_then(|m| m.get(k)), Some(nv), path, changed, removed);
+                diff_node(ov, Some(nv), path, changed, removed);
                 path.pop();
             }
             for (k, ov) in om.into_iter().flatten() {
@@ -425,19 +435,50 @@ fn diff_node(
     }
 }
 
-/// Whether the FieldsV1 tree `tree` holds the leaf `path`.
-fn tree_contains(tree: &Value, path: &[String]) -> bool {
+/// Adds the leaf `path` to the FieldsV1 tree `tree` (as
+/// `to_fields_v1` of the tree's set with `path` added would give it).
+fn tree_insert(tree: &mut Value, path: &[String]) {
     let mut cur = tree;
     for el in path {
-        match cur.get(el) {
-            Some(c) => cur = c,
-            None => return false,
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
         }
+        let Value::Object(m) = cur else {
+            unreachable!("just made an object")
+        };
+        cur = m
+            .entry(el.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
-    match cur.as_object() {
-        Some(m) if !m.is_empty() => m.contains_key("."),
-        _ => true,
+}
+
+/// Removes the leaf `path` from the FieldsV1 tree `tree`, dropping the
+/// members it leaves empty (an empty member would read as a leaf).
+fn tree_remove(tree: &mut Value, path: &[String]) {
+    fn go(cur: &mut Value, path: &[String]) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return false;
+        };
+        let Some(m) = cur.as_object_mut() else {
+            return false;
+        };
+        let Some(child) = m.get_mut(first) else {
+            return false;
+        };
+        let hit = if rest.is_empty() {
+            match child.as_object_mut() {
+                Some(c) if !c.is_empty() => c.remove(".").is_some(),
+                _ => true,
+            }
+        } else {
+            go(child, rest)
+        };
+        if hit && child.as_object().is_none_or(|c| c.is_empty()) {
+            m.remove(first);
+        }
+        hit
     }
+    go(tree, path);
 }
 
 /// Whether the stored `managedFields` entry `e` is `manager`'s `operation`
@@ -521,33 +562,31 @@ fn record_update(
     let mut out = Vec::with_capacity(list.len() + 1);
     let mut own = false;
     for mut e in list {
-        let tree = e.get("fieldsV1");
-        if entry_is(&e, manager, "Update", sub) {
+        let is_own = entry_is(&e, manager, "Update", sub);
+        let Some(tree) = e.get_mut("fieldsV1") else {
+            continue;
+        };
+        // The writer's entry takes what it changed; every entry loses what
+        // is gone, and the others what the writer changed.
+        for p in removed {
+            tree_remove(tree, p);
+        }
+        if is_own {
             own = true;
-            let mut set = tree.map(from_fields_v1).unwrap_or_default();
-            for p in removed {
-                set.remove(p);
+            for p in changed {
+                tree_insert(tree, p);
             }
-            set.extend(changed.iter().cloned());
-            if set.is_empty() {
-                continue;
+        } else {
+            for p in changed {
+                tree_remove(tree, p);
             }
-            e["fieldsV1"] = to_fields_v1(&set);
+        }
+        if tree.as_object().is_none_or(|t| t.is_empty()) {
+            continue;
+        }
+        if is_own {
             e["time"] = json!(now);
             e["apiVersion"] = json!(api_version);
-        } else {
-            let touches =
-                |paths: &FieldSet| tree.is_some_and(|t| paths.iter().any(|p| tree_contains(t, p)));
-            if touches(changed) || touches(removed) {
-                let mut set = tree.map(from_fields_v1).unwrap_or_default();
-                for p in removed.iter().chain(changed) {
-                    set.remove(p);
-                }
-                if set.is_empty() {
-                    continue;
-                }
-                e["fieldsV1"] = to_fields_v1(&set);
-            }
         }
         out.push(e);
     }

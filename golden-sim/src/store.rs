@@ -357,6 +357,19 @@ fn managed_fields_eq(a: &Value, b: &Value) -> bool {
         })
 }
 
+/// Whether the objects are equal but for their member `skip`.
+fn map_eq_but(a: &Value, b: &Value, skip: &str) -> bool {
+    let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
+        return false;
+    };
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| *k != skip).count();
+    kept(ma) == kept(mb)
+        && ma
+            .iter()
+            .filter(|(k, _)| *k != skip)
+            .all(|(k, v)| mb.get(k) == Some(v))
+}
+
 /// Whether the objects are equal but for metadata and status (otherwise
 /// the generation goes up).
 fn same_spec(a: &Value, b: &Value) -> bool {
@@ -750,19 +763,21 @@ impl Store {
                 {
                     check_precondition(res, &name, old, "uid", "UID", uid)?;
                 }
+                // The part of the object outside the write's scope is the
+                // stored one (copied only where the write differs).
                 match scope {
-                    Scope::Main => match old.get("status") {
-                        Some(st) => {
-                            new["status"] = st.clone();
-                        }
-                        None => {
-                            if let Some(m) = new.as_object_mut() {
-                                m.remove("status");
+                    Scope::Main if new.get("status") != old.get("status") => {
+                        match old.get("status") {
+                            Some(st) => new["status"] = st.clone(),
+                            None => {
+                                if let Some(m) = new.as_object_mut() {
+                                    m.remove("status");
+                                }
                             }
                         }
-                    },
-                    Scope::Status => {
-                        let status = new.get("status").cloned();
+                    }
+                    Scope::Status if !map_eq_but(&new, old, "status") => {
+                        let status = new.as_object_mut().and_then(|m| m.remove("status"));
                         new = old.clone();
                         match status {
                             Some(st) => new["status"] = st,
@@ -773,7 +788,7 @@ impl Store {
                             }
                         }
                     }
-                    Scope::All => {}
+                    _ => {}
                 }
                 let deleting = is_deleting(old);
                 if deleting {
@@ -814,7 +829,10 @@ impl Store {
                     };
                 }
                 if let Some(mf) = old_meta.and_then(|m| m.get("managedFields")) {
-                    meta.insert("managedFields".into(), mf.clone());
+                    // Mostly the write started from the stored object: no copy.
+                    if meta.get("managedFields") != Some(mf) {
+                        meta.insert("managedFields".into(), mf.clone());
+                    }
                 } else {
                     meta.remove("managedFields");
                 }

@@ -421,7 +421,7 @@ pub(crate) fn new_dynamic_content(
             "cannot find CSI PersistentVolumeSource for volume {pv_name}"
         ));
     };
-    let mut content = VolumeSnapshotContent::new(
+    let content = VolumeSnapshotContent::new(
         &dynamic_content_name(vs),
         VolumeSnapshotContentSpec {
             deletion_policy: class.deletion_policy,
@@ -443,7 +443,6 @@ pub(crate) fn new_dynamic_content(
             },
         },
     );
-    content.status = None;
     Ok(content)
 }
 
@@ -817,11 +816,18 @@ impl Controllers {
                 continue;
             }
             let r = &vsc.spec.volume_snapshot_ref;
-            let vs: Option<VolumeSnapshot> = self.get(
-                &resources::VOLUME_SNAPSHOTS,
-                r.namespace.as_deref().unwrap_or(""),
-                r.name.as_deref().unwrap_or(""),
-            );
+            // Only a snapshot being deleted can call for the annotation:
+            // look before reading it.
+            let vs: Option<VolumeSnapshot> = self
+                .shared
+                .store
+                .get_stored(
+                    &resources::VOLUME_SNAPSHOTS,
+                    r.namespace.as_deref().unwrap_or(""),
+                    r.name.as_deref().unwrap_or(""),
+                )
+                .filter(|s| util::is_deleting(&s.value))
+                .and_then(|s| util::typed(&s.value));
             let annotate = needs_being_deleted(&vsc, vs.as_ref());
             let finalize = !vsc.has_finalizer(CONTENT_BOUND_FINALIZER);
             if annotate || finalize {

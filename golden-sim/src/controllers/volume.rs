@@ -141,7 +141,24 @@ impl Controllers {
         claims: &std::collections::BTreeSet<(String, String)>,
         volumes: &std::collections::BTreeSet<String>,
     ) {
-        for pvc in self.namespaced::<PersistentVolumeClaim>(&resources::PVCS, claims) {
+        // Only objects being deleted can be released: look before reading.
+        let deleting = |res, ns: &str, n: &str| {
+            self.shared
+                .store
+                .get_stored(res, ns, n)
+                .is_some_and(|s| util::is_deleting(&s.value))
+        };
+        let claims = claims
+            .iter()
+            .filter(|(ns, n)| deleting(&resources::PVCS, ns, n));
+        let claims: Vec<PersistentVolumeClaim> = self.current(
+            &resources::PVCS,
+            claims.map(|(ns, n)| (ns.as_str(), n.as_str())),
+        );
+        let volumes = volumes.iter().filter(|n| deleting(&resources::PVS, "", n));
+        let volumes: Vec<PersistentVolume> =
+            self.current(&resources::PVS, volumes.map(|n| ("", n.as_str())));
+        for pvc in claims {
             if pvc_releasable(&pvc) {
                 self.mutate(
                     &resources::PVCS,
@@ -152,7 +169,7 @@ impl Controllers {
                 );
             }
         }
-        for pv in self.cluster_scoped::<PersistentVolume>(&resources::PVS, volumes) {
+        for pv in volumes {
             if pv_releasable(&pv) {
                 self.mutate(
                     &resources::PVS,
