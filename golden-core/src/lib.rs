@@ -12,6 +12,7 @@
 //!   `golden-aws`, `golden-gcp`, and [`memory::InMemoryProvider`] here);
 //! - [`ManifestBuilder`]: golden snapshot + [`ImportTarget`] -> typed
 //!   objects ([`ImportManifests`]), validated before anything is built;
+//! - golden's own declarative API, `golden.dev/v1alpha1` ([`api`]);
 //! - the snapshot CRD types ([`crd`]), naming rules ([`names`]), sizes
 //!   ([`quantity`]) and YAML rendering ([`render`]);
 //! - the provider conformance suite (module `testkit`, feature `testkit`).
@@ -34,6 +35,7 @@
 //! # Ok::<(), golden_core::Error>(())
 //! ```
 
+pub mod api;
 pub mod crd;
 pub mod cross_namespace;
 mod error;
