@@ -118,6 +118,7 @@
 pub mod compute;
 mod controllers;
 pub mod crd_validation;
+mod crds;
 mod error;
 mod fields;
 mod metrics;
@@ -553,7 +554,7 @@ impl SimCluster {
 
     /// The served resources: plural name -> `(apiVersion, kind, namespaced)`.
     pub fn served_kinds() -> BTreeMap<String, (String, String, bool)> {
-        resources::ALL
+        resources::all()
             .iter()
             .map(|r| {
                 (
