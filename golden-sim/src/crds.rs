@@ -122,7 +122,7 @@ pub(crate) fn check_definition(crd: &Value) -> Vec<(String, String)> {
     if versions.is_empty() {
         out.push((
             "spec.versions".into(),
-            "Invalid value: must have exactly one version marked as storage version".into(),
+            "Required value: must have at least one version".into(),
         ));
     } else if versions
         .iter()

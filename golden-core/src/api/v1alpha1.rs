@@ -15,6 +15,10 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
+// kube-derive takes one `printcolumn(...)` per column, whose `type_ = ...`
+// repeat across columns; clippy reads those as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
