@@ -288,7 +288,7 @@ pub struct ClaimRequest<'a> {
 impl ClaimPolicy {
     /// Checks a claim against the policy, in the order namespace selector,
     /// protected namespaces, TTL, quota; returns the TTL the claim gets
-    /// (its own, else `defaultTtl`, else none).
+    /// (its own, else `defaultTtl`, else `maxTtl`, else none).
     ///
     /// `other_claims` counts the golden's admitted claims other than this
     /// one; the quota refuses when they already fill `maxClaims`.
