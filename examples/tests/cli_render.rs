@@ -263,3 +263,15 @@ fn crds_prints_the_golden_dev_definitions() {
         assert_eq!(*doc, serde_json::to_value(crd).unwrap());
     }
 }
+
+#[test]
+fn deploy_crds_are_what_golden_crds_prints() {
+    let o = golden(&["crds"]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let committed = include_str!("../../deploy/crds.yaml");
+    assert!(
+        stdout(&o) == committed,
+        "deploy/crds.yaml differs from `golden crds`; regenerate it: \
+         cargo run --bin golden -- crds > deploy/crds.yaml"
+    );
+}

@@ -169,10 +169,25 @@ async fn kubectl_applies_golden_crds_and_prints_columns() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kc).unwrap();
-    let crds = dir.path().join("crds.yaml");
-    let mut yaml = String::new();
-    golden_core::api::render_crds(&mut yaml).unwrap();
-    std::fs::write(&crds, &yaml).unwrap();
+    // deploy/crds.yaml, which a test of the CLI keeps identical to `golden
+    // crds`: a server-side dry run first (nothing served afterwards), then
+    // the apply.
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds.yaml");
+    let (ok, out) = kubectl_run(
+        &kc,
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "-f",
+            crds.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("serverside-applied (server dry run)"), "{out}");
+    let (ok, out) = kubectl_run(&kc, &["get", "crds", "-o", "name"]).await;
+    assert!(ok && !out.contains("golden.dev"), "{out}");
     let (ok, out) = kubectl_run(
         &kc,
         &["apply", "--server-side", "-f", crds.to_str().unwrap()],
