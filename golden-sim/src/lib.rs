@@ -90,6 +90,12 @@
 //! immutable fields on update); unknown fields are dropped, or refused with
 //! `fieldValidation=Strict`.
 //!
+//! CustomResourceDefinitions (apiextensions.k8s.io/v1) are served too: a
+//! CRD written to the server becomes a served resource, with discovery,
+//! CRUD, list and watch, the status subresource, its printer columns in
+//! Tables and validation against its `openAPIV3Schema` (without CEL
+//! rules); see docs/decisions/0015.
+//!
 //! ## The other fakes
 //!
 //! golden-sim is the one home of the fakes golden's tests use, so that the
