@@ -244,3 +244,34 @@ fn errors_name_cli_flags_not_library_calls() {
         "{err}"
     );
 }
+
+#[test]
+fn crds_prints_the_golden_dev_definitions() {
+    let o = golden(&["crds"]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let docs = golden_core::render::parse_yaml_documents(&stdout(&o)).unwrap();
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["goldensnapshots.golden.dev", "goldenclaims.golden.dev"]
+    );
+    for (doc, crd) in docs.iter().zip(golden_core::api::crds()) {
+        assert_eq!(doc["kind"], "CustomResourceDefinition");
+        assert_eq!(*doc, serde_json::to_value(crd).unwrap());
+    }
+}
+
+#[test]
+fn deploy_crds_are_what_golden_crds_prints() {
+    let o = golden(&["crds"]);
+    assert!(o.status.success(), "stderr: {}", stderr(&o));
+    let committed = include_str!("../../deploy/crds.yaml");
+    assert!(
+        stdout(&o) == committed,
+        "deploy/crds.yaml differs from `golden crds`; regenerate it: \
+         cargo run --bin golden -- crds > deploy/crds.yaml"
+    );
+}

@@ -14,6 +14,7 @@
 //!   provider gets in [`SnapshotProviderExt`];
 //! - [`ManifestBuilder`]: golden snapshot + [`ImportTarget`] -> typed
 //!   objects ([`ImportManifests`]), validated before anything is built;
+//! - golden's own declarative API, `golden.dev/v1alpha1` ([`api`]);
 //! - the snapshot CRD types ([`crd`]), naming rules ([`names`]), sizes
 //!   ([`quantity`], the whole Kubernetes quantity grammar), YAML rendering
 //!   through serde-saphyr ([`render`]) and the cross-namespace (KEP-3294)
@@ -38,6 +39,7 @@
 //! # Ok::<(), golden_core::Error>(())
 //! ```
 
+pub mod api;
 pub mod crd;
 pub mod cross_namespace;
 mod error;

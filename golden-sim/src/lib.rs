@@ -90,6 +90,12 @@
 //! immutable fields on update); unknown fields are dropped, or refused with
 //! `fieldValidation=Strict`.
 //!
+//! CustomResourceDefinitions (apiextensions.k8s.io/v1) are served too: a
+//! CRD written to the server becomes a served resource, with discovery,
+//! CRUD, list and watch, the status subresource, its printer columns in
+//! Tables and validation against its `openAPIV3Schema` (without CEL
+//! rules); see docs/decisions/0015.
+//!
 //! ## The other fakes
 //!
 //! golden-sim is the one home of the fakes golden's tests use, so that the
@@ -118,6 +124,7 @@
 pub mod compute;
 mod controllers;
 pub mod crd_validation;
+mod crds;
 mod error;
 mod fields;
 mod metrics;
@@ -557,7 +564,7 @@ impl SimCluster {
 
     /// The served resources: plural name -> `(apiVersion, kind, namespaced)`.
     pub fn served_kinds() -> BTreeMap<String, (String, String, bool)> {
-        resources::ALL
+        resources::all()
             .iter()
             .map(|r| {
                 (

@@ -130,8 +130,22 @@ pub(crate) static REFERENCE_GRANTS: ResourceDef = ResourceDef {
     crd: true,
 };
 
-/// Every served resource, in discovery order.
-pub(crate) static ALL: &[&ResourceDef] = &[
+pub(crate) static CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = ResourceDef {
+    group: "apiextensions.k8s.io",
+    version: "v1",
+    kind: "CustomResourceDefinition",
+    plural: "customresourcedefinitions",
+    singular: "customresourcedefinition",
+    namespaced: false,
+    short_names: &["crd", "crds"],
+    status: true,
+    crd: false,
+};
+
+/// The built-in served resources, in discovery order; the resources of
+/// CustomResourceDefinitions applied at runtime ([`crate::crds`]) follow
+/// them.
+static BUILTIN: &[&ResourceDef] = &[
     &NAMESPACES,
     &PVCS,
     &PVS,
@@ -141,7 +155,23 @@ pub(crate) static ALL: &[&ResourceDef] = &[
     &VOLUME_SNAPSHOT_CONTENTS,
     &VOLUME_SNAPSHOT_CLASSES,
     &REFERENCE_GRANTS,
+    &CUSTOM_RESOURCE_DEFINITIONS,
 ];
+
+/// Every served resource: the built-in ones, then the runtime ones.
+pub(crate) fn all() -> Vec<Res> {
+    let mut out = BUILTIN.to_vec();
+    out.extend(crate::crds::all());
+    out
+}
+
+/// The resource at `index` of [`all`].
+pub(crate) fn at(index: usize) -> Res {
+    BUILTIN
+        .get(index)
+        .copied()
+        .unwrap_or_else(|| crate::crds::all()[index - BUILTIN.len()])
+}
 
 impl ResourceDef {
     /// `v1` or `group/version`.
@@ -172,32 +202,42 @@ impl ResourceDef {
         }
     }
 
-    /// Index into [`ALL`].
+    /// Index into [`all`].
     pub(crate) fn index(&'static self) -> usize {
-        ALL.iter()
-            .position(|r| std::ptr::eq(*r, self))
-            .unwrap_or(usize::MAX)
+        match BUILTIN.iter().position(|r| std::ptr::eq(*r, self)) {
+            Some(i) => i,
+            None => crate::crds::all()
+                .iter()
+                .position(|r| std::ptr::eq(*r, self))
+                .map_or(usize::MAX, |i| BUILTIN.len() + i),
+        }
     }
 }
 
 /// The resource served under `group/version` with this plural name.
 pub(crate) fn by_plural(group: &str, version: &str, plural: &str) -> Option<Res> {
-    ALL.iter()
+    let hit = |r: &Res| r.group == group && r.version == version && r.plural == plural;
+    BUILTIN
+        .iter()
         .copied()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+        .find(hit)
+        .or_else(|| crate::crds::all().into_iter().find(hit))
 }
 
 /// The resource with this `apiVersion` and `kind`.
 pub(crate) fn by_kind(api_version: &str, kind: &str) -> Option<Res> {
-    ALL.iter()
+    let hit = |r: &Res| r.kind == kind && r.api_version() == api_version;
+    BUILTIN
+        .iter()
         .copied()
-        .find(|r| r.api_version() == api_version && r.kind == kind)
+        .find(hit)
+        .or_else(|| crate::crds::all().into_iter().find(hit))
 }
 
 /// Served group/versions: `(group, version)`, core first.
 pub(crate) fn group_versions() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = Vec::new();
-    for r in ALL {
+    for r in all() {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }

@@ -438,7 +438,7 @@ fn group_list() -> Value {
 
 fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut list = Vec::new();
-    for r in resources::ALL
+    for r in resources::all()
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
@@ -500,7 +500,7 @@ fn openapi_doc(group: &str, version: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     let string = json!({"type": "string"});
     let query = |n: &str| json!({"name": n, "in": "query", "schema": string, "uniqueItems": true});
-    for r in resources::ALL
+    for r in resources::all()
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {

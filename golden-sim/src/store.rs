@@ -153,7 +153,7 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
 impl Inner {
     /// Stores `obj` under `key`, keeping the reference index in step.
     fn put(&mut self, key: Key, obj: Arc<Stored>) {
-        let res = resources::ALL[key.0];
+        let res = resources::at(key.0);
         let new_refs = references(res, &key.1, &obj.value);
         let old = self.objects.insert(key.clone(), obj);
         self.reindex(&key, old.as_ref().map(|o| &o.value), new_refs);
@@ -166,7 +166,7 @@ impl Inner {
     }
 
     fn reindex(&mut self, key: &Key, old: Option<&Value>, new_refs: Vec<(Ref, String, String)>) {
-        let res = resources::ALL[key.0];
+        let res = resources::at(key.0);
         let old_refs = old.map(|o| references(res, &key.1, o)).unwrap_or_default();
         if old_refs == new_refs {
             return;
@@ -871,6 +871,9 @@ impl Store {
         inner.rv += 1;
         let rv = inner.rv;
         meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
+        if std::ptr::eq(res, &resources::CUSTOM_RESOURCE_DEFINITIONS) {
+            new["status"] = crate::crds::establish(&new);
+        }
         let key = (res.index(), ns.to_string(), name);
         let deleting = is_deleting(&new);
         let stored = Stored::new(new);
@@ -1013,7 +1016,7 @@ impl Store {
         if !is_deleting(&obj.value) {
             return false;
         }
-        let left = resources::ALL
+        let left = resources::all()
             .iter()
             .filter(|r| r.namespaced)
             .any(|r| inner.range(r, Some(name)).next().is_some());

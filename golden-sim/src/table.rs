@@ -269,7 +269,7 @@ fn columns(res: Res) -> Vec<Column> {
 }
 
 /// Age of an RFC 3339 timestamp, as kubectl prints it (`45s`, `3m2s`, `5h`).
-fn age(ts: &str) -> String {
+pub(crate) fn age(ts: &str) -> String {
     let Ok(t) = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
     else {
         return "<unknown>".into();
@@ -292,6 +292,9 @@ pub(crate) fn wants_table(accept: Option<&str>) -> bool {
 
 /// A Table of `items`.
 pub(crate) fn table(res: Res, items: &[Value], rv: &str) -> Value {
+    if let Some(t) = crate::crds::table(res, items, rv) {
+        return t;
+    }
     let cols = columns(res);
     let defs: Vec<Value> = cols
         .iter()

@@ -58,7 +58,17 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     if std::ptr::eq(res, &resources::PVCS) {
         out.extend(claim_data_sources(obj));
     }
+    out.extend(runtime_checks(res, obj));
     out
+}
+
+/// The checks of [`crate::crds`]: CustomResourceDefinitions themselves, and
+/// objects of the resources they define.
+fn runtime_checks(res: Res, obj: &Value) -> Vec<Cause> {
+    if std::ptr::eq(res, &resources::CUSTOM_RESOURCE_DEFINITIONS) {
+        return crate::crds::check_definition(obj);
+    }
+    crate::crds::check_object(res, obj).unwrap_or_default()
 }
 
 /// kubernetes pkg/apis/core/validation/validation.go,
@@ -83,23 +93,31 @@ fn claim_data_sources(obj: &Value) -> Option<Cause> {
     } else {
         return None;
     };
-    Some(("spec.dataSource".into(), format!("Invalid value: {ds}: {why}")))
+    Some((
+        "spec.dataSource".into(),
+        format!("Invalid value: {ds}: {why}"),
+    ))
 }
 
 /// Fields a snapshot object's schema does not declare. With strict field
 /// validation they are refused (400, as `strict decoding error`); otherwise
 /// they are dropped, as the API server prunes them.
 pub(crate) fn prune_unknown(res: Res, obj: &mut Value, strict: bool) -> Result<(), String> {
-    if res.group != golden_core::crd::SNAPSHOT_GROUP {
-        return Ok(());
-    }
-    let Err(v) = crate::crd_validation::validate_object(obj) else {
-        return Ok(());
+    let v: Vec<Cause> = if res.group == golden_core::crd::SNAPSHOT_GROUP {
+        match crate::crd_validation::validate_object(obj) {
+            Ok(()) => return Ok(()),
+            Err(v) => causes(v),
+        }
+    } else {
+        match crate::crds::check_object(res, obj) {
+            Some(v) => v,
+            None => return Ok(()),
+        }
     };
     let unknown: Vec<String> = v
         .into_iter()
-        .filter(|v| v.message.starts_with("unknown field"))
-        .map(|v| v.path)
+        .filter(|v| v.1.starts_with("unknown field"))
+        .map(|v| v.0)
         .collect();
     if unknown.is_empty() {
         return Ok(());
@@ -179,6 +197,7 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
     {
         out.extend(causes(v));
     }
+    out.extend(runtime_checks(res, new));
     if std::ptr::eq(res, &resources::PVCS) {
         let strip = |v: &Value, volume_name_settable: bool| {
             let mut s = v.get("spec").cloned().unwrap_or(Value::Null);
@@ -209,9 +228,7 @@ mod tests {
 
     #[test]
     fn claims_with_both_data_sources_must_agree_and_not_cross_namespaces() {
-        let claim = |ds: serde_json::Value, r: serde_json::Value| {
-            serde_json::json!({"metadata": {"name": "c"}, "spec": {"dataSource": ds, "dataSourceRef": r}})
-        };
+        let claim = |ds: serde_json::Value, r: serde_json::Value| serde_json::json!({"metadata": {"name": "c"}, "spec": {"dataSource": ds, "dataSourceRef": r}});
         let vs = serde_json::json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "g"});
         assert!(check_create(&resources::PVCS, &claim(vs.clone(), vs.clone())).is_empty());
         let other = serde_json::json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "h"});

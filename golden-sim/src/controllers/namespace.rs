@@ -173,7 +173,7 @@ impl Controllers {
                 continue;
             };
             let n = ns.name().to_string();
-            for res in resources::ALL.iter().filter(|r| r.namespaced) {
+            for res in resources::all().iter().filter(|r| r.namespaced) {
                 for obj in self.shared.store.list_stored(res, Some(&n)).0 {
                     if !util::is_deleting(&obj.value) {
                         self.delete(res, &n, util::name_of(&obj.value));
@@ -194,7 +194,7 @@ impl Controllers {
     /// What remains in the namespace `ns`.
     fn remaining(&self, ns: &str) -> Remaining {
         let mut r = Remaining::default();
-        for res in resources::ALL.iter().filter(|r| r.namespaced) {
+        for res in resources::all().iter().filter(|r| r.namespaced) {
             let objs = self.shared.store.list_stored(res, Some(ns)).0;
             if objs.is_empty() {
                 continue;

@@ -38,6 +38,7 @@ use crate::progress::Progress;
     golden status\n  \
     golden teardown -n sandbox02\n  \
     golden gc --dry-run\n  \
+    golden crds | kubectl apply --server-side -f -\n  \
     golden render --driver pd --project my-project --snapshot golden-postgres --size 21Gi --pvc-name data -n sandbox01\n  \
     golden render --driver ebs --snapshot snap-0123456789abcdef0 --size 21Gi --pvc-name data -n 'sandbox{01..03}' --cross-namespace"
 )]
@@ -74,6 +75,9 @@ enum Command {
     Render(render::RenderArgs),
     /// Run the whole flow on an in-process simulated cluster.
     Demo(demo::DemoArgs),
+    /// Print the CustomResourceDefinitions of golden's declarative API
+    /// (GoldenSnapshot, GoldenClaim) as YAML.
+    Crds,
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -84,6 +88,7 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let result = match &cli.command {
         Command::Render(args) => render::run(args, out),
+        Command::Crds => render::crds(),
         Command::Demo(args) => demo::run(args, cli.connect.provider, out, cli.quiet).await,
         Command::Locate(args) => ops::locate(&connect().await?, args, out).await,
         Command::Capture(args) => ops::capture(&connect().await?, args, out).await.map(drop),

@@ -41,6 +41,14 @@ pub(crate) struct RenderArgs {
     cross: CrossNamespaceArgs,
 }
 
+/// `golden crds`: the CustomResourceDefinitions of the golden.dev API.
+pub(crate) fn crds() -> Result<()> {
+    let mut yaml = String::with_capacity(16 * 1024);
+    golden_core::api::render_crds(&mut yaml)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(yaml.as_bytes()).context("writing to stdout")
+}
+
 pub(crate) fn run(args: &RenderArgs, format: Output) -> Result<()> {
     let builder = args.driver.manifest_builder(args.project.as_deref());
     let handle = snapshot_handle(args, builder.as_ref())?;
