@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventSink};
 use crate::locate::{self, Located};
 
-/// Ties a [`SnapshotProvider`] (and its manifest builder) to a Kubernetes
+/// Ties a [`SnapshotProvider`](golden_core::SnapshotProvider) (and its manifest builder) to a Kubernetes
 /// cluster: locate -> capture -> import into namespaces -> status ->
 /// teardown / refresh / gc.
 ///
