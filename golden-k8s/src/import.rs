@@ -24,7 +24,7 @@ use crate::events::Event;
 use crate::golden::Golden;
 use crate::options::ImportOptions;
 use crate::ownership::{foreign_owners, is_golden, is_subset};
-use crate::wait::{ApplyOutcome, WaitTarget, wait_usable};
+use crate::wait::{WaitTarget, report_apply, wait_usable};
 
 /// StorageClass annotation that marks the cluster default.
 pub const ANNOTATION_DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
@@ -627,21 +627,7 @@ impl Golden {
             let span = tracing::info_span!("apply", namespace = %ns);
             async move {
                 let r = apply_manifests(&client, &p.manifests, p.select.clone(), force).await;
-                match &r {
-                    Ok(written) => events.emit(Event::NamespaceApplied {
-                        namespace: ns.clone(),
-                        written: *written,
-                    }),
-                    Err(e) => events.emit(Event::NamespaceFailed {
-                        namespace: ns.clone(),
-                        error: e.to_string(),
-                    }),
-                }
-                // The wait is gone when not waiting; nothing to tell then.
-                let _ = outcomes.send(ApplyOutcome {
-                    namespace: ns.clone(),
-                    applied: r.is_ok(),
-                });
+                report_apply(&events, &outcomes, &ns, &r);
                 (ns, r)
             }
             .instrument(span)

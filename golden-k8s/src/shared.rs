@@ -61,7 +61,7 @@ use crate::import::{
 };
 use crate::options::ImportOptions;
 use crate::ownership::{FIELD_MANAGER, is_golden, is_subset};
-use crate::wait::{ApplyOutcome, WaitTarget, wait_gone, wait_usable};
+use crate::wait::{WaitTarget, report_apply, wait_gone, wait_usable};
 
 /// The shared half of a cross-namespace import, as it was left.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -912,20 +912,7 @@ impl Golden {
                 } else {
                     Ok(created)
                 };
-                match &r {
-                    Ok(written) => events.emit(Event::NamespaceApplied {
-                        namespace: ns.clone(),
-                        written: *written,
-                    }),
-                    Err(e) => events.emit(Event::NamespaceFailed {
-                        namespace: ns.clone(),
-                        error: e.to_string(),
-                    }),
-                }
-                let _ = outcomes.send(ApplyOutcome {
-                    namespace: ns.clone(),
-                    applied: r.is_ok(),
-                });
+                report_apply(&events, &outcomes, &ns, &r);
                 (ns, r)
             }
             .instrument(span)

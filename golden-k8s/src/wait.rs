@@ -110,6 +110,31 @@ pub(crate) struct ApplyOutcome {
     pub(crate) applied: bool,
 }
 
+/// Tells the event sink and a running wait how one namespace's apply
+/// ended (the wait may be gone when not waiting; nothing to tell then).
+pub(crate) fn report_apply(
+    events: &crate::events::EventSink,
+    outcomes: &tokio::sync::mpsc::UnboundedSender<ApplyOutcome>,
+    namespace: &str,
+    result: &crate::error::Result<usize>,
+) {
+    use crate::events::Event;
+    match result {
+        Ok(written) => events.emit(Event::NamespaceApplied {
+            namespace: namespace.to_string(),
+            written: *written,
+        }),
+        Err(e) => events.emit(Event::NamespaceFailed {
+            namespace: namespace.to_string(),
+            error: e.to_string(),
+        }),
+    }
+    let _ = outcomes.send(ApplyOutcome {
+        namespace: namespace.to_string(),
+        applied: result.is_ok(),
+    });
+}
+
 /// Waits until every target is usable, with one watch per resource type
 /// selected by `golden.dev/snapshot=<label>` across all namespaces.
 ///
