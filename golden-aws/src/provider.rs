@@ -977,9 +977,7 @@ impl SnapshotProvider for EbsProvider {
         remove: &[String],
     ) -> Result<Snapshot> {
         validate_snapshot_id(id)?;
-        for (k, v) in set {
-            golden_core::names::validate_cloud_label(k, v)?;
-        }
+        golden_core::names::validate_cloud_labels(set)?;
         // Confirm the snapshot exists first: EC2 tag calls on a missing
         // snapshot report InvalidSnapshot.NotFound too, but an empty change
         // would make no call at all.

@@ -266,9 +266,7 @@ impl SnapshotProvider for InMemoryProvider {
         set: &BTreeMap<String, String>,
         remove: &[String],
     ) -> Result<Snapshot> {
-        for (k, v) in set {
-            crate::names::validate_cloud_label(k, v)?;
-        }
+        crate::names::validate_cloud_labels(set)?;
         let mut st = self.lock();
         let s = st
             .snapshots

@@ -142,6 +142,16 @@ pub fn validate_cloud_name(name: &str) -> Result<()> {
     }
 }
 
+/// Checks every label of `labels` with [`validate_cloud_label`]; the first
+/// bad one is the error.
+pub fn validate_cloud_labels<'a>(
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<()> {
+    labels
+        .into_iter()
+        .try_for_each(|(k, v)| validate_cloud_label(k, v))
+}
+
 /// Checks a cloud label: key a lowercase letter then lowercase letters,
 /// digits, `-`, `_` (at most 63); value the same alphabet, may be empty or
 /// start with any of them.

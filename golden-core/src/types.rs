@@ -477,9 +477,7 @@ impl CreateSnapshotOptions {
     /// Checks the options before any call is made.
     pub fn validate(&self) -> Result<()> {
         names::validate_cloud_name(&self.name)?;
-        for (k, v) in &self.labels {
-            names::validate_cloud_label(k, v)?;
-        }
+        names::validate_cloud_labels(&self.labels)?;
         if let Some(t) = &self.token {
             names::validate_cloud_label("golden-capture-token", t)?;
         }

@@ -509,9 +509,7 @@ impl PdProvider {
     /// current label fingerprint), e.g. to adopt an existing snapshot as
     /// golden's.
     pub async fn set_labels(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<()> {
-        for (k, v) in labels {
-            golden_core::names::validate_cloud_label(k, v)?;
-        }
+        golden_core::names::validate_cloud_labels(labels)?;
         let res = GlobalResource::parse_id(id, &self.project)?;
         match res.kind {
             SnapshotKind::Snapshot => self.set_labels_of::<model::Snapshot>(&res, labels).await,
@@ -912,9 +910,7 @@ impl SnapshotProvider for PdProvider {
         set: &BTreeMap<String, String>,
         remove: &[String],
     ) -> Result<Snapshot> {
-        for (k, v) in set {
-            golden_core::names::validate_cloud_label(k, v)?;
-        }
+        golden_core::names::validate_cloud_labels(set)?;
         let res = GlobalResource::parse_id(id, &self.project)?;
         match res.kind {
             SnapshotKind::Snapshot => {
