@@ -3,7 +3,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 thread_local! {
     /// Whether this thread's allocations count for the marked side (see
@@ -25,6 +25,7 @@ pub struct CountingAlloc {
     peak: AtomicUsize,
     marked_live: AtomicIsize,
     marked_peak: AtomicIsize,
+    off: AtomicBool,
 }
 
 impl CountingAlloc {
@@ -35,7 +36,16 @@ impl CountingAlloc {
             peak: AtomicUsize::new(0),
             marked_live: AtomicIsize::new(0),
             marked_peak: AtomicIsize::new(0),
+            off: AtomicBool::new(false),
         }
+    }
+
+    /// Stops counting for good, so a timing loop measures the code and not
+    /// the shared counters (which contend between threads). Call it after
+    /// the last memory measurement: frees of memory counted before are not
+    /// subtracted any more.
+    pub fn stop_counting(&self) {
+        self.off.store(true, Ordering::Relaxed);
     }
 
     /// Counts the current thread's allocations and frees for the marked
@@ -90,12 +100,18 @@ impl CountingAlloc {
     }
 
     fn add(&self, n: usize) {
+        if self.off.load(Ordering::Relaxed) {
+            return;
+        }
         let now = self.live.fetch_add(n, Ordering::Relaxed) + n;
         self.peak.fetch_max(now, Ordering::Relaxed);
         self.marked(n as isize);
     }
 
     fn sub(&self, n: usize) {
+        if self.off.load(Ordering::Relaxed) {
+            return;
+        }
         self.live.fetch_sub(n, Ordering::Relaxed);
         self.marked(-(n as isize));
     }
