@@ -18,7 +18,17 @@ use crate::util::{
 };
 use crate::validate;
 
-const HISTORY: usize = 10_000;
+/// How long changes stay in the history that watches replay: etcd keeps
+/// every revision until kube-apiserver compacts it, every 5 minutes by
+/// default (kube-apiserver `--etcd-compaction-interval`, staging
+/// `k8s.io/apiserver/pkg/storage/storagebackend/config.go`,
+/// `DefaultCompactInterval`); a watch from a resourceVersion within that
+/// window resumes, an older one gets `410 Expired`.
+const HISTORY_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// At most this many changes are kept, whatever their age, to bound the
+/// simulation's memory.
+const HISTORY_CAP: usize = 200_000;
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +111,8 @@ struct Inner {
     refs: RefIndex,
     rv: u64,
     history: VecDeque<Arc<Change>>,
+    /// When each change in `history` was made, in the same order.
+    history_at: VecDeque<std::time::Instant>,
     /// The resourceVersion up to which the history was dropped.
     compacted: u64,
 }
@@ -408,6 +420,7 @@ impl Store {
     pub(crate) fn compact(&self) {
         let mut inner = self.lock();
         inner.history.clear();
+        inner.history_at.clear();
         inner.compacted = inner.rv;
     }
 
@@ -524,11 +537,20 @@ impl Store {
 
     fn emit(&self, inner: &mut Inner, change: Change) {
         let change = Arc::new(change);
+        let now = std::time::Instant::now();
         inner.history.push_back(change.clone());
-        if inner.history.len() > HISTORY
-            && let Some(gone) = inner.history.pop_front()
+        inner.history_at.push_back(now);
+        while inner.history.len() > HISTORY_CAP
+            || inner
+                .history_at
+                .front()
+                .is_some_and(|at| now.duration_since(*at) > HISTORY_WINDOW)
         {
-            inner.compacted = gone.rv;
+            inner.history_at.pop_front();
+            match inner.history.pop_front() {
+                Some(gone) => inner.compacted = gone.rv,
+                None => break,
+            }
         }
         let _ = self.tx.send(change);
     }
@@ -1239,6 +1261,39 @@ mod tests {
             )
             .unwrap();
         store
+    }
+
+    #[test]
+    fn watches_resume_from_any_recent_revision_and_expire_after_compaction() {
+        // etcd keeps every revision until the API server compacts it: a
+        // watch from a revision 12,000 changes back (more than any fixed-size
+        // history of 10,000) still resumes.
+        let store = store_with_claim();
+        let from = store.current_rv();
+        for i in 0..12_000 {
+            let patch = json!({"metadata": {"labels": {"n": i.to_string()}}});
+            store
+                .patch(
+                    &resources::PVCS,
+                    "team",
+                    "data",
+                    PatchKind::Merge,
+                    &patch,
+                    Writer::new("test"),
+                )
+                .unwrap();
+        }
+        let (replay, _rx) = store
+            .watch_from(&resources::PVCS, Some("team"), Some(from))
+            .unwrap();
+        assert_eq!(replay.len(), 12_000);
+        assert_eq!(replay[0].object.value["metadata"]["labels"]["n"], "0");
+        store.compact();
+        assert!(
+            store
+                .watch_from(&resources::PVCS, Some("team"), Some(from))
+                .is_err()
+        );
     }
 
     #[test]
