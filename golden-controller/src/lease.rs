@@ -165,7 +165,7 @@ pub enum LeaseError {
         fix: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
@@ -417,7 +417,7 @@ impl LeaderElector {
                             action: "acquire",
                             lease: self.config.describe(),
                             fix,
-                            source: e,
+                            source: Box::new(e),
                         });
                     }
                     tracing::warn!(lease = %self.config.describe(), "cannot acquire the Lease yet: {e}");
@@ -538,7 +538,7 @@ impl Leadership {
             lease: self.lease.clone(),
             fix: permanent(&config, &e)
                 .unwrap_or_else(|| "the Lease expires by itself after its lease duration".into()),
-            source: e,
+            source: Box::new(e),
         })
     }
 }
