@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::Either;
 use golden_controller::lease::{LeaderElector, LeaseConfig, LeaseError};
-use golden_sim::{SimCluster, SimConfig};
+use golden_sim::{Fault, FaultKind, SimCluster, SimConfig};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
@@ -203,6 +203,39 @@ async fn a_holder_whose_lease_was_overwritten_loses_leadership() {
     // Releasing a lost lease leaves the new holder alone.
     a.release().await.unwrap();
     assert_eq!(holder(&lease(&sim).await), "intruder");
+}
+
+#[tokio::test]
+async fn a_holder_that_cannot_renew_within_the_deadline_loses_leadership() {
+    let sim = sim().await;
+    let mut a = within("a acquires", elector(&sim, "replica-a").acquire())
+        .await
+        .unwrap();
+    // The API server fails every Lease request from now on.
+    sim.inject_fault(Fault::new(FaultKind::InternalError, usize::MAX).with_resource("leases"));
+    within("a gives up", a.lost()).await;
+    assert!(!a.is_leading());
+    sim.clear_faults();
+    // It never handed the Lease to anyone: the record still names it.
+    assert_eq!(holder(&lease(&sim).await), "replica-a");
+}
+
+#[tokio::test]
+async fn a_failed_renewal_within_the_deadline_keeps_leadership() {
+    let sim = sim().await;
+    let a = within("a acquires", elector(&sim, "replica-a").acquire())
+        .await
+        .unwrap();
+    // One renewal fails (its fast-path update); the next retry succeeds.
+    sim.inject_fault(
+        Fault::new(FaultKind::InternalError, 1)
+            .with_resource("leases")
+            .with_verb("update"),
+    );
+    renewals(&sim, 3).await;
+    assert!(a.is_leading());
+    assert_eq!(holder(&lease(&sim).await), "replica-a");
+    assert_eq!(transitions(&lease(&sim).await), 0);
 }
 
 #[tokio::test]

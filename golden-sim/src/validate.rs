@@ -518,6 +518,21 @@ mod tests {
     }
 
     #[test]
+    fn qualified_names_as_apimachinery() {
+        for ok in [
+            "c",
+            "golden.dev/controller",
+            "kube-controller_manager.x",
+            "a1",
+        ] {
+            assert_eq!(qualified_name_errors(ok), None, "{ok}");
+        }
+        for bad in ["", "-a", "a-", "Golden.Dev/c", "x/", "/x", &"a".repeat(64)] {
+            assert!(qualified_name_errors(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn snapshot_rules() {
         let vs = json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "a", "namespace": "n"}, "spec": {"source": {"volumeSnapshotContentName": "c"}}});
         assert!(check_create(&resources::VOLUME_SNAPSHOTS, &vs).is_empty());

@@ -2,6 +2,8 @@
 //! kube::Client: optimistic concurrency on Leases, the upstream validation
 //! of both, and kube-runtime's event Recorder.
 
+mod common;
+
 use golden_sim::{SimCluster, SimConfig};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -276,4 +278,75 @@ async fn discovery_lists_leases_and_v1_events() {
     };
     assert!(has("coordination.k8s.io", "Lease"));
     assert!(has("events.k8s.io", "Event"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_prints_lease_holders_and_v1_events() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    sim.seed_namespace("golden-system");
+    let leases: Api<Lease> = Api::namespaced(sim.client(), "golden-system");
+    leases
+        .create(
+            &PostParams::default(),
+            &lease("golden-controller", "pod-a", 15),
+        )
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        sim.client(),
+        Reporter {
+            controller: "golden.dev/controller".into(),
+            instance: None,
+        },
+    );
+    let regarding = ObjectReference {
+        kind: Some("GoldenClaim".into()),
+        name: Some("data".into()),
+        namespace: Some("golden-system".into()),
+        ..ObjectReference::default()
+    };
+    let event = RuntimeEvent {
+        type_: EventType::Warning,
+        reason: "Refused".into(),
+        note: Some("namespace not selected".into()),
+        action: "Admit".into(),
+        secondary: None,
+    };
+    recorder.publish(&event, &regarding).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kc).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::kubectl())
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let table = tokio::task::block_in_place(|| run(&["get", "leases", "-n", "golden-system"]));
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "HOLDER", "AGE"], "{table}");
+    assert!(
+        table.contains("golden-controller") && table.contains("pod-a"),
+        "{table}"
+    );
+
+    let table = tokio::task::block_in_place(|| {
+        run(&["get", "events.events.k8s.io", "-n", "golden-system"])
+    });
+    assert!(table.lines().next().unwrap().contains("REASON"), "{table}");
+    assert!(
+        table.contains("Refused")
+            && table.contains("goldenclaim/data")
+            && table.contains("namespace not selected"),
+        "{table}"
+    );
 }
