@@ -296,6 +296,13 @@ fn leases_are_granted_in_golden_system_only() {
         .map(|v| ("coordination.k8s.io".into(), "leases".into(), v.to_string()))
         .collect();
     assert_eq!(granted, want);
+    // Reads and updates are limited to the controller's Lease.
+    for rule in role["rules"].as_array().unwrap() {
+        let verbs = strings(&rule["verbs"]);
+        if verbs.iter().any(|v| v == "get" || v == "update") {
+            assert_eq!(strings(&rule["resourceNames"]), ["golden-controller"]);
+        }
+    }
 
     let sa = one("serviceaccount.yaml");
     for (file, kind, role_kind) in [
@@ -357,7 +364,11 @@ fn the_deployment_runs_golden_controller_hardened_with_probes() {
         .iter()
         .filter_map(|e| e["name"].as_str())
         .collect();
+    // golden_controller::lease::LeaseConfig::from_pod_env reads these.
     assert!(env.contains(&"POD_NAME"), "{env:?}");
+    assert!(env.contains(&"POD_NAMESPACE"), "{env:?}");
+    // golden_controller::metrics::DEFAULT_ADDR.
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
     // More than one replica: the Lease picks the active one.
     assert!(d["spec"]["replicas"].as_u64().unwrap() >= 2);
 }

@@ -55,6 +55,13 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// The Lease deploy/ grants the controller (in `golden-system`).
+pub const LEASE_NAME: &str = "golden-controller";
+/// The variable holding this replica's identity (the pod name).
+pub const POD_NAME_ENV: &str = "POD_NAME";
+/// The variable holding the Lease's namespace (the pod's).
+pub const POD_NAMESPACE_ENV: &str = "POD_NAMESPACE";
+
 /// Where the Lease lives and how long a holder keeps it.
 #[derive(Clone, Debug)]
 pub struct LeaseConfig {
@@ -88,6 +95,34 @@ impl LeaseConfig {
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
         }
+    }
+
+    /// A Lease `name` in the pod's namespace, held as the pod's name, with
+    /// client-go's default timings: what deploy/deployment.yaml passes
+    /// through the downward API (`POD_NAMESPACE`, `POD_NAME`; `HOSTNAME`,
+    /// which is the pod name, when `POD_NAME` is unset).
+    pub fn from_pod_env(name: impl Into<String>) -> Result<Self, LeaseError> {
+        Self::from_env_with(name, |k| std::env::var(k).ok())
+    }
+
+    /// [`LeaseConfig::from_pod_env`] with the environment read through
+    /// `var`.
+    pub fn from_env_with(
+        name: impl Into<String>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, LeaseError> {
+        let set = |k: &str| var(k).filter(|v| !v.is_empty());
+        let namespace = set(POD_NAMESPACE_ENV).ok_or_else(|| {
+            LeaseError::InvalidConfig(format!(
+                "{POD_NAMESPACE_ENV} is not set; set it from the downward API (fieldRef metadata.namespace), as deploy/deployment.yaml does"
+            ))
+        })?;
+        let identity = set(POD_NAME_ENV).or_else(|| set("HOSTNAME")).ok_or_else(|| {
+            LeaseError::InvalidConfig(format!(
+                "{POD_NAME_ENV} is not set; set it from the downward API (fieldRef metadata.name), as deploy/deployment.yaml does"
+            ))
+        })?;
+        Ok(LeaseConfig::new(namespace, name, identity))
     }
 
     /// Sets the three timings (lease duration, renew deadline, retry

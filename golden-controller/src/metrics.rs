@@ -27,6 +27,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// Where the health and metrics endpoints listen by default; the port is
+/// the `http-metrics` port of deploy/deployment.yaml.
+pub const DEFAULT_ADDR: &str = "0.0.0.0:8080";
+
 /// The `Content-Type` of OpenMetrics text.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";

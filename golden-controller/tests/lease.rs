@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::Either;
-use golden_controller::lease::{LeaderElector, LeaseConfig, LeaseError};
+use golden_controller::lease::{LEASE_NAME, LeaderElector, LeaseConfig, LeaseError};
 use golden_sim::{Fault, FaultKind, SimCluster, SimConfig};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
@@ -16,7 +16,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
 const NS: &str = "golden-system";
-const LEASE: &str = "golden-controller";
+const LEASE: &str = LEASE_NAME;
 
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(Duration::from_secs(60), f).await {
@@ -389,6 +389,44 @@ fn impossible_timings_are_refused_before_any_request() {
     }
     assert!(config("a").validate().is_ok());
     assert!(LeaseConfig::new(NS, LEASE, "a").validate().is_ok());
+}
+
+#[test]
+fn the_pod_environment_names_the_lease_namespace_and_identity() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let c = LeaseConfig::from_env_with(
+        LEASE_NAME,
+        env(&[
+            ("POD_NAMESPACE", "golden-system"),
+            ("POD_NAME", "golden-controller-7d9-abc"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        (c.namespace.as_str(), c.name.as_str(), c.identity.as_str()),
+        (
+            "golden-system",
+            "golden-controller",
+            "golden-controller-7d9-abc"
+        )
+    );
+    let c = LeaseConfig::from_env_with(
+        LEASE_NAME,
+        env(&[("POD_NAMESPACE", "golden-system"), ("HOSTNAME", "host-pod")]),
+    )
+    .unwrap();
+    assert_eq!(c.identity, "host-pod");
+    let err = LeaseConfig::from_env_with(LEASE_NAME, env(&[("POD_NAME", "p")])).unwrap_err();
+    assert!(err.to_string().contains("POD_NAMESPACE"), "{err}");
+    let err = LeaseConfig::from_env_with(LEASE_NAME, env(&[("POD_NAMESPACE", "n")])).unwrap_err();
+    assert!(err.to_string().contains("POD_NAME"), "{err}");
 }
 
 #[tokio::test]
