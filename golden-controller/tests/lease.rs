@@ -1,5 +1,6 @@
 //! Leader election against golden-sim with real kube::Clients, with short
-//! timings (1 s lease, 700 ms renew deadline, 200 ms retry period). The
+//! timings (1 s lease, 700 ms renew deadline, 200 ms retry period; 5 s /
+//! 3 s / 200 ms where a takeover must not happen). The
 //! assertions are on the Lease and on who wrote what, never on how long
 //! something took; the timeouts only keep a broken build from hanging.
 
@@ -35,6 +36,18 @@ fn config(identity: &str) -> LeaseConfig {
 
 fn elector(sim: &SimCluster, identity: &str) -> LeaderElector {
     LeaderElector::new(sim.client(), config(identity)).unwrap()
+}
+
+/// A longer lease (5 s / 3 s / 200 ms) for the tests where the other
+/// candidate must never take over: a loaded test machine stalling the
+/// holder for under a second changes nothing.
+fn steady_elector(sim: &SimCluster, identity: &str) -> LeaderElector {
+    let c = config(identity).with_timings(
+        Duration::from_secs(5),
+        Duration::from_secs(3),
+        Duration::from_millis(200),
+    );
+    LeaderElector::new(sim.client(), c).unwrap()
 }
 
 async fn sim() -> SimCluster {
@@ -95,8 +108,8 @@ async fn renewals(sim: &SimCluster, n: usize) {
 #[tokio::test]
 async fn of_two_electors_exactly_one_holds() {
     let sim = sim().await;
-    let a = elector(&sim, "replica-a");
-    let b = elector(&sim, "replica-b");
+    let a = steady_elector(&sim, "replica-a");
+    let b = steady_elector(&sim, "replica-b");
     let ta = tokio::spawn(async move { a.acquire().await.map(|l| ("replica-a", l)) });
     let tb = tokio::spawn(async move { b.acquire().await.map(|l| ("replica-b", l)) });
     let (winner, leadership, loser) = within("an acquisition", async {
@@ -119,13 +132,13 @@ async fn of_two_electors_exactly_one_holds() {
 #[tokio::test]
 async fn a_released_lease_goes_to_the_other_candidate() {
     let sim = sim().await;
-    let a = within("a acquires", elector(&sim, "replica-a").acquire())
+    let a = within("a acquires", steady_elector(&sim, "replica-a").acquire())
         .await
         .unwrap();
     assert_eq!(holder(&lease(&sim).await), "replica-a");
     assert_eq!(transitions(&lease(&sim).await), 0);
 
-    let b = elector(&sim, "replica-b");
+    let b = steady_elector(&sim, "replica-b");
     let waiting = tokio::spawn(async move { b.acquire().await });
     renewals(&sim, 2).await;
     assert!(!waiting.is_finished());
@@ -175,7 +188,7 @@ async fn a_holder_that_stops_renewing_is_replaced_after_expiry() {
 #[tokio::test]
 async fn a_holder_whose_lease_was_overwritten_loses_leadership() {
     let sim = sim().await;
-    let mut a = within("a acquires", elector(&sim, "replica-a").acquire())
+    let mut a = within("a acquires", steady_elector(&sim, "replica-a").acquire())
         .await
         .unwrap();
     let api = Api::<Lease>::namespaced(sim.client(), NS);
@@ -223,7 +236,7 @@ async fn a_holder_that_cannot_renew_within_the_deadline_loses_leadership() {
 #[tokio::test]
 async fn a_failed_renewal_within_the_deadline_keeps_leadership() {
     let sim = sim().await;
-    let a = within("a acquires", elector(&sim, "replica-a").acquire())
+    let a = within("a acquires", steady_elector(&sim, "replica-a").acquire())
         .await
         .unwrap();
     // One renewal fails (its fast-path update); the next retry succeeds.
@@ -246,7 +259,7 @@ async fn only_the_holder_writes() {
 
     // Two replicas, each writing its identity on a Namespace while leading.
     let replica = |identity: &'static str| {
-        let elector = elector(&sim, identity);
+        let elector = steady_elector(&sim, identity);
         let namespaces: Api<Namespace> = Api::all(sim.client());
         tokio::spawn(async move {
             let mut leadership = elector.acquire().await.unwrap();
