@@ -566,13 +566,16 @@ impl SimCluster {
         self.shared.store.current_rv()
     }
 
-    /// The served resources: plural name -> `(apiVersion, kind, namespaced)`.
+    /// The served resources, by the name kubectl gives them (the plural,
+    /// qualified by its group outside the core group: `events`,
+    /// `events.events.k8s.io`, `volumesnapshots.snapshot.storage.k8s.io`)
+    /// -> `(apiVersion, kind, namespaced)`.
     pub fn served_kinds() -> BTreeMap<String, (String, String, bool)> {
         resources::all()
             .iter()
             .map(|r| {
                 (
-                    r.plural.to_string(),
+                    r.qualified(),
                     (r.api_version(), r.kind.to_string(), r.namespaced),
                 )
             })

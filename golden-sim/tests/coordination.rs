@@ -262,6 +262,10 @@ async fn events_v1_need_the_reporting_fields_action_reason_and_event_time() {
 async fn discovery_lists_leases_and_v1_events() {
     let sim = SimCluster::start(SimConfig::default()).await.unwrap();
     let served = SimCluster::served_kinds();
+    // Both Event APIs are listed, each under its own name.
+    assert_eq!(served["events"].0, "v1", "{served:?}");
+    assert_eq!(served["events.events.k8s.io"].0, "events.k8s.io/v1");
+    assert_eq!(served["leases.coordination.k8s.io"].1, "Lease");
     assert!(
         served
             .values()
