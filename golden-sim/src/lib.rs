@@ -81,6 +81,8 @@
 //! ## Served resources
 //!
 //! Namespace, PersistentVolumeClaim, PersistentVolume, Event (core/v1),
+//! Event (events.k8s.io/v1, what kube-runtime's event `Recorder` writes),
+//! Lease (coordination.k8s.io/v1, for leader election),
 //! StorageClass (storage.k8s.io/v1), VolumeSnapshot, VolumeSnapshotContent,
 //! VolumeSnapshotClass (snapshot.storage.k8s.io/v1) and ReferenceGrant
 //! (gateway.networking.k8s.io/v1beta1), with discovery (`/api`, `/apis`,
@@ -88,7 +90,9 @@
 //! responses for kubectl. Snapshot objects are checked against the
 //! upstream CRDs by [`crd_validation`] (schema, CEL rules, the
 //! immutable fields on update); unknown fields are dropped, or refused with
-//! `fieldValidation=Strict`.
+//! `fieldValidation=Strict`. Leases and events.k8s.io/v1 Events get the
+//! upstream built-in validation (see the `validate` module); the two Event
+//! APIs are stored apart, where the real server shares one table.
 //!
 //! CustomResourceDefinitions (apiextensions.k8s.io/v1) are served too: a
 //! CRD written to the server becomes a served resource, with discovery,
@@ -562,13 +566,16 @@ impl SimCluster {
         self.shared.store.current_rv()
     }
 
-    /// The served resources: plural name -> `(apiVersion, kind, namespaced)`.
+    /// The served resources, by the name kubectl gives them (the plural,
+    /// qualified by its group outside the core group: `events`,
+    /// `events.events.k8s.io`, `volumesnapshots.snapshot.storage.k8s.io`)
+    /// -> `(apiVersion, kind, namespaced)`.
     pub fn served_kinds() -> BTreeMap<String, (String, String, bool)> {
         resources::all()
             .iter()
             .map(|r| {
                 (
-                    r.plural.to_string(),
+                    r.qualified(),
                     (r.api_version(), r.kind.to_string(), r.namespaced),
                 )
             })

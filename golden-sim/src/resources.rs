@@ -74,6 +74,32 @@ pub(crate) static EVENTS: ResourceDef = ResourceDef {
     status: false,
     crd: false,
 };
+/// `events.k8s.io/v1` Events, the API kube-runtime's event `Recorder`
+/// writes. Stored apart from core/v1 Events (the real server keeps both in
+/// one table and converts between them).
+pub(crate) static EVENTS_V1: ResourceDef = ResourceDef {
+    group: "events.k8s.io",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+    singular: "event",
+    namespaced: true,
+    short_names: &[],
+    status: false,
+    crd: false,
+};
+/// `coordination.k8s.io/v1` Leases, for leader election.
+pub(crate) static LEASES: ResourceDef = ResourceDef {
+    group: "coordination.k8s.io",
+    version: "v1",
+    kind: "Lease",
+    plural: "leases",
+    singular: "lease",
+    namespaced: true,
+    short_names: &[],
+    status: false,
+    crd: false,
+};
 pub(crate) static STORAGE_CLASSES: ResourceDef = ResourceDef {
     group: "storage.k8s.io",
     version: "v1",
@@ -150,6 +176,8 @@ static BUILTIN: &[&ResourceDef] = &[
     &PVCS,
     &PVS,
     &EVENTS,
+    &EVENTS_V1,
+    &LEASES,
     &STORAGE_CLASSES,
     &VOLUME_SNAPSHOTS,
     &VOLUME_SNAPSHOT_CONTENTS,
@@ -157,6 +185,14 @@ static BUILTIN: &[&ResourceDef] = &[
     &REFERENCE_GRANTS,
     &CUSTOM_RESOURCE_DEFINITIONS,
 ];
+
+/// Events (both APIs) and Leases: no simulated controller reads them, so
+/// their changes wake none.
+pub(crate) fn reports_only(res: Res) -> bool {
+    [&EVENTS, &EVENTS_V1, &LEASES]
+        .iter()
+        .any(|r| std::ptr::eq(res, *r))
+}
 
 /// Every served resource: the built-in ones, then the runtime ones.
 pub(crate) fn all() -> Vec<Res> {

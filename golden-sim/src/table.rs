@@ -1,5 +1,6 @@
 //! `meta.k8s.io/v1` Table responses, for `kubectl get`: the columns of the
-//! real API server's printers (built-in kinds) and of the snapshot CRDs'
+//! real API server's printers (built-in kinds, kubernetes
+//! pkg/printers/internalversion/printers.go: printEvent, printLease) and of the snapshot CRDs'
 //! `additionalPrinterColumns`.
 
 use serde_json::{Value, json};
@@ -174,6 +175,47 @@ fn columns(res: Res) -> Vec<Column> {
                     )
                 }),
             ));
+        }
+        "Event" if res.group == "events.k8s.io" => {
+            cols = vec![
+                col(
+                    "Last Seen",
+                    "string",
+                    With(|o| {
+                        let seen = [
+                            "/series/lastObservedTime",
+                            "/deprecatedLastTimestamp",
+                            "/eventTime",
+                        ]
+                        .iter()
+                        .find_map(|p| o.pointer(p).and_then(Value::as_str));
+                        json!(seen.map_or_else(|| "<unknown>".to_string(), age))
+                    }),
+                ),
+                col("Type", "string", Path("/type")),
+                col("Reason", "string", Path("/reason")),
+                col(
+                    "Object",
+                    "string",
+                    With(|o| {
+                        json!(format!(
+                            "{}/{}",
+                            o.pointer("/regarding/kind")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_lowercase(),
+                            o.pointer("/regarding/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                        ))
+                    }),
+                ),
+                col("Message", "string", Path("/note")),
+            ];
+            return cols;
+        }
+        "Lease" => {
+            cols.push(col("Holder", "string", Path("/spec/holderIdentity")));
         }
         "Event" => {
             cols = vec![

@@ -1,8 +1,23 @@
 //! Admission checks: object names, the snapshot CRDs' schemas and CEL rules
 //! (through [`crate::crd_validation`], including the transition rules that
-//! make fields immutable) and the PersistentVolumeClaim spec's immutability.
+//! make fields immutable), the PersistentVolumeClaim spec's immutability,
+//! and the built-in checks of Leases and `events.k8s.io/v1` Events:
+//!
+//! - kubernetes pkg/apis/coordination/validation/validation.go,
+//!   ValidateLease / ValidateLeaseUpdate / ValidateLeaseSpec:
+//!   `leaseDurationSeconds` > 0 and `leaseTransitions` >= 0 when set, a
+//!   known or qualified `strategy`, `preferredHolder` only with a
+//!   `strategy`;
+//! - kubernetes pkg/apis/core/validation/events.go, ValidateEventCreate /
+//!   ValidateEventUpdate / legacyValidateEvent (the rules of a write
+//!   through events.k8s.io/v1): `eventTime`, `reportingController` (a
+//!   qualified name), `reportingInstance`, `action` and `reason` required,
+//!   their length limits, `type` Normal or Warning, the `deprecated*`
+//!   fields unset, a series counting at least 2, and on update every field
+//!   but the series immutable. The paths in messages are the upstream
+//!   ones, which name the internal fields (`involvedObject`, `message`).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::resources::{self, Res};
 
@@ -58,7 +73,264 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     if std::ptr::eq(res, &resources::PVCS) {
         out.extend(claim_data_sources(obj));
     }
+    if std::ptr::eq(res, &resources::LEASES) {
+        out.extend(lease_spec(obj));
+    }
+    if std::ptr::eq(res, &resources::EVENTS_V1) {
+        out.extend(event_v1_create(obj));
+    }
     out.extend(runtime_checks(res, obj));
+    out
+}
+
+fn required(path: &str) -> Cause {
+    (path.into(), "Required value".into())
+}
+
+fn invalid(path: &str, value: &Value, why: &str) -> Cause {
+    (path.into(), format!("Invalid value: {value}: {why}"))
+}
+
+/// k8s.io/apimachinery pkg/util/validation/validation.go, IsQualifiedName:
+/// an optional DNS subdomain prefix and `/`, then a name of at most 63
+/// alphanumerics, `-`, `_` or `.`, starting and ending alphanumeric.
+fn qualified_name_errors(s: &str) -> Option<String> {
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    if let Some(p) = prefix
+        && !is_dns_subdomain(p)
+    {
+        return Some("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
+    }
+    if name.is_empty() {
+        return Some("name part must be non-empty".into());
+    }
+    if name.len() > 63 {
+        return Some("name part must be no more than 63 bytes".into());
+    }
+    let ok_inner = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    if !ok_inner || !ends(name.bytes().next()) || !ends(name.bytes().last()) {
+        return Some("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character".into());
+    }
+    None
+}
+
+/// pkg/apis/coordination/validation/validation.go, ValidateLeaseSpec.
+fn lease_spec(obj: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    let Some(spec) = obj.get("spec") else {
+        return out;
+    };
+    if let Some(d) = spec.get("leaseDurationSeconds").filter(|v| !v.is_null())
+        && d.as_i64().is_none_or(|d| d <= 0)
+    {
+        out.push(invalid(
+            "spec.leaseDurationSeconds",
+            d,
+            "must be greater than 0",
+        ));
+    }
+    if let Some(t) = spec.get("leaseTransitions").filter(|v| !v.is_null())
+        && t.as_i64().is_none_or(|t| t < 0)
+    {
+        out.push(invalid(
+            "spec.leaseTransitions",
+            t,
+            "must be greater than or equal to 0",
+        ));
+    }
+    let strategy = spec.get("strategy").and_then(Value::as_str);
+    if let Some(st) = strategy {
+        if !st.contains('/') {
+            if st != "OldestEmulationVersion" {
+                out.push((
+                    "spec.strategy.strategy".into(),
+                    format!(
+                        "Unsupported value: {st:?}: supported values: \"OldestEmulationVersion\""
+                    ),
+                ));
+            }
+        } else if let Some(why) = qualified_name_errors(st) {
+            out.push(invalid("spec.strategy.strategy", &json!(st), &why));
+        }
+    }
+    let preferred = spec
+        .get("preferredHolder")
+        .and_then(Value::as_str)
+        .is_some_and(|p| !p.is_empty());
+    if preferred && strategy.is_none_or(str::is_empty) {
+        out.push((
+            "spec.preferredHolder".into(),
+            "Forbidden: may only be specified if `strategy` is defined".into(),
+        ));
+    }
+    out
+}
+
+fn str_field<'a>(obj: &'a Value, key: &str) -> &'a str {
+    obj.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn is_set(obj: &Value, key: &str) -> bool {
+    obj.get(key).is_some_and(|v| !v.is_null())
+}
+
+/// pkg/apis/core/validation/events.go, legacyValidateEvent, for an Event
+/// written through events.k8s.io/v1 (`regarding` is the internal
+/// `involvedObject`, `note` the internal `message`).
+fn event_legacy(obj: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let regarding_ns = obj
+        .pointer("/regarding/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mismatch = || {
+        invalid(
+            "involvedObject.namespace",
+            &json!(regarding_ns),
+            "does not match event.namespace",
+        )
+    };
+    if !is_set(obj, "eventTime") {
+        if regarding_ns.is_empty() {
+            if !ns.is_empty() && ns != "default" {
+                out.push(mismatch());
+            }
+        } else if ns != regarding_ns {
+            out.push(mismatch());
+        }
+    } else {
+        if regarding_ns.is_empty() && ns != "default" && ns != "kube-system" {
+            out.push(mismatch());
+        }
+        let controller = str_field(obj, "reportingController");
+        if controller.is_empty() {
+            out.push(required("reportingController"));
+        }
+        if let Some(why) = qualified_name_errors(controller) {
+            out.push(invalid("reportingController", &json!(controller), &why));
+        }
+        let limited = |out: &mut Vec<Cause>, key: &str, path: &str, limit: usize, needed: bool| {
+            let v = str_field(obj, key);
+            if needed && v.is_empty() {
+                out.push(required(path));
+            }
+            if v.len() > limit {
+                out.push(invalid(
+                    path,
+                    &json!(""),
+                    &format!("can have at most {limit} characters"),
+                ));
+            }
+        };
+        limited(
+            &mut out,
+            "reportingInstance",
+            "reportingInstance",
+            128,
+            true,
+        );
+        limited(&mut out, "action", "action", 128, true);
+        limited(&mut out, "reason", "reason", 128, true);
+        limited(&mut out, "note", "message", 1024, false);
+    }
+    if !ns.is_empty() && !is_dns_subdomain(ns) {
+        out.push(invalid("namespace", &json!(ns), "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"));
+    }
+    out
+}
+
+/// pkg/apis/core/validation/events.go, validateV1EventSeries.
+fn event_series(obj: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    if let Some(series) = obj.get("series").filter(|v| !v.is_null()) {
+        if series
+            .get("count")
+            .and_then(Value::as_i64)
+            .is_none_or(|c| c < 2)
+        {
+            out.push(invalid("series.count", &json!(""), "should be at least 2"));
+        }
+        if !is_set(series, "lastObservedTime") {
+            out.push(required("series.lastObservedTime"));
+        }
+    }
+    out
+}
+
+/// pkg/apis/core/validation/events.go, ValidateEventCreate for
+/// events.k8s.io/v1.
+fn event_v1_create(obj: &Value) -> Vec<Cause> {
+    let mut out = event_legacy(obj);
+    out.extend(event_series(obj));
+    if !is_set(obj, "eventTime") {
+        out.push(required("eventTime"));
+    }
+    let ty = str_field(obj, "type");
+    if ty != "Normal" && ty != "Warning" {
+        out.push(invalid(
+            "type",
+            &json!(""),
+            &format!("has invalid value: {ty}"),
+        ));
+    }
+    for (key, path) in [
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+        ("deprecatedCount", "count"),
+    ] {
+        if obj.get(key).is_some_and(|v| !v.is_null() && *v != json!(0)) {
+            out.push(invalid(path, &json!(""), "needs to be unset"));
+        }
+    }
+    let source_set = ["component", "host"].iter().any(|k| {
+        obj.pointer(&format!("/deprecatedSource/{k}"))
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    });
+    if source_set {
+        out.push(invalid("source", &json!(""), "needs to be unset"));
+    }
+    out
+}
+
+/// pkg/apis/core/validation/events.go, ValidateEventUpdate for
+/// events.k8s.io/v1: the series may change, nothing else.
+fn event_v1_update(old: &Value, new: &Value) -> Vec<Cause> {
+    let mut out = event_legacy(new);
+    if old.get("series") != new.get("series") {
+        out.extend(event_series(new));
+    }
+    for (key, path) in [
+        ("regarding", "involvedObject"),
+        ("reason", "reason"),
+        ("note", "message"),
+        ("deprecatedSource", "source"),
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+        ("deprecatedCount", "count"),
+        ("type", "type"),
+        ("eventTime", "eventTime"),
+        ("action", "action"),
+        ("related", "related"),
+        ("reportingController", "reportingController"),
+        ("reportingInstance", "reportingInstance"),
+    ] {
+        let norm = |v: Option<&Value>| v.filter(|v| !v.is_null()).cloned();
+        if norm(old.get(key)) != norm(new.get(key)) {
+            let v = new.get(key).cloned().unwrap_or(Value::Null);
+            out.push(invalid(path, &v, "field is immutable"));
+        }
+    }
     out
 }
 
@@ -198,6 +470,12 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
         out.extend(causes(v));
     }
     out.extend(runtime_checks(res, new));
+    if std::ptr::eq(res, &resources::LEASES) {
+        out.extend(lease_spec(new));
+    }
+    if std::ptr::eq(res, &resources::EVENTS_V1) {
+        out.extend(event_v1_update(old, new));
+    }
     if std::ptr::eq(res, &resources::PVCS) {
         let strip = |v: &Value, volume_name_settable: bool| {
             let mut s = v.get("spec").cloned().unwrap_or(Value::Null);
@@ -224,7 +502,6 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn claims_with_both_data_sources_must_agree_and_not_cross_namespaces() {
@@ -238,6 +515,21 @@ mod tests {
         shared["namespace"] = "golden-shared".into();
         let c = check_create(&resources::PVCS, &claim(vs, shared));
         assert!(c[0].1.contains("dataSourceRef.namespace"), "{c:?}");
+    }
+
+    #[test]
+    fn qualified_names_as_apimachinery() {
+        for ok in [
+            "c",
+            "golden.dev/controller",
+            "kube-controller_manager.x",
+            "a1",
+        ] {
+            assert_eq!(qualified_name_errors(ok), None, "{ok}");
+        }
+        for bad in ["", "-a", "a-", "Golden.Dev/c", "x/", "/x", &"a".repeat(64)] {
+            assert!(qualified_name_errors(bad).is_some(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -171,12 +171,12 @@ impl Controllers {
         };
         loop {
             self.pass(std::mem::take(&mut dirty)).await;
-            // Wait for a change that matters (events only report) or a retry.
+            // Wait for a change that matters (events and leases only report) or a retry.
             let wake = self.next_retry();
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
-                        Ok(c) if std::ptr::eq(c.res, &resources::EVENTS) => continue,
+                        Ok(c) if resources::reports_only(c.res) => continue,
                         Ok(c) => {
                             self.note(&c, &mut dirty);
                             break;
@@ -262,7 +262,7 @@ impl Controllers {
     /// reconciliation reads it.
     fn note(&self, c: &Change, d: &mut Dirty) {
         let res = c.res;
-        if std::ptr::eq(res, &resources::EVENTS) {
+        if resources::reports_only(res) {
             return;
         }
         let store = &self.shared.store;
