@@ -204,8 +204,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                     );
                     let options = CaptureOptions::default()
                         .with_wait(ctx.config.capture_wait.clone())
-                        .with_token(token)
-                        .with_label("golden.dev/golden-snapshot", golden_core::names::label_safe(&name));
+                        .with_token(token);
                     match golden.capture(pvc, &options).await {
                         Ok(s) => {
                             let rev = revision_of(&s, Timestamp::now());
