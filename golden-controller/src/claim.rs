@@ -125,8 +125,16 @@ impl Owned {
         self.metas().next().is_none()
     }
 
+    /// Whether a PVC or VolumeSnapshot of the claim is being deleted: the
+    /// import refuses to apply over it, so the reconcile waits until it is
+    /// gone. A content being deleted is not waited for: the import
+    /// replaces the VolumeSnapshot that holds it (golden-k8s
+    /// `ApplySelection::replace_snapshot`).
     fn deleting(&self) -> bool {
-        self.metas().any(|m| m.deletion_timestamp.is_some())
+        let gone = |m: &kube::api::ObjectMeta| m.deletion_timestamp.is_some();
+        let content_deleting = self.contents.iter().any(|o| gone(&o.metadata));
+        self.claims.iter().any(|o| gone(&o.metadata))
+            || (!content_deleting && self.snapshots.iter().any(|o| gone(&o.metadata)))
     }
 
     /// The golden snapshot ids the objects hold (their annotation, else
@@ -361,28 +369,18 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
         .status
         .as_ref()
         .is_some_and(|s| decide::is_admitted(s.phase));
-    let lock = ctx.admission_lock(&gs.name_any());
-    let guard = lock.lock().await;
-    let other_claims = if policy.max_claims.is_some() && !already {
-        count_admitted(ctx, &gs.name_any(), claim).await?
-    } else {
-        // An admitted claim keeps its place when others come or the
-        // limit drops; the quota only refuses new claims.
-        0
-    };
-    let request = ClaimRequest {
+    let mut request = ClaimRequest {
         namespace: &ns,
         namespace_labels: &labels,
         ttl: claim.spec.ttl.as_deref(),
-        other_claims,
+        other_claims: 0,
         source_namespace: source_pvc.as_ref().map(|p| p.namespace.as_str()),
     };
+    // The policy's order: namespace, protection, TTL (spec.expiresAt
+    // included), then the quota.
     let granted = match policy.admit(&request) {
         Ok(ttl) => ttl,
-        Err(refusal) => {
-            drop(guard);
-            return refuse(ctx, claim, refusal).await;
-        }
+        Err(refusal) => return refuse(ctx, claim, refusal).await,
     };
     let created = claim
         .metadata
@@ -400,11 +398,19 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
         policy.max_ttl.as_deref(),
     ) {
         Ok(e) => e,
-        Err(refusal) => {
+        Err(refusal) => return refuse(ctx, claim, refusal).await,
+    };
+    let lock = ctx.admission_lock(&gs.name_any());
+    let guard = lock.lock().await;
+    // An admitted claim keeps its place when others come or the limit
+    // drops; the quota only refuses new claims.
+    if policy.max_claims.is_some() && !already {
+        request.other_claims = count_admitted(ctx, &gs.name_any(), claim).await?;
+        if let Err(refusal) = policy.admit(&request) {
             drop(guard);
             return refuse(ctx, claim, refusal).await;
         }
-    };
+    }
     let owned = Owned::read(ctx, &ns, &name).await?;
 
     // Expired: the import goes, the claim stays.
@@ -524,7 +530,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
     let target = match target {
         Ok(t) => t,
         Err(e) => {
-            let outcome = failed(&rev, &pvc_name, expires_at, e.to_string());
+            let outcome = failed(&rev, &pvc_name, expires_at, crate::error_chain(&e));
             return finish(ctx, claim, outcome, requeue(Action::await_change())).await;
         }
     };
@@ -599,7 +605,8 @@ async fn import_failed(
     expires_at: Option<Timestamp>,
     e: golden_k8s::Error,
 ) -> Result<Action> {
-    write_status(ctx, claim, &failed(rev, pvc_name, expires_at, e.to_string())).await?;
+    let message = crate::error_chain(&e);
+    write_status(ctx, claim, &failed(rev, pvc_name, expires_at, message)).await?;
     Err(Error::golden(
         format!(
             "import of golden snapshot {} for GoldenClaim {}/{}",

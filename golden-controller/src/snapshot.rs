@@ -164,7 +164,8 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                     }
                     Err(e) => {
                         let msg = format!(
-                            "adopting cloud snapshot {id}: {e}; check spec.source.snapshot.id"
+                            "adopting cloud snapshot {id}: {}; check spec.source.snapshot.id",
+                            crate::error_chain(&e)
                         );
                         cond(&mut st, "Degraded", true, "AdoptFailed", &msg);
                         writer.write(&st).await?;
@@ -214,7 +215,8 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                         }
                         Err(e) => {
                             let msg = format!(
-                                "capturing {pvc} failed: {e}; the current golden stays in use"
+                                "capturing {pvc} failed: {}; the current golden stays in use",
+                                crate::error_chain(&e)
                             );
                             cond(&mut st, t, false, "CaptureFailed", &msg);
                             cond(&mut st, "Degraded", true, "CaptureFailed", &msg);

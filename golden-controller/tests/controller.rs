@@ -753,7 +753,7 @@ async fn a_hundred_claims_cost_no_more_writes_than_imperative_imports() {
     let mut env = Env::new().await;
     env.golden(
         "pg",
-        json!({"claimPolicy": {"namespaceSelector": {}}}),
+        json!({"claimPolicy": {"namespaceSelector": {"matchLabels": null}}}),
     )
     .await;
     let id = env.current("pg").await;
