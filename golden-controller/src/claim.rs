@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use golden_core::api::v1alpha1::{
-    CLAIM_FINALIZER, ClaimRequest, GoldenClaim, GoldenRevision, GoldenSnapshot,
-    OnRefresh, Source,
+    CLAIM_FINALIZER, ClaimRequest, GoldenClaim, GoldenRevision, GoldenSnapshot, OnRefresh, Source,
 };
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::{
@@ -227,12 +226,7 @@ fn join(ids: &BTreeSet<String>) -> String {
 /// current one; returns whether it wrote.
 async fn write_status(ctx: &Context, claim: &GoldenClaim, outcome: &ClaimOutcome) -> Result<bool> {
     let old = claim.status.as_ref();
-    let new = decide::claim_status(
-        old,
-        outcome,
-        claim.metadata.generation,
-        Timestamp::now(),
-    );
+    let new = decide::claim_status(old, outcome, claim.metadata.generation, Timestamp::now());
     if old == Some(&new) {
         return Ok(false);
     }
@@ -245,7 +239,14 @@ async fn write_status(ctx: &Context, claim: &GoldenClaim, outcome: &ClaimOutcome
         &Patch::Merge(serde_json::json!({ "status": body })),
     )
     .await
-    .map_err(|e| Error::kube("patch status", KIND, format!("{ns}/{}", claim.name_any()), e))?;
+    .map_err(|e| {
+        Error::kube(
+            "patch status",
+            KIND,
+            format!("{ns}/{}", claim.name_any()),
+            e,
+        )
+    })?;
     let phase_changed = old.and_then(|s| s.phase) != new.phase;
     if phase_changed {
         let (type_, reason) = match outcome {
@@ -556,7 +557,14 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
     let pvc = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&pvc_name)
         .await
-        .map_err(|e| Error::kube("get", "PersistentVolumeClaim", format!("{ns}/{pvc_name}"), e))?;
+        .map_err(|e| {
+            Error::kube(
+                "get",
+                "PersistentVolumeClaim",
+                format!("{ns}/{pvc_name}"),
+                e,
+            )
+        })?;
     let usable = pvc
         .as_ref()
         .is_some_and(|p| claim_usable(p, wait_for_first_consumer));

@@ -509,7 +509,11 @@ mod tests {
         let far = expiry(created, None, Some(ts("2026-02-01T00:00:00Z")), Some("7d")).unwrap_err();
         assert_eq!(far.rule, RefusalRule::MaxTtl);
         assert_eq!(far.rule.reason(), "TtlTooLong");
-        assert!(far.message.contains("2026-01-08T00:00:00Z"), "{}", far.message);
+        assert!(
+            far.message.contains("2026-01-08T00:00:00Z"),
+            "{}",
+            far.message
+        );
         assert_eq!(until(at, created), Duration::ZERO);
         assert_eq!(until(created, at), Duration::from_secs(2 * 86400));
     }

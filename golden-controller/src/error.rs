@@ -25,7 +25,7 @@ pub enum Error {
         what: String,
         /// The library's error, which says what to fix.
         #[source]
-        source: golden_k8s::Error,
+        source: Box<golden_k8s::Error>,
     },
     /// The provider of a GoldenSnapshot could not be built.
     #[error(
@@ -93,7 +93,7 @@ impl Error {
     pub(crate) fn golden(what: impl Into<String>, source: golden_k8s::Error) -> Self {
         Error::Golden {
             what: what.into(),
-            source,
+            source: Box::new(source),
         }
     }
 

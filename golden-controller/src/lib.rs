@@ -349,7 +349,9 @@ impl Context {
             *n = n.saturating_add(1);
             *n
         };
-        self.config.metrics.failed(&K::kind(&()), err.metric_reason());
+        self.config
+            .metrics
+            .failed(&K::kind(&()), err.metric_reason());
         let delay = self
             .config
             .backoff_base
@@ -531,10 +533,7 @@ fn claim_of(
 
 fn log_result<K, E1, E2>(
     controller: &'static str,
-    r: std::result::Result<
-        (ObjectRef<K>, Action),
-        kube::runtime::controller::Error<E1, E2>,
-    >,
+    r: std::result::Result<(ObjectRef<K>, Action), kube::runtime::controller::Error<E1, E2>>,
 ) where
     K: Resource,
     K::DynamicType: std::fmt::Debug,

@@ -135,7 +135,13 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
     let golden = match ctx.golden(&name, &gs.spec.provider) {
         Ok(g) => g,
         Err(e) => {
-            cond(&mut st, "Degraded", true, "ProviderUnavailable", &e.to_string());
+            cond(
+                &mut st,
+                "Degraded",
+                true,
+                "ProviderUnavailable",
+                &e.to_string(),
+            );
             writer.write(&st).await?;
             return Err(e);
         }
@@ -150,7 +156,13 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                 match golden.provider().get_snapshot(id).await {
                     Ok(s) if s.state.is_ready() => {
                         changed_from = Some(supersede(&mut st, revision_of(&s, now)));
-                        cond(&mut st, "Capturing", false, "Adopted", "the snapshot is adopted");
+                        cond(
+                            &mut st,
+                            "Capturing",
+                            false,
+                            "Adopted",
+                            "the snapshot is adopted",
+                        );
                     }
                     Ok(s) => {
                         cond(
@@ -180,11 +192,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
             }
         }
         Source::Pvc(pvc) => {
-            let created = gs
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map_or(now, |t| t.0);
+            let created = gs.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
             match decide::refresh_due(st.current.as_ref(), interval, created, now) {
                 Due::Now => {
                     let refreshing = st.current.is_some();
@@ -278,7 +286,13 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
             let msg = format!("golden snapshot {} is not ready yet", c.id);
             cond(&mut st, "Ready", false, "GoldenNotReady", &msg);
         }
-        None => cond(&mut st, "Ready", false, "NoGolden", "no golden snapshot yet"),
+        None => cond(
+            &mut st,
+            "Ready",
+            false,
+            "NoGolden",
+            "no golden snapshot yet",
+        ),
     }
     if !st.conditions.iter().any(|c| c.type_ == "Degraded") {
         cond(&mut st, "Degraded", false, "AsExpected", "");
@@ -291,9 +305,13 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                 "Refreshed",
                 format!("golden snapshot {} supersedes {old}", current.id),
             ),
-            None => ("Captured", format!("golden snapshot {} is current", current.id)),
+            None => (
+                "Captured",
+                format!("golden snapshot {} is current", current.id),
+            ),
         };
-        ctx.event(gs, EventType::Normal, reason, "Capture", note).await;
+        ctx.event(gs, EventType::Normal, reason, "Capture", note)
+            .await;
     }
     if !dropped.is_empty() {
         let ids: Vec<&str> = dropped.iter().map(|r| r.id.as_str()).collect();

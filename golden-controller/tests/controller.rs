@@ -17,8 +17,8 @@ use golden_core::api::v1alpha1::{
 };
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, DynSnapshotProvider, ImportTarget, ManifestBuilder,
-    ProgressFn, Snapshot, SnapshotProvider, WaitOptions,
+    CreateSnapshotOptions, DiskRef, DynSnapshotProvider, ImportTarget, ManifestBuilder, ProgressFn,
+    Snapshot, SnapshotProvider, WaitOptions,
 };
 use golden_k8s::{Golden, ImportOptions};
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
@@ -396,21 +396,28 @@ async fn claim_becomes_ready_and_its_deletion_keeps_the_golden() {
     let mut env = Env::new().await;
     env.golden("pg", json!({})).await;
     env.namespace("team-a", sandbox()).await;
-    env.claim("team-a", "orders", json!({"pvcName": "db"})).await;
+    env.claim("team-a", "orders", json!({"pvcName": "db"}))
+        .await;
     let id = env.current("pg").await;
     let st = env.ready("team-a", "orders").await;
     assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
     assert_eq!(st.pvc_name.as_deref(), Some("db"));
     assert_eq!(st.observed_generation, Some(1));
     let ready = condition(&st.conditions, "Ready");
-    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Restored"));
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Restored")
+    );
 
     // The PVC is bound and restored from the golden's VolumeSnapshot,
     // whose content holds the golden's handle; all carry the claim label.
     let pvc = env.pvc("team-a", "db").expect("the PVC exists");
     assert_eq!(pvc["status"]["phase"], "Bound");
     assert_eq!(pvc["metadata"]["labels"][LABEL_CLAIM], "orders");
-    let vs_name = pvc["spec"]["dataSource"]["name"].as_str().unwrap().to_string();
+    let vs_name = pvc["spec"]["dataSource"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let vs = env
         .sim
         .get_object(SNAP_API, "VolumeSnapshot", Some("team-a"), &vs_name)
@@ -441,7 +448,10 @@ async fn claim_becomes_ready_and_its_deletion_keeps_the_golden() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(env.get_claim("team-a", "orders").await.is_none(), "claim kept");
+    assert!(
+        env.get_claim("team-a", "orders").await.is_none(),
+        "claim kept"
+    );
     assert!(env.pvc("team-a", "db").is_none());
     assert!(env.objects("VolumeSnapshot", "team-a").is_empty());
     assert!(env.content_of("team-a").is_empty());
@@ -481,15 +491,21 @@ async fn a_claim_expires_at_its_ttl_and_stays() {
     assert!(env.pvc("team-a", "data").is_none(), "the PVC is removed");
     assert!(env.objects("VolumeSnapshot", "team-a").is_empty());
     assert!(env.content_of("team-a").is_empty());
-    assert!(env.get_claim("team-a", "short").await.is_some(), "the claim stays");
+    assert!(
+        env.get_claim("team-a", "short").await.is_some(),
+        "the claim stays"
+    );
     env.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_claims_write_nothing_in_their_namespace() {
     let mut env = Env::new().await;
-    env.golden("pg", json!({"claimPolicy": {"maxClaims": 1, "maxTtl": "2d"}}))
-        .await;
+    env.golden(
+        "pg",
+        json!({"claimPolicy": {"maxClaims": 1, "maxTtl": "2d"}}),
+    )
+    .await;
     env.current("pg").await;
     env.namespace("team-a", sandbox()).await;
     env.namespace("team-b", sandbox()).await;
@@ -500,10 +516,12 @@ async fn refused_claims_write_nothing_in_their_namespace() {
     let refused = |ns: &'static str, name: &'static str| {
         let env = &env;
         async move {
-            env.claim_until(ns, name, "refused", |s| s.phase == Some(ClaimPhase::Refused))
-                .await
-                .status
-                .unwrap()
+            env.claim_until(ns, name, "refused", |s| {
+                s.phase == Some(ClaimPhase::Refused)
+            })
+            .await
+            .status
+            .unwrap()
         }
     };
 
@@ -517,7 +535,10 @@ async fn refused_claims_write_nothing_in_their_namespace() {
     env.ready("team-a", "first").await;
     env.claim("team-b", "second", json!({})).await;
     let st = refused("team-b", "second").await;
-    assert_eq!(condition(&st.conditions, "Ready").reason, "MaxClaimsReached");
+    assert_eq!(
+        condition(&st.conditions, "Ready").reason,
+        "MaxClaimsReached"
+    );
     assert_eq!(condition(&st.conditions, "Admitted").status, "False");
 
     env.claim(
@@ -529,8 +550,12 @@ async fn refused_claims_write_nothing_in_their_namespace() {
     let st = refused("team-c", "both").await;
     assert_eq!(condition(&st.conditions, "Ready").reason, "InvalidSpec");
 
-    env.claim("team-d", "far", json!({"expiresAt": "2099-01-01T00:00:00Z"}))
-        .await;
+    env.claim(
+        "team-d",
+        "far",
+        json!({"expiresAt": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
     let st = refused("team-d", "far").await;
     assert_eq!(condition(&st.conditions, "Ready").reason, "TtlTooLong");
 
@@ -548,8 +573,10 @@ async fn a_refresh_moves_follow_claims_and_keeps_pinned_ones() {
     env.golden("pg", json!({"retention": {"keep": 0}})).await;
     env.namespace("pinned", sandbox()).await;
     env.namespace("follow", sandbox()).await;
-    env.claim("pinned", "p", json!({"onRefresh": "Pinned"})).await;
-    env.claim("follow", "f", json!({"onRefresh": "Follow"})).await;
+    env.claim("pinned", "p", json!({"onRefresh": "Pinned"}))
+        .await;
+    env.claim("follow", "f", json!({"onRefresh": "Follow"}))
+        .await;
     let first = env.current("pg").await;
     assert_eq!(env.ready("pinned", "p").await.snapshot_id.unwrap(), first);
     assert_eq!(env.ready("follow", "f").await.snapshot_id.unwrap(), first);
@@ -590,14 +617,23 @@ async fn a_refresh_moves_follow_claims_and_keeps_pinned_ones() {
     assert_eq!(follow_pvc["status"]["phase"], "Bound");
     let contents = env.content_of("follow");
     assert_eq!(contents.len(), 1, "the old import is gone");
-    assert_eq!(contents[0]["spec"]["source"]["snapshotHandle"], latest.as_str());
+    assert_eq!(
+        contents[0]["spec"]["source"]["snapshotHandle"],
+        latest.as_str()
+    );
 
     let p = env.ready("pinned", "p").await;
     assert_eq!(p.snapshot_id.as_deref(), Some(first.as_str()));
-    assert_eq!(env.pvc("pinned", "data").unwrap()["metadata"]["uid"], pinned_uid);
+    assert_eq!(
+        env.pvc("pinned", "data").unwrap()["metadata"]["uid"],
+        pinned_uid
+    );
     let contents = env.content_of("pinned");
     assert_eq!(contents.len(), 1);
-    assert_eq!(contents[0]["spec"]["source"]["snapshotHandle"], first.as_str());
+    assert_eq!(
+        contents[0]["spec"]["source"]["snapshotHandle"],
+        first.as_str()
+    );
 
     // The pinned golden stays listed (keep 0 drops every unused one) and
     // in the cloud.
@@ -606,7 +642,11 @@ async fn a_refresh_moves_follow_claims_and_keeps_pinned_ones() {
             s.previous.iter().any(|r| r.id == first && r.claims == 1)
         })
         .await;
-    assert!(st.previous.iter().all(|r| r.claims > 0), "{:#?}", st.previous);
+    assert!(
+        st.previous.iter().all(|r| r.claims > 0),
+        "{:#?}",
+        st.previous
+    );
     env.provider.get_snapshot(&first).await.unwrap();
     env.stop().await;
 }
@@ -637,7 +677,10 @@ async fn import_objects_deleted_out_of_band_are_recreated() {
     let vs_name = vs["metadata"]["name"].as_str().unwrap().to_string();
     let before = vs["metadata"]["uid"].clone();
     let vs_api = Api::<golden_core::crd::VolumeSnapshot>::namespaced(env.client.clone(), "team-a");
-    vs_api.delete(&vs_name, &DeleteParams::default()).await.unwrap();
+    vs_api
+        .delete(&vs_name, &DeleteParams::default())
+        .await
+        .unwrap();
     env.claim_until("team-a", "c", "a re-created VolumeSnapshot", |_| {
         let now = env
             .sim
@@ -712,7 +755,8 @@ async fn a_failed_capture_degrades_and_keeps_the_current_golden() {
     env.golden("pg", json!({})).await;
     let first = env.current("pg").await;
     env.namespace("team-a", sandbox()).await;
-    env.claim("team-a", "c", json!({"onRefresh": "Follow"})).await;
+    env.claim("team-a", "c", json!({"onRefresh": "Follow"}))
+        .await;
     env.ready("team-a", "c").await;
 
     env.provider.fail_capture.store(true, Ordering::SeqCst);
@@ -727,8 +771,16 @@ async fn a_failed_capture_degrades_and_keeps_the_current_golden() {
         .await;
     let degraded = condition(&st.conditions, "Degraded");
     assert_eq!(degraded.reason, "CaptureFailed");
-    assert!(degraded.message.contains("quota exceeded"), "{}", degraded.message);
-    assert_eq!(st.current.as_ref().unwrap().id, first, "the current golden stays");
+    assert!(
+        degraded.message.contains("quota exceeded"),
+        "{}",
+        degraded.message
+    );
+    assert_eq!(
+        st.current.as_ref().unwrap().id,
+        first,
+        "the current golden stays"
+    );
     assert_eq!(condition(&st.conditions, "Ready").status, "True");
     let c = env.ready("team-a", "c").await;
     assert_eq!(c.snapshot_id.as_deref(), Some(first.as_str()));
@@ -766,7 +818,8 @@ async fn a_hundred_claims_cost_no_more_writes_than_imperative_imports() {
     let gs = env.get_golden("pg").await.status.unwrap().current.unwrap();
     let mut snapshot = Snapshot::new(&gs.id, &gs.handle, gs.size_bytes);
     snapshot.source_pvc = Some("production/data".parse().unwrap());
-    let golden = Golden::new(env.client.clone(), env.provider.clone()).with_cluster_id("test-cluster");
+    let golden =
+        Golden::new(env.client.clone(), env.provider.clone()).with_cluster_id("test-cluster");
     env.sim.reset_counters();
     let report = golden
         .import(
@@ -778,7 +831,10 @@ async fn a_hundred_claims_cost_no_more_writes_than_imperative_imports() {
         .unwrap();
     assert!(report.namespaces[0].ready);
     let imperative = env.sim.counters().writes();
-    assert!(imperative >= 3, "content, VolumeSnapshot, PVC: {imperative}");
+    assert!(
+        imperative >= 3,
+        "content, VolumeSnapshot, PVC: {imperative}"
+    );
 
     env.sim.reset_counters();
     let claims = Api::<GoldenClaim>::all(env.client.clone());
@@ -817,10 +873,14 @@ async fn a_hundred_claims_cost_no_more_writes_than_imperative_imports() {
         "{controller_writes} writes for {N} claims, more than {bound}: {:#?}",
         counts.by_verb_resource()
     );
-    let import_writes: u64 = ["persistentvolumeclaims", "volumesnapshots", "volumesnapshotcontents"]
-        .iter()
-        .flat_map(|r| ["create", "patch", "update", "delete"].map(|v| counts.get(v, r)))
-        .sum();
+    let import_writes: u64 = [
+        "persistentvolumeclaims",
+        "volumesnapshots",
+        "volumesnapshotcontents",
+    ]
+    .iter()
+    .flat_map(|r| ["create", "patch", "update", "delete"].map(|v| counts.get(v, r)))
+    .sum();
     assert!(
         import_writes <= N as u64 * imperative,
         "{import_writes} import writes: {:#?}",
