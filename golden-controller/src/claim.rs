@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use golden_core::api::v1alpha1::{
-    CLAIM_FINALIZER, ClaimRequest, GoldenClaim, GoldenRevision, GoldenSnapshot, OnRefresh, Source,
+    CLAIM_FINALIZER, ClaimPhase, ClaimRequest, GoldenClaim, GoldenRevision, GoldenSnapshot,
+    OnRefresh, Source,
 };
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::{
@@ -356,6 +357,10 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
         Source::Snapshot(_) => None,
     };
 
+    if let Some(refusal) = duplicate(ctx, claim).await? {
+        return refuse(ctx, claim, refusal).await;
+    }
+
     // Admission, before any write in the namespace.
     let namespace = Api::<Namespace>::all(ctx.client.clone())
         .get_opt(&ns)
@@ -648,6 +653,47 @@ async fn refuse(
         Action::await_change(),
     )
     .await
+}
+
+/// Refuses a claim when another claim in its namespace copies the same
+/// GoldenSnapshot (an admitted one, else an older one): both would share
+/// the VolumeSnapshot and content names.
+async fn duplicate(
+    ctx: &Context,
+    claim: &GoldenClaim,
+) -> Result<Option<golden_core::api::v1alpha1::Refusal>> {
+    let ns = claim.namespace().unwrap_or_default();
+    let all = Api::<GoldenClaim>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| Error::kube("list", KIND, &ns, e))?;
+    // An admitted claim keeps its copy; between others the older wins.
+    let key = |c: &GoldenClaim| {
+        (
+            !decide::is_admitted(c.status.as_ref().and_then(|s| s.phase)),
+            c.metadata.creation_timestamp.clone(),
+            c.name_any(),
+        )
+    };
+    let older = all.items.iter().find(|c| {
+        c.spec.golden_snapshot == claim.spec.golden_snapshot
+            && c.metadata.uid != claim.metadata.uid
+            && c.metadata.deletion_timestamp.is_none()
+            && !matches!(
+                c.status.as_ref().and_then(|s| s.phase),
+                Some(ClaimPhase::Refused | ClaimPhase::Expired)
+            )
+            && key(c) < key(claim)
+    });
+    Ok(older.map(|c| golden_core::api::v1alpha1::Refusal {
+        rule: golden_core::api::v1alpha1::RefusalRule::Invalid,
+        message: format!(
+            "GoldenClaim {} in this namespace already copies GoldenSnapshot {}; a namespace \
+             holds one copy of a golden. Use that claim's PVC, or delete it first",
+            c.name_any(),
+            claim.spec.golden_snapshot
+        ),
+    }))
 }
 
 /// The golden's admitted claims other than `claim`, read from the API (not

@@ -533,6 +533,23 @@ async fn refused_claims_write_nothing_in_their_namespace() {
 
     env.claim("team-a", "first", json!({})).await;
     env.ready("team-a", "first").await;
+    // One copy of a golden per namespace: a second claim there is refused
+    // and the first one's objects stay as they are.
+    env.claim("team-a", "again", json!({"pvcName": "other"}))
+        .await;
+    let st = refused("team-a", "again").await;
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(
+        ready.message.contains("GoldenClaim first"),
+        "{}",
+        ready.message
+    );
+    assert!(env.pvc("team-a", "other").is_none());
+    assert_eq!(
+        env.pvc("team-a", "data").unwrap()["metadata"]["labels"][LABEL_CLAIM],
+        "first"
+    );
     env.claim("team-b", "second", json!({})).await;
     let st = refused("team-b", "second").await;
     assert_eq!(
