@@ -357,6 +357,13 @@ fn admitted(st: &mut GoldenClaimStatus, generation: Option<i64>, now: Timestamp)
     );
 }
 
+/// The retry delay after the `failures`-th failure in a row (from 1):
+/// `base` doubled per earlier failure, at most `max`.
+pub fn backoff_delay(base: Duration, max: Duration, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    base.saturating_mul(1u32 << doublings).min(max)
+}
+
 /// When a golden captured from a PVC is due for a (re)capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Due {
@@ -587,6 +594,14 @@ mod tests {
         assert!(is_admitted(Some(ClaimPhase::Ready)));
         assert!(!is_admitted(Some(ClaimPhase::Expired)));
         assert!(!is_admitted(None));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_limit() {
+        let s = Duration::from_secs;
+        let delays: Vec<_> = (1..=6).map(|n| backoff_delay(s(1), s(10), n)).collect();
+        assert_eq!(delays, [s(1), s(2), s(4), s(8), s(10), s(10)]);
+        assert_eq!(backoff_delay(s(1), s(300), u32::MAX), s(300));
     }
 
     fn rev(id: &str, claims: u32, at: Option<&str>) -> GoldenRevision {

@@ -352,11 +352,7 @@ impl Context {
         self.config
             .metrics
             .failed(&K::kind(&()), err.metric_reason());
-        let delay = self
-            .config
-            .backoff_base
-            .saturating_mul(1u32 << (n - 1).min(16))
-            .min(self.config.backoff_max);
+        let delay = decide::backoff_delay(self.config.backoff_base, self.config.backoff_max, n);
         tracing::warn!(
             object = %Self::key(obj),
             failures = n,
@@ -384,6 +380,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn truncate(mut s: String, max: usize) -> String {
+    // Event notes are limited to 1 kB; cut on a character boundary.
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {
@@ -548,5 +545,31 @@ fn log_result<K, E1, E2>(
             tracing::debug!(controller, object = %obj, "reconcile failed; retrying")
         }
         Err(e) => tracing::warn!(controller, error = %e, "controller"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chains_and_truncation() {
+        let inner = std::io::Error::other("quota exceeded");
+        let e = golden_core::Error::backend("snapshot", "s", "creating the snapshot", inner, false);
+        let text = error_chain(&e);
+        assert!(text.contains("creating the snapshot"), "{text}");
+        assert!(text.ends_with("quota exceeded"), "{text}");
+        assert_eq!(truncate("héllo".into(), 2), "h");
+        assert_eq!(truncate("abc".into(), 10), "abc");
+    }
+
+    #[test]
+    fn import_objects_map_back_to_their_claim() {
+        let labels = std::collections::BTreeMap::from([(LABEL_CLAIM.to_string(), "c".to_string())]);
+        let r = claim_of(Some("team-a"), &labels).unwrap();
+        assert_eq!(r.name, "c");
+        assert_eq!(r.namespace.as_deref(), Some("team-a"));
+        assert!(claim_of(None, &labels).is_none());
+        assert!(claim_of(Some("team-a"), &Default::default()).is_none());
     }
 }
