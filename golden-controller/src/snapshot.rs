@@ -294,9 +294,9 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
             "no golden snapshot yet",
         ),
     }
-    if !st.conditions.iter().any(|c| c.type_ == "Degraded") {
-        cond(&mut st, "Degraded", false, "AsExpected", "");
-    }
+    // Every step of this reconcile worked: whatever degraded it before
+    // (a spec, the provider, a capture) is over.
+    cond(&mut st, "Degraded", false, "AsExpected", "");
     writer.write(&st).await?;
 
     if let (Some(from), Some(current)) = (changed_from, &st.current) {
