@@ -911,3 +911,51 @@ async fn a_hundred_claims_cost_no_more_writes_than_imperative_imports() {
     claims.list(&Default::default()).await.unwrap();
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_waits_for_its_golden_snapshot() {
+    let mut env = Env::new().await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "early", json!({})).await;
+    let st = env
+        .claim_until("team-a", "early", "pending", |s| {
+            s.phase == Some(ClaimPhase::Pending)
+        })
+        .await
+        .status
+        .unwrap();
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "GoldenSnapshotNotFound");
+    assert!(ready.message.contains("\"pg\""), "{}", ready.message);
+    assert!(env.objects("PersistentVolumeClaim", "team-a").is_empty());
+
+    // The GoldenSnapshot's creation wakes the claim (no polling).
+    env.golden("pg", json!({})).await;
+    let id = env.current("pg").await;
+    assert_eq!(env.ready("team-a", "early").await.snapshot_id, Some(id));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_cloud_snapshot_is_adopted() {
+    let mut env = Env::new().await;
+    let disk = golden_core::DiskRef::new("disk-prod-1");
+    let existing = env
+        .provider
+        .inner
+        .create_snapshot(&disk, &CreateSnapshotOptions::new("made-by-hand"))
+        .await
+        .unwrap();
+    env.golden(
+        "pg",
+        json!({"source": {"pvc": null, "snapshot": {"id": existing.id}}}),
+    )
+    .await;
+    assert_eq!(env.current("pg").await, existing.id);
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({"pvcName": "db"})).await;
+    let st = env.ready("team-a", "c").await;
+    assert_eq!(st.snapshot_id.as_deref(), Some(existing.id.as_str()));
+    assert_eq!(env.pvc("team-a", "db").unwrap()["status"]["phase"], "Bound");
+    env.stop().await;
+}
