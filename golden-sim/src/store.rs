@@ -1052,6 +1052,12 @@ impl Store {
 
 /// Applies an RFC 6902 JSON patch, refused as the API server refuses a
 /// patch that does not parse or apply.
+///
+/// As the API server's evanphx/json-patch v4 (`patch.go`, `test`), a
+/// `test` whose value is `null` passes when the path is missing but its
+/// parent exists (kube-runtime's finalizer helper tests
+/// `/metadata/finalizers` against `null` before adding the first one).
+/// The operations apply in order, all or none.
 fn apply_json_patch(target: &mut Value, ops: &Value) -> Result<(), ApiError> {
     let invalid = |e: String| {
         ApiError::new(
@@ -1062,7 +1068,21 @@ fn apply_json_patch(target: &mut Value, ops: &Value) -> Result<(), ApiError> {
     };
     let patch: json_patch::Patch =
         serde_json::from_value(ops.clone()).map_err(|e| invalid(e.to_string()))?;
-    json_patch::patch(target, &patch).map_err(|e| invalid(e.to_string()))
+    let mut work = target.clone();
+    for op in patch.0 {
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+        {
+            let path = t.path.to_string();
+            let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+            if work.pointer(&path).is_none() && work.pointer(parent).is_some() {
+                continue;
+            }
+        }
+        json_patch::patch(&mut work, &[op]).map_err(|e| invalid(e.to_string()))?;
+    }
+    *target = work;
+    Ok(())
 }
 
 fn conflict_error(res: Res, name: &str, conflicts: &[fields::Conflict]) -> ApiError {
@@ -1313,6 +1333,38 @@ mod tests {
         assert!(!created);
         assert_eq!(out.value["metadata"]["labels"], json!({"b": "2", "c": "3"}));
         assert_eq!(out.value["metadata"]["finalizers"], json!(["x/y"]));
+    }
+
+    #[test]
+    fn a_null_test_passes_on_a_missing_path() {
+        let store = store_with_claim();
+        let ops = json!([
+            {"op": "test", "path": "/metadata/annotations", "value": null},
+            {"op": "add", "path": "/metadata/annotations", "value": {"x": "y"}},
+        ]);
+        let (out, _) = store
+            .patch(
+                &resources::PVCS,
+                "team",
+                "data",
+                PatchKind::Json,
+                &ops,
+                Writer::new("test"),
+            )
+            .unwrap();
+        assert_eq!(out.value["metadata"]["annotations"], json!({"x": "y"}));
+        // Now present, the same test fails.
+        let err = store
+            .patch(
+                &resources::PVCS,
+                "team",
+                "data",
+                PatchKind::Json,
+                &ops,
+                Writer::new("test"),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 422);
     }
 
     #[test]

@@ -463,6 +463,11 @@ pub struct GoldenClaimSpec {
     /// limit from the GoldenSnapshot's claim policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
+    /// When the copy expires, as an RFC 3339 time; instead of `ttl`
+    /// (setting both is refused). At most `claimPolicy.maxTtl` after the
+    /// claim's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
     /// What happens when the golden refreshes.
     #[serde(default)]
     pub on_refresh: OnRefresh,

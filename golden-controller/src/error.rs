@@ -1,0 +1,112 @@
+//! The crate's one error type.
+
+/// An error of the controller: what was being done, to which object, and
+/// why it failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A Kubernetes API request failed.
+    #[error("{verb} {kind} {name}: {source}")]
+    Kube {
+        /// The request (`get`, `patch status`, `list`).
+        verb: &'static str,
+        /// The kind of object.
+        kind: &'static str,
+        /// Which object (`namespace/name`, or what a list selected).
+        name: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A golden-k8s operation (import, teardown, capture, gc) failed.
+    #[error("{what}: {source}")]
+    Golden {
+        /// The operation and its object (`import of GoldenClaim team-a/orders`).
+        what: String,
+        /// The library's error, which says what to fix.
+        #[source]
+        source: Box<golden_k8s::Error>,
+    },
+    /// The provider of a GoldenSnapshot could not be built.
+    #[error(
+        "the {kind:?} provider of GoldenSnapshot {golden}: {message}; check spec.provider and \
+         the controller's cloud credentials"
+    )]
+    Provider {
+        /// The GoldenSnapshot.
+        golden: String,
+        /// The provider kind asked for.
+        kind: golden_core::api::v1alpha1::ProviderKind,
+        /// What the factory reported.
+        message: String,
+    },
+    /// A cloud call (adopting a snapshot) failed.
+    #[error("{what}: {source}")]
+    Cloud {
+        /// The call and its object.
+        what: String,
+        /// The provider's error.
+        #[source]
+        source: golden_core::Error,
+    },
+    /// Adding or removing the claim finalizer failed.
+    #[error("the {finalizer} finalizer of GoldenClaim {claim}: {message}")]
+    Finalizer {
+        /// The finalizer's name.
+        finalizer: &'static str,
+        /// The claim, `namespace/name`.
+        claim: String,
+        /// What failed.
+        message: String,
+    },
+    /// The controller's configuration cannot run.
+    #[error("invalid controller configuration: {0}")]
+    Config(String),
+    /// A watch of the controller ended with an error.
+    #[error("the {controller} controller: {message}")]
+    Runtime {
+        /// `GoldenClaim` or `GoldenSnapshot`.
+        controller: &'static str,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn kube(
+        verb: &'static str,
+        kind: &'static str,
+        name: impl Into<String>,
+        source: kube::Error,
+    ) -> Self {
+        Error::Kube {
+            verb,
+            kind,
+            name: name.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn golden(what: impl Into<String>, source: golden_k8s::Error) -> Self {
+        Error::Golden {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A short, stable label for metrics (`kube`, `golden`, `provider`...).
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            Error::Kube { .. } => "kube",
+            Error::Golden { .. } => "golden",
+            Error::Provider { .. } => "provider",
+            Error::Cloud { .. } => "cloud",
+            Error::Finalizer { .. } => "finalizer",
+            Error::Config(_) => "config",
+            Error::Runtime { .. } => "runtime",
+        }
+    }
+}

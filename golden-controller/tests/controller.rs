@@ -1,0 +1,961 @@
+//! The controller against golden-sim over HTTP with a real `kube::Client`,
+//! running in-process: claims imported, torn down, expired, refused;
+//! goldens refreshed with pinned and following claims; import objects
+//! deleted out of band; a controller stopped mid-import; a failing
+//! capture; a hundred claims at once, with the API writes they cost.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use golden_controller::{ControllerConfig, LABEL_CLAIM, ProviderFactory};
+use golden_core::api::v1alpha1::{
+    ClaimPhase, GoldenClaim, GoldenClaimStatus, GoldenSnapshot, GoldenSnapshotStatus,
+    ProviderSettings,
+};
+use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
+use golden_core::{
+    CreateSnapshotOptions, DiskRef, DynSnapshotProvider, ImportTarget, ManifestBuilder, ProgressFn,
+    Snapshot, SnapshotProvider, WaitOptions,
+};
+use golden_k8s::{Golden, ImportOptions};
+use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+const GIB: u64 = 1 << 30;
+const SNAP_API: &str = "snapshot.storage.k8s.io/v1";
+
+/// The in-memory provider, whose captures fail while `fail_capture` is
+/// set.
+#[derive(Debug)]
+struct Flaky {
+    inner: InMemoryProvider,
+    fail_capture: AtomicBool,
+}
+
+#[async_trait]
+impl SnapshotProvider for Flaky {
+    fn manifest_builder(&self) -> &dyn ManifestBuilder {
+        self.inner.manifest_builder()
+    }
+    async fn describe_disk(&self, disk: &DiskRef) -> golden_core::Result<DiskRef> {
+        self.inner.describe_disk(disk).await
+    }
+    async fn create_snapshot(
+        &self,
+        disk: &DiskRef,
+        options: &CreateSnapshotOptions,
+    ) -> golden_core::Result<Snapshot> {
+        if self.fail_capture.load(Ordering::SeqCst) {
+            return Err(golden_core::Error::backend(
+                "snapshot",
+                &options.name,
+                "creating the snapshot",
+                std::io::Error::other("the cloud refuses: quota exceeded"),
+                false,
+            ));
+        }
+        self.inner.create_snapshot(disk, options).await
+    }
+    async fn get_snapshot(&self, id: &str) -> golden_core::Result<Snapshot> {
+        self.inner.get_snapshot(id).await
+    }
+    async fn list_snapshots(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> golden_core::Result<Vec<Snapshot>> {
+        self.inner.list_snapshots(labels).await
+    }
+    async fn delete_snapshot(&self, id: &str) -> golden_core::Result<()> {
+        self.inner.delete_snapshot(id).await
+    }
+    async fn update_labels(
+        &self,
+        id: &str,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> golden_core::Result<Snapshot> {
+        self.inner.update_labels(id, set, remove).await
+    }
+    async fn wait_until_ready(
+        &self,
+        id: &str,
+        options: &WaitOptions,
+        progress: ProgressFn<'_>,
+    ) -> golden_core::Result<Snapshot> {
+        self.inner.wait_until_ready(id, options, progress).await
+    }
+}
+
+struct Factory(Arc<Flaky>);
+
+impl ProviderFactory for Factory {
+    fn provider(
+        &self,
+        _settings: &ProviderSettings,
+    ) -> Result<Arc<DynSnapshotProvider>, golden_core::Error> {
+        Ok(self.0.clone())
+    }
+}
+
+struct Env {
+    sim: Arc<SimCluster>,
+    provider: Arc<Flaky>,
+    client: Client,
+    running: Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Env {
+    async fn new() -> Env {
+        Env::with_sim(SimConfig::default()).await
+    }
+
+    async fn with_sim(config: SimConfig) -> Env {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let inner = InMemoryProvider::new();
+        inner.add_disk("disk-prod-1", 21 * GIB);
+        let provider = Arc::new(Flaky {
+            inner,
+            fail_capture: AtomicBool::new(false),
+        });
+        let sim = SimCluster::start(config.with_provider(provider.clone()))
+            .await
+            .expect("golden-sim starts");
+        sim.seed_storage_class("memory", MEMORY_DRIVER, VolumeBindingMode::Immediate, true);
+        sim.seed_bound_pvc(
+            "production",
+            "data",
+            "pv-data",
+            MEMORY_DRIVER,
+            "disk-prod-1",
+            21 * GIB,
+            "memory",
+        );
+        let client = sim.client();
+        let crds = Api::<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        >::all(client.clone());
+        for crd in golden_core::api::crds() {
+            crds.patch(
+                &crd.name_any(),
+                &PatchParams::apply("golden-test").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .expect("CRD applied");
+        }
+        let mut env = Env {
+            sim: Arc::new(sim),
+            provider,
+            client,
+            running: None,
+        };
+        env.start();
+        env
+    }
+
+    fn config() -> ControllerConfig {
+        ControllerConfig::default()
+            .with_cluster_id("test-cluster")
+            .with_capture_wait(
+                WaitOptions::default()
+                    .with_timeout(Duration::from_secs(10))
+                    .with_intervals(Duration::from_millis(5), Duration::from_millis(20)),
+            )
+            .with_teardown_timeout(Duration::from_secs(20))
+            .with_backoff(Duration::from_millis(100), Duration::from_secs(2))
+    }
+
+    /// Starts the controller in a task.
+    fn start(&mut self) {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let client = self.client.clone();
+        let factory = Arc::new(Factory(self.provider.clone()));
+        let task = tokio::spawn(async move {
+            golden_controller::run_until(client, factory, Env::config(), async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the controller runs");
+        });
+        self.running = Some((tx, task));
+    }
+
+    /// Kills the controller task where it is (a crash).
+    async fn abort(&mut self) {
+        if let Some((_tx, task)) = self.running.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some((tx, task)) = self.running.take() {
+            let _ = tx.send(());
+            task.await.expect("the controller stops cleanly");
+        }
+    }
+
+    async fn namespace(&self, name: &str, labels: Value) {
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+        Api::<Namespace>::all(self.client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+
+    async fn golden(&self, name: &str, spec: Value) {
+        let mut full = json!({
+            "source": {"pvc": "production/data"},
+            "provider": {"kind": "memory"},
+            "claimPolicy": {"namespaceSelector": {"matchLabels": {"sandbox": "true"}}}
+        });
+        merge(&mut full, spec);
+        let gs: GoldenSnapshot = serde_json::from_value(json!({
+            "apiVersion": "golden.dev/v1alpha1", "kind": "GoldenSnapshot",
+            "metadata": {"name": name}, "spec": full
+        }))
+        .unwrap();
+        Api::<GoldenSnapshot>::all(self.client.clone())
+            .create(&PostParams::default(), &gs)
+            .await
+            .unwrap();
+    }
+
+    async fn patch_golden(&self, name: &str, spec: Value) {
+        Api::<GoldenSnapshot>::all(self.client.clone())
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn claim(&self, ns: &str, name: &str, spec: Value) {
+        let mut full = json!({"goldenSnapshot": "pg"});
+        merge(&mut full, spec);
+        let c: GoldenClaim = serde_json::from_value(json!({
+            "apiVersion": "golden.dev/v1alpha1", "kind": "GoldenClaim",
+            "metadata": {"name": name, "namespace": ns}, "spec": full
+        }))
+        .unwrap();
+        Api::<GoldenClaim>::namespaced(self.client.clone(), ns)
+            .create(&PostParams::default(), &c)
+            .await
+            .unwrap();
+    }
+
+    async fn get_claim(&self, ns: &str, name: &str) -> Option<GoldenClaim> {
+        Api::<GoldenClaim>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .unwrap()
+    }
+
+    async fn get_golden(&self, name: &str) -> GoldenSnapshot {
+        Api::<GoldenSnapshot>::all(self.client.clone())
+            .get(name)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (bounded) until the claim's status satisfies `f`.
+    async fn claim_until(
+        &self,
+        ns: &str,
+        name: &str,
+        what: &str,
+        f: impl Fn(&GoldenClaimStatus) -> bool,
+    ) -> GoldenClaim {
+        for _ in 0..1200 {
+            if let Some(c) = self.get_claim(ns, name).await
+                && c.status.as_ref().is_some_and(&f)
+            {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "claim {ns}/{name} never {what}: {:#?}",
+            self.get_claim(ns, name).await.and_then(|c| c.status)
+        );
+    }
+
+    async fn ready(&self, ns: &str, name: &str) -> GoldenClaimStatus {
+        self.claim_until(ns, name, "Ready", |s| s.phase == Some(ClaimPhase::Ready))
+            .await
+            .status
+            .unwrap()
+    }
+
+    async fn golden_until(
+        &self,
+        name: &str,
+        what: &str,
+        f: impl Fn(&GoldenSnapshotStatus) -> bool,
+    ) -> GoldenSnapshotStatus {
+        for _ in 0..1200 {
+            if let Some(st) = self.get_golden(name).await.status
+                && f(&st)
+            {
+                return st;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "GoldenSnapshot {name} never {what}: {:#?}",
+            self.get_golden(name).await.status
+        );
+    }
+
+    async fn current(&self, name: &str) -> String {
+        self.golden_until(name, "has a ready golden", |s| {
+            s.current.as_ref().is_some_and(|c| c.ready)
+        })
+        .await
+        .current
+        .unwrap()
+        .id
+    }
+
+    fn objects(&self, kind: &str, ns: &str) -> Vec<Value> {
+        let (api, ns) = match kind {
+            "PersistentVolumeClaim" => ("v1", Some(ns)),
+            "VolumeSnapshot" => (SNAP_API, Some(ns)),
+            _ => (SNAP_API, None),
+        };
+        let all = self.sim.list_objects(api, kind, ns);
+        match kind {
+            "VolumeSnapshotContent" => all
+                .into_iter()
+                .filter(|o| o["metadata"]["labels"]["golden.dev/namespace"] == ns.unwrap_or(""))
+                .collect(),
+            _ => all,
+        }
+    }
+
+    fn content_of(&self, ns: &str) -> Vec<Value> {
+        self.sim
+            .list_objects(SNAP_API, "VolumeSnapshotContent", None)
+            .into_iter()
+            .filter(|o| o["metadata"]["labels"]["golden.dev/namespace"] == ns)
+            .collect()
+    }
+
+    fn pvc(&self, ns: &str, name: &str) -> Option<Value> {
+        self.sim
+            .get_object("v1", "PersistentVolumeClaim", Some(ns), name)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.running.take() {
+            task.abort();
+        }
+    }
+}
+
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+fn condition<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {conditions:#?}"))
+}
+
+fn sandbox() -> Value {
+    json!({"sandbox": "true"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_becomes_ready_and_its_deletion_keeps_the_golden() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({})).await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "orders", json!({"pvcName": "db"}))
+        .await;
+    let id = env.current("pg").await;
+    let st = env.ready("team-a", "orders").await;
+    assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
+    assert_eq!(st.pvc_name.as_deref(), Some("db"));
+    assert_eq!(st.observed_generation, Some(1));
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Restored")
+    );
+
+    // The PVC is bound and restored from the golden's VolumeSnapshot,
+    // whose content holds the golden's handle; all carry the claim label.
+    let pvc = env.pvc("team-a", "db").expect("the PVC exists");
+    assert_eq!(pvc["status"]["phase"], "Bound");
+    assert_eq!(pvc["metadata"]["labels"][LABEL_CLAIM], "orders");
+    let vs_name = pvc["spec"]["dataSource"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vs = env
+        .sim
+        .get_object(SNAP_API, "VolumeSnapshot", Some("team-a"), &vs_name)
+        .expect("the VolumeSnapshot exists");
+    assert_eq!(vs["metadata"]["labels"][LABEL_CLAIM], "orders");
+    let contents = env.content_of("team-a");
+    assert_eq!(contents.len(), 1);
+    assert_eq!(contents[0]["spec"]["source"]["snapshotHandle"], id.as_str());
+    assert_eq!(contents[0]["spec"]["deletionPolicy"], "Retain");
+
+    // The golden counts the claim.
+    env.golden_until("pg", "counts one claim", |s| {
+        s.current.as_ref().is_some_and(|c| c.claims == 1)
+    })
+    .await;
+    let gs = env.get_golden("pg").await.status.unwrap();
+    assert_eq!(condition(&gs.conditions, "Ready").reason, "GoldenReady");
+    assert_eq!(condition(&gs.conditions, "Degraded").status, "False");
+
+    // Deleting the claim tears the import down; the cloud snapshot stays.
+    Api::<GoldenClaim>::namespaced(env.client.clone(), "team-a")
+        .delete("orders", &DeleteParams::default())
+        .await
+        .unwrap();
+    for _ in 0..1200 {
+        if env.get_claim("team-a", "orders").await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        env.get_claim("team-a", "orders").await.is_none(),
+        "claim kept"
+    );
+    assert!(env.pvc("team-a", "db").is_none());
+    assert!(env.objects("VolumeSnapshot", "team-a").is_empty());
+    assert!(env.content_of("team-a").is_empty());
+    env.provider
+        .get_snapshot(&id)
+        .await
+        .expect("the golden cloud snapshot is kept");
+    env.golden_until("pg", "counts no claim", |s| {
+        s.current.as_ref().is_some_and(|c| c.claims == 0)
+    })
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_expires_at_its_ttl_and_stays() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({"claimPolicy": {"maxTtl": "1d"}}))
+        .await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "short", json!({"ttl": "3s"})).await;
+    let st = env.ready("team-a", "short").await;
+    let claim = env.get_claim("team-a", "short").await.unwrap();
+    let created = claim.metadata.creation_timestamp.unwrap().0;
+    let expires = st.expires_at.expect("expiresAt is set at admission").0;
+    assert_eq!(expires.as_second() - created.as_second(), 3);
+    assert!(env.pvc("team-a", "data").is_some());
+
+    let st = env
+        .claim_until("team-a", "short", "expired", |s| {
+            s.phase == Some(ClaimPhase::Expired)
+        })
+        .await
+        .status
+        .unwrap();
+    assert_eq!(condition(&st.conditions, "Ready").reason, "Expired");
+    assert!(env.pvc("team-a", "data").is_none(), "the PVC is removed");
+    assert!(env.objects("VolumeSnapshot", "team-a").is_empty());
+    assert!(env.content_of("team-a").is_empty());
+    assert!(
+        env.get_claim("team-a", "short").await.is_some(),
+        "the claim stays"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_claims_write_nothing_in_their_namespace() {
+    let mut env = Env::new().await;
+    env.golden(
+        "pg",
+        json!({"claimPolicy": {"maxClaims": 1, "maxTtl": "2d"}}),
+    )
+    .await;
+    env.current("pg").await;
+    env.namespace("team-a", sandbox()).await;
+    env.namespace("team-b", sandbox()).await;
+    env.namespace("outsiders", json!({})).await;
+    env.namespace("team-c", sandbox()).await;
+    env.namespace("team-d", sandbox()).await;
+
+    let refused = |ns: &'static str, name: &'static str| {
+        let env = &env;
+        async move {
+            env.claim_until(ns, name, "refused", |s| {
+                s.phase == Some(ClaimPhase::Refused)
+            })
+            .await
+            .status
+            .unwrap()
+        }
+    };
+
+    env.claim("outsiders", "c", json!({})).await;
+    let st = refused("outsiders", "c").await;
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "NamespaceNotSelected");
+    assert!(ready.message.contains("\"outsiders\""), "{}", ready.message);
+
+    env.claim("team-a", "first", json!({})).await;
+    env.ready("team-a", "first").await;
+    // One copy of a golden per namespace: a second claim there is refused
+    // and the first one's objects stay as they are.
+    env.claim("team-a", "again", json!({"pvcName": "other"}))
+        .await;
+    let st = refused("team-a", "again").await;
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(
+        ready.message.contains("GoldenClaim first"),
+        "{}",
+        ready.message
+    );
+    assert!(env.pvc("team-a", "other").is_none());
+    assert_eq!(
+        env.pvc("team-a", "data").unwrap()["metadata"]["labels"][LABEL_CLAIM],
+        "first"
+    );
+    env.claim("team-b", "second", json!({})).await;
+    let st = refused("team-b", "second").await;
+    assert_eq!(
+        condition(&st.conditions, "Ready").reason,
+        "MaxClaimsReached"
+    );
+    assert_eq!(condition(&st.conditions, "Admitted").status, "False");
+
+    env.claim(
+        "team-c",
+        "both",
+        json!({"ttl": "1d", "expiresAt": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    let st = refused("team-c", "both").await;
+    assert_eq!(condition(&st.conditions, "Ready").reason, "InvalidSpec");
+
+    env.claim(
+        "team-d",
+        "far",
+        json!({"expiresAt": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    let st = refused("team-d", "far").await;
+    assert_eq!(condition(&st.conditions, "Ready").reason, "TtlTooLong");
+
+    for ns in ["outsiders", "team-b", "team-c", "team-d"] {
+        assert!(env.objects("PersistentVolumeClaim", ns).is_empty(), "{ns}");
+        assert!(env.objects("VolumeSnapshot", ns).is_empty(), "{ns}");
+        assert!(env.content_of(ns).is_empty(), "{ns}");
+    }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_moves_follow_claims_and_keeps_pinned_ones() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({"retention": {"keep": 0}})).await;
+    env.namespace("pinned", sandbox()).await;
+    env.namespace("follow", sandbox()).await;
+    env.claim("pinned", "p", json!({"onRefresh": "Pinned"}))
+        .await;
+    env.claim("follow", "f", json!({"onRefresh": "Follow"}))
+        .await;
+    let first = env.current("pg").await;
+    assert_eq!(env.ready("pinned", "p").await.snapshot_id.unwrap(), first);
+    assert_eq!(env.ready("follow", "f").await.snapshot_id.unwrap(), first);
+    let pinned_uid = env.pvc("pinned", "data").unwrap()["metadata"]["uid"].clone();
+    let follow_uid = env.pvc("follow", "data").unwrap()["metadata"]["uid"].clone();
+
+    // Refresh every second until a new golden is current, then stop.
+    env.patch_golden("pg", json!({"refresh": {"interval": "1s"}}))
+        .await;
+    env.golden_until("pg", "refreshed", |s| {
+        s.current.as_ref().is_some_and(|c| c.id != first && c.ready)
+    })
+    .await;
+    env.patch_golden("pg", json!({"refresh": null})).await;
+    let latest = {
+        let mut last = String::new();
+        // Settled: the current golden no longer changes.
+        for _ in 0..100 {
+            let now = env.current("pg").await;
+            if now == last {
+                break;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        last
+    };
+    assert_ne!(latest, first);
+
+    let f = env
+        .claim_until("follow", "f", "follows the new golden", |s| {
+            s.phase == Some(ClaimPhase::Ready) && s.snapshot_id.as_deref() == Some(&latest)
+        })
+        .await;
+    assert_eq!(f.status.unwrap().pvc_name.as_deref(), Some("data"));
+    let follow_pvc = env.pvc("follow", "data").unwrap();
+    assert_ne!(follow_pvc["metadata"]["uid"], follow_uid, "re-created");
+    assert_eq!(follow_pvc["status"]["phase"], "Bound");
+    let contents = env.content_of("follow");
+    assert_eq!(contents.len(), 1, "the old import is gone");
+    assert_eq!(
+        contents[0]["spec"]["source"]["snapshotHandle"],
+        latest.as_str()
+    );
+
+    let p = env.ready("pinned", "p").await;
+    assert_eq!(p.snapshot_id.as_deref(), Some(first.as_str()));
+    assert_eq!(
+        env.pvc("pinned", "data").unwrap()["metadata"]["uid"],
+        pinned_uid
+    );
+    let contents = env.content_of("pinned");
+    assert_eq!(contents.len(), 1);
+    assert_eq!(
+        contents[0]["spec"]["source"]["snapshotHandle"],
+        first.as_str()
+    );
+
+    // The pinned golden stays listed (keep 0 drops every unused one) and
+    // in the cloud.
+    let st = env
+        .golden_until("pg", "lists the pinned golden", |s| {
+            s.previous.iter().any(|r| r.id == first && r.claims == 1)
+        })
+        .await;
+    assert!(
+        st.previous.iter().all(|r| r.claims > 0),
+        "{:#?}",
+        st.previous
+    );
+    env.provider.get_snapshot(&first).await.unwrap();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_objects_deleted_out_of_band_are_recreated() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({})).await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({})).await;
+    env.ready("team-a", "c").await;
+
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), "team-a");
+    let uid = |v: Option<Value>| v.map(|o| o["metadata"]["uid"].clone());
+
+    // PVC.
+    let before = uid(env.pvc("team-a", "data"));
+    pvcs.delete("data", &DeleteParams::default()).await.unwrap();
+    env.claim_until("team-a", "c", "a re-created PVC", |_| {
+        let now = uid(env.pvc("team-a", "data"));
+        now.is_some() && now != before
+    })
+    .await;
+    env.ready("team-a", "c").await;
+
+    // VolumeSnapshot.
+    let vs = &env.objects("VolumeSnapshot", "team-a")[0];
+    let vs_name = vs["metadata"]["name"].as_str().unwrap().to_string();
+    let before = vs["metadata"]["uid"].clone();
+    let vs_api = Api::<golden_core::crd::VolumeSnapshot>::namespaced(env.client.clone(), "team-a");
+    vs_api
+        .delete(&vs_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    env.claim_until("team-a", "c", "a re-created VolumeSnapshot", |_| {
+        let now = env
+            .sim
+            .get_object(SNAP_API, "VolumeSnapshot", Some("team-a"), &vs_name);
+        now.is_some_and(|o| o["metadata"]["uid"] != before && o["status"]["readyToUse"] == true)
+    })
+    .await;
+
+    // VolumeSnapshotContent.
+    let content = &env.content_of("team-a")[0];
+    let content_name = content["metadata"]["name"].as_str().unwrap().to_string();
+    let before = content["metadata"]["uid"].clone();
+    Api::<golden_core::crd::VolumeSnapshotContent>::all(env.client.clone())
+        .delete(&content_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    env.claim_until("team-a", "c", "a re-created VolumeSnapshotContent", |_| {
+        let now = env
+            .sim
+            .get_object(SNAP_API, "VolumeSnapshotContent", None, &content_name);
+        now.is_some_and(|o| o["metadata"]["uid"] != before && o["status"]["readyToUse"] == true)
+    })
+    .await;
+    env.ready("team-a", "c").await;
+    assert_eq!(env.objects("PersistentVolumeClaim", "team-a").len(), 1);
+    assert_eq!(env.objects("VolumeSnapshot", "team-a").len(), 1);
+    assert_eq!(env.content_of("team-a").len(), 1);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_killed_mid_import_converges_after_restart() {
+    let mut env =
+        Env::with_sim(SimConfig::default().with_reaction_delay(Duration::from_millis(300))).await;
+    env.golden("pg", json!({})).await;
+    env.current("pg").await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({})).await;
+    // Killed once the first import object is written.
+    for _ in 0..1200 {
+        if !env.content_of("team-a").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!env.content_of("team-a").is_empty(), "the import started");
+    env.abort().await;
+    let phase = env
+        .get_claim("team-a", "c")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.phase);
+    assert_ne!(phase, Some(ClaimPhase::Ready), "killed before the end");
+
+    env.start();
+    env.ready("team-a", "c").await;
+    assert_eq!(env.objects("PersistentVolumeClaim", "team-a").len(), 1);
+    assert_eq!(env.objects("VolumeSnapshot", "team-a").len(), 1);
+    assert_eq!(env.content_of("team-a").len(), 1);
+    let claim = env.get_claim("team-a", "c").await.unwrap();
+    assert_eq!(
+        claim.finalizers(),
+        [golden_core::api::v1alpha1::CLAIM_FINALIZER]
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_capture_degrades_and_keeps_the_current_golden() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({})).await;
+    let first = env.current("pg").await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({"onRefresh": "Follow"}))
+        .await;
+    env.ready("team-a", "c").await;
+
+    env.provider.fail_capture.store(true, Ordering::SeqCst);
+    env.patch_golden("pg", json!({"refresh": {"interval": "1s"}}))
+        .await;
+    let st = env
+        .golden_until("pg", "degraded", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Degraded" && c.status == "True")
+        })
+        .await;
+    let degraded = condition(&st.conditions, "Degraded");
+    assert_eq!(degraded.reason, "CaptureFailed");
+    assert!(
+        degraded.message.contains("quota exceeded"),
+        "{}",
+        degraded.message
+    );
+    assert_eq!(
+        st.current.as_ref().unwrap().id,
+        first,
+        "the current golden stays"
+    );
+    assert_eq!(condition(&st.conditions, "Ready").status, "True");
+    let c = env.ready("team-a", "c").await;
+    assert_eq!(c.snapshot_id.as_deref(), Some(first.as_str()));
+
+    // Once the cloud recovers the refresh goes through.
+    env.provider.fail_capture.store(false, Ordering::SeqCst);
+    let st = env
+        .golden_until("pg", "recovered", |s| {
+            s.current.as_ref().is_some_and(|c| c.id != first)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Degraded" && c.status == "False")
+        })
+        .await;
+    assert!(st.current.unwrap().ready);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_claims_cost_no_more_writes_than_imperative_imports() {
+    const N: usize = 100;
+    let mut env = Env::new().await;
+    env.golden(
+        "pg",
+        json!({"claimPolicy": {"namespaceSelector": {"matchLabels": null}}}),
+    )
+    .await;
+    let id = env.current("pg").await;
+    for i in 0..N {
+        env.sim.seed_namespace(&format!("ns-{i:03}"));
+    }
+    env.sim.seed_namespace("imperative");
+
+    // The imperative import of the same golden into one namespace.
+    let gs = env.get_golden("pg").await.status.unwrap().current.unwrap();
+    let mut snapshot = Snapshot::new(&gs.id, &gs.handle, gs.size_bytes);
+    snapshot.source_pvc = Some("production/data".parse().unwrap());
+    let golden =
+        Golden::new(env.client.clone(), env.provider.clone()).with_cluster_id("test-cluster");
+    env.sim.reset_counters();
+    let report = golden
+        .import(
+            &snapshot,
+            &[ImportTarget::new("imperative")],
+            &ImportOptions::default().with_timeout(Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert!(report.namespaces[0].ready);
+    let imperative = env.sim.counters().writes();
+    assert!(
+        imperative >= 3,
+        "content, VolumeSnapshot, PVC: {imperative}"
+    );
+
+    env.sim.reset_counters();
+    let claims = Api::<GoldenClaim>::all(env.client.clone());
+    futures::future::join_all((0..N).map(|i| {
+        let ns = format!("ns-{i:03}");
+        let env = &env;
+        async move { env.claim(&ns, "c", json!({})).await }
+    }))
+    .await;
+    for i in 0..N {
+        let st = env.ready(&format!("ns-{i:03}"), "c").await;
+        assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
+    }
+    env.golden_until("pg", "counts every claim", |s| {
+        s.current.as_ref().is_some_and(|c| c.claims == N as u32)
+    })
+    .await;
+    // Quiet: nothing more is written once everything is Ready.
+    let settled = env.sim.counters();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = env.sim.counters();
+
+    let counts = after.clone();
+    let claim_creates = counts.get("create", "goldenclaims");
+    assert_eq!(claim_creates, N as u64);
+    let events: u64 = ["create", "patch", "update"]
+        .iter()
+        .map(|v| counts.get(v, "events"))
+        .sum();
+    let controller_writes = counts.writes() - claim_creates - events;
+    // Per claim: the imperative import's writes, plus the finalizer and
+    // at most two status writes (Importing, Ready).
+    let bound = N as u64 * (imperative + 3);
+    assert!(
+        controller_writes <= bound,
+        "{controller_writes} writes for {N} claims, more than {bound}: {:#?}",
+        counts.by_verb_resource()
+    );
+    let import_writes: u64 = [
+        "persistentvolumeclaims",
+        "volumesnapshots",
+        "volumesnapshotcontents",
+    ]
+    .iter()
+    .flat_map(|r| ["create", "patch", "update", "delete"].map(|v| counts.get(v, r)))
+    .sum();
+    assert!(
+        import_writes <= N as u64 * imperative,
+        "{import_writes} import writes: {:#?}",
+        counts.by_verb_resource()
+    );
+    assert_eq!(
+        settled.writes() - settled.get("create", "events"),
+        after.writes() - after.get("create", "events"),
+        "writes went on after every claim was Ready"
+    );
+    claims.list(&Default::default()).await.unwrap();
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_waits_for_its_golden_snapshot() {
+    let mut env = Env::new().await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "early", json!({})).await;
+    let st = env
+        .claim_until("team-a", "early", "pending", |s| {
+            s.phase == Some(ClaimPhase::Pending)
+        })
+        .await
+        .status
+        .unwrap();
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "GoldenSnapshotNotFound");
+    assert!(ready.message.contains("\"pg\""), "{}", ready.message);
+    assert!(env.objects("PersistentVolumeClaim", "team-a").is_empty());
+
+    // The GoldenSnapshot's creation wakes the claim (no polling).
+    env.golden("pg", json!({})).await;
+    let id = env.current("pg").await;
+    assert_eq!(env.ready("team-a", "early").await.snapshot_id, Some(id));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_cloud_snapshot_is_adopted() {
+    let mut env = Env::new().await;
+    let disk = golden_core::DiskRef::new("disk-prod-1");
+    let existing = env
+        .provider
+        .inner
+        .create_snapshot(&disk, &CreateSnapshotOptions::new("made-by-hand"))
+        .await
+        .unwrap();
+    env.golden(
+        "pg",
+        json!({"source": {"pvc": null, "snapshot": {"id": existing.id}}}),
+    )
+    .await;
+    assert_eq!(env.current("pg").await, existing.id);
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({"pvcName": "db"})).await;
+    let st = env.ready("team-a", "c").await;
+    assert_eq!(st.snapshot_id.as_deref(), Some(existing.id.as_str()));
+    assert_eq!(env.pvc("team-a", "db").unwrap()["status"]["phase"], "Bound");
+    env.stop().await;
+}
