@@ -62,6 +62,28 @@ pub enum Error {
     /// The controller's configuration cannot run.
     #[error("invalid controller configuration: {0}")]
     Config(String),
+    /// Leader election failed (the Lease could not be read or written), or
+    /// this replica lost the Lease: it stops at once so that its
+    /// Deployment restarts it as a candidate.
+    #[error("leader election: {0}")]
+    Lease(#[from] crate::lease::LeaseError),
+    /// This replica held the Lease and lost it; it stopped writing.
+    #[error(
+        "lost the leader Lease {lease}: another replica leads now, or the API server could not          be reached within the renew deadline; this replica stopped (restart it to stand as a          candidate again)"
+    )]
+    LeadershipLost {
+        /// The Lease, `namespace/name`.
+        lease: String,
+    },
+    /// The health and metrics server could not start or failed.
+    #[error("the health and metrics server on {addr}: {source}")]
+    Serve {
+        /// The address it was to listen on.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A watch of the controller ended with an error.
     #[error("the {controller} controller: {message}")]
     Runtime {
@@ -107,6 +129,8 @@ impl Error {
             Error::Finalizer { .. } => "finalizer",
             Error::Config(_) => "config",
             Error::Runtime { .. } => "runtime",
+            Error::Lease(_) | Error::LeadershipLost { .. } => "lease",
+            Error::Serve { .. } => "serve",
         }
     }
 }

@@ -94,7 +94,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 pub use error::{Error, Result};
 
-use crate::metrics::Metrics;
+use crate::lease::LeaderElector;
+use crate::metrics::{Health, Metrics};
 
 /// Label on every import object the controller writes: the name of the
 /// GoldenClaim it belongs to (its namespace is the object's, or the
@@ -413,20 +414,51 @@ pub async fn run_until(
     config: ControllerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    if config.lease.is_some() {
-        return Err(Error::Config(
-            "leader election (ControllerConfig::lease) is not available yet; run a single \
-             replica without a lease"
-                .into(),
-        ));
-    }
-    // Leader election goes here: with a lease, acquire it before the
-    // controllers start, and make `leadership` complete when it is lost
-    // (the controllers then stop at once, mid-reconcile: every reconcile
-    // is idempotent, so the next leader finishes the work). Without a
-    // lease this replica leads for as long as it runs.
-    let leadership = futures::future::pending::<()>();
     let stop = shutdown.boxed().shared();
+    let health = Health::new();
+    let server = match config.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Serve { addr, source })?;
+            let served = metrics::serve(
+                listener,
+                config.metrics.clone(),
+                health.clone(),
+                stop.clone(),
+            );
+            Some(tokio::spawn(async move {
+                if let Err(e) = served.await {
+                    tracing::error!(error = %e, "the health and metrics server stopped");
+                }
+            }))
+        }
+        None => None,
+    };
+    // With a Lease, the controllers start only once this replica holds it
+    // and stop at once when it is lost, mid-reconcile: every reconcile is
+    // idempotent, so the next leader finishes the work. Without a Lease
+    // this replica leads for as long as it runs.
+    let mut leadership = match &config.lease {
+        Some(lease) => {
+            let elector = LeaderElector::new(client.clone(), lease.clone())?;
+            tracing::info!(
+                lease = %format!("{}/{}", lease.namespace, lease.name),
+                identity = %lease.identity,
+                "waiting to lead"
+            );
+            tokio::select! {
+                held = elector.acquire() => Some(held?),
+                _ = stop.clone() => return Ok(()),
+            }
+        }
+        None => None,
+    };
+    let lease_name = config
+        .lease
+        .as_ref()
+        .map(|l| format!("{}/{}", l.namespace, l.name));
+    health.set_leading(true);
     let concurrency = config.concurrency.max(1);
 
     let claims = Controller::new(
@@ -513,9 +545,28 @@ pub async fn run_until(
     .run(snapshot::reconcile, snapshot::error_policy, ctx)
     .for_each(|r| async move { log_result("GoldenSnapshot", r) });
 
-    tokio::select! {
-        _ = futures::future::join(claims, goldens) => {}
-        _ = leadership => {}
+    health.set_ready(true);
+    let lost = tokio::select! {
+        _ = futures::future::join(claims, goldens) => false,
+        _ = async {
+            match leadership.as_mut() {
+                Some(l) => l.lost().await,
+                None => futures::future::pending().await,
+            }
+        } => true,
+    };
+    health.set_ready(false);
+    health.set_leading(false);
+    if let Some(server) = server {
+        server.abort();
+    }
+    if lost {
+        return Err(Error::LeadershipLost {
+            lease: lease_name.unwrap_or_default(),
+        });
+    }
+    if let Some(l) = leadership {
+        l.release().await?;
     }
     Ok(())
 }

@@ -2,6 +2,10 @@
 //! Kubernetes API server (golden-sim) and the in-memory snapshot provider,
 //! both in this process. No cloud account and no cluster needed.
 //!
+//! Then the declarative path: the golden.dev CRDs, a GoldenSnapshot and
+//! GoldenClaims applied through the API, the controller in this process,
+//! claims becoming Ready, one deleted, one expiring, one refused.
+//!
 //! With `--provider csi` the golden is taken the CSI-native way: a
 //! VolumeSnapshot of the source claim, cut by the simulated driver, its
 //! content made Retain; the rest of the flow is the same.
@@ -18,6 +22,7 @@ use golden_k8s::{CaptureOptions, CloneOptions, CsiProvider, GcOptions, Golden, T
 use crate::cluster::ProviderKind;
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 
+use crate::declarative;
 use crate::ops::{self, Output};
 use crate::progress::Progress;
 
@@ -99,7 +104,7 @@ pub(crate) async fn run(
             SNAPSHOT_CLASS,
         ))
     } else {
-        provider
+        provider.clone()
     };
 
     let progress = Progress::new(quiet);
@@ -177,6 +182,8 @@ pub(crate) async fn run(
             plan.deleted.join(", ")
         }
     );
+
+    declarative::run(sim.client(), provider, &source.to_string()).await?;
 
     if args.serve {
         let dir = std::env::temp_dir().join(format!("golden-demo-{}", std::process::id()));

@@ -6,7 +6,9 @@
 
 mod cluster;
 mod common;
+mod controller;
 mod csi;
+mod declarative;
 mod demo;
 mod hydration;
 mod namespaces;
@@ -78,6 +80,9 @@ enum Command {
     /// Print the CustomResourceDefinitions of golden's declarative API
     /// (GoldenSnapshot, GoldenClaim) as YAML.
     Crds,
+    /// Run the controller of the declarative API: reconcile GoldenSnapshots
+    /// and GoldenClaims until Ctrl-C (kubeconfig or in-cluster config).
+    Controller(controller::ControllerArgs),
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -89,6 +94,7 @@ async fn run(cli: Cli) -> Result<()> {
     let result = match &cli.command {
         Command::Render(args) => render::run(args, out),
         Command::Crds => render::crds(),
+        Command::Controller(args) => controller::run(args, &cli.connect).await,
         Command::Demo(args) => demo::run(args, cli.connect.provider, out, cli.quiet).await,
         Command::Locate(args) => ops::locate(&connect().await?, args, out).await,
         Command::Capture(args) => ops::capture(&connect().await?, args, out).await.map(drop),
