@@ -426,6 +426,7 @@ pub async fn run_until(
     // is idempotent, so the next leader finishes the work). Without a
     // lease this replica leads for as long as it runs.
     let leadership = futures::future::pending::<()>();
+    check_crds(&client).await?;
     let stop = shutdown.boxed().shared();
     let concurrency = config.concurrency.max(1);
 
@@ -517,6 +518,28 @@ pub async fn run_until(
         _ = futures::future::join(claims, goldens) => {}
         _ = leadership => {}
     }
+    Ok(())
+}
+
+/// Fails with the fix when the golden.dev CRDs are not served: the
+/// watches would otherwise retry forever.
+async fn check_crds(client: &Client) -> Result<()> {
+    let one = kube::api::ListParams::default().limit(1);
+    let missing = |kind: &'static str, e: kube::Error| match &e {
+        kube::Error::Api(s) if s.is_not_found() => Error::Config(format!(
+            "the cluster does not serve {kind} (golden.dev/v1alpha1); install the CRDs first: \
+             golden crds | kubectl apply --server-side -f -"
+        )),
+        _ => Error::kube("list", kind, "all namespaces", e),
+    };
+    Api::<GoldenSnapshot>::all(client.clone())
+        .list_metadata(&one)
+        .await
+        .map_err(|e| missing("GoldenSnapshot", e))?;
+    Api::<GoldenClaim>::all(client.clone())
+        .list_metadata(&one)
+        .await
+        .map_err(|e| missing("GoldenClaim", e))?;
     Ok(())
 }
 
