@@ -110,6 +110,7 @@ struct Env {
     provider: Arc<Flaky>,
     client: Client,
     running: Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>,
+    config: ControllerConfig,
 }
 
 impl Env {
@@ -118,6 +119,10 @@ impl Env {
     }
 
     async fn with_sim(config: SimConfig) -> Env {
+        Env::with(config, Env::config()).await
+    }
+
+    async fn with(config: SimConfig, controller: ControllerConfig) -> Env {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -159,6 +164,7 @@ impl Env {
             provider,
             client,
             running: None,
+            config: controller,
         };
         env.start();
         env
@@ -181,8 +187,9 @@ impl Env {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
         let factory = Arc::new(Factory(self.provider.clone()));
+        let config = self.config.clone();
         let task = tokio::spawn(async move {
-            golden_controller::run_until(client, factory, Env::config(), async move {
+            golden_controller::run_until(client, factory, config, async move {
                 let _ = rx.await;
             })
             .await
@@ -957,5 +964,63 @@ async fn an_existing_cloud_snapshot_is_adopted() {
     let st = env.ready("team-a", "c").await;
     assert_eq!(st.snapshot_id.as_deref(), Some(existing.id.as_str()));
     assert_eq!(env.pvc("team-a", "db").unwrap()["status"]["phase"], "Bound");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_goldens_are_deleted_by_the_gc_rules_only() {
+    let gc = golden_k8s::GcOptions::default()
+        .with_keep_newest(1)
+        .with_min_age(Duration::ZERO)
+        .with_record_grace(Duration::ZERO);
+    let mut env = Env::with(SimConfig::default(), Env::config().with_gc(gc)).await;
+    env.golden("pg", json!({"retention": {"keep": 0}})).await;
+    env.namespace("pinned", sandbox()).await;
+    env.claim("pinned", "p", json!({})).await;
+    let first = env.current("pg").await;
+    env.ready("pinned", "p").await;
+
+    // Refresh until two more goldens were taken, then stop.
+    env.patch_golden("pg", json!({"refresh": {"interval": "1s"}}))
+        .await;
+    let mut seen = vec![first.clone()];
+    while seen.len() < 3 {
+        let now = env.current("pg").await;
+        if !seen.contains(&now) {
+            seen.push(now);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.patch_golden("pg", json!({"refresh": null})).await;
+    let second = seen[1].clone();
+    // The unused second golden left status.previous and gc deleted it; the
+    // pinned first one stays listed and in the cloud.
+    let st = env
+        .golden_until("pg", "retired the unused golden", |s| {
+            !s.previous.iter().any(|r| r.id == second)
+        })
+        .await;
+    assert!(
+        st.previous.iter().any(|r| r.id == first),
+        "{:#?}",
+        st.previous
+    );
+    for _ in 0..400 {
+        if env.provider.get_snapshot(&second).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let gone = env.provider.get_snapshot(&second).await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone}");
+    env.provider
+        .get_snapshot(&first)
+        .await
+        .expect("the pinned golden is kept");
+    let current = env.current("pg").await;
+    env.provider
+        .get_snapshot(&current)
+        .await
+        .expect("the current golden is kept");
     env.stop().await;
 }
