@@ -4,7 +4,7 @@
 //! Level-triggered: each call reads the claim, its GoldenSnapshot, its
 //! namespace and the import objects labelled with the claim, decides
 //! ([`crate::decide`]), and writes only what differs. The finalizer flow
-//! is kube-runtime's `finalizer` helper (add the finalizer first; on
+//! is kube-runtime's `finalizer` function (add the finalizer first; on
 //! deletion run the cleanup, then remove it), as in kube-rs
 //! `kube-runtime/src/finalizer.rs`.
 

@@ -268,10 +268,9 @@ pub fn claim_status(
             );
             (false, r.rule.reason(), r.message.clone())
         }
-        ClaimOutcome::Pending { reason, message } => {
-            st.pvc_name = None;
-            (false, reason, message.clone())
-        }
+        // An import written before (its GoldenSnapshot deleted since)
+        // stays until the claim goes: its PVC is still named.
+        ClaimOutcome::Pending { reason, message } => (false, reason, message.clone()),
         ClaimOutcome::Importing {
             snapshot_id,
             pvc_name,

@@ -414,6 +414,7 @@ pub async fn run_until(
     config: ControllerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    check_crds(&client).await?;
     let stop = shutdown.boxed().shared();
     let health = Health::new();
     let server = match config.metrics_addr {
@@ -571,6 +572,28 @@ pub async fn run_until(
     Ok(())
 }
 
+/// Fails with the fix when the golden.dev CRDs are not served: the
+/// watches would otherwise retry forever.
+async fn check_crds(client: &Client) -> Result<()> {
+    let one = kube::api::ListParams::default().limit(1);
+    let missing = |kind: &'static str, e: kube::Error| match &e {
+        kube::Error::Api(s) if s.is_not_found() => Error::Config(format!(
+            "the cluster does not serve {kind} (golden.dev/v1alpha1); install the CRDs first: \
+             golden crds | kubectl apply --server-side -f -"
+        )),
+        _ => Error::kube("list", kind, "all namespaces", e),
+    };
+    Api::<GoldenSnapshot>::all(client.clone())
+        .list_metadata(&one)
+        .await
+        .map_err(|e| missing("GoldenSnapshot", e))?;
+    Api::<GoldenClaim>::all(client.clone())
+        .list_metadata(&one)
+        .await
+        .map_err(|e| missing("GoldenClaim", e))?;
+    Ok(())
+}
+
 fn claim_of(
     namespace: Option<&str>,
     labels: &std::collections::BTreeMap<String, String>,
@@ -594,6 +617,11 @@ fn log_result<K, E1, E2>(
         // policy; what reaches here are queue and watch errors.
         Err(kube::runtime::controller::Error::ReconcilerFailed(_, obj)) => {
             tracing::debug!(controller, object = %obj, "reconcile failed; retrying")
+        }
+        // A wake-up for an object deleted meanwhile (a claim whose finalizer
+        // just went): nothing is left to reconcile.
+        Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+            tracing::debug!(controller, object = %obj, "gone before its reconcile")
         }
         Err(e) => tracing::warn!(controller, error = %e, "controller"),
     }

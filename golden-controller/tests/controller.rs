@@ -110,6 +110,7 @@ struct Env {
     provider: Arc<Flaky>,
     client: Client,
     running: Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>,
+    config: ControllerConfig,
 }
 
 impl Env {
@@ -118,6 +119,10 @@ impl Env {
     }
 
     async fn with_sim(config: SimConfig) -> Env {
+        Env::with(config, Env::config()).await
+    }
+
+    async fn with(config: SimConfig, controller: ControllerConfig) -> Env {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -159,6 +164,7 @@ impl Env {
             provider,
             client,
             running: None,
+            config: controller,
         };
         env.start();
         env
@@ -181,8 +187,9 @@ impl Env {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
         let factory = Arc::new(Factory(self.provider.clone()));
+        let config = self.config.clone();
         let task = tokio::spawn(async move {
-            golden_controller::run_until(client, factory, Env::config(), async move {
+            golden_controller::run_until(client, factory, config, async move {
                 let _ = rx.await;
             })
             .await
@@ -958,4 +965,169 @@ async fn an_existing_cloud_snapshot_is_adopted() {
     assert_eq!(st.snapshot_id.as_deref(), Some(existing.id.as_str()));
     assert_eq!(env.pvc("team-a", "db").unwrap()["status"]["phase"], "Bound");
     env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_goldens_are_deleted_by_the_gc_rules_only() {
+    let gc = golden_k8s::GcOptions::default()
+        .with_keep_newest(1)
+        .with_min_age(Duration::ZERO)
+        .with_record_grace(Duration::ZERO);
+    let mut env = Env::with(SimConfig::default(), Env::config().with_gc(gc)).await;
+    env.golden("pg", json!({"retention": {"keep": 0}})).await;
+    env.namespace("pinned", sandbox()).await;
+    env.claim("pinned", "p", json!({})).await;
+    let first = env.current("pg").await;
+    env.ready("pinned", "p").await;
+
+    // Refresh until two more goldens were taken, then stop.
+    env.patch_golden("pg", json!({"refresh": {"interval": "1s"}}))
+        .await;
+    let mut seen = vec![first.clone()];
+    while seen.len() < 3 {
+        let now = env.current("pg").await;
+        if !seen.contains(&now) {
+            seen.push(now);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.patch_golden("pg", json!({"refresh": null})).await;
+    let second = seen[1].clone();
+    // The unused second golden left status.previous and gc deleted it; the
+    // pinned first one stays listed and in the cloud.
+    let st = env
+        .golden_until("pg", "retired the unused golden", |s| {
+            !s.previous.iter().any(|r| r.id == second)
+        })
+        .await;
+    assert!(
+        st.previous.iter().any(|r| r.id == first),
+        "{:#?}",
+        st.previous
+    );
+    for _ in 0..400 {
+        if env.provider.get_snapshot(&second).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let gone = env.provider.get_snapshot(&second).await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone}");
+    env.provider
+        .get_snapshot(&first)
+        .await
+        .expect("the pinned golden is kept");
+    let current = env.current("pg").await;
+    env.provider
+        .get_snapshot(&current)
+        .await
+        .expect("the current golden is kept");
+    env.stop().await;
+}
+
+/// Every request a replica's client sent: method and path.
+type RequestLog = Arc<std::sync::Mutex<Vec<(http::Method, String)>>>;
+
+/// A client of the simulated cluster that records its requests.
+fn recording_client(sim: &SimCluster) -> (Client, RequestLog) {
+    let log: RequestLog = Arc::default();
+    let seen = log.clone();
+    let layer = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+        seen.lock()
+            .unwrap()
+            .push((req.method().clone(), req.uri().path().to_string()));
+        req
+    });
+    let client = kube::client::ClientBuilder::try_from(sim.kube_config())
+        .expect("a plain HTTP client builds")
+        .with_layer(&layer)
+        .build();
+    (client, log)
+}
+
+/// The writes in `log` other than to Leases.
+fn writes_besides_leases(log: &RequestLog) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(m, path)| *m != http::Method::GET && !path.contains("/leases"))
+        .map(|(m, path)| format!("{m} {path}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_only_the_lease_holder_writes() {
+    let mut env = Env::new().await;
+    env.stop().await;
+    env.namespace("golden-system", json!({})).await;
+    let replica = |identity: &str| {
+        let (client, log) = recording_client(&env.sim);
+        let lease = golden_controller::lease::LeaseConfig::new(
+            "golden-system",
+            golden_controller::lease::LEASE_NAME,
+            identity,
+        )
+        .with_timings(
+            Duration::from_secs(4),
+            Duration::from_secs(3),
+            Duration::from_millis(200),
+        );
+        let config = Env::config().with_lease(lease).with_instance(identity);
+        let factory = Arc::new(Factory(env.provider.clone()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(golden_controller::run_until(client, factory, config, async {
+            let _ = rx.await;
+        }));
+        (tx, task, log)
+    };
+    let (stop_a, task_a, log_a) = replica("replica-a");
+    // replica-a holds the Lease before replica-b starts.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.client.clone(), "golden-system");
+    for _ in 0..400 {
+        let holder = leases
+            .get_opt(golden_controller::lease::LEASE_NAME)
+            .await
+            .unwrap()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity);
+        if holder.as_deref() == Some("replica-a") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (stop_b, task_b, log_b) = replica("replica-b");
+
+    env.golden("pg", json!({})).await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "orders", json!({"pvcName": "db"})).await;
+    env.ready("team-a", "orders").await;
+    assert!(
+        !writes_besides_leases(&log_a).is_empty(),
+        "the leader imported the claim"
+    );
+    assert_eq!(
+        writes_besides_leases(&log_b),
+        Vec::<String>::new(),
+        "the waiting replica wrote nothing but Lease requests"
+    );
+
+    // The leader stops and releases the Lease: the other replica takes
+    // over and serves a new claim.
+    let _ = stop_a.send(());
+    task_a.await.unwrap().expect("replica-a stops cleanly");
+    let after_a = writes_besides_leases(&log_a).len();
+    env.namespace("team-b", sandbox()).await;
+    env.claim("team-b", "orders", json!({"pvcName": "db"})).await;
+    env.ready("team-b", "orders").await;
+    assert!(
+        writes_besides_leases(&log_b)
+            .iter()
+            .any(|w| w.contains("/namespaces/team-b/")),
+        "replica-b imported team-b's claim: {:?}",
+        writes_besides_leases(&log_b)
+    );
+    assert_eq!(writes_besides_leases(&log_a).len(), after_a, "replica-a stopped writing");
+    let _ = stop_b.send(());
+    task_b.await.unwrap().expect("replica-b stops cleanly");
 }

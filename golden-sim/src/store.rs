@@ -1055,7 +1055,7 @@ impl Store {
 ///
 /// As the API server's evanphx/json-patch v4 (`patch.go`, `test`), a
 /// `test` whose value is `null` passes when the path is missing but its
-/// parent exists (kube-runtime's finalizer helper tests
+/// parent exists (kube-runtime's `finalizer` function tests
 /// `/metadata/finalizers` against `null` before adding the first one).
 /// The operations apply in order, all or none.
 fn apply_json_patch(target: &mut Value, ops: &Value) -> Result<(), ApiError> {
