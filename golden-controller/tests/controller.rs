@@ -1075,9 +1075,14 @@ async fn of_two_replicas_only_the_lease_holder_writes() {
         let config = Env::config().with_lease(lease).with_instance(identity);
         let factory = Arc::new(Factory(env.provider.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(golden_controller::run_until(client, factory, config, async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(golden_controller::run_until(
+            client,
+            factory,
+            config,
+            async {
+                let _ = rx.await;
+            },
+        ));
         (tx, task, log)
     };
     let (stop_a, task_a, log_a) = replica("replica-a");
@@ -1100,7 +1105,8 @@ async fn of_two_replicas_only_the_lease_holder_writes() {
 
     env.golden("pg", json!({})).await;
     env.namespace("team-a", sandbox()).await;
-    env.claim("team-a", "orders", json!({"pvcName": "db"})).await;
+    env.claim("team-a", "orders", json!({"pvcName": "db"}))
+        .await;
     env.ready("team-a", "orders").await;
     assert!(
         !writes_besides_leases(&log_a).is_empty(),
@@ -1118,7 +1124,8 @@ async fn of_two_replicas_only_the_lease_holder_writes() {
     task_a.await.unwrap().expect("replica-a stops cleanly");
     let after_a = writes_besides_leases(&log_a).len();
     env.namespace("team-b", sandbox()).await;
-    env.claim("team-b", "orders", json!({"pvcName": "db"})).await;
+    env.claim("team-b", "orders", json!({"pvcName": "db"}))
+        .await;
     env.ready("team-b", "orders").await;
     assert!(
         writes_besides_leases(&log_b)
@@ -1127,7 +1134,11 @@ async fn of_two_replicas_only_the_lease_holder_writes() {
         "replica-b imported team-b's claim: {:?}",
         writes_besides_leases(&log_b)
     );
-    assert_eq!(writes_besides_leases(&log_a).len(), after_a, "replica-a stopped writing");
+    assert_eq!(
+        writes_besides_leases(&log_a).len(),
+        after_a,
+        "replica-a stopped writing"
+    );
     let _ = stop_b.send(());
     task_b.await.unwrap().expect("replica-b stops cleanly");
 }

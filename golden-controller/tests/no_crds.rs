@@ -59,8 +59,17 @@ async fn a_lease_with_impossible_timings_is_refused_before_any_write() {
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains("must be greater than the renew deadline"), "{err}");
-    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
-        kube::Api::all(sim.client());
-    assert!(leases.list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(
+        err.contains("must be greater than the renew deadline"),
+        "{err}"
+    );
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::all(sim.client());
+    assert!(
+        leases
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

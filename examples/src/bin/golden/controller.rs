@@ -144,9 +144,8 @@ impl ProviderFactory for CliProviders {
         if let Some(p) = built.get(&key) {
             return Ok(p.clone());
         }
-        let provider: Arc<DynSnapshotProvider> = Arc::new(
-            LazyProvider::new(args).expect("aws and gcp providers are built lazily"),
-        );
+        let provider: Arc<DynSnapshotProvider> =
+            Arc::new(LazyProvider::new(args).expect("aws and gcp providers are built lazily"));
         built.insert(key, provider.clone());
         Ok(provider)
     }

@@ -41,7 +41,11 @@ fn header(step: &str) {
 
 /// Runs the declarative steps against `client` (a golden-sim cluster that
 /// holds `source`, a PVC on the memory driver).
-pub(crate) async fn run(client: Client, provider: Arc<InMemoryProvider>, source: &str) -> Result<()> {
+pub(crate) async fn run(
+    client: Client,
+    provider: Arc<InMemoryProvider>,
+    source: &str,
+) -> Result<()> {
     header("declarative: apply the golden.dev CRDs through the API");
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in golden_core::api::crds() {
@@ -52,7 +56,9 @@ pub(crate) async fn run(client: Client, provider: Arc<InMemoryProvider>, source:
         println!("customresourcedefinition {name} established");
     }
 
-    header("declarative: GoldenSnapshot \"postgres\", open to namespaces labelled golden.dev/sandbox=true");
+    header(
+        "declarative: GoldenSnapshot \"postgres\", open to namespaces labelled golden.dev/sandbox=true",
+    );
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for (ns, open) in [("team-a", true), ("team-b", true), ("team-c", false)] {
         let mut n = Namespace::default();
@@ -103,7 +109,9 @@ pub(crate) async fn run(client: Client, provider: Arc<InMemoryProvider>, source:
         },
     ));
 
-    header("declarative: teams apply GoldenClaims (team-b's expires after 10s; team-c is not labelled)");
+    header(
+        "declarative: teams apply GoldenClaims (team-b's expires after 10s; team-c is not labelled)",
+    );
     for (ns, ttl) in [("team-a", None), ("team-b", Some("10s")), ("team-c", None)] {
         let claims: Api<GoldenClaim> = Api::namespaced(client.clone(), ns);
         let claim = GoldenClaim::new(
