@@ -414,6 +414,10 @@ pub async fn run_until(
     config: ControllerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // Configuration first: nothing is read or written with a bad one.
+    if let Some(lease) = &config.lease {
+        lease.validate()?;
+    }
     check_crds(&client).await?;
     let stop = shutdown.boxed().shared();
     let health = Health::new();

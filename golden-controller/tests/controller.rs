@@ -1058,7 +1058,7 @@ fn writes_besides_leases(log: &RequestLog) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_replicas_only_the_lease_holder_writes() {
     let mut env = Env::new().await;
-    env.stop().await;
+    env.abort().await;
     env.namespace("golden-system", json!({})).await;
     let replica = |identity: &str| {
         let (client, log) = recording_client(&env.sim);
