@@ -70,6 +70,47 @@ fn demo_runs_the_whole_flow() {
         out.contains("deleted: nothing"),
         "gc never deletes a referenced snapshot"
     );
+
+    // The declarative half: claims reconciled by the in-process controller.
+    let applied = out
+        .split("== declarative: teams apply GoldenClaims")
+        .nth(1)
+        .expect("the declarative section");
+    let (applied, rest) = applied
+        .split_once("== declarative: team-a deletes its claim")
+        .expect("the deletion step");
+    assert!(
+        has_row(applied, &["team-a", "orders-db", "Ready"]),
+        "{applied}"
+    );
+    assert!(
+        has_row(applied, &["team-b", "orders-db", "Ready"]),
+        "{applied}"
+    );
+    assert!(
+        has_row(applied, &["team-c", "orders-db", "Refused"])
+            && applied.contains("NamespaceNotSelected"),
+        "team-c's namespace is not selected: {applied}"
+    );
+    let (deleted, expired) = rest
+        .split_once("== declarative: team-b's claim expires")
+        .expect("the expiry step");
+    assert!(
+        deleted.contains("team-a: claim and PVC deleted"),
+        "{deleted}"
+    );
+    assert!(
+        deleted.contains("GoldenSnapshot postgres keeps golden"),
+        "{deleted}"
+    );
+    assert!(
+        has_row(expired, &["team-b", "orders-db", "Expired"]),
+        "{expired}"
+    );
+    assert!(
+        !has_row(expired, &["team-a", "orders-db"]),
+        "team-a's claim is gone: {expired}"
+    );
 }
 
 #[test]

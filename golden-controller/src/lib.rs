@@ -150,6 +150,11 @@ pub struct ControllerConfig {
     /// This replica's name in Events (`reportingInstance`), usually the
     /// pod name.
     pub instance: Option<String>,
+    /// How long a shutdown waits for reconciles in flight before it stops
+    /// them where they are (every reconcile is idempotent; the next run
+    /// finishes the work). Default 25 s, inside Kubernetes' default
+    /// 30 s `terminationGracePeriodSeconds`.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -166,9 +171,13 @@ impl Default for ControllerConfig {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(5 * 60),
             instance: None,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
+
+/// The default [`ControllerConfig::shutdown_grace`].
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 impl ControllerConfig {
     /// Uses `id` as the cluster identity.
@@ -229,6 +238,12 @@ impl ControllerConfig {
     /// Sets this replica's name in Events.
     pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
         self.instance = Some(instance.into());
+        self
+    }
+
+    /// Sets how long a shutdown waits for reconciles in flight.
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
         self
     }
 }
@@ -398,16 +413,36 @@ pub async fn run(
     providers: Arc<dyn ProviderFactory>,
     config: ControllerConfig,
 ) -> Result<()> {
-    run_until(client, providers, config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    run_until(client, providers, config, shutdown_signal()).await
 }
 
-/// Runs both controllers until `shutdown` completes; reconciles in flight
-/// finish first. Programs and tests that need to stop the controller pass
-/// their own future (a channel's receive, a cancellation token's
-/// `cancelled()`).
+/// Completes on Ctrl-C or, on Unix, SIGTERM (what the kubelet sends a pod
+/// it stops).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only")
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs both controllers until `shutdown` completes. Reconciles in flight
+/// then get [`ControllerConfig::shutdown_grace`] to finish before they are
+/// stopped where they are; the Lease, if any, is released. Programs and
+/// tests that need to stop the controller pass their own future (a
+/// channel's receive, a cancellation token's `cancelled()`).
 pub async fn run_until(
     client: Client,
     providers: Arc<dyn ProviderFactory>,
@@ -418,8 +453,11 @@ pub async fn run_until(
     if let Some(lease) = &config.lease {
         lease.validate()?;
     }
-    check_crds(&client).await?;
     let stop = shutdown.boxed().shared();
+    tokio::select! {
+        checked = check_crds(&client) => checked?,
+        _ = stop.clone() => return Ok(()),
+    }
     let health = Health::new();
     let server = match config.metrics_addr {
         Some(addr) => {
@@ -465,6 +503,28 @@ pub async fn run_until(
         .map(|l| format!("{}/{}", l.namespace, l.name));
     health.set_leading(true);
     let concurrency = config.concurrency.max(1);
+    let grace = config.shutdown_grace;
+    // kube-runtime's graceful shutdown waits for the reconciles in flight,
+    // and for the first list of the watched objects when it has not
+    // completed yet, which a shutdown also stops: it would wait forever.
+    // A stop that came before the controllers exist returns here, and any
+    // later one waits at most the grace period.
+    if stop.clone().now_or_never().is_some() {
+        if let Some(l) = leadership {
+            l.release().await?;
+        }
+        if let Some(server) = server {
+            server.abort();
+        }
+        return Ok(());
+    }
+    let drain_deadline = {
+        let stop = stop.clone();
+        async move {
+            stop.await;
+            tokio::time::sleep(grace).await;
+        }
+    };
 
     let claims = Controller::new(
         Api::<GoldenClaim>::all(client.clone()),
@@ -553,6 +613,13 @@ pub async fn run_until(
     health.set_ready(true);
     let lost = tokio::select! {
         _ = futures::future::join(claims, goldens) => false,
+        _ = drain_deadline => {
+            tracing::warn!(
+                grace_seconds = grace.as_secs_f64(),
+                "reconciles still running after the shutdown grace period; stopping them"
+            );
+            false
+        }
         _ = async {
             match leadership.as_mut() {
                 Some(l) => l.lost().await,

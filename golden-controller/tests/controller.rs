@@ -1058,7 +1058,8 @@ fn writes_besides_leases(log: &RequestLog) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_replicas_only_the_lease_holder_writes() {
     let mut env = Env::new().await;
-    env.abort().await;
+    // Stopped at once: before its first lists complete.
+    env.stop().await;
     env.namespace("golden-system", json!({})).await;
     let replica = |identity: &str| {
         let (client, log) = recording_client(&env.sim);
@@ -1141,4 +1142,94 @@ async fn of_two_replicas_only_the_lease_holder_writes() {
     );
     let _ = stop_b.send(());
     task_b.await.unwrap().expect("replica-b stops cleanly");
+}
+
+/// A client whose lists of GoldenClaims, after the first (the CRD check's),
+/// never get an answer: the controller's first list never completes.
+fn stalling_client(sim: &SimCluster) -> (Client, Arc<std::sync::atomic::AtomicUsize>) {
+    #[derive(Clone)]
+    struct Stall<S> {
+        inner: S,
+        seen: Arc<std::sync::atomic::AtomicUsize>,
+        stalled: Arc<std::sync::atomic::AtomicUsize>,
+    }
+    impl<S> tower::Service<http::Request<kube::client::Body>> for Stall<S>
+    where
+        S: tower::Service<http::Request<kube::client::Body>>,
+        S::Future: Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: Send + 'static,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+        fn poll_ready(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx)
+        }
+        fn call(&mut self, req: http::Request<kube::client::Body>) -> Self::Future {
+            let list = req.method() == http::Method::GET
+                && req.uri().path().ends_with("/goldenclaims")
+                && !req.uri().query().unwrap_or("").contains("watch=true");
+            let later = list && self.seen.fetch_add(1, Ordering::SeqCst) > 0;
+            let fut = self.inner.call(req);
+            if later {
+                self.stalled.fetch_add(1, Ordering::SeqCst);
+                Box::pin(futures::future::pending())
+            } else {
+                Box::pin(fut)
+            }
+        }
+    }
+    let stalled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let layer = {
+        let stalled = stalled.clone();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        tower::layer::layer_fn(move |inner| Stall {
+            inner,
+            seen: seen.clone(),
+            stalled: stalled.clone(),
+        })
+    };
+    let client = kube::client::ClientBuilder::try_from(sim.kube_config())
+        .expect("a plain HTTP client builds")
+        .with_layer(&layer)
+        .build();
+    (client, stalled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_first_list_hangs_returns_after_the_grace() {
+    let mut env = Env::new().await;
+    env.stop().await;
+    let (client, stalled) = stalling_client(&env.sim);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let config = Env::config().with_shutdown_grace(Duration::from_millis(300));
+    let task = tokio::spawn(golden_controller::run_until(
+        client,
+        Arc::new(Factory(env.provider.clone())),
+        config,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    for _ in 0..400 {
+        if stalled.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        stalled.load(Ordering::SeqCst) > 0,
+        "the controller's first list of GoldenClaims was sent (and stalled)"
+    );
+    let _ = tx.send(());
+    // A guard against hanging, not a speed check: the grace is 300 ms.
+    let stopped = tokio::time::timeout(Duration::from_secs(60), task).await;
+    stopped
+        .expect("run_until returns once the grace period is over")
+        .unwrap()
+        .expect("a stop is not an error");
 }

@@ -52,7 +52,33 @@ impl ControllerArgs {
     /// controller starts.
     pub(crate) fn config(&self, connect: &ConnectArgs) -> Result<ControllerConfig> {
         if self.concurrency == 0 {
-            anyhow::bail!("invalid --concurrency 0: reconcile at least 1 object at a time");
+            return Err(golden_core::Error::invalid(
+                "--concurrency",
+                "0",
+                "reconcile at least 1 object at a time",
+            )
+            .into());
+        }
+        if self
+            .identity
+            .as_deref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            return Err(golden_core::Error::invalid(
+                "--identity",
+                self.identity.clone().unwrap_or_default(),
+                "give every replica a unique, non-empty identity (the pod name), or leave it out",
+            )
+            .into());
+        }
+        if !self.no_leader_election {
+            golden_core::names::validate_namespace(&self.lease_namespace).map_err(|e| match e {
+                golden_core::Error::InvalidInput { value, rule, .. } => {
+                    golden_core::Error::invalid("--lease-namespace", value, rule)
+                }
+                other => other,
+            })?;
+            golden_core::names::validate_object_name("--lease-name", &self.lease_name)?;
         }
         let identity = self.identity.clone().unwrap_or_else(default_identity);
         let mut config = ControllerConfig::default()
@@ -70,10 +96,10 @@ impl ControllerArgs {
         }
         if self.metrics_addr != "none" {
             let addr: SocketAddr = self.metrics_addr.parse().map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid --metrics-addr {:?}: {e}; give host:port such as 0.0.0.0:8080, \
-                     or none",
-                    self.metrics_addr
+                golden_core::Error::invalid(
+                    "--metrics-addr",
+                    self.metrics_addr.clone(),
+                    format!("{e}; give host:port such as 0.0.0.0:8080, or none"),
                 )
             })?;
             config = config.with_metrics_addr(addr);
@@ -151,7 +177,7 @@ impl ProviderFactory for CliProviders {
     }
 }
 
-/// Runs the controller until Ctrl-C.
+/// Runs the controller until SIGTERM or Ctrl-C.
 pub(crate) async fn run(args: &ControllerArgs, connect: &ConnectArgs) -> Result<()> {
     let config = args.config(connect)?;
     let client = connect.client().await?;

@@ -1,0 +1,212 @@
+//! `golden controller` as a platform team runs it: the real binary against
+//! a simulated cluster over HTTP. Bad flags are refused before the cluster
+//! is touched; a cluster without the CRDs gets the command that installs
+//! them; SIGTERM (what the kubelet sends) stops it cleanly and releases the
+//! leader election Lease.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use golden_sim::{SimCluster, SimConfig};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+fn golden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_golden"))
+        .args(args)
+        .output()
+        .expect("run the golden binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn sim() -> (SimCluster, tempfile::TempDir, String) {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&path).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (sim, dir, path)
+}
+
+#[test]
+fn bad_flags_are_refused_in_the_words_of_the_flags() {
+    // No cluster at this kubeconfig: the flags are checked first.
+    let missing = "/nonexistent/kubeconfig";
+    let o = golden(&["controller", "--kubeconfig", missing, "--concurrency", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("--concurrency 0"), "{err}");
+
+    let o = golden(&[
+        "controller",
+        "--kubeconfig",
+        missing,
+        "--metrics-addr",
+        "8080",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--metrics-addr") && err.contains("0.0.0.0:8080") && err.contains("none"),
+        "{err}"
+    );
+
+    let o = golden(&["controller", "--kubeconfig", missing, "--identity", ""]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("--identity"), "{err}");
+
+    let o = golden(&[
+        "controller",
+        "--kubeconfig",
+        missing,
+        "--lease-name",
+        "Golden_Lease",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--lease-name") && err.contains("DNS-1123"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_crds_it_says_how_to_install_them() {
+    let (_sim, _dir, kubeconfig) = sim().await;
+    let o = tokio::task::spawn_blocking(move || {
+        golden(&[
+            "controller",
+            "--kubeconfig",
+            &kubeconfig,
+            "--no-leader-election",
+            "--metrics-addr",
+            "none",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("golden crds | kubectl apply --server-side -f -"),
+        "{err}"
+    );
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status code, or None when nothing
+/// answers yet.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_it_and_releases_the_lease() {
+    let (sim, _dir, kubeconfig) = sim().await;
+    let client = sim.client();
+    let crds = Api::<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    >::all(client.clone());
+    for crd in golden_core::api::crds() {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("golden-test").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+    }
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "golden-system"}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    // A free port for /readyz.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_golden"))
+        .args([
+            "controller",
+            "--kubeconfig",
+            &kubeconfig,
+            "--lease-namespace",
+            "golden-system",
+            "--identity",
+            "replica-1",
+            "--metrics-addr",
+            &addr,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..600 {
+        if http_status(port, "/readyz") == Some(200) {
+            ready = true;
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!("the controller exited ({status}): {}", text(&out.stderr));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "/readyz answers 200 once the controller leads");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "golden-system");
+    let holder = |l: Lease| l.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+    assert_eq!(
+        holder(
+            leases
+                .get(golden_controller::lease::LEASE_NAME)
+                .await
+                .unwrap()
+        ),
+        "replica-1"
+    );
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "SIGTERM is a clean stop: {}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_eq!(
+        holder(
+            leases
+                .get(golden_controller::lease::LEASE_NAME)
+                .await
+                .unwrap()
+        ),
+        "",
+        "the Lease is released for the next replica"
+    );
+}
