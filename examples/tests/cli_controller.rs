@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use golden_sim::{SimCluster, SimConfig};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::Api;
 
 fn golden(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_golden"))
@@ -39,43 +37,27 @@ async fn sim() -> (SimCluster, tempfile::TempDir, String) {
 fn bad_flags_are_refused_in_the_words_of_the_flags() {
     // No cluster at this kubeconfig: the flags are checked first.
     let missing = "/nonexistent/kubeconfig";
-    let o = golden(&["controller", "--kubeconfig", missing, "--concurrency", "0"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("--concurrency \"0\""), "{err}");
-
-    let o = golden(&[
-        "controller",
-        "--kubeconfig",
-        missing,
-        "--metrics-addr",
-        "8080",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(
-        err.contains("--metrics-addr") && err.contains("0.0.0.0:8080") && err.contains("none"),
-        "{err}"
-    );
-
-    let o = golden(&["controller", "--kubeconfig", missing, "--identity", ""]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(err.contains("--identity"), "{err}");
-
-    let o = golden(&[
-        "controller",
-        "--kubeconfig",
-        missing,
-        "--lease-name",
-        "Golden_Lease",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    let err = text(&o.stderr);
-    assert!(
-        err.contains("--lease-name") && err.contains("DNS-1123"),
-        "{err}"
-    );
+    for (flag, value, said) in [
+        ("--concurrency", "0", &["--concurrency \"0\""][..]),
+        (
+            "--metrics-addr",
+            "8080",
+            &["--metrics-addr", "0.0.0.0:8080", "none"],
+        ),
+        ("--identity", "", &["--identity"]),
+        (
+            "--lease-name",
+            "Golden_Lease",
+            &["--lease-name", "DNS-1123"],
+        ),
+    ] {
+        let o = golden(&["controller", "--kubeconfig", missing, flag, value]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value:?}: {err}");
+        for s in said {
+            assert!(err.contains(s), "{flag} {value:?}: {err}");
+        }
+    }
 }
 
 /// `GET path` on 127.0.0.1:`port`: the status code, or None when nothing
@@ -97,24 +79,8 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 async fn sigterm_stops_it_and_releases_the_lease() {
     let (sim, _dir, kubeconfig) = sim().await;
     let client = sim.client();
-    let crds = Api::<
-        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    >::all(client.clone());
-    for crd in golden_core::api::crds() {
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply("golden-test").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap();
-    }
-    let ns: Namespace =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": "golden-system"}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    sim.apply_golden_crds().await.unwrap();
+    sim.seed_namespace("golden-system");
     // A free port for /readyz.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -507,17 +507,9 @@ pub async fn run_until(
     // kube-runtime's graceful shutdown waits for the reconciles in flight,
     // and for the first list of the watched objects when it has not
     // completed yet, which a shutdown also stops: it would wait forever.
-    // A stop that came before the controllers exist returns here, and any
+    // A stop that came before the controllers exist skips them, and any
     // later one waits at most the grace period.
-    if stop.clone().now_or_never().is_some() {
-        if let Some(l) = leadership {
-            l.release().await?;
-        }
-        if let Some(server) = server {
-            server.abort();
-        }
-        return Ok(());
-    }
+    let stopped_early = stop.clone().now_or_never().is_some();
     let drain_deadline = {
         let stop = stop.clone();
         async move {
@@ -610,23 +602,24 @@ pub async fn run_until(
     .run(snapshot::reconcile, snapshot::error_policy, ctx)
     .for_each(|r| async move { log_result("GoldenSnapshot", r) });
 
-    health.set_ready(true);
-    let lost = tokio::select! {
-        _ = futures::future::join(claims, goldens) => false,
-        _ = drain_deadline => {
-            tracing::warn!(
-                grace_seconds = grace.as_secs_f64(),
-                "reconciles still running after the shutdown grace period; stopping them"
-            );
-            false
-        }
-        _ = async {
-            match leadership.as_mut() {
-                Some(l) => l.lost().await,
-                None => futures::future::pending().await,
+    health.set_ready(!stopped_early);
+    let lost = !stopped_early
+        && tokio::select! {
+            _ = futures::future::join(claims, goldens) => false,
+            _ = drain_deadline => {
+                tracing::warn!(
+                    grace_seconds = grace.as_secs_f64(),
+                    "reconciles still running after the shutdown grace period; stopping them"
+                );
+                false
             }
-        } => true,
-    };
+            _ = async {
+                match leadership.as_mut() {
+                    Some(l) => l.lost().await,
+                    None => futures::future::pending().await,
+                }
+            } => true,
+        };
     health.set_ready(false);
     health.set_leading(false);
     if let Some(server) = server {

@@ -147,18 +147,7 @@ impl Env {
             "memory",
         );
         let client = sim.client();
-        let crds = Api::<
-            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-        >::all(client.clone());
-        for crd in golden_core::api::crds() {
-            crds.patch(
-                &crd.name_any(),
-                &PatchParams::apply("golden-test").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .expect("CRD applied");
-        }
+        sim.apply_golden_crds().await.expect("CRDs applied");
         let mut env = Env {
             sim: Arc::new(sim),
             provider,

@@ -287,6 +287,25 @@ impl SimCluster {
         kube::Client::try_from(self.kube_config()).expect("a plain HTTP client builds")
     }
 
+    /// Installs the golden.dev CRDs (`golden_core::api::crds()`) the way
+    /// `golden crds | kubectl apply --server-side -f -` does: server-side
+    /// apply through this server's apiextensions.k8s.io API.
+    pub async fn apply_golden_crds(&self) -> Result<(), kube::Error> {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        use kube::ResourceExt;
+        use kube::api::{Api, Patch, PatchParams};
+        let crds = Api::<CustomResourceDefinition>::all(self.client());
+        for crd in golden_core::api::crds() {
+            crds.patch(
+                &crd.name_any(),
+                &PatchParams::apply("golden").force(),
+                &Patch::Apply(&crd),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// A kubeconfig for this server (plain HTTP, no credentials), usable by
     /// kubectl.
     pub fn kubeconfig_yaml(&self) -> String {
