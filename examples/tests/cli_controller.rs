@@ -1,8 +1,8 @@
 //! `golden controller` as a platform team runs it: the real binary against
 //! a simulated cluster over HTTP. Bad flags are refused before the cluster
-//! is touched; SIGTERM (what the kubelet sends) stops it cleanly and
-//! releases the leader election Lease. (A cluster without the CRDs is
-//! tested on the library, golden-controller/tests/no_crds.rs.)
+//! is touched; a cluster without the golden.dev CRDs is refused with the
+//! command that installs them; SIGTERM (what the kubelet sends) stops it
+//! cleanly and releases the leader election Lease.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -151,5 +151,41 @@ async fn sigterm_stops_it_and_releases_the_lease() {
         ),
         "",
         "the Lease is released for the next replica"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_without_the_crds_is_refused_with_the_install_command() {
+    let (_sim, _dir, kubeconfig) = sim().await;
+    let child = Command::new(env!("CARGO_BIN_EXE_golden"))
+        .args([
+            "controller",
+            "--kubeconfig",
+            &kubeconfig,
+            "--no-leader-election",
+            "--metrics-addr",
+            "none",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // The child is waited for off the runtime, so the simulated API server
+    // (served by this test's runtime) keeps answering it.
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+    let out = match tokio::time::timeout(Duration::from_secs(120), waited).await {
+        Ok(out) => out.unwrap().unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("golden controller did not exit on a cluster without the CRDs");
+        }
+    };
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not serve GoldenSnapshot"), "{err}");
+    assert!(
+        err.contains("golden crds | kubectl apply --server-side -f -"),
+        "{err}"
     );
 }

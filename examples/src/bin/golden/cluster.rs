@@ -293,6 +293,13 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
             }
             return 1;
         }
+        if let Some(golden_controller::Error::Config(_)) =
+            cause.downcast_ref::<golden_controller::Error>()
+        {
+            // A controller that cannot run as configured (the CRDs are not
+            // installed): fix the cluster or the flags, nothing was written.
+            return 2;
+        }
         if let Some(c) = cause.downcast_ref::<golden_core::Error>() {
             return match c {
                 golden_core::Error::InvalidInput { .. } => 2,
