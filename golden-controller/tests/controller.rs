@@ -23,6 +23,7 @@ use golden_core::{
 use golden_k8s::{Golden, ImportOptions};
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
@@ -351,6 +352,28 @@ impl Env {
             .collect()
     }
 
+    /// Waits for an `events.k8s.io/v1` Event about `kind`/`name` with
+    /// `reason`, published in `ns` (cluster-scoped objects' Events go to
+    /// `default`), read through the API as `kubectl get events` does.
+    async fn event(&self, ns: &str, kind: &str, name: &str, reason: &str) -> KubeEvent {
+        let api: Api<KubeEvent> = Api::namespaced(self.client.clone(), ns);
+        let mut seen = Vec::new();
+        for _ in 0..1200 {
+            seen = api.list(&Default::default()).await.unwrap().items;
+            if let Some(e) = seen.iter().find(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().is_some_and(|r| {
+                        r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name)
+                    })
+            }) {
+                return e.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let reasons: Vec<_> = seen.iter().map(|e| e.reason.clone()).collect();
+        panic!("no {reason} Event on {kind} {ns}/{name}; Events: {reasons:?}");
+    }
+
     fn pvc(&self, ns: &str, name: &str) -> Option<Value> {
         self.sim
             .get_object("v1", "PersistentVolumeClaim", Some(ns), name)
@@ -431,6 +454,19 @@ async fn claim_becomes_ready_and_its_deletion_keeps_the_golden() {
     .await;
     let gs = env.get_golden("pg").await.status.unwrap();
     assert_eq!(condition(&gs.conditions, "Ready").reason, "GoldenReady");
+
+    // The team sees what happened in its namespace's Events, the platform
+    // team on the GoldenSnapshot's.
+    let ev = env.event("team-a", "GoldenClaim", "orders", "Ready").await;
+    assert_eq!(ev.type_.as_deref(), Some("Normal"));
+    assert_eq!(
+        ev.reporting_controller.as_deref(),
+        Some(golden_controller::CONTROLLER_NAME)
+    );
+    assert!(ev.note.as_deref().unwrap_or_default().contains("db"), "{ev:?}");
+    let ev = env.event("default", "GoldenSnapshot", "pg", "Captured").await;
+    assert_eq!(ev.type_.as_deref(), Some("Normal"));
+    assert!(ev.note.as_deref().unwrap_or_default().contains(&id), "{ev:?}");
     assert_eq!(condition(&gs.conditions, "Degraded").status, "False");
 
     // Deleting the claim tears the import down; the cloud snapshot stays.
@@ -526,6 +562,10 @@ async fn refused_claims_write_nothing_in_their_namespace() {
     let ready = condition(&st.conditions, "Ready");
     assert_eq!(ready.reason, "NamespaceNotSelected");
     assert!(ready.message.contains("\"outsiders\""), "{}", ready.message);
+    let ev = env
+        .event("outsiders", "GoldenClaim", "c", "NamespaceNotSelected")
+        .await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
 
     env.claim("team-a", "first", json!({})).await;
     env.ready("team-a", "first").await;
