@@ -463,10 +463,18 @@ async fn claim_becomes_ready_and_its_deletion_keeps_the_golden() {
         ev.reporting_controller.as_deref(),
         Some(golden_controller::CONTROLLER_NAME)
     );
-    assert!(ev.note.as_deref().unwrap_or_default().contains("db"), "{ev:?}");
-    let ev = env.event("default", "GoldenSnapshot", "pg", "Captured").await;
+    assert!(
+        ev.note.as_deref().unwrap_or_default().contains("db"),
+        "{ev:?}"
+    );
+    let ev = env
+        .event("default", "GoldenSnapshot", "pg", "Captured")
+        .await;
     assert_eq!(ev.type_.as_deref(), Some("Normal"));
-    assert!(ev.note.as_deref().unwrap_or_default().contains(&id), "{ev:?}");
+    assert!(
+        ev.note.as_deref().unwrap_or_default().contains(&id),
+        "{ev:?}"
+    );
     assert_eq!(condition(&gs.conditions, "Degraded").status, "False");
 
     // Deleting the claim tears the import down; the cloud snapshot stays.

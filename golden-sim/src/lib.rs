@@ -85,7 +85,10 @@
 //! Lease (coordination.k8s.io/v1, for leader election),
 //! StorageClass (storage.k8s.io/v1), VolumeSnapshot, VolumeSnapshotContent,
 //! VolumeSnapshotClass (snapshot.storage.k8s.io/v1) and ReferenceGrant
-//! (gateway.networking.k8s.io/v1beta1), with discovery (`/api`, `/apis`,
+//! (gateway.networking.k8s.io/v1beta1), and what `deploy/` installs
+//! (ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding,
+//! Deployment: stored and served, not acted on; no authorizer reads the
+//! roles and no pods run), with discovery (`/api`, `/apis`,
 //! each group/version), `/version`, a minimal OpenAPI v3 index and Table
 //! responses for kubectl. Snapshot objects are checked against the
 //! upstream CRDs by [`crd_validation`] (schema, CEL rules, the

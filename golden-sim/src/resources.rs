@@ -156,6 +156,78 @@ pub(crate) static REFERENCE_GRANTS: ResourceDef = ResourceDef {
     crd: true,
 };
 
+/// What `deploy/` installs besides the CRDs: ServiceAccounts, the RBAC
+/// kinds and Deployments. They are stored and served (so `kubectl apply -f
+/// deploy/` runs against the simulation, and the server-side dry run checks
+/// names and namespaces), but nothing acts on them: no authorizer reads the
+/// roles and no Deployment controller starts pods.
+pub(crate) static SERVICE_ACCOUNTS: ResourceDef = ResourceDef {
+    group: "",
+    version: "v1",
+    kind: "ServiceAccount",
+    plural: "serviceaccounts",
+    singular: "serviceaccount",
+    namespaced: true,
+    short_names: &["sa"],
+    status: false,
+    crd: false,
+};
+pub(crate) static CLUSTER_ROLES: ResourceDef = ResourceDef {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRole",
+    plural: "clusterroles",
+    singular: "clusterrole",
+    namespaced: false,
+    short_names: &[],
+    status: false,
+    crd: false,
+};
+pub(crate) static CLUSTER_ROLE_BINDINGS: ResourceDef = ResourceDef {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRoleBinding",
+    plural: "clusterrolebindings",
+    singular: "clusterrolebinding",
+    namespaced: false,
+    short_names: &[],
+    status: false,
+    crd: false,
+};
+pub(crate) static ROLES: ResourceDef = ResourceDef {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "Role",
+    plural: "roles",
+    singular: "role",
+    namespaced: true,
+    short_names: &[],
+    status: false,
+    crd: false,
+};
+pub(crate) static ROLE_BINDINGS: ResourceDef = ResourceDef {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "RoleBinding",
+    plural: "rolebindings",
+    singular: "rolebinding",
+    namespaced: true,
+    short_names: &[],
+    status: false,
+    crd: false,
+};
+pub(crate) static DEPLOYMENTS: ResourceDef = ResourceDef {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
+    singular: "deployment",
+    namespaced: true,
+    short_names: &["deploy"],
+    status: true,
+    crd: false,
+};
+
 pub(crate) static CUSTOM_RESOURCE_DEFINITIONS: ResourceDef = ResourceDef {
     group: "apiextensions.k8s.io",
     version: "v1",
@@ -183,15 +255,31 @@ static BUILTIN: &[&ResourceDef] = &[
     &VOLUME_SNAPSHOT_CONTENTS,
     &VOLUME_SNAPSHOT_CLASSES,
     &REFERENCE_GRANTS,
+    &SERVICE_ACCOUNTS,
+    &CLUSTER_ROLES,
+    &CLUSTER_ROLE_BINDINGS,
+    &ROLES,
+    &ROLE_BINDINGS,
+    &DEPLOYMENTS,
     &CUSTOM_RESOURCE_DEFINITIONS,
 ];
 
-/// Events (both APIs) and Leases: no simulated controller reads them, so
-/// their changes wake none.
+/// Events (both APIs), Leases and what `deploy/` installs: no simulated
+/// controller reads them, so their changes wake none.
 pub(crate) fn reports_only(res: Res) -> bool {
-    [&EVENTS, &EVENTS_V1, &LEASES]
-        .iter()
-        .any(|r| std::ptr::eq(res, *r))
+    [
+        &EVENTS,
+        &EVENTS_V1,
+        &LEASES,
+        &SERVICE_ACCOUNTS,
+        &CLUSTER_ROLES,
+        &CLUSTER_ROLE_BINDINGS,
+        &ROLES,
+        &ROLE_BINDINGS,
+        &DEPLOYMENTS,
+    ]
+    .iter()
+    .any(|r| std::ptr::eq(res, *r))
 }
 
 /// Every served resource: the built-in ones, then the runtime ones.

@@ -295,3 +295,84 @@ spec:
     assert!(!ok, "{out}");
     assert!(out.contains("spec.goldenSnapshot"), "{out}");
 }
+
+/// deploy/README.md's install commands, run as written (the `kubectl
+/// apply` lines of its first code block), against the simulation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_readme_install_commands_apply_deploy() {
+    let sim = SimCluster::start(SimConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kc).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("deploy/README.md")).unwrap();
+    let commands: Vec<Vec<String>> = readme
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("kubectl "))
+        .filter(|l| l.starts_with("apply"))
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| match w.strip_prefix("deploy/") {
+                    Some(rest) => root.join("deploy").join(rest).display().to_string(),
+                    None => w.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        commands.len(),
+        3,
+        "the README's install commands: {commands:?}"
+    );
+    for _ in 0..2 {
+        // Twice: re-running the install is how an upgrade is applied.
+        for cmd in &commands {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let (ok, out) = kubectl_run(&kc, &args).await;
+            assert!(ok, "kubectl {}: {out}", args.join(" "));
+        }
+    }
+    for (what, ns) in [
+        ("serviceaccount/golden-controller", Some("golden-system")),
+        ("deployment.apps/golden-controller", Some("golden-system")),
+        (
+            "role.rbac.authorization.k8s.io/golden-controller-leader-election",
+            Some("golden-system"),
+        ),
+        (
+            "clusterrole.rbac.authorization.k8s.io/golden-controller",
+            None,
+        ),
+        (
+            "clusterrolebinding.rbac.authorization.k8s.io/golden-controller",
+            None,
+        ),
+        (
+            "customresourcedefinition.apiextensions.k8s.io/goldenclaims.golden.dev",
+            None,
+        ),
+    ] {
+        let mut args = vec!["get", what, "-o", "name"];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let (ok, out) = kubectl_run(&kc, &args).await;
+        assert!(ok, "{what}: {out}");
+        assert_eq!(out.trim(), what);
+    }
+    let (ok, out) = kubectl_run(
+        &kc,
+        &[
+            "get",
+            "deployment",
+            "golden-controller",
+            "-n",
+            "golden-system",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "2");
+}
