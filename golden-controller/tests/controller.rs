@@ -773,6 +773,142 @@ async fn import_objects_deleted_out_of_band_are_recreated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_deleted_by_someone_else_is_torn_down_and_claimable_again() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({})).await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({})).await;
+    let id = env.ready("team-a", "c").await.snapshot_id.unwrap();
+    let old_content = env.content_of("team-a")[0]["metadata"]["uid"].clone();
+
+    // `kubectl delete namespace team-a`: the namespace controller deletes
+    // the claim, whose finalizer tears the import down, cluster-scoped
+    // content included; then the namespace goes.
+    Api::<Namespace>::all(env.client.clone())
+        .delete("team-a", &DeleteParams::default())
+        .await
+        .unwrap();
+    for _ in 0..1200 {
+        if env
+            .sim
+            .get_object("v1", "Namespace", None, "team-a")
+            .is_none()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        env.sim
+            .get_object("v1", "Namespace", None, "team-a")
+            .is_none(),
+        "the namespace is removed"
+    );
+    assert!(
+        env.content_of("team-a").is_empty(),
+        "no content is left bound to the deleted VolumeSnapshot"
+    );
+    env.provider
+        .get_snapshot(&id)
+        .await
+        .expect("the golden cloud snapshot is kept");
+
+    // The team re-creates the namespace and asks again: a fresh import
+    // binds (a content left from before would name the old
+    // VolumeSnapshot's uid and never bind).
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({})).await;
+    assert_eq!(env.ready("team-a", "c").await.snapshot_id.unwrap(), id);
+    assert_eq!(
+        env.pvc("team-a", "data").unwrap()["status"]["phase"],
+        "Bound"
+    );
+    let contents = env.content_of("team-a");
+    assert_eq!(contents.len(), 1);
+    assert_ne!(contents[0]["metadata"]["uid"], old_content);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_forced_away_while_the_controller_is_down_is_claimable_again() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({})).await;
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({})).await;
+    let id = env.ready("team-a", "c").await.snapshot_id.unwrap();
+    let stale = env.content_of("team-a")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.stop().await;
+
+    // With no controller the claim's finalizer holds the namespace in
+    // Terminating; an administrator clears the finalizer (the usual fix for
+    // a stuck namespace), so the namespace goes and the cluster-scoped
+    // content stays behind, still naming the deleted VolumeSnapshot.
+    Api::<Namespace>::all(env.client.clone())
+        .delete("team-a", &DeleteParams::default())
+        .await
+        .unwrap();
+    Api::<GoldenClaim>::namespaced(env.client.clone(), "team-a")
+        .patch(
+            "c",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    for _ in 0..1200 {
+        if env
+            .sim
+            .get_object("v1", "Namespace", None, "team-a")
+            .is_none()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        env.sim
+            .get_object("v1", "Namespace", None, "team-a")
+            .is_none()
+    );
+    assert!(
+        env.sim
+            .get_object(SNAP_API, "VolumeSnapshotContent", None, &stale)
+            .is_some(),
+        "the content outlives its namespace"
+    );
+
+    // The team comes back with the controller running again: the stale
+    // content is replaced, and the new import binds.
+    env.start();
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({})).await;
+    assert_eq!(env.ready("team-a", "c").await.snapshot_id.unwrap(), id);
+    assert_eq!(
+        env.pvc("team-a", "data").unwrap()["status"]["phase"],
+        "Bound"
+    );
+    let contents = env.content_of("team-a");
+    assert_eq!(
+        contents.len(),
+        1,
+        "one content for the namespace, no duplicate"
+    );
+    let vs = &env.objects("VolumeSnapshot", "team-a")[0];
+    assert_eq!(
+        contents[0]["spec"]["volumeSnapshotRef"]["uid"], vs["metadata"]["uid"],
+        "the content is bound to the new VolumeSnapshot"
+    );
+    env.provider
+        .get_snapshot(&id)
+        .await
+        .expect("the golden cloud snapshot is kept");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_killed_mid_import_converges_after_restart() {
     let mut env =
         Env::with_sim(SimConfig::default().with_reaction_delay(Duration::from_millis(300))).await;
