@@ -169,6 +169,14 @@ pub fn validate_update(old: &Value, new: &Value) -> Result<(), Vec<Violation>> {
     run(new, Some(old))
 }
 
+/// The structural part of [`validate_object`] alone: types and unknown
+/// fields, without values, formats or CEL rules. Its unknown-field
+/// violations are exactly [`validate_object`]'s (the same walk decides
+/// them), at a fraction of the cost; the API server's pruning step uses it.
+pub fn validate_structure(obj: &Value) -> Result<(), Vec<Violation>> {
+    run_mode(obj, None, true)
+}
+
 /// Checks the embedded CRDs against this validator: one violation for each
 /// CEL rule kube-cel cannot compile and each pattern that does not compile
 /// (the path names the CRD file, version and field). Empty when everything
@@ -199,6 +207,10 @@ pub fn check_embedded_crds() -> Vec<Violation> {
 }
 
 fn run(new: &Value, old: Option<&Value>) -> Result<(), Vec<Violation>> {
+    run_mode(new, old, false)
+}
+
+fn run_mode(new: &Value, old: Option<&Value>, structural_only: bool) -> Result<(), Vec<Violation>> {
     let cat = match catalog() {
         Ok(c) => c,
         Err(e) => return Err(vec![Violation::new("", e.clone())]),
@@ -211,6 +223,7 @@ fn run(new: &Value, old: Option<&Value>) -> Result<(), Vec<Violation>> {
         out: Vec::new(),
         namespaced: crd.namespaced,
         unknown_formats_pass: false,
+        structural_only,
     };
     let mut old_same_kind = None;
     if let Some(old) = old {
@@ -246,7 +259,7 @@ fn run(new: &Value, old: Option<&Value>) -> Result<(), Vec<Violation>> {
     // before it validates; the CEL rules then see them as absent.
     let new = without_nulls(schema, new);
     let old = old_same_kind.map(|o| without_nulls(schema, o));
-    w.node(schema, &new, old.as_ref(), "", "");
+    w.node(schema, &new, old.as_deref(), "", "");
     if w.out.is_empty() { Ok(()) } else { Err(w.out) }
 }
 
@@ -271,6 +284,7 @@ pub fn validate_with_schema(
         out: Vec::new(),
         namespaced,
         unknown_formats_pass: true,
+        structural_only: false,
     };
     let obj = without_nulls(schema, obj);
     w.node(schema, &obj, None, "", "");
@@ -464,8 +478,37 @@ fn own_rules_only(s: &Value, top: bool) -> Value {
 }
 
 /// `v` without the `null` values of fields whose schema is not `nullable`,
-/// as the API server prunes them before validating.
-fn without_nulls(schema: &Value, v: &Value) -> Value {
+/// as the API server prunes them before validating; borrowed as it is when
+/// it has none (most writes), so validation copies nothing.
+fn without_nulls<'v>(schema: &Value, v: &'v Value) -> std::borrow::Cow<'v, Value> {
+    if has_prunable_nulls(schema, v) {
+        std::borrow::Cow::Owned(pruned(schema, v))
+    } else {
+        std::borrow::Cow::Borrowed(v)
+    }
+}
+
+/// Whether [`pruned`] would drop anything from `v`.
+fn has_prunable_nulls(schema: &Value, v: &Value) -> bool {
+    match v {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let extra = schema.get("additionalProperties").filter(|a| a.is_object());
+            map.iter().any(|(k, child)| {
+                let sub = props.and_then(|p| p.get(k)).or(extra);
+                (child.is_null() && !sub.is_some_and(|s| is_true_value(s, "nullable")))
+                    || sub.is_some_and(|sub| has_prunable_nulls(sub, child))
+            })
+        }
+        Value::Array(items) => {
+            let sub = schema.get("items").unwrap_or(&Value::Null);
+            items.iter().any(|i| has_prunable_nulls(sub, i))
+        }
+        _ => false,
+    }
+}
+
+fn pruned(schema: &Value, v: &Value) -> Value {
     match v {
         Value::Object(map) => {
             let props = schema.get("properties").and_then(Value::as_object);
@@ -476,17 +519,17 @@ fn without_nulls(schema: &Value, v: &Value) -> Value {
                 if child.is_null() && !sub.is_some_and(|s| is_true_value(s, "nullable")) {
                     continue;
                 }
-                let pruned = match sub {
-                    Some(sub) => without_nulls(sub, child),
+                let child = match sub {
+                    Some(sub) => pruned(sub, child),
                     None => child.clone(),
                 };
-                out.insert(k.clone(), pruned);
+                out.insert(k.clone(), child);
             }
             Value::Object(out)
         }
         Value::Array(items) => {
             let sub = schema.get("items").unwrap_or(&Value::Null);
-            Value::Array(items.iter().map(|i| without_nulls(sub, i)).collect())
+            Value::Array(items.iter().map(|i| pruned(sub, i)).collect())
         }
         _ => v.clone(),
     }
@@ -540,6 +583,8 @@ struct Walker<'c> {
     /// Formats the walker does not know pass (runtime CRDs) instead of
     /// being reported (the embedded CRDs, whose formats are all known).
     unknown_formats_pass: bool,
+    /// Types and unknown fields only: no value checks, no CEL rules.
+    structural_only: bool,
 }
 
 fn join(path: &str, field: &str) -> String {
@@ -603,7 +648,9 @@ impl Walker<'_> {
         if !self.check_type(schema, new, path) {
             return;
         }
-        self.check_value(schema, new, path);
+        if !self.structural_only {
+            self.check_value(schema, new, path);
+        }
         match new {
             Value::Object(map) => {
                 self.object(schema, map, old.and_then(Value::as_object), path, spath);
@@ -619,7 +666,9 @@ impl Walker<'_> {
             },
             _ => {}
         }
-        self.rules(new, old, path, spath);
+        if !self.structural_only {
+            self.rules(new, old, path, spath);
+        }
     }
 
     fn check_type(&mut self, schema: &Map<String, Value>, v: &Value, path: &str) -> bool {
@@ -1030,6 +1079,32 @@ mod tests {
             .into_iter()
             .map(|v| v.to_string())
             .collect()
+    }
+
+    #[test]
+    fn the_structural_walk_finds_the_same_unknown_fields_and_nothing_else() {
+        let mut o = vsc();
+        o["spec"]["colour"] = json!("blue");
+        o["spec"]["source"]["extra"] = json!(1);
+        // A value violation (enum) and a CEL violation (both sources).
+        o["spec"]["deletionPolicy"] = json!("Keep");
+        o["spec"]["source"]["volumeHandle"] = json!("vol-1");
+        let unknown = |msgs: Vec<String>| -> Vec<String> {
+            msgs.into_iter()
+                .filter(|m| m.contains("unknown field"))
+                .collect()
+        };
+        let full = messages(validate_object(&o));
+        assert!(full.len() > 2, "{full:?}");
+        let structural = messages(validate_structure(&o));
+        assert_eq!(structural.len(), 2, "{structural:?}");
+        assert_eq!(unknown(structural), unknown(full));
+        // A valid object passes both.
+        validate_structure(&vsc()).unwrap();
+        // Types are still checked.
+        let mut o = vsc();
+        o["spec"]["source"] = json!("snap-1");
+        assert!(validate_structure(&o).is_err());
     }
 
     #[test]

@@ -331,6 +331,21 @@ impl SimCluster {
     /// Starts counting from zero.
     pub fn reset_counters(&self) {
         *lock(&self.shared.counts) = RequestCounts::default();
+        self.shared
+            .controllers_busy
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Time the simulated controllers spent reacting to changes since the
+    /// last [`SimCluster::reset_counters`]. They run as one task, one
+    /// reaction after another, so this is a lower bound on how long a
+    /// workload that waits for them takes, whatever the client does.
+    pub fn controllers_busy(&self) -> Duration {
+        Duration::from_nanos(
+            self.shared
+                .controllers_busy
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Changes the injected latency.

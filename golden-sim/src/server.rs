@@ -28,6 +28,9 @@ pub(crate) struct Shared {
     pub(crate) latency: Mutex<Latency>,
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) addr: SocketAddr,
+    /// Nanoseconds the simulated controllers spent reacting (their one
+    /// task's passes), since the last counter reset.
+    pub(crate) controllers_busy: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -38,6 +41,7 @@ impl Shared {
             latency: Mutex::new(latency),
             faults: Mutex::new(Vec::new()),
             addr,
+            controllers_busy: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }

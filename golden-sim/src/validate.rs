@@ -376,7 +376,7 @@ fn claim_data_sources(obj: &Value) -> Option<Cause> {
 /// they are dropped, as the API server prunes them.
 pub(crate) fn prune_unknown(res: Res, obj: &mut Value, strict: bool) -> Result<(), String> {
     let v: Vec<Cause> = if res.group == golden_core::crd::SNAPSHOT_GROUP {
-        match crate::crd_validation::validate_object(obj) {
+        match crate::crd_validation::validate_structure(obj) {
             Ok(()) => return Ok(()),
             Err(v) => causes(v),
         }

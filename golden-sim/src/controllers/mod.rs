@@ -170,7 +170,9 @@ impl Controllers {
             ..Dirty::default()
         };
         loop {
+            let started = std::time::Instant::now();
             self.pass(std::mem::take(&mut dirty)).await;
+            self.busy(started);
             // Wait for a change that matters (events and leases only report) or a retry.
             let wake = self.next_retry();
             loop {
@@ -193,6 +195,7 @@ impl Controllers {
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
             }
+            let started = std::time::Instant::now();
             loop {
                 match rx.try_recv() {
                     Ok(c) => self.note(&c, &mut dirty),
@@ -201,7 +204,16 @@ impl Controllers {
                     Err(TryRecvError::Closed) => return,
                 }
             }
+            self.busy(started);
         }
+    }
+
+    /// Adds the time since `started` to the controllers' busy time.
+    fn busy(&self, started: std::time::Instant) {
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.shared
+            .controllers_busy
+            .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// One reaction of every controller to the objects in `dirty` and the
