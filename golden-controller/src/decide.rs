@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use golden_core::api::parse_duration;
 use golden_core::api::v1alpha1::{
-    ClaimPhase, GoldenClaim, GoldenClaimStatus, GoldenRevision, Refusal, RefusalRule,
+    ClaimPhase, GoldenClaim, GoldenClaimStatus, GoldenRevision, RefreshPolicy, Refusal, RefusalRule,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -374,23 +374,110 @@ pub enum Due {
     Never,
 }
 
+/// When a golden captured from a PVC is taken again (`spec.refresh`).
+#[derive(Clone, Debug)]
+pub enum Refresh {
+    /// Only by hand: neither an interval nor a schedule is set.
+    Manual,
+    /// This long after the current golden was captured.
+    Every(Duration),
+    /// At the schedule's first time after the current golden was captured
+    /// (UTC).
+    Schedule(Box<croner::Cron>),
+}
+
+impl Refresh {
+    /// The policy a GoldenSnapshot's `spec.refresh` states, checked: a
+    /// valid interval or a valid five-field schedule, not both.
+    pub fn of(policy: Option<&RefreshPolicy>) -> golden_core::Result<Refresh> {
+        let Some(policy) = policy else {
+            return Ok(Refresh::Manual);
+        };
+        let interval = policy.interval()?;
+        match (interval, policy.schedule.as_deref()) {
+            (Some(_), Some(_)) => Err(golden_core::Error::invalid(
+                "spec.refresh",
+                "interval and schedule",
+                "set either interval (24h) or schedule (0 3 * * *), not both",
+            )),
+            (Some(d), None) => Ok(Refresh::Every(d)),
+            (None, Some(s)) => parse_schedule(s).map(|c| Refresh::Schedule(Box::new(c))),
+            (None, None) => Ok(Refresh::Manual),
+        }
+    }
+}
+
+/// A CronJob-style schedule: five fields or a `@daily`-style name (the
+/// names of robfig/cron's standard parser, which CronJobs use), parsed by
+/// croner with POSIX semantics (a restricted day of month and day of week
+/// match either). A schedule that never matches is refused.
+fn parse_schedule(s: &str) -> golden_core::Result<croner::Cron> {
+    use croner::parser::{CronParser, Seconds, Year};
+    let bad = |why: String| golden_core::Error::invalid("spec.refresh.schedule", s, why);
+    let nickname = s.trim().starts_with('@');
+    let fields = s.split_whitespace().count();
+    if !nickname && fields != 5 {
+        return Err(bad(format!(
+            "a schedule has 5 fields (minute hour day-of-month month day-of-week, as 0 3 * * *), \
+             this one has {fields}"
+        )));
+    }
+    let pattern = match s.trim() {
+        n if n.eq_ignore_ascii_case("@midnight") => "@daily",
+        other => other,
+    };
+    let cron = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(pattern)
+        .map_err(|e| {
+            bad(format!(
+                "{e}; use 5 cron fields (0 3 * * *) or @hourly, @daily, @weekly, @monthly, @yearly"
+            ))
+        })?;
+    if cron
+        .find_next_occurrence(&chrono::Utc::now(), false)
+        .is_err()
+    {
+        return Err(bad("the schedule names no time that exists".into()));
+    }
+    Ok(cron)
+}
+
+fn to_chrono(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
+fn from_chrono(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp::from_second(t.timestamp()).unwrap_or(Timestamp::MAX)
+}
+
 /// Whether `current` (captured at `captured_at`) needs refreshing at `now`
-/// under `interval`. A current golden without a capture time counts as
-/// captured at `fallback` (the GoldenSnapshot's creation).
+/// under `refresh`. A current golden without a capture time counts as
+/// captured at `fallback` (the GoldenSnapshot's creation). On a schedule,
+/// the capture is due at the first scheduled time after the current
+/// golden's capture; a controller that was down through several of them
+/// captures once.
 pub fn refresh_due(
     current: Option<&GoldenRevision>,
-    interval: Option<Duration>,
+    refresh: &Refresh,
     fallback: Timestamp,
     now: Timestamp,
 ) -> Due {
     let Some(current) = current else {
         return Due::Now;
     };
-    let Some(interval) = interval else {
-        return Due::Never;
-    };
     let captured = current.captured_at.as_ref().map_or(fallback, |t| t.0);
-    let due = add(captured, interval);
+    let due = match refresh {
+        Refresh::Manual => return Due::Never,
+        Refresh::Every(interval) => add(captured, *interval),
+        Refresh::Schedule(cron) => match cron.find_next_occurrence(&to_chrono(captured), false) {
+            Ok(t) => from_chrono(t),
+            Err(_) => return Due::Never,
+        },
+    };
     if due <= now { Due::Now } else { Due::At(due) }
 }
 
@@ -618,23 +705,104 @@ mod tests {
     fn refresh_due_times() {
         let created = ts("2026-01-01T00:00:00Z");
         let now = ts("2026-01-01T12:00:00Z");
-        let day = Some(Duration::from_secs(86400));
-        assert_eq!(refresh_due(None, None, created, now), Due::Now);
+        let day = Refresh::Every(Duration::from_secs(86400));
+        assert_eq!(refresh_due(None, &Refresh::Manual, created, now), Due::Now);
         let cur = rev("a", 0, Some("2026-01-01T06:00:00Z"));
-        assert_eq!(refresh_due(Some(&cur), None, created, now), Due::Never);
         assert_eq!(
-            refresh_due(Some(&cur), day, created, now),
+            refresh_due(Some(&cur), &Refresh::Manual, created, now),
+            Due::Never
+        );
+        assert_eq!(
+            refresh_due(Some(&cur), &day, created, now),
             Due::At(ts("2026-01-02T06:00:00Z"))
         );
         assert_eq!(
-            refresh_due(Some(&cur), Some(Duration::from_secs(3600)), created, now),
+            refresh_due(
+                Some(&cur),
+                &Refresh::Every(Duration::from_secs(3600)),
+                created,
+                now
+            ),
             Due::Now
         );
         let untimed = rev("b", 0, None);
         assert_eq!(
-            refresh_due(Some(&untimed), day, created, now),
+            refresh_due(Some(&untimed), &day, created, now),
             Due::At(ts("2026-01-02T00:00:00Z"))
         );
+    }
+
+    fn policy(interval: Option<&str>, schedule: Option<&str>) -> RefreshPolicy {
+        RefreshPolicy {
+            interval: interval.map(str::to_string),
+            schedule: schedule.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_schedule_is_due_at_its_first_time_after_the_capture() {
+        let created = ts("2026-01-01T00:00:00Z");
+        // Captured Thursday 2026-01-01 06:00 UTC.
+        let cur = rev("a", 0, Some("2026-01-01T06:00:00Z"));
+        let at = |s: &str, now: &str| {
+            let r = Refresh::of(Some(&policy(None, Some(s)))).unwrap();
+            refresh_due(Some(&cur), &r, created, ts(now))
+        };
+        assert_eq!(
+            at("0 3 * * *", "2026-01-01T12:00:00Z"),
+            Due::At(ts("2026-01-02T03:00:00Z"))
+        );
+        assert_eq!(at("0 3 * * *", "2026-01-02T03:00:00Z"), Due::Now);
+        // Down through three scheduled times: one capture, now.
+        assert_eq!(at("0 3 * * *", "2026-01-05T00:00:00Z"), Due::Now);
+        // 2026-01-05 is a Monday.
+        assert_eq!(
+            at("30 2 * * MON", "2026-01-01T12:00:00Z"),
+            Due::At(ts("2026-01-05T02:30:00Z"))
+        );
+        assert_eq!(
+            at("@daily", "2026-01-01T12:00:00Z"),
+            Due::At(ts("2026-01-02T00:00:00Z"))
+        );
+        assert_eq!(
+            at("@hourly", "2026-01-01T06:10:00Z"),
+            Due::At(ts("2026-01-01T07:00:00Z"))
+        );
+        // Day of month and day of week both restricted: either matches
+        // (POSIX), so the 15th or the next Sunday (2026-01-04).
+        assert_eq!(
+            at("0 0 15 * SUN", "2026-01-01T12:00:00Z"),
+            Due::At(ts("2026-01-04T00:00:00Z"))
+        );
+        // No current golden: capture now, whatever the schedule.
+        let r = Refresh::of(Some(&policy(None, Some("0 3 * * *")))).unwrap();
+        assert_eq!(refresh_due(None, &r, created, created), Due::Now);
+    }
+
+    #[test]
+    fn bad_refresh_policies_name_the_field_and_the_fix() {
+        let err = |p: RefreshPolicy| Refresh::of(Some(&p)).unwrap_err().to_string();
+        let e = err(policy(Some("24h"), Some("0 3 * * *")));
+        assert!(e.contains("spec.refresh") && e.contains("not both"), "{e}");
+        for (bad, says) in [
+            ("0 3 * *", "5 fields"),
+            ("0 0 3 * * *", "5 fields"),
+            ("61 3 * * *", "spec.refresh.schedule"),
+            ("0 3 * * FUNDAY", "spec.refresh.schedule"),
+            ("@fortnightly", "@daily"),
+            ("0 0 30 2 *", "no time that exists"),
+        ] {
+            let e = err(policy(None, Some(bad)));
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(e.contains("spec.refresh.schedule"), "{bad}: {e}");
+        }
+        let e = err(policy(Some("soon"), None));
+        assert!(e.contains("spec.refresh.interval"), "{e}");
+        assert!(matches!(
+            Refresh::of(Some(&policy(None, None))).unwrap(),
+            Refresh::Manual
+        ));
+        assert!(matches!(Refresh::of(None).unwrap(), Refresh::Manual));
     }
 
     #[test]

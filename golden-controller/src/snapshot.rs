@@ -111,16 +111,10 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
     };
 
     let spec = gs.spec.source.resolve().and_then(|source| {
-        let interval = gs
-            .spec
-            .refresh
-            .as_ref()
-            .map(|r| r.interval())
-            .transpose()?
-            .flatten();
-        Ok((source, interval))
+        let refresh = decide::Refresh::of(gs.spec.refresh.as_ref())?;
+        Ok((source, refresh))
     });
-    let (source, interval) = match spec {
+    let (source, refresh) = match spec {
         Ok(s) => s,
         Err(e) => {
             let msg = format!("{e}");
@@ -193,7 +187,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
         }
         Source::Pvc(pvc) => {
             let created = gs.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
-            match decide::refresh_due(st.current.as_ref(), interval, created, now) {
+            match decide::refresh_due(st.current.as_ref(), &refresh, created, now) {
                 Due::Now => {
                     let refreshing = st.current.is_some();
                     let (t, reason) = if refreshing {
@@ -242,7 +236,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                     }
                     if let Due::At(t) = decide::refresh_due(
                         st.current.as_ref(),
-                        interval,
+                        &refresh,
                         created,
                         Timestamp::now(),
                     ) {

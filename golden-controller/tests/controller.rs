@@ -713,6 +713,69 @@ async fn a_refresh_moves_follow_claims_and_keeps_pinned_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_refresh_schedule_is_reported_and_a_fixed_one_captures_once() {
+    let mut env = Env::new().await;
+    env.golden("pg", json!({"refresh": {"schedule": "0 3 * *"}}))
+        .await;
+    let st = env
+        .golden_until("pg", "reports the schedule", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Degraded" && c.reason == "InvalidSpec")
+        })
+        .await;
+    let degraded = condition(&st.conditions, "Degraded");
+    assert!(
+        degraded.message.contains("spec.refresh.schedule") && degraded.message.contains("5 fields"),
+        "{}",
+        degraded.message
+    );
+    assert_eq!(condition(&st.conditions, "Ready").status, "False");
+    assert!(st.current.is_none(), "nothing is captured from a bad spec");
+    assert!(
+        env.provider
+            .list_snapshots(&BTreeMap::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Fixed: the first golden is captured at once; the next is due at the
+    // schedule's next time (a year away at most), so no second capture.
+    env.patch_golden("pg", json!({"refresh": {"schedule": "@yearly"}}))
+        .await;
+    let id = env.current("pg").await;
+    let st = env
+        .golden_until("pg", "is no longer degraded", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Degraded" && c.status == "False")
+        })
+        .await;
+    assert_eq!(st.current.unwrap().id, id);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        env.get_golden("pg")
+            .await
+            .status
+            .unwrap()
+            .current
+            .unwrap()
+            .id,
+        id
+    );
+    assert_eq!(
+        env.provider
+            .list_snapshots(&BTreeMap::new())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_objects_deleted_out_of_band_are_recreated() {
     let mut env = Env::new().await;
     env.golden("pg", json!({})).await;

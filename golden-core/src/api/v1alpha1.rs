@@ -171,7 +171,8 @@ pub enum ProviderKind {
     Memory,
 }
 
-/// When a new golden is taken.
+/// When a new golden is taken: after an `interval`, on a cron `schedule`,
+/// or (neither set) only by hand.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshPolicy {
@@ -179,6 +180,13 @@ pub struct RefreshPolicy {
     /// (`24h`, `7d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    /// Take a new golden at the first time this cron schedule names after
+    /// the current one was captured, in UTC: five fields (minute, hour,
+    /// day of month, month, day of week) as in a CronJob's `schedule`
+    /// (`0 3 * * *`, `30 2 * * MON`), or `@hourly`, `@daily`, `@weekly`,
+    /// `@monthly`, `@yearly`. Not together with `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 impl RefreshPolicy {
