@@ -9,18 +9,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use golden_controller::{ControllerConfig, LABEL_CLAIM, ProviderFactory};
 use golden_core::api::v1alpha1::{
     ClaimPhase, GoldenClaim, GoldenClaimStatus, GoldenSnapshot, GoldenSnapshotStatus,
     ProviderSettings,
 };
-use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
+use golden_core::memory::InMemoryProvider;
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, DynSnapshotProvider, ImportTarget, ManifestBuilder, ProgressFn,
-    Snapshot, SnapshotProvider, WaitOptions,
+    CreateSnapshotOptions, DynSnapshotProvider, ImportTarget, Snapshot, SnapshotProvider,
+    WaitOptions,
 };
 use golden_k8s::{Golden, ImportOptions};
+use golden_sim::hooked::HookedProvider;
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::api::events::v1::Event as KubeEvent;
@@ -33,67 +33,9 @@ use tokio::task::JoinHandle;
 const GIB: u64 = 1 << 30;
 const SNAP_API: &str = "snapshot.storage.k8s.io/v1";
 
-/// The in-memory provider, whose captures fail while `fail_capture` is
-/// set.
-#[derive(Debug)]
-struct Flaky {
-    inner: InMemoryProvider,
-    fail_capture: AtomicBool,
-}
-
-#[async_trait]
-impl SnapshotProvider for Flaky {
-    fn manifest_builder(&self) -> &dyn ManifestBuilder {
-        self.inner.manifest_builder()
-    }
-    async fn describe_disk(&self, disk: &DiskRef) -> golden_core::Result<DiskRef> {
-        self.inner.describe_disk(disk).await
-    }
-    async fn create_snapshot(
-        &self,
-        disk: &DiskRef,
-        options: &CreateSnapshotOptions,
-    ) -> golden_core::Result<Snapshot> {
-        if self.fail_capture.load(Ordering::SeqCst) {
-            return Err(golden_core::Error::backend(
-                "snapshot",
-                &options.name,
-                "creating the snapshot",
-                std::io::Error::other("the cloud refuses: quota exceeded"),
-                false,
-            ));
-        }
-        self.inner.create_snapshot(disk, options).await
-    }
-    async fn get_snapshot(&self, id: &str) -> golden_core::Result<Snapshot> {
-        self.inner.get_snapshot(id).await
-    }
-    async fn list_snapshots(
-        &self,
-        labels: &BTreeMap<String, String>,
-    ) -> golden_core::Result<Vec<Snapshot>> {
-        self.inner.list_snapshots(labels).await
-    }
-    async fn delete_snapshot(&self, id: &str) -> golden_core::Result<()> {
-        self.inner.delete_snapshot(id).await
-    }
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> golden_core::Result<Snapshot> {
-        self.inner.update_labels(id, set, remove).await
-    }
-    async fn wait_until_ready(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-        progress: ProgressFn<'_>,
-    ) -> golden_core::Result<Snapshot> {
-        self.inner.wait_until_ready(id, options, progress).await
-    }
-}
+/// The in-memory provider, whose captures fail while `Env::fail_capture`
+/// is set.
+type Flaky = HookedProvider<InMemoryProvider>;
 
 struct Factory(Arc<Flaky>);
 
@@ -109,6 +51,7 @@ impl ProviderFactory for Factory {
 struct Env {
     sim: Arc<SimCluster>,
     provider: Arc<Flaky>,
+    fail_capture: Arc<AtomicBool>,
     client: Client,
     running: Option<(tokio::sync::oneshot::Sender<()>, JoinHandle<()>)>,
     config: ControllerConfig,
@@ -130,28 +73,30 @@ impl Env {
             .try_init();
         let inner = InMemoryProvider::new();
         inner.add_disk("disk-prod-1", 21 * GIB);
-        let provider = Arc::new(Flaky {
-            inner,
-            fail_capture: AtomicBool::new(false),
-        });
+        let fail_capture = Arc::new(AtomicBool::new(false));
+        let failing = fail_capture.clone();
+        let provider = Arc::new(HookedProvider::new(inner).before_create(move |_, options| {
+            if failing.load(Ordering::SeqCst) {
+                return Err(golden_core::Error::backend(
+                    "snapshot",
+                    &options.name,
+                    "creating the snapshot",
+                    std::io::Error::other("the cloud refuses: quota exceeded"),
+                    false,
+                ));
+            }
+            Ok(())
+        }));
         let sim = SimCluster::start(config.with_provider(provider.clone()))
             .await
             .expect("golden-sim starts");
-        sim.seed_storage_class("memory", MEMORY_DRIVER, VolumeBindingMode::Immediate, true);
-        sim.seed_bound_pvc(
-            "production",
-            "data",
-            "pv-data",
-            MEMORY_DRIVER,
-            "disk-prod-1",
-            21 * GIB,
-            "memory",
-        );
+        sim.seed_memory_production(VolumeBindingMode::Immediate, "disk-prod-1", 21 * GIB);
         let client = sim.client();
         sim.apply_golden_crds().await.expect("CRDs applied");
         let mut env = Env {
             sim: Arc::new(sim),
             provider,
+            fail_capture,
             client,
             running: None,
             config: controller,
@@ -1019,7 +964,7 @@ async fn a_failed_capture_degrades_and_keeps_the_current_golden() {
         .await;
     env.ready("team-a", "c").await;
 
-    env.provider.fail_capture.store(true, Ordering::SeqCst);
+    env.fail_capture.store(true, Ordering::SeqCst);
     env.patch_golden("pg", json!({"refresh": {"interval": "1s"}}))
         .await;
     let st = env
@@ -1046,7 +991,7 @@ async fn a_failed_capture_degrades_and_keeps_the_current_golden() {
     assert_eq!(c.snapshot_id.as_deref(), Some(first.as_str()));
 
     // Once the cloud recovers the refresh goes through.
-    env.provider.fail_capture.store(false, Ordering::SeqCst);
+    env.fail_capture.store(false, Ordering::SeqCst);
     let st = env
         .golden_until("pg", "recovered", |s| {
             s.current.as_ref().is_some_and(|c| c.id != first)
@@ -1185,7 +1130,7 @@ async fn an_existing_cloud_snapshot_is_adopted() {
     let disk = golden_core::DiskRef::new("disk-prod-1");
     let existing = env
         .provider
-        .inner
+        .inner()
         .create_snapshot(&disk, &CreateSnapshotOptions::new("made-by-hand"))
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use golden_core::cross_namespace::DEFAULT_SHARED_NAMESPACE;
-use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
+use golden_core::memory::InMemoryProvider;
 use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, WaitOptions};
 use golden_k8s::{
     CaptureOptions, CloneOptions, GcDecision, GcOptions, Golden, ImportOptions, TeardownOptions,
@@ -43,16 +43,7 @@ async fn env(gate: bool) -> Env {
     )
     .await
     .expect("golden-sim starts");
-    sim.seed_storage_class("memory", MEMORY_DRIVER, VolumeBindingMode::Immediate, true);
-    sim.seed_bound_pvc(
-        "production",
-        "data",
-        "pv-data",
-        MEMORY_DRIVER,
-        "disk-prod-1",
-        21 * GIB,
-        "memory",
-    );
+    sim.seed_memory_production(VolumeBindingMode::Immediate, "disk-prod-1", 21 * GIB);
     let golden = Golden::new(sim.client(), provider.clone());
     Env {
         provider,

@@ -4,25 +4,22 @@
 //! with `deletionPolicy: Delete`. Against golden-sim over HTTP with a real
 //! `kube::Client`.
 //!
-//! Every cloud snapshot deletion goes through [`Guard`], which counts the
-//! deletions of snapshots that a VolumeSnapshotContent of any live cluster
-//! still references; every test asserts that count is 0.
+//! Every cloud snapshot deletion goes through [`Guard`], whose [`Watch`]
+//! counts the deletions of snapshots that a VolumeSnapshotContent of any
+//! live cluster still references; every test asserts that count is 0.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
-use golden_core::{
-    CreateSnapshotOptions, DiskRef, ImportTarget, ManifestBuilder, ProgressFn, PvcRef, Snapshot,
-    SnapshotProvider, SnapshotState, WaitOptions,
-};
+use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, SnapshotState, WaitOptions};
 use golden_k8s::{
     CaptureOptions, CloneOptions, GcDecision, GcOptions, Golden, ImportOptions, TeardownOptions,
 };
+use golden_sim::hooked::HookedProvider;
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::Api;
@@ -32,17 +29,16 @@ use serde_json::json;
 const GIB: u64 = 1 << 30;
 const SNAP_API: &str = "snapshot.storage.k8s.io/v1";
 
-/// The in-memory provider, counting deletions of snapshots that a live
-/// cluster still references (spec or status handle of any content).
-#[derive(Debug)]
-struct Guard {
-    inner: InMemoryProvider,
+/// What [`Guard`] checks deletions against: the live clusters, and how
+/// many deletions hit a snapshot one of them still referenced (spec or
+/// status handle of any content).
+#[derive(Debug, Default)]
+struct Watch {
     clusters: Mutex<Vec<Arc<SimCluster>>>,
     deleted_while_referenced: AtomicUsize,
-    deleted: AtomicUsize,
 }
 
-impl Guard {
+impl Watch {
     fn referenced_anywhere(&self, handle: &str) -> bool {
         self.clusters.lock().unwrap().iter().any(|c| {
             c.list_objects(SNAP_API, "VolumeSnapshotContent", None)
@@ -55,57 +51,12 @@ impl Guard {
     }
 }
 
-#[async_trait]
-impl SnapshotProvider for Guard {
-    fn manifest_builder(&self) -> &dyn ManifestBuilder {
-        self.inner.manifest_builder()
-    }
-    async fn describe_disk(&self, disk: &DiskRef) -> golden_core::Result<DiskRef> {
-        self.inner.describe_disk(disk).await
-    }
-    async fn create_snapshot(
-        &self,
-        disk: &DiskRef,
-        options: &CreateSnapshotOptions,
-    ) -> golden_core::Result<Snapshot> {
-        self.inner.create_snapshot(disk, options).await
-    }
-    async fn get_snapshot(&self, id: &str) -> golden_core::Result<Snapshot> {
-        self.inner.get_snapshot(id).await
-    }
-    async fn list_snapshots(
-        &self,
-        labels: &BTreeMap<String, String>,
-    ) -> golden_core::Result<Vec<Snapshot>> {
-        self.inner.list_snapshots(labels).await
-    }
-    async fn delete_snapshot(&self, id: &str) -> golden_core::Result<()> {
-        if self.referenced_anywhere(id) {
-            self.deleted_while_referenced.fetch_add(1, Ordering::SeqCst);
-        }
-        self.deleted.fetch_add(1, Ordering::SeqCst);
-        self.inner.delete_snapshot(id).await
-    }
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> golden_core::Result<Snapshot> {
-        self.inner.update_labels(id, set, remove).await
-    }
-    async fn wait_until_ready(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-        progress: ProgressFn<'_>,
-    ) -> golden_core::Result<Snapshot> {
-        self.inner.wait_until_ready(id, options, progress).await
-    }
-}
+/// The in-memory provider, every deletion checked by a [`Watch`].
+type Guard = HookedProvider<InMemoryProvider>;
 
 struct Env {
     guard: Arc<Guard>,
+    watch: Arc<Watch>,
     sim: Arc<SimCluster>,
     golden: Golden,
     source: PvcRef,
@@ -115,7 +66,7 @@ impl Env {
     /// A second cluster sharing the same cloud (provider).
     async fn second_cluster(&self) -> (Arc<SimCluster>, Golden) {
         let sim = Arc::new(start_sim(&self.guard).await);
-        self.guard.clusters.lock().unwrap().push(sim.clone());
+        self.watch.clusters.lock().unwrap().push(sim.clone());
         let golden = Golden::new(sim.client(), self.guard.clone());
         (sim, golden)
     }
@@ -127,7 +78,7 @@ impl Env {
 
     fn assert_never_deleted_in_use(&self) {
         assert_eq!(
-            self.guard.deleted_while_referenced.load(Ordering::SeqCst),
+            self.watch.deleted_while_referenced.load(Ordering::SeqCst),
             0,
             "a cloud snapshot was deleted while a content referenced it"
         );
@@ -138,33 +89,27 @@ async fn start_sim(guard: &Arc<Guard>) -> SimCluster {
     let sim = SimCluster::start(SimConfig::default().with_provider(guard.clone()))
         .await
         .expect("golden-sim starts");
-    sim.seed_storage_class("memory", MEMORY_DRIVER, VolumeBindingMode::Immediate, true);
-    sim.seed_bound_pvc(
-        "production",
-        "data",
-        "pv-data",
-        MEMORY_DRIVER,
-        "disk-prod-1",
-        21 * GIB,
-        "memory",
-    );
+    sim.seed_memory_production(VolumeBindingMode::Immediate, "disk-prod-1", 21 * GIB);
     sim
 }
 
 async fn env() -> Env {
     let inner = InMemoryProvider::new();
     inner.add_disk("disk-prod-1", 21 * GIB);
-    let guard = Arc::new(Guard {
-        inner,
-        clusters: Mutex::new(Vec::new()),
-        deleted_while_referenced: AtomicUsize::new(0),
-        deleted: AtomicUsize::new(0),
-    });
+    let watch = Arc::new(Watch::default());
+    let seen = watch.clone();
+    let guard = Arc::new(HookedProvider::new(inner).before_delete(move |id| {
+        if seen.referenced_anywhere(id) {
+            seen.deleted_while_referenced.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }));
     let sim = Arc::new(start_sim(&guard).await);
-    guard.clusters.lock().unwrap().push(sim.clone());
+    watch.clusters.lock().unwrap().push(sim.clone());
     let golden = Golden::new(sim.client(), guard.clone());
     Env {
         guard,
+        watch,
         sim,
         golden,
         source: PvcRef::new("production", "data").unwrap(),
@@ -551,7 +496,7 @@ async fn a_cluster_that_no_longer_exists_is_released_by_the_operator() {
     let snap = imported(&env, &["sandbox01"]).await;
     let id_a = env.golden.cluster_id().await.unwrap();
     // Cluster A is gone for good (its imports went with it).
-    env.guard.clusters.lock().unwrap().clear();
+    env.watch.clusters.lock().unwrap().clear();
     let (_sim_b, golden_b) = env.second_cluster().await;
 
     let plan = golden_b.gc(&gc_all().with_dry_run(true)).await.unwrap();
@@ -587,7 +532,7 @@ async fn gc_deletes_failed_captures_and_never_pending_ones() {
         .await
         .unwrap();
     env.guard
-        .inner
+        .inner()
         .set_state(
             &failed.id,
             SnapshotState::Failed {
@@ -601,7 +546,7 @@ async fn gc_deletes_failed_captures_and_never_pending_ones() {
         .await
         .unwrap();
     env.guard
-        .inner
+        .inner()
         .set_state(&pending.id, SnapshotState::Pending { progress: Some(10) })
         .unwrap();
     // Keep the newest ready one: the failed and pending ones, though newer,
@@ -730,7 +675,7 @@ fn seed_block_source(sim: &SimCluster) {
 #[tokio::test]
 async fn sandboxes_inherit_the_source_volume() {
     let env = env().await;
-    env.guard.inner.add_disk("disk-raw", 8 * GIB);
+    env.guard.inner().add_disk("disk-raw", 8 * GIB);
     seed_block_source(&env.sim);
     let source = PvcRef::new("production", "raw").unwrap();
     let report = env

@@ -57,16 +57,7 @@ async fn env_with(binding: VolumeBindingMode) -> Env {
     let sim = SimCluster::start(SimConfig::default().with_provider(provider.clone()))
         .await
         .expect("golden-sim starts");
-    sim.seed_storage_class("memory", MEMORY_DRIVER, binding, true);
-    sim.seed_bound_pvc(
-        "production",
-        "data",
-        "pv-data",
-        MEMORY_DRIVER,
-        "disk-prod-1",
-        21 * GIB,
-        "memory",
-    );
+    sim.seed_memory_production(binding, "disk-prod-1", 21 * GIB);
     let (sink, events) = EventSink::channel();
     let golden = Golden::new(sim.client(), provider.clone()).with_events(sink);
     Env {
@@ -1075,16 +1066,7 @@ async fn connects_from_a_kubeconfig_and_tolerates_slow_controllers() {
     )
     .await
     .unwrap();
-    sim.seed_storage_class("memory", MEMORY_DRIVER, VolumeBindingMode::Immediate, true);
-    sim.seed_bound_pvc(
-        "production",
-        "data",
-        "pv-data",
-        MEMORY_DRIVER,
-        "disk-prod-1",
-        21 * GIB,
-        "memory",
-    );
+    sim.seed_memory_production(VolumeBindingMode::Immediate, "disk-prod-1", 21 * GIB);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&path).unwrap();

@@ -134,6 +134,7 @@ pub mod crd_validation;
 mod crds;
 mod error;
 mod fields;
+pub mod hooked;
 mod metrics;
 pub mod moto;
 mod resources;
@@ -397,6 +398,24 @@ impl SimCluster {
                 json!({"storageclass.kubernetes.io/is-default-class": "true"});
         }
         self.seed(sc);
+    }
+
+    /// The production volume most tests capture with the in-memory
+    /// provider: the default StorageClass `memory` (the memory driver,
+    /// `binding`) and the Bound PVC `production/data` on the PV `pv-data`,
+    /// whose volume handle is the provider's disk `disk` of `size` bytes.
+    pub fn seed_memory_production(&self, binding: VolumeBindingMode, disk: &str, size: u64) {
+        let driver = golden_core::memory::MEMORY_DRIVER;
+        self.seed_storage_class("memory", driver, binding, true);
+        self.seed_bound_pvc(
+            "production",
+            "data",
+            "pv-data",
+            driver,
+            disk,
+            size,
+            "memory",
+        );
     }
 
     /// Creates a Bound PVC `ns/pvc` with its PV `pv` (CSI `driver`,
