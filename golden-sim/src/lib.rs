@@ -114,7 +114,10 @@
 //! - [`moto`]: a launcher for a real `moto_server` (EC2) on a free loopback
 //!   port and a fault-injecting EC2 proxy in front of it;
 //! - [`crd_validation`]: the API server's check of snapshot objects against
-//!   the upstream CRDs, which this server applies and tests use directly.
+//!   the upstream CRDs, which this server applies and tests use directly;
+//! - [`hooked`]: a snapshot provider wrapper whose captures and deletions
+//!   a test can fail or watch (a cloud refusing a capture, a deletion
+//!   checked against every cluster's contents).
 //!
 //! ## What is not simulated
 //!
