@@ -14,9 +14,11 @@
 //! Rules it enforces, and where each comes from:
 //! - The capture frequency limit of a disk (one snapshot per 10 minutes,
 //!   bursts of 6; Compute Engine docs, "Create and manage disk snapshots",
-//!   frequency limits), read as a token bucket per source disk and counted
-//!   for snapshots and images from the disk alike (the same reading as
-//!   `golden_gcp::next_capture_at`, whose tests pin the two together): a
+//!   frequency limits), read as a rate of one per 10 minutes with a
+//!   tolerance of 6 per source disk (the generic cell rate algorithm,
+//!   written apart from `golden_gcp::next_capture_at`'s token bucket, the
+//!   equivalent reading; golden-gcp's tests pin the two together), counted
+//!   for snapshots and images from the disk alike: a
 //!   faster capture's operation fails with `RESOURCE_OPERATION_RATE_EXCEEDED`
 //!   and the message "Operation rate exceeded for resource ... Too frequent
 //!   operations from the source resource".
@@ -226,34 +228,30 @@ fn is_resource_name(name: &str) -> bool {
 
 /// When the next capture of a disk may run under `limit`, given when its
 /// accepted captures ran: `None` when one may run at `now`. The documented
-/// limit ("once per 10 minutes, bursts of 6") read as a token bucket that
-/// holds `burst` captures and earns one back every `interval`.
+/// limit ("once per 10 minutes, bursts of 6") is read with the generic cell
+/// rate algorithm's virtual scheduling (ITU-T I.371): every accepted
+/// capture pushes the disk's theoretical arrival time to
+/// `max(tat, t) + interval`, and a capture conforms once `now` reaches
+/// `tat - (burst - 1) * interval`. It is the textbook equivalent of a bucket
+/// of `burst` captures refilled one per `interval`, written here in whole
+/// time arithmetic and independently of golden-gcp's bucket, so that the
+/// two check each other.
 fn next_capture_at(
     history: &[OffsetDateTime],
     now: OffsetDateTime,
     limit: SnapshotRateLimit,
 ) -> Option<OffsetDateTime> {
-    let interval = limit.interval.as_secs_f64().max(f64::MIN_POSITIVE);
-    let burst = f64::from(limit.burst.max(1));
+    let interval = time::Duration::try_from(limit.interval).unwrap_or(time::Duration::MAX);
+    let tolerance = interval * i32::try_from(limit.burst.max(1) - 1).unwrap_or(i32::MAX);
     let mut times: Vec<OffsetDateTime> = history.iter().copied().filter(|t| *t <= now).collect();
     times.sort();
-    let mut tokens = burst;
-    let mut last: Option<OffsetDateTime> = None;
-    for t in times {
-        if let Some(l) = last {
-            tokens = (tokens + (t - l).as_seconds_f64() / interval).min(burst);
-        }
-        // An accepted capture took a token; the bucket never goes below empty.
-        tokens = (tokens - 1.0).max(0.0);
-        last = Some(t);
-    }
-    let last = last?;
-    let available = (tokens + (now - last).as_seconds_f64() / interval).min(burst);
-    if available >= 1.0 {
-        return None;
-    }
-    let wait = ((1.0 - available) * interval).ceil();
-    Some(now + time::Duration::seconds_f64(wait))
+    let tat = times
+        .into_iter()
+        .fold(None, |tat: Option<OffsetDateTime>, t| {
+            Some(tat.map_or(t, |tat| tat.max(t)) + interval)
+        })?;
+    let earliest = tat - tolerance;
+    (earliest > now).then_some(earliest)
 }
 
 /// The endpoints of the simulation, for fault injection and counters.
@@ -732,7 +730,12 @@ impl Inner {
                 history.push(now);
                 Ok(())
             }
-            Some(at) => Err((at - now).whole_seconds().max(0).unsigned_abs()),
+            Some(at) => {
+                // Whole seconds, rounded up: retrying after them succeeds.
+                let wait = at - now;
+                let secs = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+                Err(secs.max(0).unsigned_abs())
+            }
         }
     }
 }
