@@ -1,21 +1,12 @@
 //! The cluster subcommands and `golden demo`, run as a user runs them: the
 //! real binary against a simulated cluster over HTTP.
 
+mod common;
+use common::{golden, text};
+
 use std::process::{Command, Output};
 
-use golden_core::memory::MEMORY_DRIVER;
-use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
-
-fn golden(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golden"))
-        .args(args)
-        .output()
-        .expect("run the golden binary")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use golden_sim::{SimCluster, SimConfig};
 
 /// Whether a line of the table output has `cells` as consecutive columns.
 fn has_row(out: &str, cells: &[&str]) -> bool {
@@ -131,25 +122,8 @@ fn demo_json_output_is_machine_readable() {
 
 async fn sim_with_source() -> (SimCluster, tempfile::TempDir, String) {
     let sim = SimCluster::start(SimConfig::default()).await.unwrap();
-    sim.seed_storage_class(
-        "standard",
-        MEMORY_DRIVER,
-        VolumeBindingMode::Immediate,
-        true,
-    );
-    sim.seed_bound_pvc(
-        "production",
-        "db",
-        "pv-db",
-        MEMORY_DRIVER,
-        "disk-db",
-        1 << 30,
-        "standard",
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&path).unwrap();
-    let path = path.to_str().unwrap().to_string();
+    common::seed_db_source(&sim);
+    let (dir, path) = common::kubeconfig(&sim);
     (sim, dir, path)
 }
 

@@ -4,32 +4,21 @@
 //! command that installs them; SIGTERM (what the kubelet sends) stops it
 //! cleanly and releases the leader election Lease.
 
+mod common;
+use common::{golden, text};
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use golden_sim::{SimCluster, SimConfig};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 
-fn golden(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golden"))
-        .args(args)
-        .output()
-        .expect("run the golden binary")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 async fn sim() -> (SimCluster, tempfile::TempDir, String) {
     let sim = SimCluster::start(SimConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&path).unwrap();
-    let path = path.to_str().unwrap().to_string();
+    let (dir, path) = common::kubeconfig(&sim);
     (sim, dir, path)
 }
 

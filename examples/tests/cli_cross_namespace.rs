@@ -2,26 +2,16 @@
 //! --cross-namespace` (and its bundle applied to a simulated cluster with
 //! the gate on), and clone, status and teardown against golden-sim.
 
-use std::process::{Command, Output};
+mod common;
+use common::{golden, text};
+
+use std::process::Output;
 use std::sync::Arc;
 
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
 use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProvider};
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
-use serde_json::{Value, json};
-
-fn golden(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golden"))
-        .env_remove("GOLDEN_PROVIDER")
-        .env_remove("GOLDEN_SNAPSHOT_CLASS")
-        .args(args)
-        .output()
-        .expect("run the golden binary")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use serde_json::Value;
 
 fn render(extra: &[&str]) -> Output {
     let mut args = vec![
@@ -180,29 +170,9 @@ async fn clone_status_and_teardown_across_namespaces() {
     )
     .await
     .unwrap();
-    sim.seed_storage_class(
-        "standard",
-        MEMORY_DRIVER,
-        VolumeBindingMode::Immediate,
-        true,
-    );
-    sim.seed_bound_pvc(
-        "production",
-        "db",
-        "pv-db",
-        MEMORY_DRIVER,
-        "disk-db",
-        1 << 30,
-        "standard",
-    );
-    sim.seed_object(json!({
-        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
-        "metadata": {"name": "snap"}, "driver": MEMORY_DRIVER, "deletionPolicy": "Retain",
-    }));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&path).unwrap();
-    let kubeconfig = path.to_str().unwrap().to_string();
+    common::seed_db_source(&sim);
+    common::seed_snapshot_class(&sim);
+    let (_dir, kubeconfig) = common::kubeconfig(&sim);
     let run = |args: &[&str]| {
         let mut all = vec![
             "--provider",

@@ -1,26 +1,14 @@
 //! `--provider csi`: the CLI against a simulated cluster whose driver cuts
 //! the snapshots, and the demo in CSI mode.
 
-use std::process::{Command, Output};
+mod common;
+use common::{golden, text};
+
 use std::sync::Arc;
 
 use golden_core::SnapshotProvider;
-use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
-use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
-use serde_json::json;
-
-fn golden(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golden"))
-        .env_remove("GOLDEN_PROVIDER")
-        .env_remove("GOLDEN_SNAPSHOT_CLASS")
-        .args(args)
-        .output()
-        .expect("run the golden binary")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use golden_core::memory::InMemoryProvider;
+use golden_sim::{SimCluster, SimConfig};
 
 #[test]
 fn the_demo_runs_with_the_csi_provider() {
@@ -50,29 +38,9 @@ async fn clone_status_and_teardown_with_provider_csi() {
     let sim = SimCluster::start(SimConfig::default().with_provider(driver.clone()))
         .await
         .unwrap();
-    sim.seed_storage_class(
-        "standard",
-        MEMORY_DRIVER,
-        VolumeBindingMode::Immediate,
-        true,
-    );
-    sim.seed_bound_pvc(
-        "production",
-        "db",
-        "pv-db",
-        MEMORY_DRIVER,
-        "disk-db",
-        1 << 30,
-        "standard",
-    );
-    sim.seed_object(json!({
-        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
-        "metadata": {"name": "snap"}, "driver": MEMORY_DRIVER, "deletionPolicy": "Retain",
-    }));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&path).unwrap();
-    let kubeconfig = path.to_str().unwrap().to_string();
+    common::seed_db_source(&sim);
+    common::seed_snapshot_class(&sim);
+    let (_dir, kubeconfig) = common::kubeconfig(&sim);
     let run = |args: &[&str]| {
         let mut all = vec![
             "--provider",

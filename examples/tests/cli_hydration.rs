@@ -1,19 +1,8 @@
 //! `golden clone --dry-run` for EBS as a user runs it: the hydration plan,
 //! with no cluster and no cloud (`--snapshot-size`, `--zones`).
 
-use std::process::{Command, Output};
-
-fn golden(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golden"))
-        .args(args)
-        .env_remove("GOLDEN_PROVIDER")
-        .output()
-        .expect("run the golden binary")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8(b.to_vec()).expect("utf-8")
-}
+mod common;
+use common::{golden, text};
 
 /// `golden clone --provider aws` of the production PVC.
 const SOURCE: &[&str] = &[

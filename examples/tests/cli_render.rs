@@ -1,14 +1,10 @@
 //! `golden render` as a user runs it: the real binary, its stdout, stderr
 //! and exit code.
 
-use std::process::{Command, Output};
+mod common;
+use common::golden;
 
-fn golden(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_golden"))
-        .args(args)
-        .output()
-        .expect("run the golden binary")
-}
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
