@@ -297,6 +297,39 @@ impl Env {
             .collect()
     }
 
+    /// The golden `pg` and the claim `team-a/c`, Ready; the golden's id.
+    async fn with_ready_claim() -> (Env, String) {
+        let env = Env::new().await;
+        env.golden("pg", json!({})).await;
+        env.namespace("team-a", sandbox()).await;
+        env.claim("team-a", "c", json!({})).await;
+        let id = env.ready("team-a", "c").await.snapshot_id.unwrap();
+        (env, id)
+    }
+
+    /// Re-creates the namespace `team-a` and its claim `c`, which become
+    /// Ready on the golden `id` with a Bound PVC.
+    async fn claim_again(&self, id: &str) {
+        self.namespace("team-a", sandbox()).await;
+        self.claim("team-a", "c", json!({})).await;
+        assert_eq!(self.ready("team-a", "c").await.snapshot_id.unwrap(), id);
+        assert_eq!(
+            self.pvc("team-a", "data").unwrap()["status"]["phase"],
+            "Bound"
+        );
+    }
+
+    /// Waits until the namespace `ns` is removed.
+    async fn namespace_gone(&self, ns: &str) {
+        for _ in 0..1200 {
+            if self.sim.get_object("v1", "Namespace", None, ns).is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("namespace {ns} was never removed");
+    }
+
     /// Waits for an `events.k8s.io/v1` Event about `kind`/`name` with
     /// `reason`, published in `ns` (cluster-scoped objects' Events go to
     /// `default`), read through the API as `kubectl get events` does.
@@ -782,11 +815,7 @@ async fn import_objects_deleted_out_of_band_are_recreated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_deleted_by_someone_else_is_torn_down_and_claimable_again() {
-    let mut env = Env::new().await;
-    env.golden("pg", json!({})).await;
-    env.namespace("team-a", sandbox()).await;
-    env.claim("team-a", "c", json!({})).await;
-    let id = env.ready("team-a", "c").await.snapshot_id.unwrap();
+    let (mut env, id) = Env::with_ready_claim().await;
     let old_content = env.content_of("team-a")[0]["metadata"]["uid"].clone();
 
     // `kubectl delete namespace team-a`: the namespace controller deletes
@@ -796,22 +825,7 @@ async fn a_namespace_deleted_by_someone_else_is_torn_down_and_claimable_again() 
         .delete("team-a", &DeleteParams::default())
         .await
         .unwrap();
-    for _ in 0..1200 {
-        if env
-            .sim
-            .get_object("v1", "Namespace", None, "team-a")
-            .is_none()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(
-        env.sim
-            .get_object("v1", "Namespace", None, "team-a")
-            .is_none(),
-        "the namespace is removed"
-    );
+    env.namespace_gone("team-a").await;
     assert!(
         env.content_of("team-a").is_empty(),
         "no content is left bound to the deleted VolumeSnapshot"
@@ -824,13 +838,7 @@ async fn a_namespace_deleted_by_someone_else_is_torn_down_and_claimable_again() 
     // The team re-creates the namespace and asks again: a fresh import
     // binds (a content left from before would name the old
     // VolumeSnapshot's uid and never bind).
-    env.namespace("team-a", sandbox()).await;
-    env.claim("team-a", "c", json!({})).await;
-    assert_eq!(env.ready("team-a", "c").await.snapshot_id.unwrap(), id);
-    assert_eq!(
-        env.pvc("team-a", "data").unwrap()["status"]["phase"],
-        "Bound"
-    );
+    env.claim_again(&id).await;
     let contents = env.content_of("team-a");
     assert_eq!(contents.len(), 1);
     assert_ne!(contents[0]["metadata"]["uid"], old_content);
@@ -839,11 +847,7 @@ async fn a_namespace_deleted_by_someone_else_is_torn_down_and_claimable_again() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_forced_away_while_the_controller_is_down_is_claimable_again() {
-    let mut env = Env::new().await;
-    env.golden("pg", json!({})).await;
-    env.namespace("team-a", sandbox()).await;
-    env.claim("team-a", "c", json!({})).await;
-    let id = env.ready("team-a", "c").await.snapshot_id.unwrap();
+    let (mut env, id) = Env::with_ready_claim().await;
     let stale = env.content_of("team-a")[0]["metadata"]["name"]
         .as_str()
         .unwrap()
@@ -866,21 +870,7 @@ async fn a_namespace_forced_away_while_the_controller_is_down_is_claimable_again
         )
         .await
         .unwrap();
-    for _ in 0..1200 {
-        if env
-            .sim
-            .get_object("v1", "Namespace", None, "team-a")
-            .is_none()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(
-        env.sim
-            .get_object("v1", "Namespace", None, "team-a")
-            .is_none()
-    );
+    env.namespace_gone("team-a").await;
     assert!(
         env.sim
             .get_object(SNAP_API, "VolumeSnapshotContent", None, &stale)
@@ -891,13 +881,7 @@ async fn a_namespace_forced_away_while_the_controller_is_down_is_claimable_again
     // The team comes back with the controller running again: the stale
     // content is replaced, and the new import binds.
     env.start();
-    env.namespace("team-a", sandbox()).await;
-    env.claim("team-a", "c", json!({})).await;
-    assert_eq!(env.ready("team-a", "c").await.snapshot_id.unwrap(), id);
-    assert_eq!(
-        env.pvc("team-a", "data").unwrap()["status"]["phase"],
-        "Bound"
-    );
+    env.claim_again(&id).await;
     let contents = env.content_of("team-a");
     assert_eq!(
         contents.len(),
