@@ -477,19 +477,24 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
         out.extend(event_v1_update(old, new));
     }
     if std::ptr::eq(res, &resources::PVCS) {
-        let strip = |v: &Value, volume_name_settable: bool| {
-            let mut s = v.get("spec").cloned().unwrap_or(Value::Null);
-            if let Some(m) = s.as_object_mut() {
-                m.remove("resources");
-                m.remove("volumeAttributesClassName");
-                if volume_name_settable {
-                    m.remove("volumeName");
-                }
-            }
-            s
-        };
+        // The specs compared field by field, without the mutable ones (no
+        // copies: this runs on every claim update).
         let settable = old.pointer("/spec/volumeName").is_none();
-        if strip(old, settable) != strip(new, settable) {
+        let mutable = |k: &str| {
+            k == "resources" || k == "volumeAttributesClassName" || (settable && k == "volumeName")
+        };
+        fn fields<'v>(
+            v: &'v Value,
+            mutable: &dyn Fn(&str) -> bool,
+        ) -> Vec<(&'v String, &'v Value)> {
+            match v.get("spec") {
+                Some(Value::Object(m)) => m.iter().filter(|(k, _)| !mutable(k)).collect(),
+                _ => Vec::new(),
+            }
+        }
+        let fixed = |v| fields(v, &mutable);
+        let kinds = |v: &Value| v.get("spec").map(|s| s.is_object());
+        if kinds(old) != kinds(new) || fixed(old) != fixed(new) {
             out.push((
                 "spec".into(),
                 "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims".into(),
@@ -502,6 +507,45 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_spec_is_immutable_but_for_resources_and_a_first_volume_name() {
+        let pvc = |spec: Value| {
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "c", "namespace": "n"}, "spec": spec})
+        };
+        let base = json!({"accessModes": ["ReadWriteOnce"], "storageClassName": "standard",
+                          "resources": {"requests": {"storage": "1Gi"}}});
+        let refused = |old: &Value, new: &Value| {
+            check_update(&resources::PVCS, old, new)
+                .iter()
+                .any(|(p, m)| p == "spec" && m.contains("spec is immutable"))
+        };
+        let old = pvc(base.clone());
+        let mut grow = base.clone();
+        grow["resources"]["requests"]["storage"] = json!("2Gi");
+        assert!(!refused(&old, &pvc(grow)));
+        let mut bind = base.clone();
+        bind["volumeName"] = json!("pv-1");
+        assert!(
+            !refused(&old, &pvc(bind.clone())),
+            "a first volumeName may be set"
+        );
+        let mut rebind = bind.clone();
+        rebind["volumeName"] = json!("pv-2");
+        assert!(
+            refused(&pvc(bind), &pvc(rebind)),
+            "a set volumeName is fixed"
+        );
+        let mut class = base.clone();
+        class["storageClassName"] = json!("fast");
+        assert!(refused(&old, &pvc(class)));
+        let mut source = base.clone();
+        source["dataSource"] = json!({"kind": "VolumeSnapshot", "name": "s",
+                                      "apiGroup": "snapshot.storage.k8s.io"});
+        assert!(refused(&old, &pvc(source)), "a field added later counts");
+        assert!(!refused(&old, &old.clone()));
+    }
 
     #[test]
     fn claims_with_both_data_sources_must_agree_and_not_cross_namespaces() {
