@@ -35,8 +35,15 @@
 //! an OpenAPI v3 structural schema with the API server's rules (see
 //! `docs/decisions/0012-crd-validation-with-kube-cel.md`).
 //! Validation ratcheting (the API server tolerating an unchanged invalid
-//! value on update) is not modelled: every value of the new object is
-//! checked, which is stricter, never looser.
+//! value on update) is modelled for CEL rules only, as upstream decides it
+//! (apiextensions-apiserver `pkg/apiserver/schema/cel/validation.go`,
+//! `validateExpressions`: a failed rule that does not read `oldSelf` is
+//! only a warning when `correlation.shouldRatchetError()`, the value being
+//! deep-equal to its old value): on update, a field whose value is equal to
+//! the old object's runs its transition rules only. Everything else (types,
+//! formats, patterns, and rules on list items, which this walker does not
+//! correlate) is checked on every value of the new object, which is
+//! stricter, never looser.
 //!
 //! ```
 //! use golden_sim::crd_validation::{validate_object, validate_update};
@@ -273,7 +280,7 @@ pub fn validate_with_schema(
     namespaced: bool,
     obj: &Value,
 ) -> Result<(), Vec<Violation>> {
-    static NO_RULES: BTreeMap<String, CompiledSchema> = BTreeMap::new();
+    static NO_RULES: BTreeMap<String, NodeRules> = BTreeMap::new();
     let cat = match catalog() {
         Ok(c) => c,
         Err(e) => return Err(vec![Violation::new("", e.clone())]),
@@ -311,7 +318,17 @@ struct CrdVersion {
     /// path (`spec.source`, `[*]` for items and map values). Each holds the
     /// node's own rules only, so that a rule runs where the walker has
     /// checked its field's type.
-    cel: BTreeMap<String, CompiledSchema>,
+    cel: BTreeMap<String, NodeRules>,
+}
+
+/// The compiled CEL rules of one schema node.
+#[derive(Debug)]
+struct NodeRules {
+    /// Every rule of the node.
+    all: CompiledSchema,
+    /// Its transition rules alone (those reading `oldSelf`), run where the
+    /// value is unchanged on update (ratcheting); `None` when it has none.
+    unchanged: Option<CompiledSchema>,
 }
 
 /// A CEL rule found in a CRD, with where it was found and how it compiled:
@@ -393,7 +410,7 @@ fn load_catalog() -> Result<Catalog, String> {
 /// pattern.
 fn collect_schema(
     cat: &mut Catalog,
-    cel: &mut BTreeMap<String, CompiledSchema>,
+    cel: &mut BTreeMap<String, NodeRules>,
     file: &'static str,
     version: &str,
     s: &Value,
@@ -423,7 +440,27 @@ fn collect_schema(
                 compiled: result,
             });
         }
-        cel.insert(path.to_string(), compiled);
+        // The transition rules alone, for unchanged values.
+        let transition: Vec<Value> = rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .zip(&compiled.validations)
+            .filter(|(_, c)| matches!(c, Ok(c) if c.is_transition_rule))
+            .map(|(r, _)| r.clone())
+            .collect();
+        let unchanged = (!transition.is_empty()).then(|| {
+            let mut only = own_rules_only(s, true);
+            only["x-kubernetes-validations"] = Value::Array(transition);
+            compile_schema(&only)
+        });
+        cel.insert(
+            path.to_string(),
+            NodeRules {
+                all: compiled,
+                unchanged,
+            },
+        );
     }
     if let Some(p) = map.get("pattern").and_then(Value::as_str) {
         cat.patterns.entry(p.to_string()).or_insert_with(|| {
@@ -577,7 +614,7 @@ impl Catalog {
 struct Walker<'c> {
     cat: &'c Catalog,
     /// The compiled CEL rules of the object's CRD version, by schema path.
-    cel: &'c BTreeMap<String, CompiledSchema>,
+    cel: &'c BTreeMap<String, NodeRules>,
     out: Vec<Violation>,
     namespaced: bool,
     /// Formats the walker does not know pass (runtime CRDs) instead of
@@ -859,8 +896,17 @@ impl Walker<'_> {
     /// with `self` bound to `new` and, when the old object has the field,
     /// `oldSelf` to `old` (transition rules are skipped without it).
     fn rules(&mut self, new: &Value, old: Option<&Value>, path: &str, spath: &str) {
-        let Some(compiled) = self.cel.get(spath) else {
+        let Some(node) = self.cel.get(spath) else {
             return;
+        };
+        // Ratcheting: an unchanged value runs only its transition rules.
+        let compiled = if old == Some(new) {
+            match &node.unchanged {
+                Some(c) => c,
+                None => return,
+            }
+        } else {
+            &node.all
         };
         let Err(errors) = kube_cel::validate_compiled(compiled, new, old) else {
             return;
@@ -1439,6 +1485,37 @@ mod tests {
         assert!(
             errs[0].starts_with("kind: an update cannot change apiVersion or kind"),
             "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn unchanged_values_ratchet_their_rules() {
+        // Stored before the rule existed: an empty class name.
+        let mut old = vs();
+        old["spec"]["volumeSnapshotClassName"] = json!("");
+        assert_eq!(
+            messages(validate_object(&old)),
+            ["spec.volumeSnapshotClassName: volumeSnapshotClassName must not be the empty string when set"]
+        );
+        // An update that leaves it alone is accepted, as upstream ratchets
+        // the unchanged value's rule to a warning.
+        let mut labelled = old.clone();
+        labelled["metadata"]["labels"] = json!({"team": "a"});
+        validate_update(&old, &labelled).unwrap();
+        // One that sets it to the invalid value is refused.
+        let mut named = vs();
+        named["spec"]["volumeSnapshotClassName"] = json!("csi");
+        assert_eq!(
+            messages(validate_update(&named, &old)),
+            ["spec.volumeSnapshotClassName: volumeSnapshotClassName must not be the empty string when set"]
+        );
+        // Transition rules still run on unchanged values' parents that changed.
+        let content = vsc();
+        let mut moved = content.clone();
+        moved["spec"]["source"]["snapshotHandle"] = json!("snap-0fedcba9876543210");
+        assert_eq!(
+            messages(validate_update(&content, &moved)),
+            ["spec.source.snapshotHandle: snapshotHandle is immutable"]
         );
     }
 
