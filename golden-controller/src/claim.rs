@@ -21,7 +21,7 @@ use golden_core::{
     ANNOTATION_SNAPSHOT_ID, ImportTarget, LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE, NamespacePolicy,
     Snapshot,
 };
-use golden_k8s::{Golden, ImportOptions, TeardownOptions, claim_usable, inherit_source};
+use golden_k8s::{Golden, ImportOptions, KubeCall, TeardownOptions, claim_usable, inherit_source};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -102,13 +102,13 @@ impl Owned {
         let what = format!("{ns} objects of claim {name}");
         Ok(Owned {
             claims: c
-                .map_err(|e| Error::kube("list", "PersistentVolumeClaim", &what, e))?
+                .map_err(|e| Error::kube(KubeCall::new("list", "PersistentVolumeClaim", &what), e))?
                 .items,
             snapshots: s
-                .map_err(|e| Error::kube("list", "VolumeSnapshot", &what, e))?
+                .map_err(|e| Error::kube(KubeCall::new("list", "VolumeSnapshot", &what), e))?
                 .items,
             contents: v
-                .map_err(|e| Error::kube("list", "VolumeSnapshotContent", &what, e))?
+                .map_err(|e| Error::kube(KubeCall::new("list", "VolumeSnapshotContent", &what), e))?
                 .items,
         })
     }
@@ -184,7 +184,7 @@ async fn get_golden(ctx: &Context, name: &str) -> Result<Option<GoldenSnapshot>>
     Api::<GoldenSnapshot>::all(ctx.client.clone())
         .get_opt(name)
         .await
-        .map_err(|e| Error::kube("get", "GoldenSnapshot", name, e))
+        .map_err(|e| Error::kube(KubeCall::new("get", "GoldenSnapshot", name), e))
 }
 
 /// The deletion flow: remove the import; the cloud snapshot stays.
@@ -242,9 +242,7 @@ async fn write_status(ctx: &Context, claim: &GoldenClaim, outcome: &ClaimOutcome
     .await
     .map_err(|e| {
         Error::kube(
-            "patch status",
-            KIND,
-            format!("{ns}/{}", claim.name_any()),
+            KubeCall::new("patch status", KIND, format!("{ns}/{}", claim.name_any())),
             e,
         )
     })?;
@@ -365,7 +363,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
     let namespace = Api::<Namespace>::all(ctx.client.clone())
         .get_opt(&ns)
         .await
-        .map_err(|e| Error::kube("get", "Namespace", &ns, e))?;
+        .map_err(|e| Error::kube(KubeCall::new("get", "Namespace", &ns), e))?;
     let labels = namespace
         .as_ref()
         .map(|n| n.labels().clone())
@@ -564,9 +562,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
         .await
         .map_err(|e| {
             Error::kube(
-                "get",
-                "PersistentVolumeClaim",
-                format!("{ns}/{pvc_name}"),
+                KubeCall::new("get", "PersistentVolumeClaim", format!("{ns}/{pvc_name}")),
                 e,
             )
         })?;
@@ -666,7 +662,7 @@ async fn duplicate(
     let all = Api::<GoldenClaim>::namespaced(ctx.client.clone(), &ns)
         .list(&ListParams::default())
         .await
-        .map_err(|e| Error::kube("list", KIND, &ns, e))?;
+        .map_err(|e| Error::kube(KubeCall::new("list", KIND, &ns), e))?;
     // An admitted claim keeps its copy; between others the older wins.
     let key = |c: &GoldenClaim| {
         (
@@ -702,7 +698,7 @@ async fn count_admitted(ctx: &Context, golden: &str, claim: &GoldenClaim) -> Res
     let all = Api::<GoldenClaim>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await
-        .map_err(|e| Error::kube("list", KIND, "all namespaces", e))?;
+        .map_err(|e| Error::kube(KubeCall::new("list", KIND, "all namespaces"), e))?;
     Ok(all
         .items
         .iter()

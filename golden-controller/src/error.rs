@@ -6,14 +6,11 @@
 #[non_exhaustive]
 pub enum Error {
     /// A Kubernetes API request failed.
-    #[error("{verb} {kind} {name}: {source}")]
+    #[error("{} {} {}: {source}", call.verb, call.kind, call.name)]
     Kube {
-        /// The request (`get`, `patch status`, `list`).
-        verb: &'static str,
-        /// The kind of object.
-        kind: &'static str,
-        /// Which object (`namespace/name`, or what a list selected).
-        name: String,
+        /// The request (`get`, `patch status`, `list`) and its object
+        /// (`namespace/name`, or what a list selected).
+        call: golden_k8s::KubeCall,
         /// The client's error.
         #[source]
         source: kube::Error,
@@ -98,18 +95,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn kube(
-        verb: &'static str,
-        kind: &'static str,
-        name: impl Into<String>,
-        source: kube::Error,
-    ) -> Self {
-        Error::Kube {
-            verb,
-            kind,
-            name: name.into(),
-            source,
-        }
+    pub(crate) fn kube(call: golden_k8s::KubeCall, source: kube::Error) -> Self {
+        Error::Kube { call, source }
     }
 
     pub(crate) fn golden(what: impl Into<String>, source: golden_k8s::Error) -> Self {

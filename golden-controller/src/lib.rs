@@ -84,7 +84,7 @@ use futures::{FutureExt, StreamExt};
 use golden_core::api::v1alpha1::{GoldenClaim, GoldenSnapshot, ProviderSettings};
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::{DynSnapshotProvider, LABEL_TARGET_NAMESPACE, WaitOptions};
-use golden_k8s::{GcOptions, Golden};
+use golden_k8s::{GcOptions, Golden, KubeCall};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::runtime::controller::{Action, Config as RuntimeConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
@@ -645,7 +645,7 @@ async fn check_crds(client: &Client) -> Result<()> {
             "the cluster does not serve {kind} (golden.dev/v1alpha1); install the CRDs first: \
              golden crds | kubectl apply --server-side -f -"
         )),
-        _ => Error::kube("list", kind, "all namespaces", e),
+        _ => Error::kube(KubeCall::new("list", kind, "all namespaces"), e),
     };
     Api::<GoldenSnapshot>::all(client.clone())
         .list_metadata(&one)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use golden_core::api::v1alpha1::{GoldenRevision, GoldenSnapshot, GoldenSnapshotStatus, Source};
 use golden_core::names::short_hash;
-use golden_k8s::CaptureOptions;
+use golden_k8s::{CaptureOptions, KubeCall};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -89,7 +89,7 @@ impl Writer<'_> {
                 &Patch::Merge(serde_json::json!({ "status": body })),
             )
             .await
-            .map_err(|e| Error::kube("patch status", KIND, self.gs.name_any(), e))?;
+            .map_err(|e| Error::kube(KubeCall::new("patch status", KIND, self.gs.name_any()), e))?;
         self.written = Some(st.clone());
         Ok(())
     }
@@ -253,7 +253,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
     let claims = Api::<golden_core::api::v1alpha1::GoldenClaim>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await
-        .map_err(|e| Error::kube("list", "GoldenClaim", "all namespaces", e))?;
+        .map_err(|e| Error::kube(KubeCall::new("list", "GoldenClaim", "all namespaces"), e))?;
     let counts = decide::claim_counts(&claims.items, &name);
     let count = |id: &str| counts.get(id).copied().unwrap_or(0);
     if let Some(c) = st.current.as_mut() {

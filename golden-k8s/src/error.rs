@@ -24,14 +24,15 @@ pub enum Error {
     Core(#[from] golden_core::Error),
 
     /// A Kubernetes API call failed.
-    #[error("Kubernetes API: {verb} {kind} {name:?} failed: {source}")]
+    #[error(
+        "Kubernetes API: {} {} {:?} failed: {source}",
+        call.verb,
+        call.kind,
+        call.name
+    )]
     Kube {
-        /// The verb (`get`, `list`, `apply`, `delete`).
-        verb: &'static str,
-        /// The kind of object.
-        kind: &'static str,
-        /// `namespace/name`, the name, or the selector for lists.
-        name: String,
+        /// The request that failed.
+        call: KubeCall,
         /// The client's error.
         #[source]
         source: kube::Error,
@@ -64,6 +65,32 @@ pub enum Error {
         /// The namespaces that failed, each with its error.
         failures: Vec<NamespaceFailure>,
     },
+}
+
+/// A Kubernetes API request: what was asked of which object. The context
+/// of a failed call in [`Error::Kube`], and in the errors of crates that
+/// call the API beside golden-k8s (golden-controller), with the client's
+/// error as the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KubeCall {
+    /// The verb (`get`, `list`, `apply`, `delete`, `patch status`).
+    pub verb: &'static str,
+    /// The kind of object.
+    pub kind: &'static str,
+    /// `namespace/name`, the name, or the selector or scope of a list.
+    pub name: String,
+}
+
+impl KubeCall {
+    /// The request `verb` of the `kind` object `name`.
+    pub fn new(verb: &'static str, kind: &'static str, name: impl Into<String>) -> Self {
+        KubeCall {
+            verb,
+            kind,
+            name: name.into(),
+        }
+    }
 }
 
 fn summary(failures: &[NamespaceFailure]) -> String {
@@ -185,9 +212,7 @@ impl Error {
         source: kube::Error,
     ) -> Self {
         Error::Kube {
-            verb,
-            kind,
-            name: name.into(),
+            call: KubeCall::new(verb, kind, name),
             source,
         }
     }

@@ -129,7 +129,7 @@ pub use apply::{ApplySelection, apply_manifests, apply_object, apply_params};
 pub use csi::{
     ANNOTATION_CAPTURE_NAME, CsiManifests, CsiProvider, DEFAULT_CSI_TIMEOUT, LABEL_CSI_GOLDEN,
 };
-pub use error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
+pub use error::{Error, KubeCall, NamespaceFailure, NotReady, ObjectState, Result};
 pub use events::{Event, EventSink};
 pub use gc::{GcDecision, GcEntry, GcPlan};
 pub use golden::{CLUSTER_ID_NAMESPACE, Golden};
