@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use golden_core::CreateSnapshotOptions;
 use golden_core::api::v1alpha1::{GoldenRevision, GoldenSnapshot, GoldenSnapshotStatus, Source};
 use golden_core::names::short_hash;
 use golden_k8s::{CaptureOptions, KubeCall};
@@ -207,7 +208,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                     );
                     let options = CaptureOptions::default()
                         .with_wait(ctx.config.capture_wait.clone())
-                        .with_token(token);
+                        .with_snapshot(CreateSnapshotOptions::default().with_token(token));
                     match golden.capture(pvc, &options).await {
                         Ok(s) => {
                             let rev = revision_of(&s, Timestamp::now());

@@ -4,10 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use golden_core::{
-    CreateSnapshotOptions, ImportTarget, PvcRef, Snapshot, SnapshotProvider, golden_cloud_labels,
-    names,
-};
+use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, golden_cloud_labels, names};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -193,38 +190,28 @@ impl Golden {
 
     async fn capture_inner(&self, source: &PvcRef, options: &CaptureOptions) -> Result<Snapshot> {
         let located = self.locate(source).await?;
-        let name = options
-            .name
-            .clone()
-            .unwrap_or_else(|| capture_name(source, OffsetDateTime::now_utc()));
-        let create = CreateSnapshotOptions::new(&name)
-            .with_labels(options.labels.clone())
-            .with_source_pvc(source.clone())
-            .with_kind(options.kind)
-            .with_description(
-                options
-                    .description
-                    .clone()
-                    .unwrap_or_else(|| format!("golden snapshot of {source}")),
-            )
-            .with_token(options.token.clone().unwrap_or_else(|| {
-                capture_token(
-                    source,
-                    &located.disk.id,
-                    options.name.as_deref(),
-                    OffsetDateTime::now_utc(),
-                )
-            }));
+        let now = OffsetDateTime::now_utc();
+        let mut create = options.snapshot.clone().with_source_pvc(source.clone());
+        if create.name.is_empty() {
+            create.name = capture_name(source, now);
+        }
+        let given_name = Some(options.snapshot.name.as_str()).filter(|n| !n.is_empty());
+        create
+            .token
+            .get_or_insert_with(|| capture_token(source, &located.disk.id, given_name, now));
+        create
+            .description
+            .get_or_insert_with(|| format!("golden snapshot of {source}"));
         create.validate()?;
         let started = self
             .provider
             .create_snapshot(&located.disk, &create)
             .await?;
-        tracing::info!(snapshot = %started.id, %name, "snapshot started");
+        tracing::info!(snapshot = %started.id, name = %create.name, "snapshot started");
         self.events.emit(Event::CaptureStarted {
             source: source.clone(),
             snapshot_id: started.id.clone(),
-            name,
+            name: create.name,
         });
         let events = self.events.clone();
         let progress = move |s: &Snapshot| {
@@ -375,11 +362,11 @@ impl Golden {
         // A refresh asks for a new snapshot: unless the caller set a token,
         // it must not resume an earlier capture of the same hour.
         let mut capture = options.capture.clone();
-        if capture.token.is_none() {
+        capture.snapshot.token.get_or_insert_with(|| {
             let now = OffsetDateTime::now_utc();
             let key = format!("refresh|{source}|{}", now.unix_timestamp_nanos());
-            capture.token = Some(format!("refresh-{}", names::short_hash(&key)));
-        }
+            format!("refresh-{}", names::short_hash(&key))
+        });
         let snapshot = self.capture(source, &capture).await?;
         // Validate the new import (classes, foreign objects) before removing
         // anything; golden's own older imports are accepted as they go next.

@@ -1,10 +1,9 @@
 //! Options of each operation: `#[non_exhaustive]` structs with `Default`
 //! and `with_*` setters.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use golden_core::{NamespacePolicy, SnapshotKind, WaitOptions};
+use golden_core::{CreateSnapshotOptions, NamespacePolicy, WaitOptions};
 
 /// Default number of namespaces worked on at once: enough to hide API
 /// latency, well below a real API server's default client-side limits.
@@ -103,69 +102,42 @@ impl ImportOptions {
     }
 }
 
-/// Options of [`crate::Golden::capture`].
-#[derive(Debug, Clone)]
+/// Options of [`crate::Golden::capture`]: what to create, as
+/// [`SnapshotProvider::create_snapshot`](golden_core::SnapshotProvider::create_snapshot)
+/// takes it, and how to wait until it is ready.
+///
+/// ```
+/// use golden_core::{CreateSnapshotOptions, SnapshotKind};
+/// use golden_k8s::CaptureOptions;
+///
+/// let options = CaptureOptions::default().with_snapshot(
+///     CreateSnapshotOptions::new("golden-orders-v2")
+///         .with_kind(SnapshotKind::Image)
+///         .with_label("team", "payments"),
+/// );
+/// assert_eq!(options.snapshot.name, "golden-orders-v2");
+/// ```
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CaptureOptions {
-    /// The snapshot name; default `golden-<namespace>-<pvc>-<UTC timestamp>`.
-    pub name: Option<String>,
-    /// A description stored with the snapshot.
-    pub description: Option<String>,
-    /// Extra cloud labels (golden's own are always added).
-    pub labels: BTreeMap<String, String>,
-    /// Snapshot or image.
-    pub kind: SnapshotKind,
+    /// The snapshot to create. The capture fills in what is left unset:
+    /// an empty name becomes [`crate::capture_name`] of the source and the
+    /// UTC time (`golden-<namespace>-<pvc>-<timestamp>`), no description
+    /// `golden snapshot of <namespace>/<pvc>`, and no token
+    /// [`crate::capture_token`] of the source, its disk, the name given
+    /// (if any) and the UTC hour, so a re-run of an interrupted capture
+    /// within the hour resumes its snapshot instead of taking another. The
+    /// source PVC (and golden's labels for it, which win over labels given
+    /// here) is always the captured one.
+    pub snapshot: CreateSnapshotOptions,
     /// How long and how often to poll the provider until it is ready.
     pub wait: WaitOptions,
-    /// The capture token ([`golden_core::CreateSnapshotOptions::token`]);
-    /// default [`crate::capture_token`] of the source, its disk, the name
-    /// given (if any) and the UTC hour, so a re-run of an interrupted
-    /// capture within the hour resumes its snapshot instead of taking
-    /// another.
-    pub token: Option<String>,
-}
-
-impl Default for CaptureOptions {
-    fn default() -> Self {
-        CaptureOptions {
-            name: None,
-            description: None,
-            labels: BTreeMap::new(),
-            kind: SnapshotKind::Snapshot,
-            wait: WaitOptions::default(),
-            token: None,
-        }
-    }
 }
 
 impl CaptureOptions {
-    /// Sets the snapshot name.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Sets the description.
-    pub fn with_description(mut self, d: impl Into<String>) -> Self {
-        self.description = Some(d.into());
-        self
-    }
-
-    /// Adds a cloud label.
-    pub fn with_label(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
-        self.labels.insert(k.into(), v.into());
-        self
-    }
-
-    /// Sets the kind (snapshot or image).
-    pub fn with_kind(mut self, kind: SnapshotKind) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// Sets the capture token (see [`CaptureOptions::token`]).
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+    /// Sets the snapshot to create (see [`CaptureOptions::snapshot`]).
+    pub fn with_snapshot(mut self, snapshot: CreateSnapshotOptions) -> Self {
+        self.snapshot = snapshot;
         self
     }
 

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
-use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, SnapshotState, WaitOptions};
+use golden_core::{
+    CreateSnapshotOptions, ImportTarget, PvcRef, Snapshot, SnapshotProvider, SnapshotState,
+    WaitOptions,
+};
 use golden_k8s::{
     CaptureOptions, CloneOptions, GcDecision, GcOptions, Golden, ImportOptions, TeardownOptions,
 };
@@ -528,7 +531,10 @@ async fn gc_deletes_failed_captures_and_never_pending_ones() {
     let ready = imported(&env, &[]).await;
     let failed = env
         .golden
-        .capture(&env.source, &capture_opts().with_name("golden-failed"))
+        .capture(
+            &env.source,
+            &capture_opts().with_snapshot(CreateSnapshotOptions::new("golden-failed")),
+        )
         .await
         .unwrap();
     env.guard
@@ -542,7 +548,10 @@ async fn gc_deletes_failed_captures_and_never_pending_ones() {
         .unwrap();
     let pending = env
         .golden
-        .capture(&env.source, &capture_opts().with_name("golden-pending"))
+        .capture(
+            &env.source,
+            &capture_opts().with_snapshot(CreateSnapshotOptions::new("golden-pending")),
+        )
         .await
         .unwrap();
     env.guard
@@ -622,7 +631,9 @@ async fn refresh_then_gc_never_deletes_what_is_in_use() {
             &[target("sandbox01")],
             &golden_k8s::RefreshOptions::default()
                 .with_replace_data(true)
-                .with_capture(capture_opts().with_name("golden-refreshed"))
+                .with_capture(
+                    capture_opts().with_snapshot(CreateSnapshotOptions::new("golden-refreshed")),
+                )
                 .with_import(import_opts())
                 .with_teardown(teardown_opts()),
         )

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
-use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, WaitOptions};
+use golden_core::{
+    CreateSnapshotOptions, ImportTarget, PvcRef, Snapshot, SnapshotProvider, WaitOptions,
+};
 use golden_k8s::{
     CaptureOptions, CloneOptions, Event, EventSink, GcDecision, GcOptions, Golden, ImportOptions,
     RefreshOptions, TeardownOptions,
@@ -843,7 +845,9 @@ async fn gc_never_deletes_referenced_or_newest() {
             .golden
             .capture(
                 &env.source,
-                &capture_opts().with_name(format!("golden-production-data-{i}")),
+                &capture_opts().with_snapshot(CreateSnapshotOptions::new(format!(
+                    "golden-production-data-{i}"
+                ))),
             )
             .await
             .unwrap();
@@ -922,7 +926,10 @@ async fn refresh_requires_consent_then_replaces_and_frees_the_old_golden() {
             &t,
             &RefreshOptions::default()
                 .with_replace_data(true)
-                .with_capture(capture_opts().with_name("golden-production-data-new"))
+                .with_capture(
+                    capture_opts()
+                        .with_snapshot(CreateSnapshotOptions::new("golden-production-data-new")),
+                )
                 .with_import(import_opts())
                 .with_teardown(
                     TeardownOptions::default()

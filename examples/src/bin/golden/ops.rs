@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use golden_core::{PvcRef, Snapshot, SnapshotKind, quantity};
+use golden_core::{CreateSnapshotOptions, PvcRef, Snapshot, SnapshotKind, WaitOptions, quantity};
 use golden_k8s::{
     CaptureOptions, CloneOptions, GcOptions, Golden, ImportOptions, RefreshOptions, TeardownOptions,
 };
@@ -135,15 +135,13 @@ pub(crate) struct CaptureArgs {
 
 impl CaptureArgs {
     fn options(&self) -> CaptureOptions {
-        let mut c = CaptureOptions::default();
-        if let Some(n) = &self.name {
-            c = c.with_name(n);
-        }
+        let mut snapshot = CreateSnapshotOptions::new(self.name.clone().unwrap_or_default());
         if self.image {
-            c = c.with_kind(SnapshotKind::Image);
+            snapshot = snapshot.with_kind(SnapshotKind::Image);
         }
-        let wait = c.wait.clone().with_timeout(self.timeout);
-        c.with_wait(wait)
+        CaptureOptions::default()
+            .with_snapshot(snapshot)
+            .with_wait(WaitOptions::default().with_timeout(self.timeout))
     }
 }
 
