@@ -144,14 +144,12 @@ struct DiskPath {
 }
 
 impl DiskPath {
+    /// Written apart from `golden_gcp::DiskPath::path`; golden-gcp's tests
+    /// check that the two agree (see the module docs).
     fn path(&self) -> String {
-        format!(
-            "projects/{}/{}/{}/disks/{}",
-            self.project,
-            self.scope.collection(),
-            self.scope.location(),
-            self.name
-        )
+        let (collection, location) = (self.scope.collection(), self.scope.location());
+        let (project, name) = (&self.project, &self.name);
+        format!("projects/{project}/{collection}/{location}/disks/{name}")
     }
 
     /// The [`DiskRef`] golden-gcp builds for this disk (`golden_gcp::disk_ref`).
