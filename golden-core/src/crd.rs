@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 /// The API group of the snapshot resources.
 pub const SNAPSHOT_GROUP: &str = "snapshot.storage.k8s.io";
 
+/// The `apiVersion` of the snapshot resources (their group, version `v1`).
+pub const SNAPSHOT_API_VERSION: &str = "snapshot.storage.k8s.io/v1";
+
 /// `deletionPolicy` of a VolumeSnapshotContent or VolumeSnapshotClass.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum DeletionPolicy {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use golden_core::crd::SNAPSHOT_API_VERSION;
 use golden_core::{
     CreateSnapshotOptions, DiskRef, Error, ImportTarget, Snapshot, SnapshotKind, SnapshotProvider,
     WaitOptions, golden_cloud_labels,
@@ -19,7 +20,6 @@ use serde_json::Value;
 
 const PROJECT: &str = "golden-test";
 const ZONE: &str = "europe-west4-b";
-const VS_API: &str = "snapshot.storage.k8s.io/v1";
 
 async fn provider(sim: &ComputeSim, images: bool) -> PdProvider {
     PdProvider::builder()
@@ -140,10 +140,10 @@ fn seed_import(cluster: &SimCluster, p: &PdProvider, snap: &Snapshot, ns: &str) 
         .unwrap();
     let name = m.content.metadata.name.clone().unwrap();
     let mut content = serde_json::to_value(&m.content).unwrap();
-    content["apiVersion"] = Value::from(VS_API);
+    content["apiVersion"] = Value::from(SNAPSHOT_API_VERSION);
     content["kind"] = Value::from("VolumeSnapshotContent");
     let mut vs = serde_json::to_value(&m.snapshot).unwrap();
-    vs["apiVersion"] = Value::from(VS_API);
+    vs["apiVersion"] = Value::from(SNAPSHOT_API_VERSION);
     vs["kind"] = Value::from("VolumeSnapshot");
     cluster.seed_object(content);
     cluster.seed_object(vs);
@@ -199,7 +199,7 @@ async fn the_driver_accepts_an_image_of_the_disk_and_refuses_an_image_of_a_snaps
 
     let ready = eventually("the image of the disk to be ready", || {
         cluster
-            .get_object(VS_API, "VolumeSnapshotContent", None, &good)
+            .get_object(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None, &good)
             .filter(|c| c["status"]["readyToUse"] == true)
     })
     .await;
@@ -209,7 +209,7 @@ async fn the_driver_accepts_an_image_of_the_disk_and_refuses_an_image_of_a_snaps
     );
     let refused = eventually("the image of the snapshot to be refused", || {
         cluster
-            .get_object(VS_API, "VolumeSnapshotContent", None, &bad)
+            .get_object(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None, &bad)
             .filter(|c| c["status"]["error"]["message"].is_string())
     })
     .await;

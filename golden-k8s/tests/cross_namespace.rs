@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use golden_core::crd::SNAPSHOT_API_VERSION;
 use golden_core::cross_namespace::DEFAULT_SHARED_NAMESPACE;
 use golden_core::memory::InMemoryProvider;
 use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, WaitOptions};
@@ -22,7 +23,6 @@ use kube::api::DeleteParams;
 use serde_json::Value;
 
 const GIB: u64 = 1 << 30;
-const SNAP_API: &str = "snapshot.storage.k8s.io/v1";
 const GRANT_API: &str = "gateway.networking.k8s.io/v1beta1";
 const SHARED: &str = DEFAULT_SHARED_NAMESPACE;
 
@@ -151,13 +151,17 @@ fn granted(env: &Env, snap: &Snapshot) -> Vec<String> {
 }
 
 fn shared_vs(env: &Env, snap: &Snapshot) -> Option<Value> {
-    env.sim
-        .get_object(SNAP_API, "VolumeSnapshot", Some(SHARED), &vs_name(snap))
+    env.sim.get_object(
+        SNAPSHOT_API_VERSION,
+        "VolumeSnapshot",
+        Some(SHARED),
+        &vs_name(snap),
+    )
 }
 
 fn content(env: &Env, name: &str) -> Option<Value> {
     env.sim
-        .get_object(SNAP_API, "VolumeSnapshotContent", None, name)
+        .get_object(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None, name)
 }
 
 /// Every object of every kind the simulated cluster serves, by kind.
@@ -213,7 +217,7 @@ async fn gate_on_three_namespaces_bind_from_one_shared_volume_snapshot() {
         assert!(c["spec"]["dataSource"].is_null(), "{c}");
         assert!(
             env.sim
-                .list_objects(SNAP_API, "VolumeSnapshot", Some(ns))
+                .list_objects(SNAPSHOT_API_VERSION, "VolumeSnapshot", Some(ns))
                 .is_empty(),
             "no VolumeSnapshot in the target {ns}"
         );
@@ -221,7 +225,7 @@ async fn gate_on_three_namespaces_bind_from_one_shared_volume_snapshot() {
     // One content for every target, Retain, bound to the shared snapshot.
     let contents = env
         .sim
-        .list_objects(SNAP_API, "VolumeSnapshotContent", None);
+        .list_objects(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None);
     let ours: Vec<&Value> = contents
         .iter()
         .filter(|c| c["spec"]["source"]["snapshotHandle"] == snap.handle.as_str())

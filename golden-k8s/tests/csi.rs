@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use golden_core::crd::SNAPSHOT_API_VERSION;
 use golden_core::memory::{InMemoryManifests, InMemoryProvider, MEMORY_DRIVER};
 use golden_core::testkit::{Fixture, run_conformance};
 use golden_core::{
@@ -19,7 +20,6 @@ use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 use serde_json::{Value, json};
 
 const GIB: u64 = 1 << 30;
-const SNAP_API: &str = "snapshot.storage.k8s.io/v1";
 const CLASS: &str = "csi-snap";
 
 struct Env {
@@ -58,7 +58,7 @@ async fn env(driver_name: &str, policy: &str) -> Env {
 
 fn class(name: &str, driver: &str, policy: &str) -> Value {
     json!({
-        "apiVersion": SNAP_API, "kind": "VolumeSnapshotClass",
+        "apiVersion": SNAPSHOT_API_VERSION, "kind": "VolumeSnapshotClass",
         "metadata": {"name": name}, "driver": driver, "deletionPolicy": policy,
     })
 }
@@ -77,7 +77,7 @@ fn wait() -> WaitOptions {
 }
 
 fn contents(sim: &SimCluster) -> Vec<Value> {
-    sim.list_objects(SNAP_API, "VolumeSnapshotContent", None)
+    sim.list_objects(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None)
 }
 
 fn source_contents(sim: &SimCluster) -> Vec<Value> {
@@ -182,7 +182,12 @@ async fn clone_survives_the_source_snapshot_being_deleted_then_teardown_and_gc()
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while env
         .sim
-        .get_object(SNAP_API, "VolumeSnapshot", Some("production"), vs_name)
+        .get_object(
+            SNAPSHOT_API_VERSION,
+            "VolumeSnapshot",
+            Some("production"),
+            vs_name,
+        )
         .is_some()
     {
         assert!(
@@ -193,7 +198,12 @@ async fn clone_survives_the_source_snapshot_being_deleted_then_teardown_and_gc()
     }
     assert!(
         env.sim
-            .get_object(SNAP_API, "VolumeSnapshotContent", None, &content_name)
+            .get_object(
+                SNAPSHOT_API_VERSION,
+                "VolumeSnapshotContent",
+                None,
+                &content_name
+            )
             .is_some(),
         "the Retain content outlives its VolumeSnapshot"
     );
@@ -311,7 +321,7 @@ async fn a_bad_class_is_refused_before_anything_is_written() {
     );
     assert!(
         env.sim
-            .list_objects(SNAP_API, "VolumeSnapshot", None)
+            .list_objects(SNAPSHOT_API_VERSION, "VolumeSnapshot", None)
             .is_empty(),
         "nothing written"
     );

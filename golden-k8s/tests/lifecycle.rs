@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
+use golden_core::crd::{SNAPSHOT_API_VERSION, VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
 use golden_core::{
     CreateSnapshotOptions, ImportTarget, PvcRef, Snapshot, SnapshotProvider, SnapshotState,
@@ -30,7 +30,6 @@ use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
 const GIB: u64 = 1 << 30;
-const SNAP_API: &str = "snapshot.storage.k8s.io/v1";
 
 /// What [`Guard`] checks deletions against: the live clusters, and how
 /// many deletions hit a snapshot one of them still referenced (spec or
@@ -44,7 +43,7 @@ struct Watch {
 impl Watch {
     fn referenced_anywhere(&self, handle: &str) -> bool {
         self.clusters.lock().unwrap().iter().any(|c| {
-            c.list_objects(SNAP_API, "VolumeSnapshotContent", None)
+            c.list_objects(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None)
                 .iter()
                 .any(|vsc| {
                     vsc["spec"]["source"]["snapshotHandle"] == handle
@@ -76,7 +75,7 @@ impl Env {
 
     fn content(&self, name: &str) -> Option<serde_json::Value> {
         self.sim
-            .get_object(SNAP_API, "VolumeSnapshotContent", None, name)
+            .get_object(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None, name)
     }
 
     fn assert_never_deleted_in_use(&self) {
@@ -209,7 +208,7 @@ async fn reimport_is_usable(env: &Env, snap: &Snapshot, ns: &str) {
     let vs = env
         .sim
         .get_object(
-            SNAP_API,
+            SNAPSHOT_API_VERSION,
             "VolumeSnapshot",
             Some(ns),
             &format!("golden-{}", snap.id),
@@ -272,7 +271,12 @@ async fn reimport_after_the_volume_snapshot_was_deleted() {
         .unwrap();
     eventually("VolumeSnapshot gone", || {
         env.sim
-            .get_object(SNAP_API, "VolumeSnapshot", Some("sandbox01"), &vs)
+            .get_object(
+                SNAPSHOT_API_VERSION,
+                "VolumeSnapshot",
+                Some("sandbox01"),
+                &vs,
+            )
             .is_none()
     })
     .await;
@@ -337,7 +341,12 @@ async fn reimport_after_the_volume_snapshot_was_recreated_by_hand() {
         .unwrap();
     eventually("VolumeSnapshot gone", || {
         env.sim
-            .get_object(SNAP_API, "VolumeSnapshot", Some("sandbox01"), &vs_name)
+            .get_object(
+                SNAPSHOT_API_VERSION,
+                "VolumeSnapshot",
+                Some("sandbox01"),
+                &vs_name,
+            )
             .is_none()
     })
     .await;
@@ -354,7 +363,12 @@ async fn reimport_after_the_volume_snapshot_was_recreated_by_hand() {
     // The controller refuses to bind it to the old content.
     eventually("misbound reported", || {
         env.sim
-            .get_object(SNAP_API, "VolumeSnapshot", Some("sandbox01"), &vs_name)
+            .get_object(
+                SNAPSHOT_API_VERSION,
+                "VolumeSnapshot",
+                Some("sandbox01"),
+                &vs_name,
+            )
             .is_some_and(|v| v["status"]["readyToUse"] == false)
     })
     .await;
@@ -587,7 +601,7 @@ async fn a_foreign_delete_content_is_warned_about_and_keeps_the_golden() {
     // The aws-ebs-csi-driver snapshot-import example shape: someone imports
     // the same handle with deletionPolicy Delete.
     env.sim.seed_object(json!({
-        "apiVersion": SNAP_API, "kind": "VolumeSnapshotContent",
+        "apiVersion": SNAPSHOT_API_VERSION, "kind": "VolumeSnapshotContent",
         "metadata": {"name": "static-snapshot-content"},
         "spec": {
             "deletionPolicy": "Delete",
@@ -737,7 +751,7 @@ async fn a_volume_snapshot_class_must_exist_and_belong_to_the_driver() {
     let env = env().await;
     let snap = imported(&env, &[]).await;
     env.sim.seed_object(json!({
-        "apiVersion": SNAP_API, "kind": "VolumeSnapshotClass",
+        "apiVersion": SNAPSHOT_API_VERSION, "kind": "VolumeSnapshotClass",
         "metadata": {"name": "ebs-class"},
         "driver": "ebs.csi.aws.com", "deletionPolicy": "Retain",
     }));
@@ -760,7 +774,7 @@ async fn a_volume_snapshot_class_must_exist_and_belong_to_the_driver() {
     }
     assert_eq!(env.sim.counters().writes(), writes, "nothing was written");
     env.sim.seed_object(json!({
-        "apiVersion": SNAP_API, "kind": "VolumeSnapshotClass",
+        "apiVersion": SNAPSHOT_API_VERSION, "kind": "VolumeSnapshotClass",
         "metadata": {"name": "memory-class"},
         "driver": MEMORY_DRIVER, "deletionPolicy": "Retain",
     }));

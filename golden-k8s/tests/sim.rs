@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use golden_core::crd::SNAPSHOT_API_VERSION;
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
 use golden_core::{
     CreateSnapshotOptions, ImportTarget, PvcRef, Snapshot, SnapshotProvider, WaitOptions,
@@ -16,7 +17,6 @@ use golden_sim::{Fault, FaultKind, SimCluster, SimConfig, VolumeBindingMode};
 use serde_json::json;
 
 const GIB: u64 = 1 << 30;
-const SNAP_API: &str = "snapshot.storage.k8s.io/v1";
 
 struct Env {
     sim: SimCluster,
@@ -39,7 +39,7 @@ impl Env {
         let api = if kind == "PersistentVolumeClaim" || kind == "Namespace" {
             "v1"
         } else {
-            SNAP_API
+            SNAPSHOT_API_VERSION
         };
         self.sim.list_objects(api, kind, None).len()
     }
@@ -132,7 +132,7 @@ async fn full_flow_locate_capture_import_status_teardown_gc() {
         let vsc = env
             .sim
             .get_object(
-                SNAP_API,
+                SNAPSHOT_API_VERSION,
                 "VolumeSnapshotContent",
                 None,
                 &format!("{ns}.golden-{}", golden.id),
@@ -636,7 +636,7 @@ async fn refusals_happen_before_any_write() {
     // ... and a VolumeSnapshot with golden's labels whose fields another manager owns.
     let vs_name = format!("golden-{}", golden.id);
     env.sim.seed_object(json!({
-        "apiVersion": SNAP_API, "kind": "VolumeSnapshot",
+        "apiVersion": SNAPSHOT_API_VERSION, "kind": "VolumeSnapshot",
         "metadata": {"name": vs_name, "namespace": "sandbox02",
                      "labels": {"app.kubernetes.io/managed-by": "golden",
                                 "golden.dev/snapshot": golden.id,
@@ -691,7 +691,12 @@ async fn refusals_happen_before_any_write() {
     assert!(report.namespaces[0].ready);
     let vs = env
         .sim
-        .get_object(SNAP_API, "VolumeSnapshot", Some("sandbox02"), &vs_name)
+        .get_object(
+            SNAPSHOT_API_VERSION,
+            "VolumeSnapshot",
+            Some("sandbox02"),
+            &vs_name,
+        )
         .unwrap();
     let managers: Vec<&str> = vs["metadata"]["managedFields"]
         .as_array()
@@ -761,7 +766,7 @@ async fn teardown_keeps_cloud_snapshot_and_foreign_objects() {
                  "storageClassName": "memory"}
     }));
     env.sim.seed_object(json!({
-        "apiVersion": SNAP_API, "kind": "VolumeSnapshotContent",
+        "apiVersion": SNAPSHOT_API_VERSION, "kind": "VolumeSnapshotContent",
         "metadata": {"name": "manual-import"},
         "spec": {"deletionPolicy": "Retain", "driver": MEMORY_DRIVER,
                  "source": {"snapshotHandle": golden.handle},
@@ -792,7 +797,12 @@ async fn teardown_keeps_cloud_snapshot_and_foreign_objects() {
     );
     assert!(
         env.sim
-            .get_object(SNAP_API, "VolumeSnapshotContent", None, "manual-import")
+            .get_object(
+                SNAPSHOT_API_VERSION,
+                "VolumeSnapshotContent",
+                None,
+                "manual-import"
+            )
             .is_some()
     );
     assert!(env.provider.get_snapshot(&golden.id).await.is_ok());
@@ -820,7 +830,7 @@ async fn teardown_keeps_cloud_snapshot_and_foreign_objects() {
     let name = format!("other01.golden-{}", golden.id);
     let mut vsc = env
         .sim
-        .get_object(SNAP_API, "VolumeSnapshotContent", None, &name)
+        .get_object(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None, &name)
         .unwrap();
     vsc["spec"]["deletionPolicy"] = json!("Delete");
     env.sim.seed_object(vsc);

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use golden_core::crd::SNAPSHOT_API_VERSION;
 use golden_core::memory::InMemoryProvider;
 use golden_core::{CreateSnapshotOptions, DiskRef, Snapshot, SnapshotProvider};
 use golden_sim::{
@@ -18,7 +19,6 @@ use serde_json::{Value, json};
 use common::*;
 
 const DRIVER: &str = "memory.csi.golden.dev";
-const VS_API: &str = "snapshot.storage.k8s.io/v1";
 
 struct Env {
     sim: SimCluster,
@@ -51,11 +51,11 @@ async fn env() -> Env {
 }
 
 fn vs(sim: &SimCluster, ns: &str, name: &str) -> Option<Value> {
-    sim.get_object(VS_API, "VolumeSnapshot", Some(ns), name)
+    sim.get_object(SNAPSHOT_API_VERSION, "VolumeSnapshot", Some(ns), name)
 }
 
 fn vsc(sim: &SimCluster, name: &str) -> Option<Value> {
-    sim.get_object(VS_API, "VolumeSnapshotContent", None, name)
+    sim.get_object(SNAPSHOT_API_VERSION, "VolumeSnapshotContent", None, name)
 }
 
 fn pvc(sim: &SimCluster, ns: &str, name: &str) -> Option<Value> {
