@@ -151,11 +151,6 @@ async fn full_flow_with_ebs_on_moto() {
         .await
         .unwrap();
     assert_eq!(plan.deleted, [snap.id.as_str()]);
-    assert!(
-        provider
-            .get_snapshot(&snap.id)
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    let gone = provider.get_snapshot(&snap.id).await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone}");
 }
