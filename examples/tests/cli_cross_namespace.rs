@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
 use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProvider};
+use golden_sim::fixtures::kinds;
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 use serde_json::Value;
 
@@ -40,9 +41,8 @@ fn render_cross_namespace_prints_the_shared_objects_and_one_claim_per_namespace(
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let docs = golden_core::render::parse_yaml_documents(&text(&o.stdout)).unwrap();
-    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
-        kinds,
+        kinds(&docs),
         [
             "Namespace",
             "VolumeSnapshotContent",

@@ -6,6 +6,8 @@ use common::golden;
 
 use std::process::Output;
 
+use golden_sim::fixtures::kinds;
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
 }
@@ -32,9 +34,8 @@ fn renders_a_valid_bundle_per_namespace_for_ebs() {
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let docs = golden_core::render::parse_yaml_documents(&stdout(&o)).unwrap();
     assert_eq!(docs.len(), 9, "VSC, VS, PVC for each of three namespaces");
-    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
-        &kinds[..3],
+        &kinds(&docs)[..3],
         [
             "VolumeSnapshotContent",
             "VolumeSnapshot",

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::Either;
 use golden_controller::lease::{LEASE_NAME, LeaderElector, LeaseConfig, LeaseError};
+use golden_sim::fixtures::watch_from_now;
 use golden_sim::{Fault, FaultKind, SimCluster, SimConfig};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
@@ -80,21 +81,8 @@ fn transitions(l: &Lease) -> i32 {
 /// Waits for `n` more writes of the Lease (the holder's renewals).
 async fn renewals(sim: &SimCluster, n: usize) {
     let api = Api::<Lease>::namespaced(sim.client(), NS);
-    let rv = api
-        .get(LEASE)
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
-    let mut stream = api
-        .watch(
-            &WatchParams::default().fields(&format!("metadata.name={LEASE}")),
-            &rv,
-        )
-        .await
-        .unwrap()
-        .boxed();
+    let only_the_lease = WatchParams::default().fields(&format!("metadata.name={LEASE}"));
+    let mut stream = watch_from_now(&api, &only_the_lease).await.unwrap();
     let mut seen = 0;
     while seen < n {
         match stream.next().await {

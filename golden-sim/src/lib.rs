@@ -137,6 +137,7 @@ pub mod crd_validation;
 mod crds;
 mod error;
 mod fields;
+pub mod fixtures;
 pub mod hooked;
 mod metrics;
 pub mod moto;

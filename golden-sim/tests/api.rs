@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use golden_sim::fixtures::{current_resource_version, watch_from_now};
 use golden_sim::{Fault, FaultKind, SimCluster, SimConfig};
 use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim};
 use kube::api::{
@@ -585,18 +586,9 @@ async fn filtered_watch_sees_objects_enter_and_leave_the_selection() {
     let sim = SimCluster::start(SimConfig::default()).await.unwrap();
     sim.seed_namespace("w");
     let api = pvc_api(&sim, "w");
-    let rv = api
-        .list(&ListParams::default())
+    let mut stream = watch_from_now(&api, &WatchParams::default().labels("pick=yes"))
         .await
-        .unwrap()
-        .metadata
-        .resource_version
         .unwrap();
-    let mut stream = api
-        .watch(&WatchParams::default().labels("pick=yes"), &rv)
-        .await
-        .unwrap()
-        .boxed();
     api.create(&PostParams::default(), &plain_pvc("a"))
         .await
         .unwrap();
@@ -647,13 +639,7 @@ async fn watchers_get_bookmarks_and_streaming_lists() {
     api.create(&PostParams::default(), &plain_pvc("p"))
         .await
         .unwrap();
-    let rv = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
+    let rv = current_resource_version(&api).await.unwrap();
     let mut stream = api
         .watch(
             &WatchParams {
@@ -730,18 +716,7 @@ async fn compacted_history_expires_old_watches() {
         other => panic!("expected 410, got {other:?}"),
     }
     // A watch from the current version works.
-    let now = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
-    let mut stream = api
-        .watch(&WatchParams::default(), &now)
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = watch_from_now(&api, &WatchParams::default()).await.unwrap();
     api.delete("p", &DeleteParams::default()).await.unwrap();
     assert!(matches!(
         stream.try_next().await.unwrap().unwrap(),

@@ -21,6 +21,7 @@ use golden_core::{
 use golden_sim::crd_validation::{
     Violation, check_embedded_crds, validate_object, validate_update,
 };
+use golden_sim::fixtures::kinds;
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference, PersistentVolumeClaim};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -1031,9 +1032,8 @@ fn the_checked_in_rendering_is_what_domain_md_asks_for() {
     let text = std::fs::read_to_string(crate_dir().join("tests/data/render.yaml"))
         .expect("tests/data/render.yaml is checked in");
     let docs = render::parse_yaml_documents(&text).unwrap();
-    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
-        kinds,
+        kinds(&docs),
         [
             "Namespace",
             "VolumeSnapshotContent",
