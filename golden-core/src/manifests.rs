@@ -23,6 +23,7 @@ use crate::crd::{
     VolumeSnapshotSpec,
 };
 use crate::names::{self, NamespacePolicy};
+use crate::pv::csi_disk;
 use crate::quantity::format_binary;
 use crate::types::{
     ANNOTATION_CREATED_NAMESPACE, ANNOTATION_HANDLE, ANNOTATION_SNAPSHOT_ID, ANNOTATION_SOURCE_PVC,
@@ -265,6 +266,108 @@ pub trait ManifestBuilder: std::fmt::Debug + Send + Sync {
     }
 }
 
+/// Longest handle [`CsiManifests`] accepts (CSI leaves the format to the
+/// driver; 1024 bytes keeps a handle storable in an annotation).
+const MAX_HANDLE_LEN: usize = 1024;
+
+/// A [`ManifestBuilder`] for any CSI driver, known by its name alone:
+/// imports are built exactly as for the cloud backends; a handle is
+/// accepted when it is non-empty, at most 1024 bytes and
+/// free of whitespace and control characters (CSI leaves its format to the
+/// driver). PVs are CSI volumes of the driver; the disk is their
+/// `volumeHandle`.
+///
+/// golden-k8s's CSI provider checks the handles of drivers golden knows
+/// nothing else about with it, and the in-memory backend's builder
+/// ([`crate::memory::InMemoryManifests`]) is one that accepts only the
+/// handles that backend cuts.
+///
+/// ```
+/// use golden_core::ManifestBuilder;
+/// use golden_core::manifests::CsiManifests;
+///
+/// let rbd = CsiManifests::new("rbd.csi.ceph.com");
+/// rbd.validate_handle("0001-0009-rook-ceph-0000000000000002-4a1b")?;
+/// assert!(rbd.validate_handle("has space").is_err());
+/// # Ok::<(), golden_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct CsiManifests {
+    driver: String,
+    handles: HandleForm,
+}
+
+/// The snapshot handles a [`CsiManifests`] accepts.
+#[derive(Debug, Clone, Copy)]
+enum HandleForm {
+    /// Any handle CSI allows (see [`CsiManifests`]).
+    Opaque,
+    /// This prefix, then one or more hex digits.
+    Hex(&'static str),
+}
+
+impl CsiManifests {
+    /// A builder for `driver`.
+    pub fn new(driver: impl Into<String>) -> Self {
+        CsiManifests {
+            driver: driver.into(),
+            handles: HandleForm::Opaque,
+        }
+    }
+
+    /// A builder for `driver` whose handles are `prefix` and hex digits.
+    pub(crate) fn with_hex_handles(driver: impl Into<String>, prefix: &'static str) -> Self {
+        CsiManifests {
+            handles: HandleForm::Hex(prefix),
+            ..CsiManifests::new(driver)
+        }
+    }
+
+    fn accepts(&self, handle: &str) -> bool {
+        match self.handles {
+            HandleForm::Opaque => {
+                !handle.is_empty()
+                    && handle.len() <= MAX_HANDLE_LEN
+                    && !handle.chars().any(|c| c.is_whitespace() || c.is_control())
+            }
+            HandleForm::Hex(prefix) => handle
+                .strip_prefix(prefix)
+                .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())),
+        }
+    }
+}
+
+impl ManifestBuilder for CsiManifests {
+    fn driver(&self) -> &str {
+        &self.driver
+    }
+
+    fn validate_handle(&self, handle: &str) -> Result<()> {
+        if self.accepts(handle) {
+            return Ok(());
+        }
+        let driver = &self.driver;
+        let accepted = match self.handles {
+            HandleForm::Opaque => format!(
+                "the {driver} driver's handles are 1-{MAX_HANDLE_LEN} bytes without spaces or \
+                 control characters; use the status.snapshotHandle of its VolumeSnapshotContent"
+            ),
+            HandleForm::Hex(prefix) => {
+                format!("the {driver} driver accepts {prefix}<hex>, e.g. {prefix}0001")
+            }
+        };
+        Err(Error::invalid("snapshot handle", handle, accepted))
+    }
+
+    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
+        csi_disk(
+            pv,
+            &self.driver,
+            "a CSI volume whose volumeHandle is the disk id",
+        )
+    }
+}
+
 fn meta_labels(
     snapshot: &Snapshot,
     target: &ImportTarget,
@@ -447,4 +550,26 @@ pub fn build_manifests(
         snapshot: vs,
         claim,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generic_builder_accepts_driver_handles_and_refuses_broken_ones() {
+        let b = CsiManifests::new("rbd.csi.ceph.com");
+        b.validate_handle("0001-0009-rook-ceph-0000000000000002-4a1b")
+            .unwrap();
+        b.validate_handle("projects/p/global/snapshots/s").unwrap();
+        for bad in [
+            "",
+            "has space",
+            "tab\there",
+            &"x".repeat(MAX_HANDLE_LEN + 1),
+        ] {
+            let e = b.validate_handle(bad).unwrap_err().to_string();
+            assert!(e.contains("rbd.csi.ceph.com"), "{e}");
+        }
+    }
 }

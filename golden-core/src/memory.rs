@@ -12,9 +12,8 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use time::OffsetDateTime;
 
-use crate::manifests::ManifestBuilder;
+use crate::manifests::{CsiManifests, ManifestBuilder};
 use crate::provider::SnapshotProvider;
-use crate::pv::csi_disk;
 use crate::types::{CreateSnapshotOptions, DiskRef, Snapshot, SnapshotState};
 use crate::{Error, Result};
 
@@ -26,50 +25,32 @@ pub const MEMORY_SNAPSHOT_PREFIX: &str = "memsnap-";
 
 /// The [`ManifestBuilder`] of the in-memory backend: handle = id
 /// (`memsnap-<hex>`), PVs are CSI volumes of its driver whose
-/// `volumeHandle` is the disk id.
+/// `volumeHandle` is the disk id. A [`CsiManifests`] that accepts only the
+/// handles this backend cuts.
 #[derive(Debug, Clone)]
-pub struct InMemoryManifests {
-    driver: String,
-}
+pub struct InMemoryManifests(CsiManifests);
 
 impl InMemoryManifests {
     /// A builder for `driver`.
     pub fn new(driver: impl Into<String>) -> Self {
-        InMemoryManifests {
-            driver: driver.into(),
-        }
+        InMemoryManifests(CsiManifests::with_hex_handles(
+            driver,
+            MEMORY_SNAPSHOT_PREFIX,
+        ))
     }
 }
 
 impl ManifestBuilder for InMemoryManifests {
     fn driver(&self) -> &str {
-        &self.driver
+        self.0.driver()
     }
 
     fn validate_handle(&self, handle: &str) -> Result<()> {
-        let ok = handle
-            .strip_prefix(MEMORY_SNAPSHOT_PREFIX)
-            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit()));
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::invalid(
-                "snapshot handle",
-                handle,
-                format!(
-                    "the {} driver accepts memsnap-<hex>, e.g. memsnap-0001",
-                    self.driver
-                ),
-            ))
-        }
+        self.0.validate_handle(handle)
     }
 
     fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
-        csi_disk(
-            pv,
-            &self.driver,
-            "a CSI volume whose volumeHandle is the disk id",
-        )
+        self.0.disk_from_pv(pv)
     }
 }
 

@@ -70,6 +70,7 @@ use golden_core::crd::{
     VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent, VolumeSnapshotSource,
     VolumeSnapshotSpec,
 };
+use golden_core::manifests::CsiManifests;
 use golden_core::pv::csi_disk;
 use golden_core::{
     ANNOTATION_SOURCE_PVC, CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, ProgressFn,
@@ -97,63 +98,6 @@ pub const ANNOTATION_CAPTURE_NAME: &str = "golden.dev/capture-name";
 /// How long capture and deletion wait for the cluster by default.
 pub const DEFAULT_CSI_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Longest handle [`CsiManifests`] accepts (CSI leaves the format to the
-/// driver; 1024 bytes keeps a handle storable in an annotation).
-const MAX_HANDLE_LEN: usize = 1024;
-
-/// A [`ManifestBuilder`] for any CSI driver: imports are built exactly as
-/// for the cloud backends; a handle is accepted when it is non-empty, at
-/// most 1024 bytes and free of whitespace and control characters (CSI
-/// leaves its format to the driver). PVs are CSI volumes of the driver; the
-/// disk is their `volumeHandle`.
-#[derive(Debug, Clone)]
-pub struct CsiManifests {
-    driver: String,
-}
-
-impl CsiManifests {
-    /// A builder for `driver`.
-    pub fn new(driver: impl Into<String>) -> Self {
-        CsiManifests {
-            driver: driver.into(),
-        }
-    }
-}
-
-impl ManifestBuilder for CsiManifests {
-    fn driver(&self) -> &str {
-        &self.driver
-    }
-
-    fn validate_handle(&self, handle: &str) -> Result<()> {
-        let ok = !handle.is_empty()
-            && handle.len() <= MAX_HANDLE_LEN
-            && !handle.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::invalid(
-                "snapshot handle",
-                handle,
-                format!(
-                    "the {} driver's handles are 1-{MAX_HANDLE_LEN} bytes without spaces or \
-                     control characters; use the status.snapshotHandle of its \
-                     VolumeSnapshotContent",
-                    self.driver
-                ),
-            ))
-        }
-    }
-
-    fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
-        csi_disk(
-            pv,
-            &self.driver,
-            "a CSI volume (the CSI provider snapshots through the driver's csi-snapshotter)",
-        )
-    }
-}
-
 /// The builder of a [`CsiProvider`]: the driver's own builder for handles
 /// and manifests, and the CSI rule for disks (the disk is the CSI volume
 /// handle whatever the driver builder's own disk id, once that builder has
@@ -173,8 +117,13 @@ impl ManifestBuilder for CsiVolumeBuilder {
     }
 
     fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
+        let disk = csi_disk(
+            pv,
+            self.inner.driver(),
+            "a CSI volume (the CSI provider snapshots through the driver's csi-snapshotter)",
+        )?;
         self.inner.disk_from_pv(pv)?;
-        CsiManifests::new(self.inner.driver()).disk_from_pv(pv)
+        Ok(disk)
     }
 
     fn build(
@@ -842,23 +791,6 @@ impl SnapshotProvider for CsiProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_generic_builder_accepts_driver_handles_and_refuses_broken_ones() {
-        let b = CsiManifests::new("rbd.csi.ceph.com");
-        b.validate_handle("0001-0009-rook-ceph-0000000000000002-4a1b")
-            .unwrap();
-        b.validate_handle("projects/p/global/snapshots/s").unwrap();
-        for bad in [
-            "",
-            "has space",
-            "tab\there",
-            &"x".repeat(MAX_HANDLE_LEN + 1),
-        ] {
-            let e = b.validate_handle(bad).unwrap_err().to_string();
-            assert!(e.contains("rbd.csi.ceph.com"), "{e}");
-        }
-    }
 
     #[test]
     fn only_labelled_dynamic_contents_are_golden_sources() {

@@ -126,13 +126,12 @@ mod teardown;
 mod wait;
 
 pub use apply::{ApplySelection, apply_manifests, apply_object, apply_params};
-pub use csi::{
-    ANNOTATION_CAPTURE_NAME, CsiManifests, CsiProvider, DEFAULT_CSI_TIMEOUT, LABEL_CSI_GOLDEN,
-};
+pub use csi::{ANNOTATION_CAPTURE_NAME, CsiProvider, DEFAULT_CSI_TIMEOUT, LABEL_CSI_GOLDEN};
 pub use error::{Error, KubeCall, NamespaceFailure, NotReady, ObjectState, Result};
 pub use events::{Event, EventSink};
 pub use gc::{GcDecision, GcEntry, GcPlan};
 pub use golden::{CLUSTER_ID_NAMESPACE, Golden};
+pub use golden_core::manifests::CsiManifests;
 pub use import::{ANNOTATION_DEFAULT_CLASS, ImportReport, NamespaceImport, Plan};
 pub use lifecycle::{
     ANNOTATION_ALLOW_VOLUME_MODE_CHANGE, CloneReport, RefreshReport, capture_name, capture_token,
