@@ -809,12 +809,11 @@ impl SnapshotProvider for EbsProvider {
         Ok(d)
     }
 
-    async fn create_snapshot(
+    async fn start_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
     ) -> Result<Snapshot> {
-        options.validate()?;
         validate_volume_id(&disk.id)?;
         let mut tags = golden_cloud_labels(options.source_pvc.as_ref());
         tags.extend(options.labels.clone());

@@ -148,12 +148,11 @@ impl SnapshotProvider for InMemoryProvider {
             .ok_or_else(|| Error::not_found("disk", &disk.id))
     }
 
-    async fn create_snapshot(
+    async fn start_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
     ) -> Result<Snapshot> {
-        options.validate()?;
         let mut st = self.lock();
         let source = st
             .disks

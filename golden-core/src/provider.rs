@@ -58,7 +58,24 @@ pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
 
     /// Starts a snapshot of `disk`. Returns at once, usually `Pending`; see
     /// [`SnapshotProvider::wait_until_ready`].
+    ///
+    /// Options that fail [`CreateSnapshotOptions::validate`] are refused
+    /// here, before any call, for every backend; a backend implements the
+    /// rest in [`SnapshotProvider::start_snapshot`] and leaves this method
+    /// as it is.
     async fn create_snapshot(
+        &self,
+        disk: &DiskRef,
+        options: &CreateSnapshotOptions,
+    ) -> Result<Snapshot> {
+        options.validate()?;
+        self.start_snapshot(disk, options).await
+    }
+
+    /// The backend's half of [`SnapshotProvider::create_snapshot`]: starts
+    /// a snapshot of `disk` with options already validated. Callers use
+    /// `create_snapshot`.
+    async fn start_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
@@ -192,6 +209,13 @@ macro_rules! forward_provider {
                 options: &CreateSnapshotOptions,
             ) -> Result<Snapshot> {
                 (**self).create_snapshot(disk, options).await
+            }
+            async fn start_snapshot(
+                &self,
+                disk: &DiskRef,
+                options: &CreateSnapshotOptions,
+            ) -> Result<Snapshot> {
+                (**self).start_snapshot(disk, options).await
             }
             async fn get_snapshot(&self, id: &str) -> Result<Snapshot> {
                 (**self).get_snapshot(id).await

@@ -823,12 +823,11 @@ impl SnapshotProvider for PdProvider {
     /// [`CreateSnapshotOptions::kind`]) it creates an image straight from
     /// the disk instead, as the PD CSI driver does; see
     /// [`PdProvider::create_image_from_disk`].
-    async fn create_snapshot(
+    async fn start_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
     ) -> Result<Snapshot> {
-        options.validate()?;
         if self.images_mode || options.kind == SnapshotKind::Image {
             return self.create_image_from_disk(disk, options).await;
         }

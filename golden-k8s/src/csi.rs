@@ -534,12 +534,11 @@ impl SnapshotProvider for CsiProvider {
         Ok(out.with_attribute("persistentVolume", pv.name_any()))
     }
 
-    async fn create_snapshot(
+    async fn start_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
     ) -> Result<Snapshot> {
-        options.validate()?;
         for (k, v) in &options.labels {
             names::validate_label(k, v)?;
         }

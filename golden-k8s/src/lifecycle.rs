@@ -202,7 +202,6 @@ impl Golden {
         create
             .description
             .get_or_insert_with(|| format!("golden snapshot of {source}"));
-        create.validate()?;
         let started = self
             .provider
             .create_snapshot(&located.disk, &create)

@@ -66,7 +66,8 @@ impl<P: SnapshotProvider> HookedProvider<P> {
         }
     }
 
-    /// Runs `hook` before every `create_snapshot`.
+    /// Runs `hook` before every capture `inner` would start: each
+    /// `create_snapshot` whose options are valid.
     pub fn before_create(
         mut self,
         hook: impl Fn(&DiskRef, &CreateSnapshotOptions) -> Result<()> + Send + Sync + 'static,
@@ -104,7 +105,7 @@ impl<P: SnapshotProvider> SnapshotProvider for HookedProvider<P> {
     async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {
         self.inner.describe_disk(disk).await
     }
-    async fn create_snapshot(
+    async fn start_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
@@ -112,7 +113,7 @@ impl<P: SnapshotProvider> SnapshotProvider for HookedProvider<P> {
         if let Some(hook) = &self.before_create {
             hook(disk, options)?;
         }
-        self.inner.create_snapshot(disk, options).await
+        self.inner.start_snapshot(disk, options).await
     }
     async fn get_snapshot(&self, id: &str) -> Result<Snapshot> {
         self.inner.get_snapshot(id).await

@@ -234,12 +234,12 @@ impl golden_core::SnapshotProvider for LazyProvider {
     async fn describe_disk(&self, disk: &DiskRef) -> golden_core::Result<DiskRef> {
         self.get().await?.describe_disk(disk).await
     }
-    async fn create_snapshot(
+    async fn start_snapshot(
         &self,
         disk: &DiskRef,
         options: &CreateSnapshotOptions,
     ) -> golden_core::Result<Snapshot> {
-        self.get().await?.create_snapshot(disk, options).await
+        self.get().await?.start_snapshot(disk, options).await
     }
     async fn get_snapshot(&self, id: &str) -> golden_core::Result<Snapshot> {
         self.get().await?.get_snapshot(id).await
