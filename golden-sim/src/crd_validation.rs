@@ -35,15 +35,23 @@
 //! an OpenAPI v3 structural schema with the API server's rules (see
 //! `docs/decisions/0012-crd-validation-with-kube-cel.md`).
 //! Validation ratcheting (the API server tolerating an unchanged invalid
-//! value on update) is modelled for CEL rules only, as upstream decides it
-//! (apiextensions-apiserver `pkg/apiserver/schema/cel/validation.go`,
-//! `validateExpressions`: a failed rule that does not read `oldSelf` is
-//! only a warning when `correlation.shouldRatchetError()`, the value being
-//! deep-equal to its old value): on update, a field whose value is equal to
-//! the old object's runs its transition rules only. Everything else (types,
-//! formats, patterns, and rules on list items, which this walker does not
-//! correlate) is checked on every value of the new object, which is
-//! stricter, never looser.
+//! value on update, CRDValidationRatcheting, on by default since 1.30) is
+//! modelled as upstream decides it:
+//! - schema errors: apiextensions-apiserver
+//!   `pkg/apiserver/schema/validation/ratcheting.go`,
+//!   `ratchetingValueValidator.Validate`, turns the errors of a value that is
+//!   `DeepEqual` to its correlated old value (the same field of the old
+//!   object) into warnings;
+//! - CEL rules: `pkg/apiserver/schema/cel/validation.go`,
+//!   `validateExpressions`: a failed rule that does not read `oldSelf` is
+//!   only a warning when `correlation.shouldRatchetError()`, the value being
+//!   deep-equal to its old value; transition rules are never ratcheted.
+//!
+//! So on update a field whose value equals the old object's is not walked,
+//! unless a transition rule sits at or below it, and then only its
+//! transition rules run. List items are not correlated with old items here
+//! (upstream correlates by index or map keys): they are checked in full on
+//! every update, which is stricter, never looser.
 //!
 //! ```
 //! use golden_sim::crd_validation::{validate_object, validate_update};
@@ -68,7 +76,7 @@
 //! assert_eq!(errors[0].message, "snapshotHandle is immutable");
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -184,6 +192,13 @@ pub fn validate_structure(obj: &Value) -> Result<(), Vec<Violation>> {
     run_mode(obj, None, true)
 }
 
+/// [`validate_structure`] of an update from `old`, a stored (so already
+/// pruned) object: a value equal to its old value holds no unknown field,
+/// so it is not walked.
+pub(crate) fn validate_structure_update(old: &Value, new: &Value) -> Result<(), Vec<Violation>> {
+    run_mode(new, Some(old), true)
+}
+
 /// Checks the embedded CRDs against this validator: one violation for each
 /// CEL rule kube-cel cannot compile and each pattern that does not compile
 /// (the path names the CRD file, version and field). Empty when everything
@@ -227,6 +242,7 @@ fn run_mode(new: &Value, old: Option<&Value>, structural_only: bool) -> Result<(
     let mut w = Walker {
         cat,
         cel: &version.cel,
+        transitions_within: &version.transitions_within,
         out: Vec::new(),
         namespaced: crd.namespaced,
         unknown_formats_pass: false,
@@ -281,6 +297,7 @@ pub fn validate_with_schema(
     obj: &Value,
 ) -> Result<(), Vec<Violation>> {
     static NO_RULES: BTreeMap<String, NodeRules> = BTreeMap::new();
+    static NO_TRANSITIONS: BTreeSet<String> = BTreeSet::new();
     let cat = match catalog() {
         Ok(c) => c,
         Err(e) => return Err(vec![Violation::new("", e.clone())]),
@@ -288,6 +305,7 @@ pub fn validate_with_schema(
     let mut w = Walker {
         cat,
         cel: &NO_RULES,
+        transitions_within: &NO_TRANSITIONS,
         out: Vec::new(),
         namespaced,
         unknown_formats_pass: true,
@@ -319,6 +337,30 @@ struct CrdVersion {
     /// node's own rules only, so that a rule runs where the walker has
     /// checked its field's type.
     cel: BTreeMap<String, NodeRules>,
+    /// The schema paths that have a transition rule at or below them: an
+    /// unchanged value anywhere else is not walked on update.
+    transitions_within: BTreeSet<String>,
+}
+
+/// The schema paths at or above a node with transition rules (`""` for
+/// the root), so that the walker knows which unchanged values still hold
+/// a rule to run.
+fn transition_ancestors(cel: &BTreeMap<String, NodeRules>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for path in cel
+        .iter()
+        .filter(|(_, r)| r.unchanged.is_some())
+        .map(|(p, _)| p)
+    {
+        out.insert(String::new());
+        for (i, c) in path.char_indices() {
+            if c == '.' || c == '[' {
+                out.insert(path[..i].to_string());
+            }
+        }
+        out.insert(path.clone());
+    }
+    out
 }
 
 /// The compiled CEL rules of one schema node.
@@ -389,11 +431,13 @@ fn load_catalog() -> Result<Catalog, String> {
                 .ok_or_else(|| format!("embedded CRD {file} version {name} has no schema"))?;
             let mut cel = BTreeMap::new();
             collect_schema(&mut cat, &mut cel, file, &name, &schema, "");
+            let transitions_within = transition_ancestors(&cel);
             versions.push(CrdVersion {
                 served: v.get("served").and_then(Value::as_bool).unwrap_or(false),
                 name,
                 schema,
                 cel,
+                transitions_within,
             });
         }
         cat.crds.push(Crd {
@@ -615,6 +659,8 @@ struct Walker<'c> {
     cat: &'c Catalog,
     /// The compiled CEL rules of the object's CRD version, by schema path.
     cel: &'c BTreeMap<String, NodeRules>,
+    /// The schema paths with a transition rule at or below them.
+    transitions_within: &'c BTreeSet<String>,
     out: Vec<Violation>,
     namespaced: bool,
     /// Formats the walker does not know pass (runtime CRDs) instead of
@@ -670,6 +716,12 @@ impl Walker<'_> {
     /// Checks `new` (and, on update, its old value `old`) at data path
     /// `path` against `schema`, found at schema path `spath`.
     fn node(&mut self, schema: &Value, new: &Value, old: Option<&Value>, path: &str, spath: &str) {
+        // Ratcheting: the errors of a value an update leaves as it was are
+        // only warnings, so nothing below it is checked unless a
+        // transition rule (never ratcheted) is there to run.
+        if old == Some(new) && (self.structural_only || !self.transitions_within.contains(spath)) {
+            return;
+        }
         let Some(schema) = schema.as_object() else {
             self.push(path, "the CRD schema for this field is not an object");
             return;
@@ -876,7 +928,11 @@ impl Walker<'_> {
                 continue;
             }
             if path.is_empty() && k == "metadata" {
-                self.metadata(v);
+                // ObjectMeta is checked on its own rules, not ratcheted;
+                // left as it was stored, it was checked then.
+                if old_v != Some(v) {
+                    self.metadata(v);
+                }
                 continue;
             }
             match (prop, additional) {
@@ -1495,7 +1551,9 @@ mod tests {
         old["spec"]["volumeSnapshotClassName"] = json!("");
         assert_eq!(
             messages(validate_object(&old)),
-            ["spec.volumeSnapshotClassName: volumeSnapshotClassName must not be the empty string when set"]
+            [
+                "spec.volumeSnapshotClassName: volumeSnapshotClassName must not be the empty string when set"
+            ]
         );
         // An update that leaves it alone is accepted, as upstream ratchets
         // the unchanged value's rule to a warning.
@@ -1507,7 +1565,9 @@ mod tests {
         named["spec"]["volumeSnapshotClassName"] = json!("csi");
         assert_eq!(
             messages(validate_update(&named, &old)),
-            ["spec.volumeSnapshotClassName: volumeSnapshotClassName must not be the empty string when set"]
+            [
+                "spec.volumeSnapshotClassName: volumeSnapshotClassName must not be the empty string when set"
+            ]
         );
         // Transition rules still run on unchanged values' parents that changed.
         let content = vsc();
@@ -1516,6 +1576,48 @@ mod tests {
         assert_eq!(
             messages(validate_update(&content, &moved)),
             ["spec.source.snapshotHandle: snapshotHandle is immutable"]
+        );
+    }
+
+    #[test]
+    fn unchanged_values_ratchet_their_schema_errors() {
+        // Stored before the enum was enforced: an unknown deletion policy.
+        let mut old = vsc();
+        old["spec"]["deletionPolicy"] = json!("Keep");
+        assert_eq!(
+            messages(validate_object(&old)),
+            [
+                r#"spec.deletionPolicy: unsupported value "Keep": supported values: "Delete", "Retain""#
+            ]
+        );
+        // A status update leaves the policy as it was: accepted.
+        let mut status = old.clone();
+        status["status"] = json!({"readyToUse": true});
+        validate_update(&old, &status).unwrap();
+        // Another invalid value is a change, and refused.
+        let mut other = old.clone();
+        other["spec"]["deletionPolicy"] = json!("Hold");
+        assert_eq!(
+            messages(validate_update(&old, &other)),
+            [
+                r#"spec.deletionPolicy: unsupported value "Hold": supported values: "Delete", "Retain""#
+            ]
+        );
+        // Beside an unchanged invalid value, a changed field is still
+        // checked in full, and the transition rules below an unchanged
+        // parent still run.
+        let mut moved = old.clone();
+        moved["spec"]["source"]["snapshotHandle"] = json!("snap-0fedcba9876543210");
+        moved["spec"]["driver"] = json!(5);
+        let got = messages(validate_update(&old, &moved));
+        assert!(
+            got.contains(&"spec.source.snapshotHandle: snapshotHandle is immutable".to_string()),
+            "{got:?}"
+        );
+        assert!(got.iter().any(|m| m.starts_with("spec.driver")), "{got:?}");
+        assert!(
+            !got.iter().any(|m| m.starts_with("spec.deletionPolicy")),
+            "{got:?}"
         );
     }
 

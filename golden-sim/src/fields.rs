@@ -78,6 +78,53 @@ pub(crate) fn owned_paths(obj: &Value, scope: Scope) -> FieldSet {
     out
 }
 
+/// [`to_fields_v1`] of [`owned_paths`], built directly (a create's
+/// ownership, without a set of paths in between).
+pub(crate) fn owned_tree(obj: &Value, scope: Scope) -> Value {
+    fn tree_of(v: &Value, set_list: bool) -> Value {
+        match v {
+            Value::Object(m) if !m.is_empty() => Value::Object(
+                m.iter()
+                    .map(|(k, c)| (format!("f:{k}"), tree_of(c, false)))
+                    .collect(),
+            ),
+            Value::Array(items) if set_list && !items.is_empty() => Value::Object(
+                items
+                    .iter()
+                    .map(|it| (format!("v:{it}"), Value::Object(Map::new())))
+                    .collect(),
+            ),
+            _ => Value::Object(Map::new()),
+        }
+    }
+    let mut root = Map::new();
+    for (k, v) in obj.as_object().into_iter().flatten() {
+        let in_scope = match scope {
+            Scope::Main => k != "status",
+            Scope::Status => k == "status",
+            Scope::All => true,
+        };
+        if k == "apiVersion" || k == "kind" || !in_scope {
+            continue;
+        }
+        if k == "metadata" {
+            let meta: Map<String, Value> = v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(mk, _)| !SERVER_META.contains(&mk.as_str()))
+                .map(|(mk, mv)| (format!("f:{mk}"), tree_of(mv, mk == "finalizers")))
+                .collect();
+            if !meta.is_empty() {
+                root.insert("f:metadata".into(), Value::Object(meta));
+            }
+            continue;
+        }
+        root.insert(format!("f:{k}"), tree_of(v, false));
+    }
+    Value::Object(root)
+}
+
 fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
@@ -509,6 +556,28 @@ pub(crate) fn record(
     ownership: Ownership,
     now: &str,
 ) {
+    // A create by an update: the writer owns every field it set.
+    let no_entries = new.pointer("/metadata/managedFields").is_none();
+    if old.is_none() && no_entries && matches!(ownership, Ownership::Update) {
+        let tree = owned_tree(new, scope);
+        if tree.as_object().is_some_and(|t| !t.is_empty()) {
+            let mut e = json!({
+                "manager": manager,
+                "operation": "Update",
+                "apiVersion": api_version,
+                "time": now,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": tree,
+            });
+            if let Some(s) = sub {
+                e["subresource"] = json!(s);
+            }
+            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("managedFields".into(), Value::Array(vec![e]));
+            }
+        }
+        return;
+    }
     let (changed, removed) = diff(old, new, scope);
     let (applied, mut list) = match ownership {
         Ownership::Apply { applied, entries } => (applied, entries),
@@ -737,6 +806,29 @@ fn merge_apply(dst: &mut Value, src: &Value, path: &mut Path) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_creates_tree_is_the_tree_of_its_owned_paths() {
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "Event",
+                   "metadata": {"name": "e", "namespace": "n", "uid": "u", "labels": {"a": "b"},
+                                "finalizers": ["x", "y"], "annotations": {}},
+                   "involvedObject": {"kind": "Pod", "name": "p"}, "count": 1,
+                   "source": {}, "list": [1, 2], "status": {"phase": "Bound"}}),
+            json!({"metadata": {"name": "only-server-fields", "finalizers": []}}),
+            json!({"metadata": "not an object", "spec": {"a": {"b": null}}}),
+            json!({}),
+        ];
+        for obj in &objects {
+            for scope in [Scope::Main, Scope::Status, Scope::All] {
+                assert_eq!(
+                    owned_tree(obj, scope),
+                    to_fields_v1(&owned_paths(obj, scope)),
+                    "{obj} in {scope:?}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

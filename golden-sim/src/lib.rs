@@ -272,9 +272,15 @@ impl SimCluster {
         sim.seed_namespace("default");
         sim.seed_namespace("kube-system");
         let mut sim = sim;
-        let ctl =
-            controllers::Controllers::new(shared, config.providers.clone(), config.reaction_delay);
-        sim.tasks.push(tokio::spawn(ctl.run()));
+        for component in controllers::Component::TASKS {
+            let ctl = controllers::Controllers::new(
+                component,
+                shared.clone(),
+                config.providers.clone(),
+                config.reaction_delay,
+            );
+            sim.tasks.push(tokio::spawn(ctl.run()));
+        }
         Ok(sim)
     }
 
@@ -336,21 +342,36 @@ impl SimCluster {
     /// Starts counting from zero.
     pub fn reset_counters(&self) {
         *lock(&self.shared.counts) = RequestCounts::default();
-        self.shared
-            .controllers_busy
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        for busy in &self.shared.controllers_busy {
+            busy.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
-    /// Time the simulated controllers spent reacting to changes since the
-    /// last [`SimCluster::reset_counters`]. They run as one task, one
-    /// reaction after another, so this is a lower bound on how long a
-    /// workload that waits for them takes, whatever the client does.
+    /// Time the busiest simulated controller component spent reacting to
+    /// changes since the last [`SimCluster::reset_counters`]. Each
+    /// component (kube-controller-manager, snapshot-controller,
+    /// csi-snapshotter, csi-provisioner) runs as one task, one reaction
+    /// after another, so this is a lower bound on how long a workload that
+    /// waits for all of them takes, whatever the client does.
     pub fn controllers_busy(&self) -> Duration {
-        Duration::from_nanos(
-            self.shared
-                .controllers_busy
-                .load(std::sync::atomic::Ordering::Relaxed),
-        )
+        self.controllers_busy_by_component()
+            .into_iter()
+            .map(|(_, busy)| busy)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The busy time of each simulated controller component since the
+    /// last [`SimCluster::reset_counters`], by its upstream binary's name.
+    pub fn controllers_busy_by_component(&self) -> Vec<(&'static str, Duration)> {
+        controllers::Component::TASKS
+            .iter()
+            .map(|c| {
+                let nanos = self.shared.controllers_busy[c.index()]
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                (c.name(), Duration::from_nanos(nanos))
+            })
+            .collect()
     }
 
     /// Changes the injected latency.
@@ -563,7 +584,7 @@ impl SimCluster {
                 .unwrap_or(&name)
                 .to_string();
             if let Ok(Some(v)) = store.mutate(res, &ns, &n, Writer::status(SEED_MANAGER), |v| {
-                v["status"] = st
+                v["status"] = st.clone()
             }) {
                 return Ok(v.value.clone());
             }

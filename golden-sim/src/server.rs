@@ -28,9 +28,10 @@ pub(crate) struct Shared {
     pub(crate) latency: Mutex<Latency>,
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) addr: SocketAddr,
-    /// Nanoseconds the simulated controllers spent reacting (their one
-    /// task's passes), since the last counter reset.
-    pub(crate) controllers_busy: std::sync::atomic::AtomicU64,
+    /// Nanoseconds each simulated component spent reacting (its task's
+    /// passes), since the last counter reset, by
+    /// [`crate::controllers::Component::index`].
+    pub(crate) controllers_busy: [std::sync::atomic::AtomicU64; 5],
 }
 
 impl Shared {
@@ -41,7 +42,7 @@ impl Shared {
             latency: Mutex::new(latency),
             faults: Mutex::new(Vec::new()),
             addr,
-            controllers_busy: std::sync::atomic::AtomicU64::new(0),
+            controllers_busy: Default::default(),
         }
     }
 }

@@ -87,6 +87,7 @@ type RefIndex = HashMap<(Ref, String, String), BTreeSet<(String, String)>>;
 pub(crate) struct Stored {
     pub(crate) value: Value,
     json: OnceLock<Bytes>,
+    refs: OnceLock<Vec<(Ref, String, String)>>,
 }
 
 impl Stored {
@@ -94,7 +95,14 @@ impl Stored {
         Arc::new(Stored {
             value,
             json: OnceLock::new(),
+            refs: OnceLock::new(),
         })
+    }
+
+    /// The references the object (of `res`, in `ns`: always the same for
+    /// one stored object) makes to others, found once ([`references`]).
+    pub(crate) fn refs(&self, res: Res, ns: &str) -> &[(Ref, String, String)] {
+        self.refs.get_or_init(|| references(res, ns, &self.value))
     }
 
     /// The object as JSON, encoded once.
@@ -115,6 +123,9 @@ struct Inner {
     history_at: VecDeque<std::time::Instant>,
     /// The resourceVersion up to which the history was dropped.
     compacted: u64,
+    /// The changes of each watched resource (by [`watch_key`]), so that a
+    /// change wakes only the watches of its own resource.
+    watches: HashMap<usize, broadcast::Sender<Arc<Change>>>,
 }
 
 /// The references `obj` (of `res`, in `ns`) makes to other objects.
@@ -165,26 +176,25 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
 impl Inner {
     /// Stores `obj` under `key`, keeping the reference index in step.
     fn put(&mut self, key: Key, obj: Arc<Stored>) {
-        let res = resources::at(key.0);
-        let new_refs = references(res, &key.1, &obj.value);
-        let old = self.objects.insert(key.clone(), obj);
-        self.reindex(&key, old.as_ref().map(|o| &o.value), new_refs);
+        let old = self.objects.insert(key.clone(), obj.clone());
+        self.reindex(&key, old.as_deref(), Some(&obj));
     }
 
     /// Removes the object under `key`, keeping the reference index in step.
     fn take(&mut self, key: &Key) {
         let old = self.objects.remove(key);
-        self.reindex(key, old.as_ref().map(|o| &o.value), Vec::new());
+        self.reindex(key, old.as_deref(), None);
     }
 
-    fn reindex(&mut self, key: &Key, old: Option<&Value>, new_refs: Vec<(Ref, String, String)>) {
+    fn reindex(&mut self, key: &Key, old: Option<&Stored>, new: Option<&Stored>) {
         let res = resources::at(key.0);
-        let old_refs = old.map(|o| references(res, &key.1, o)).unwrap_or_default();
+        let old_refs = old.map_or(&[][..], |o| o.refs(res, &key.1));
+        let new_refs = new.map_or(&[][..], |o| o.refs(res, &key.1));
         if old_refs == new_refs {
             return;
         }
         let referrer = (key.1.clone(), key.2.clone());
-        for r in old_refs {
+        for r in old_refs.iter().cloned() {
             if let std::collections::hash_map::Entry::Occupied(mut e) = self.refs.entry(r) {
                 e.get_mut().remove(&referrer);
                 if e.get().is_empty() {
@@ -192,7 +202,7 @@ impl Inner {
                 }
             }
         }
-        for r in new_refs {
+        for r in new_refs.iter().cloned() {
             self.refs.entry(r).or_default().insert(referrer.clone());
         }
     }
@@ -268,10 +278,48 @@ pub(crate) struct DeleteOptions {
     pub(crate) dry_run: bool,
 }
 
+/// Whether an object `name` of `res` may be created in `ns` now: its
+/// namespace exists and is not terminating, and the name is free.
+fn check_can_create(inner: &Inner, res: Res, ns: &str, name: &str) -> Result<(), ApiError> {
+    if res.namespaced {
+        match Store::find(inner, &resources::NAMESPACES, "", ns) {
+            None => return Err(ApiError::namespace_missing(ns)),
+            Some(n) if is_deleting(&n.value) => {
+                return Err(ApiError::forbidden(
+                    res,
+                    name,
+                    &format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if Store::find(inner, res, ns, name).is_some() {
+        return Err(ApiError::already_exists(res, name));
+    }
+    Ok(())
+}
+
+/// A resource's key among the watch channels: the address of its
+/// definition, which stays put for the life of the process (runtime CRDs'
+/// definitions are never freed).
+fn watch_key(res: Res) -> usize {
+    std::ptr::from_ref(res) as usize
+}
+
+/// Changes a watch (or the controllers) may fall behind by before it is
+/// told it missed some.
+const WATCH_BUFFER: usize = 16_384;
+
 /// The store.
 pub(crate) struct Store {
     inner: Mutex<Inner>,
-    tx: broadcast::Sender<Arc<Change>>,
+    /// The changes the controllers react to (not those of kinds that only
+    /// report, such as Events and Leases), so that recording an Event
+    /// wakes no controller.
+    controllers_tx: broadcast::Sender<Arc<Change>>,
     /// The CrossNamespaceVolumeDataSource feature gate.
     cross_namespace: bool,
 }
@@ -399,10 +447,10 @@ fn same_spec(a: &Value, b: &Value) -> bool {
 
 impl Store {
     pub(crate) fn new(cross_namespace: bool) -> Self {
-        let (tx, _) = broadcast::channel(16_384);
+        let (controllers_tx, _) = broadcast::channel(WATCH_BUFFER);
         Store {
             inner: Mutex::new(Inner::default()),
-            tx,
+            controllers_tx,
             cross_namespace,
         }
     }
@@ -411,8 +459,9 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
-        self.tx.subscribe()
+    /// The changes the controllers react to, from now on.
+    pub(crate) fn subscribe_controllers(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.controllers_tx.subscribe()
     }
 
     /// Forgets the change history, as etcd compaction does: watches from an
@@ -498,8 +547,12 @@ impl Store {
         ns: Option<&str>,
         rv: Option<u64>,
     ) -> Result<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>), ApiError> {
-        let inner = self.lock();
-        let rx = self.tx.subscribe();
+        let mut inner = self.lock();
+        let rx = inner
+            .watches
+            .entry(watch_key(res))
+            .or_insert_with(|| broadcast::channel(WATCH_BUFFER).0)
+            .subscribe();
         let in_ns = |c: &Change| ns.is_none_or(|n| !res.namespaced || c.namespace == n);
         let replay = match rv {
             None => inner
@@ -552,7 +605,12 @@ impl Store {
                 None => break,
             }
         }
-        let _ = self.tx.send(change);
+        if !resources::reports_only(change.res) {
+            let _ = self.controllers_tx.send(change.clone());
+        }
+        if let Some(tx) = inner.watches.get(&watch_key(change.res)) {
+            let _ = tx.send(change);
+        }
     }
 
     /// Creates an object.
@@ -563,8 +621,9 @@ impl Store {
         obj: Value,
         w: Writer<'_>,
     ) -> Result<Arc<Stored>, ApiError> {
-        let mut inner = self.lock();
-        self.write(&mut inner, res, ns, None, obj, w, Ownership::Update)
+        // A create is never stale: what changed meanwhile is an error.
+        self.write(res, ns, None, obj, w, Ownership::Update)
+            .map(|s| s.expect("a create is checked, not compared"))
     }
 
     /// Replaces an object (PUT).
@@ -576,11 +635,15 @@ impl Store {
         obj: Value,
         w: Writer<'_>,
     ) -> Result<Arc<Stored>, ApiError> {
-        let mut inner = self.lock();
-        let old =
-            Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
         self.check_name(res, name, &obj)?;
-        self.write(&mut inner, res, ns, Some(old), obj, w, Ownership::Update)
+        loop {
+            let old = self
+                .get_stored(res, ns, name)
+                .ok_or_else(|| ApiError::not_found(res, name))?;
+            if let Some(s) = self.write(res, ns, Some(old), obj.clone(), w, Ownership::Update)? {
+                return Ok(s);
+            }
+        }
     }
 
     fn check_name(&self, _res: Res, name: &str, obj: &Value) -> Result<(), ApiError> {
@@ -603,58 +666,73 @@ impl Store {
         body: &Value,
         w: Writer<'_>,
     ) -> Result<(Arc<Stored>, bool), ApiError> {
-        let mut inner = self.lock();
-        let old = Self::find(&inner, res, ns, name);
-        match kind {
-            PatchKind::Apply { force } => {
-                let av = body.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-                let kd = body.get("kind").and_then(Value::as_str).unwrap_or("");
-                if av.is_empty() || kd.is_empty() {
-                    return Err(ApiError::bad_request(
-                        "invalid object type: apiVersion and kind must be set in an applied configuration",
-                    ));
-                }
-                if av != res.api_version() || kd != res.kind {
-                    return Err(ApiError::bad_request(format!(
-                        "the API version and kind in the applied configuration ({av}, {kd}) do not match the URL ({}, {})",
-                        res.api_version(),
-                        res.kind
-                    )));
-                }
-                self.check_name(res, name, body)?;
-                if old.is_none() && w.sub.is_some() {
-                    return Err(ApiError::not_found(res, name));
-                }
-                let scope = scope_for(res, w.sub);
-                let mut config = body.clone();
-                if let Some(m) = config.get_mut("metadata").and_then(Value::as_object_mut) {
-                    m.remove("resourceVersion");
-                    m.remove("managedFields");
-                }
-                let live = old.as_ref().map(|o| &o.value);
-                let applied = fields::apply(live, &config, scope, w.manager, w.sub, force)
-                    .map_err(|conflicts| conflict_error(res, name, &conflicts))?;
-                let mut new = applied.object;
-                meta_mut(&mut new).insert("name".into(), json!(name));
-                let created = old.is_none();
-                let ownership = Ownership::Apply {
-                    applied: applied.applied,
-                    entries: applied.entries,
-                };
-                let out = self.write(&mut inner, res, ns, old, new, w, ownership)?;
-                Ok((out, created))
+        if let PatchKind::Apply { .. } = kind {
+            let av = body.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            let kd = body.get("kind").and_then(Value::as_str).unwrap_or("");
+            if av.is_empty() || kd.is_empty() {
+                return Err(ApiError::bad_request(
+                    "invalid object type: apiVersion and kind must be set in an applied configuration",
+                ));
             }
-            PatchKind::Merge | PatchKind::Json => {
-                let old = old.ok_or_else(|| ApiError::not_found(res, name))?;
-                let mut new = old.value.clone();
-                if kind == PatchKind::Merge {
-                    json_patch::merge(&mut new, body);
-                } else {
-                    apply_json_patch(&mut new, body)?;
+            if av != res.api_version() || kd != res.kind {
+                return Err(ApiError::bad_request(format!(
+                    "the API version and kind in the applied configuration ({av}, {kd}) do not match the URL ({}, {})",
+                    res.api_version(),
+                    res.kind
+                )));
+            }
+            self.check_name(res, name, body)?;
+        }
+        // Read, change, write; again from the current object when someone
+        // else wrote in between.
+        loop {
+            let old = self.get_stored(res, ns, name);
+            let created = old.is_none();
+            let (new, ownership) = match kind {
+                PatchKind::Apply { force } => {
+                    if created && w.sub.is_some() {
+                        return Err(ApiError::not_found(res, name));
+                    }
+                    let scope = scope_for(res, w.sub);
+                    let mut config = body.clone();
+                    if let Some(m) = config.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("resourceVersion");
+                        m.remove("managedFields");
+                    }
+                    let live = old.as_ref().map(|o| &o.value);
+                    let applied = fields::apply(live, &config, scope, w.manager, w.sub, force)
+                        .map_err(|conflicts| conflict_error(res, name, &conflicts))?;
+                    let mut new = applied.object;
+                    meta_mut(&mut new).insert("name".into(), json!(name));
+                    let ownership = Ownership::Apply {
+                        applied: applied.applied,
+                        entries: applied.entries,
+                    };
+                    (new, ownership)
                 }
-                self.check_name(res, name, &new)?;
-                let out = self.write(&mut inner, res, ns, Some(old), new, w, Ownership::Update)?;
-                Ok((out, false))
+                PatchKind::Merge | PatchKind::Json => {
+                    let Some(old) = &old else {
+                        return Err(ApiError::not_found(res, name));
+                    };
+                    let mut new = old.value.clone();
+                    if kind == PatchKind::Merge {
+                        json_patch::merge(&mut new, body);
+                    } else {
+                        apply_json_patch(&mut new, body)?;
+                    }
+                    self.check_name(res, name, &new)?;
+                    (new, Ownership::Update)
+                }
+            };
+            match self.write(res, ns, old, new, w, ownership) {
+                Ok(Some(out)) => return Ok((out, created)),
+                Ok(None) => continue,
+                // Created by someone else meanwhile: the apply becomes an
+                // update of what they created.
+                Err(e) if created && e.code == 409 && matches!(kind, PatchKind::Apply { .. }) => {
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -667,18 +745,21 @@ impl Store {
         ns: &str,
         name: &str,
         w: Writer<'_>,
-        f: impl FnOnce(&mut Value),
+        mut f: impl FnMut(&mut Value),
     ) -> Result<Option<Arc<Stored>>, ApiError> {
-        let mut inner = self.lock();
-        let old =
-            Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
-        let mut new = old.value.clone();
-        f(&mut new);
-        if new == old.value {
-            return Ok(None);
+        loop {
+            let old = self
+                .get_stored(res, ns, name)
+                .ok_or_else(|| ApiError::not_found(res, name))?;
+            let mut new = old.value.clone();
+            f(&mut new);
+            if new == old.value {
+                return Ok(None);
+            }
+            if let Some(s) = self.write(res, ns, Some(old), new, w, Ownership::Update)? {
+                return Ok(Some(s));
+            }
         }
-        self.write(&mut inner, res, ns, Some(old), new, w, Ownership::Update)
-            .map(Some)
     }
 
     fn find(inner: &Inner, res: Res, ns: &str, name: &str) -> Option<Arc<Stored>> {
@@ -689,17 +770,23 @@ impl Store {
             .cloned()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Admits `new` as the successor of `old` (`None`: a create) and
+    /// stores it. Admission (pruning, defaults, validation, field
+    /// ownership) runs without the store's lock, as the API server admits
+    /// a write before its compare-and-swap on etcd (apiserver
+    /// `pkg/storage/etcd3/store.go`, `GuaranteedUpdate`); the write is
+    /// then committed only if `old` is still the stored object. `Ok(None)`:
+    /// it was not (someone else wrote in between), and the caller starts
+    /// again from the current object, as `GuaranteedUpdate` does.
     fn write(
         &self,
-        inner: &mut Inner,
         res: Res,
         ns: &str,
         old: Option<Arc<Stored>>,
         mut new: Value,
         w: Writer<'_>,
         ownership: Ownership,
-    ) -> Result<Arc<Stored>, ApiError> {
+    ) -> Result<Option<Arc<Stored>>, ApiError> {
         let ns = if res.namespaced { ns } else { "" };
         let scope = scope_for(res, w.sub);
         if let Some(m) = new.as_object_mut() {
@@ -720,7 +807,8 @@ impl Store {
         } else {
             meta_mut(&mut new).remove("namespace");
         }
-        validate::prune_unknown(res, &mut new, w.strict).map_err(ApiError::bad_request)?;
+        validate::prune_unknown(res, &mut new, old.as_ref().map(|o| &o.value), w.strict)
+            .map_err(ApiError::bad_request)?;
         let now = now_rfc3339();
         match old.as_ref().map(|o| &o.value) {
             None => {
@@ -731,30 +819,16 @@ impl Store {
                     meta_mut(&mut new).insert("name".into(), json!(format!("{prefix}{suffix}")));
                 }
                 let name = meta_str(&new, "name").unwrap_or("").to_string();
-                if res.namespaced {
-                    match Self::find(inner, &resources::NAMESPACES, "", ns) {
-                        None => return Err(ApiError::namespace_missing(ns)),
-                        Some(n) if is_deleting(&n.value) => {
-                            return Err(ApiError::forbidden(
-                                res,
-                                &name,
-                                &format!(
-                                    "unable to create new content in namespace {ns} because it is being terminated"
-                                ),
-                            ));
-                        }
-                        _ => {}
-                    }
-                }
-                if Self::find(inner, res, ns, &name).is_some() {
-                    return Err(ApiError::already_exists(res, &name));
+                {
+                    let inner = self.lock();
+                    check_can_create(&inner, res, ns, &name)?;
                 }
                 if res.status
                     && let Some(m) = new.as_object_mut()
                 {
                     m.remove("status");
                 }
-                defaults(inner, res, &mut new, self.cross_namespace);
+                defaults(&self.lock(), res, &mut new, self.cross_namespace);
                 let causes = validate::check_create(res, &new);
                 if !causes.is_empty() {
                     return Err(ApiError::invalid(res, &name, &causes));
@@ -884,12 +958,20 @@ impl Store {
         if let Some(old) = &old
             && same_but_versions(&old.value, &new)
         {
-            return Ok(old.clone());
+            return Ok(Some(old.clone()));
         }
         if w.dry_run {
-            return Ok(Stored::new(new));
+            return Ok(Some(Stored::new(new)));
         }
         let name = meta_str(&new, "name").unwrap_or("").to_string();
+        let mut inner = self.lock();
+        let current = Self::find(&inner, res, ns, &name);
+        match (&old, &current) {
+            (None, _) => check_can_create(&inner, res, ns, &name)?,
+            (Some(o), Some(c)) if Arc::ptr_eq(o, c) => {}
+            _ => return Ok(None),
+        }
+        let inner = &mut *inner;
         inner.rv += 1;
         let rv = inner.rv;
         meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
@@ -932,7 +1014,7 @@ impl Store {
                 },
             );
         }
-        Ok(stored)
+        Ok(Some(stored))
     }
 
     /// Deletes an object: at once without finalizers, otherwise by setting
@@ -1281,6 +1363,47 @@ mod tests {
             )
             .unwrap();
         store
+    }
+
+    #[test]
+    fn a_write_that_lost_a_race_starts_again_from_the_current_object() {
+        let store = store_with_claim();
+        let mut attempts = 0;
+        let out = store
+            .mutate(&resources::PVCS, "team", "data", Writer::new("a"), |v| {
+                attempts += 1;
+                if attempts == 1 {
+                    // Someone else writes between this read and its commit.
+                    store
+                        .mutate(&resources::PVCS, "team", "data", Writer::new("b"), |o| {
+                            o["metadata"]["labels"]["b"] = json!("from-b");
+                        })
+                        .unwrap();
+                }
+                v["metadata"]["labels"]["a"] = json!("from-a");
+            })
+            .unwrap()
+            .expect("a change");
+        assert_eq!(attempts, 2, "the stale write is admitted again");
+        // Neither write is lost, and the stored object is the one returned.
+        let labels = &out.value["metadata"]["labels"];
+        assert_eq!(
+            (labels["a"].as_str(), labels["b"].as_str()),
+            (Some("from-a"), Some("from-b"))
+        );
+        assert_eq!(
+            store.get(&resources::PVCS, "team", "data").unwrap(),
+            out.value
+        );
+        // A create that finds its name taken at commit is refused, not lost.
+        let taken = store.create(
+            &resources::PVCS,
+            "team",
+            json!({"metadata": {"name": "data"},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ""}}),
+            Writer::new("c"),
+        );
+        assert_eq!(taken.unwrap_err().code, 409);
     }
 
     #[test]

@@ -373,10 +373,20 @@ fn claim_data_sources(obj: &Value) -> Option<Cause> {
 
 /// Fields a snapshot object's schema does not declare. With strict field
 /// validation they are refused (400, as `strict decoding error`); otherwise
-/// they are dropped, as the API server prunes them.
-pub(crate) fn prune_unknown(res: Res, obj: &mut Value, strict: bool) -> Result<(), String> {
+/// they are dropped, as the API server prunes them. On update, `old` is the
+/// stored object: what the write leaves equal to it was pruned before.
+pub(crate) fn prune_unknown(
+    res: Res,
+    obj: &mut Value,
+    old: Option<&Value>,
+    strict: bool,
+) -> Result<(), String> {
+    let structure = |obj: &Value| match old {
+        Some(old) => crate::crd_validation::validate_structure_update(old, obj),
+        None => crate::crd_validation::validate_structure(obj),
+    };
     let v: Vec<Cause> = if res.group == golden_core::crd::SNAPSHOT_GROUP {
-        match crate::crd_validation::validate_structure(obj) {
+        match structure(obj) {
             Ok(()) => return Ok(()),
             Err(v) => causes(v),
         }

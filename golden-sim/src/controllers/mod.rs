@@ -17,12 +17,17 @@
 //! objects (k8s-openapi types, [`golden_core::crd`] types) with unit
 //! tests, and its controller applies them to the store.
 //!
-//! One task reacts to store changes (after the configured reaction delay)
-//! with a reconcile pass over the objects those changes touched, the
-//! objects related to them (a snapshot and its content, a claim and its
-//! source snapshot, class and volume) and the retries that fell due; every
-//! step is idempotent, so passes converge. At start, and whenever changes
-//! were missed, a pass covers every object.
+//! They run as four tasks, one per upstream component
+//! ([`Component`]): kube-controller-manager (the namespace controller, PV
+//! reclaim and the protection controllers), the snapshot controller, the
+//! CSI snapshotter sidecar and the CSI external-provisioner, each a
+//! separate process in a cluster, reacting to the API server's changes on
+//! its own. Each task reacts to store changes (after the configured
+//! reaction delay) with a reconcile pass over the objects those changes
+//! touched, the objects related to them (a snapshot and its content, a
+//! claim and its source snapshot, class and volume) and the retries that
+//! fell due; every step is idempotent, so passes converge. At start, and
+//! whenever changes were missed, a pass covers every object.
 
 pub(crate) mod namespace;
 pub(crate) mod provisioner;
@@ -43,7 +48,7 @@ use tokio::time::Instant;
 use crate::error::ApiError;
 use crate::resources::{self, Res};
 use crate::server::Shared;
-use crate::store::{Change, DeleteOptions, Ref, Stored, Writer, references};
+use crate::store::{Change, DeleteOptions, Ref, Stored, Writer};
 use crate::util::{self, MetaExt};
 
 pub use provisioner::SELECTED_NODE_ANNOTATION;
@@ -55,9 +60,88 @@ pub use snapshot::{
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 
+/// The upstream component a controllers task plays: which steps its
+/// passes run and which changes it queues work for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Component {
+    /// kube-controller-manager: the namespace controller, the PV
+    /// controller's reclaim and the pvc- and pv-protection controllers.
+    ControllerManager,
+    /// The snapshot controller (external-snapshotter common-controller).
+    SnapshotController,
+    /// The CSI snapshotter sidecar (external-snapshotter sidecar-controller).
+    Snapshotter,
+    /// The CSI external-provisioner (with the binding of what it
+    /// provisions).
+    Provisioner,
+    /// Every component in one pass, in the order changes flow (the unit
+    /// tests' harness).
+    All,
+}
+
+impl Component {
+    /// The components that run as tasks of their own.
+    pub(crate) const TASKS: [Component; 4] = [
+        Component::ControllerManager,
+        Component::SnapshotController,
+        Component::Snapshotter,
+        Component::Provisioner,
+    ];
+
+    /// The index of its busy-time counter.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Component::ControllerManager => 0,
+            Component::SnapshotController => 1,
+            Component::Snapshotter => 2,
+            Component::Provisioner => 3,
+            Component::All => 4,
+        }
+    }
+
+    /// Its name, as the upstream binary is called.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Component::ControllerManager => "kube-controller-manager",
+            Component::SnapshotController => "snapshot-controller",
+            Component::Snapshotter => "csi-snapshotter",
+            Component::Provisioner => "csi-provisioner",
+            Component::All => "all",
+        }
+    }
+
+    fn runs(self, other: Component) -> bool {
+        self == other || self == Component::All
+    }
+
+    /// What its passes read.
+    fn wants(self) -> Wants {
+        let c = |x| self.runs(x);
+        Wants {
+            namespaces: c(Component::ControllerManager),
+            claims: c(Component::ControllerManager) || c(Component::Provisioner),
+            volumes: c(Component::ControllerManager),
+            snapshots: c(Component::SnapshotController),
+            contents: c(Component::SnapshotController) || c(Component::Snapshotter),
+        }
+    }
+}
+
+/// Which sets of [`Dirty`] a component's passes read.
+#[derive(Debug, Clone, Copy)]
+struct Wants {
+    namespaces: bool,
+    claims: bool,
+    volumes: bool,
+    snapshots: bool,
+    contents: bool,
+}
+
 /// The controllers' shared state: the store, the CSI drivers' providers
 /// and the retry schedule.
 pub(crate) struct Controllers {
+    /// The component this task plays.
+    component: Component,
     shared: Arc<Shared>,
     providers: Vec<Arc<dyn SnapshotProvider>>,
     delay: Duration,
@@ -93,6 +177,27 @@ struct Dirty {
     volumes: BTreeSet<String>,
     snapshots: BTreeSet<(String, String)>,
     contents: BTreeSet<String>,
+}
+
+impl Dirty {
+    /// Empties the sets a component does not read.
+    fn keep(&mut self, w: Wants) {
+        if !w.namespaces {
+            self.namespaces.clear();
+        }
+        if !w.claims {
+            self.claims.clear();
+        }
+        if !w.volumes {
+            self.volumes.clear();
+        }
+        if !w.snapshots {
+            self.snapshots.clear();
+        }
+        if !w.contents {
+            self.contents.clear();
+        }
+    }
 }
 
 /// The object an Event is about (its `involvedObject`).
@@ -151,11 +256,13 @@ impl Note {
 
 impl Controllers {
     pub(crate) fn new(
+        component: Component,
         shared: Arc<Shared>,
         providers: Vec<Arc<dyn SnapshotProvider>>,
         delay: Duration,
     ) -> Self {
         Controllers {
+            component,
             shared,
             providers,
             delay,
@@ -164,7 +271,7 @@ impl Controllers {
     }
 
     pub(crate) async fn run(mut self) {
-        let mut rx = self.shared.store.subscribe();
+        let mut rx = self.shared.store.subscribe_controllers();
         let mut dirty = Dirty {
             all: true,
             ..Dirty::default()
@@ -173,7 +280,7 @@ impl Controllers {
             let started = std::time::Instant::now();
             self.pass(std::mem::take(&mut dirty)).await;
             self.busy(started);
-            // Wait for a change that matters (events and leases only report) or a retry.
+            // Wait for a change or a retry.
             let wake = self.next_retry();
             loop {
                 tokio::select! {
@@ -211,13 +318,13 @@ impl Controllers {
     /// Adds the time since `started` to the controllers' busy time.
     fn busy(&self, started: std::time::Instant) {
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.shared
-            .controllers_busy
+        self.shared.controllers_busy[self.component.index()]
             .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// One reaction of every controller to the objects in `dirty` and the
-    /// retries that fell due. They run downstream first, so a change
+    /// One reaction of the component's controllers to the objects in
+    /// `dirty` and the retries that fell due. With every component in one
+    /// pass ([`Component::All`]) they run downstream first, so a change
     /// travels one hop per pass (content ready, then snapshot ready, then
     /// claim bound), each hop after the reaction delay, as with separate
     /// controllers in a cluster.
@@ -226,25 +333,47 @@ impl Controllers {
             self.mark_all(&mut dirty);
         }
         self.mark_due(&mut dirty);
-        self.namespaces(&dirty.namespaces);
-        self.provisioner(&dirty.claims);
-        self.reclaim(&dirty.volumes);
-        self.protection(&dirty.claims, &dirty.volumes);
-        self.snapshots(&dirty.snapshots);
-        self.contents(&dirty.contents);
-        self.sidecar(&dirty.contents).await;
+        let c = self.component;
+        if c.runs(Component::ControllerManager) {
+            self.namespaces(&dirty.namespaces);
+        }
+        if c.runs(Component::Provisioner) {
+            self.provisioner(&dirty.claims);
+        }
+        if c.runs(Component::ControllerManager) {
+            self.reclaim(&dirty.volumes);
+            self.protection(&dirty.claims, &dirty.volumes);
+        }
+        if c.runs(Component::SnapshotController) {
+            self.snapshots(&dirty.snapshots);
+            self.contents(&dirty.contents);
+        }
+        if c.runs(Component::Snapshotter) {
+            self.sidecar(&dirty.contents).await;
+        }
     }
 
-    /// Queues every object the controllers look after.
+    /// Queues every object the component looks after.
     fn mark_all(&self, d: &mut Dirty) {
         let store = &self.shared.store;
         let names = |res| store.keys(res).into_iter().map(|(_, n)| n);
-        d.namespaces.extend(names(&resources::NAMESPACES));
-        d.claims.extend(store.keys(&resources::PVCS));
-        d.volumes.extend(names(&resources::PVS));
-        d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
-        d.contents
-            .extend(names(&resources::VOLUME_SNAPSHOT_CONTENTS));
+        let w = self.component.wants();
+        if w.namespaces {
+            d.namespaces.extend(names(&resources::NAMESPACES));
+        }
+        if w.claims {
+            d.claims.extend(store.keys(&resources::PVCS));
+        }
+        if w.volumes {
+            d.volumes.extend(names(&resources::PVS));
+        }
+        if w.snapshots {
+            d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
+        }
+        if w.contents {
+            d.contents
+                .extend(names(&resources::VOLUME_SNAPSHOT_CONTENTS));
+        }
     }
 
     /// Queues the targets of the retries that fell due.
@@ -271,69 +400,87 @@ impl Controllers {
     }
 
     /// Queues the object a change names and the objects whose
-    /// reconciliation reads it.
+    /// reconciliation reads it, as far as this component reads them.
     fn note(&self, c: &Change, d: &mut Dirty) {
         let res = c.res;
         if resources::reports_only(res) {
             return;
         }
+        let w = self.component.wants();
         let store = &self.shared.store;
         let ns = c.namespace.as_str();
         let n = util::name_of(&c.object.value).to_string();
         let key = (ns.to_string(), n.clone());
         let versions = || std::iter::once(&c.object.value).chain(c.old.as_ref().map(|o| &o.value));
         let refs = |want: Ref| {
-            versions()
-                .flat_map(move |o| references(res, ns, o))
+            std::iter::once(&c.object)
+                .chain(&c.old)
+                .flat_map(move |o| o.refs(res, ns))
                 .filter(move |(r, _, _)| *r == want)
-                .map(|(_, t_ns, t_n)| (t_ns, t_n))
+                .map(|(_, t_ns, t_n)| (t_ns.clone(), t_n.clone()))
         };
         // A terminating namespace waits for its objects to go.
-        if res.namespaced && !ns.is_empty() {
+        if w.namespaces && res.namespaced && !ns.is_empty() {
             d.namespaces.insert(ns.to_string());
         }
         if std::ptr::eq(res, &resources::NAMESPACES) {
             d.namespaces.insert(n);
         } else if std::ptr::eq(res, &resources::PVCS) {
-            for o in versions() {
-                if let Some(v) = util::str_at(o, "/spec/volumeName").filter(|v| !v.is_empty()) {
-                    d.volumes.insert(v.to_string());
+            if w.volumes {
+                for o in versions() {
+                    if let Some(v) = util::str_at(o, "/spec/volumeName").filter(|v| !v.is_empty()) {
+                        d.volumes.insert(v.to_string());
+                    }
                 }
+                let volumes = store.referrers(Ref::VolumeToClaim, ns, &n);
+                d.volumes.extend(volumes.into_iter().map(|(_, v)| v));
             }
             d.snapshots.extend(refs(Ref::ClaimToSnapshot));
-            let volumes = store.referrers(Ref::VolumeToClaim, ns, &n);
-            d.volumes.extend(volumes.into_iter().map(|(_, v)| v));
             d.claims.insert(key);
         } else if std::ptr::eq(res, &resources::PVS) {
             d.claims.extend(refs(Ref::VolumeToClaim));
             d.volumes.insert(n);
         } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOTS) {
-            d.contents
-                .extend(refs(Ref::SnapshotToContent).map(|(_, c)| c));
-            let contents = store.referrers(Ref::ContentToSnapshot, ns, &n);
-            d.contents.extend(contents.into_iter().map(|(_, c)| c));
-            d.claims
-                .extend(store.referrers(Ref::ClaimToSnapshot, ns, &n));
+            if w.contents {
+                d.contents
+                    .extend(refs(Ref::SnapshotToContent).map(|(_, c)| c));
+                let contents = store.referrers(Ref::ContentToSnapshot, ns, &n);
+                d.contents.extend(contents.into_iter().map(|(_, c)| c));
+            }
+            if w.claims {
+                d.claims
+                    .extend(store.referrers(Ref::ClaimToSnapshot, ns, &n));
+            }
             d.snapshots.insert(key);
         } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CONTENTS) {
             // The snapshots bound or pointing to it, and the claims
             // restoring from those (the provisioner checks the content).
-            let mut snapshots: BTreeSet<(String, String)> = refs(Ref::ContentToSnapshot).collect();
-            snapshots.extend(store.referrers(Ref::SnapshotToContent, "", &n));
-            for (s_ns, s_n) in &snapshots {
-                d.claims
-                    .extend(store.referrers(Ref::ClaimToSnapshot, s_ns, s_n));
+            if w.snapshots || w.claims {
+                let mut snapshots: BTreeSet<(String, String)> =
+                    refs(Ref::ContentToSnapshot).collect();
+                snapshots.extend(store.referrers(Ref::SnapshotToContent, "", &n));
+                if w.claims {
+                    for (s_ns, s_n) in &snapshots {
+                        d.claims
+                            .extend(store.referrers(Ref::ClaimToSnapshot, s_ns, s_n));
+                    }
+                }
+                d.snapshots.extend(snapshots);
             }
-            d.snapshots.extend(snapshots);
             d.contents.insert(n);
         } else if std::ptr::eq(res, &resources::STORAGE_CLASSES) {
-            d.claims.extend(store.referrers(Ref::ClaimToClass, "", &n));
+            if w.claims {
+                d.claims.extend(store.referrers(Ref::ClaimToClass, "", &n));
+            }
         } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CLASSES) {
             // A dynamic snapshot waiting for its class.
-            d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
-        } else if std::ptr::eq(res, &resources::REFERENCE_GRANTS) {
+            if w.snapshots {
+                d.snapshots.extend(store.keys(&resources::VOLUME_SNAPSHOTS));
+            }
+        } else if std::ptr::eq(res, &resources::REFERENCE_GRANTS) && w.claims {
             d.claims.extend(store.keys(&resources::PVCS));
         }
+        d.keep(w);
     }
 
     /// The typed objects of `res` named by `keys` that exist now.
@@ -407,7 +554,7 @@ impl Controllers {
 
     /// Changes the object `ns`/`n` of `res` with `f` as `w` (nothing
     /// happens when it is gone or `f` changes nothing).
-    fn mutate(&self, res: Res, ns: &str, n: &str, w: Writer<'_>, f: impl FnOnce(&mut Value)) {
+    fn mutate(&self, res: Res, ns: &str, n: &str, w: Writer<'_>, f: impl FnMut(&mut Value)) {
         let _ = self.shared.store.mutate(res, ns, n, w, f);
     }
 
@@ -492,7 +639,7 @@ pub(crate) mod harness {
             crate::metrics::Latency::default(),
             false,
         ));
-        let c = Controllers::new(shared, providers, Duration::ZERO);
+        let c = Controllers::new(Component::All, shared, providers, Duration::ZERO);
         c.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}));
         c
     }
@@ -515,7 +662,7 @@ pub(crate) mod harness {
             let name = util::name_of(&created.value).to_string();
             if let Some(st) = status.filter(|_| res.status) {
                 self.mutate(res, &ns, &name, Writer::status("test"), |v| {
-                    v["status"] = st
+                    v["status"] = st.clone()
                 });
             }
             self.shared

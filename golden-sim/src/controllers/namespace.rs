@@ -238,7 +238,7 @@ impl Controllers {
             "",
             ns.name(),
             Writer::status(NAMESPACE_CONTROLLER),
-            |v| v["status"]["conditions"] = body,
+            |v| v["status"]["conditions"] = body.clone(),
         );
     }
 }

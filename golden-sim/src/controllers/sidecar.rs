@@ -372,7 +372,7 @@ impl Controllers {
             "",
             vsc.name(),
             Writer::status(SNAPSHOTTER),
-            |v| v["status"] = body,
+            |v| v["status"] = body.clone(),
         );
     }
 

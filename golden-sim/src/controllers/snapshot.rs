@@ -566,7 +566,7 @@ impl Controllers {
             vs.name(),
             Writer::new(SNAPSHOT_CONTROLLER),
             |v| {
-                for f in add {
+                for f in &add {
                     util::add_finalizer(v, f);
                 }
             },
@@ -697,7 +697,7 @@ impl Controllers {
             vs.ns(),
             vs.name(),
             Writer::status(SNAPSHOT_CONTROLLER),
-            |v| v["status"] = body,
+            |v| v["status"] = body.clone(),
         );
         let about = About::of(&resources::VOLUME_SNAPSHOTS, vs);
         if created {
@@ -732,7 +732,7 @@ impl Controllers {
             vs.ns(),
             vs.name(),
             Writer::status(SNAPSHOT_CONTROLLER),
-            |v| v["status"] = body,
+            |v| v["status"] = body.clone(),
         );
         self.event(
             About::of(&resources::VOLUME_SNAPSHOTS, vs),
