@@ -1,4 +1,4 @@
-//! The simulated controllers, one module each, driven by one task:
+//! The simulated controllers, one module each:
 //!
 //! - [`namespace`]: the namespace controller (namespace deletion and its
 //!   conditions);
