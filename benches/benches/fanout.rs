@@ -47,7 +47,6 @@ fn bench_fanout(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 }
 
 fn main() {
-    golden_benches::keep_freed_heap();
     // The table measures golden's thread only; no other allocation touches
     // the counters, so they cost the timed runs nothing.
     ALLOC.count_marked_only();

@@ -137,37 +137,6 @@ impl CountingAlloc {
     }
 }
 
-/// Keeps freed heap memory in the process for the rest of the run
-/// (glibc only; elsewhere it does nothing).
-///
-/// The fan-out benchmarks run golden and the simulated cluster in one
-/// process, on two cores. By default glibc returns a thread arena's free
-/// top to the kernel as soon as it exceeds 128 KiB and grows it again on
-/// the next burst, so each burst of requests pays `mprotect` calls and
-/// page faults that neither an API server nor golden on its own would pay
-/// for the other's allocations (measured: about a sixth of the process's
-/// CPU time at concurrency 32, docs/decisions/0018). Call it at the start
-/// of `main`.
-pub fn keep_freed_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // Trim only above 1 GiB, grow arenas 64 MiB at a time, and serve
-        // blocks under 32 MiB from the arenas.
-        let settings = [
-            (libc::M_TRIM_THRESHOLD, 1 << 30),
-            (libc::M_TOP_PAD, 64 << 20),
-            (libc::M_MMAP_THRESHOLD, 32 << 20),
-        ];
-        for (param, value) in settings {
-            // SAFETY: mallopt only changes glibc's tuning parameters (under
-            // its arena lock); it takes plain integers.
-            #[allow(unsafe_code)]
-            let ok = unsafe { libc::mallopt(param, value) };
-            debug_assert_eq!(ok, 1, "mallopt({param}) was refused");
-        }
-    }
-}
-
 impl Default for CountingAlloc {
     fn default() -> Self {
         Self::new()

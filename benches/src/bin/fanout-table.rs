@@ -23,7 +23,6 @@ async fn main() {
             .map(|s| s.parse().expect("a namespace count"))
             .unwrap_or(default)
     };
-    golden_benches::keep_freed_heap();
     let (n, big) = (arg(1, 100), arg(2, 1000));
     // Only golden's thread is measured; the simulator's allocations are
     // left uncounted so that they do not contend for the counters.
