@@ -561,17 +561,7 @@ pub(crate) fn record(
     if old.is_none() && no_entries && matches!(ownership, Ownership::Update) {
         let tree = owned_tree(new, scope);
         if tree.as_object().is_some_and(|t| !t.is_empty()) {
-            let mut e = json!({
-                "manager": manager,
-                "operation": "Update",
-                "apiVersion": api_version,
-                "time": now,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": tree,
-            });
-            if let Some(s) = sub {
-                e["subresource"] = json!(s);
-            }
+            let e = update_entry(manager, api_version, sub, now, tree);
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.insert("managedFields".into(), Value::Array(vec![e]));
             }
@@ -607,6 +597,28 @@ pub(crate) fn record(
         }),
     }
     store_entries(new, &list);
+}
+
+/// A new `managedFields` entry: `manager`'s Update of `fields` (FieldsV1).
+fn update_entry(
+    manager: &str,
+    api_version: &str,
+    sub: Option<&str>,
+    now: &str,
+    fields: Value,
+) -> Value {
+    let mut e = json!({
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": api_version,
+        "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    });
+    if let Some(s) = sub {
+        e["subresource"] = json!(s);
+    }
+    e
 }
 
 /// The update half of [`record`]: the writer takes the fields it changed,
@@ -660,18 +672,13 @@ fn record_update(
         out.push(e);
     }
     if !own && !changed.is_empty() {
-        let mut e = json!({
-            "manager": manager,
-            "operation": "Update",
-            "apiVersion": api_version,
-            "time": now,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": to_fields_v1(changed),
-        });
-        if let Some(s) = sub {
-            e["subresource"] = json!(s);
-        }
-        out.push(e);
+        out.push(update_entry(
+            manager,
+            api_version,
+            sub,
+            now,
+            to_fields_v1(changed),
+        ));
     }
     if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut)
         && !out.is_empty()
