@@ -23,6 +23,13 @@
 //! `kubectl apply --server-side` and `kubectl delete`. It can inject
 //! latency and faults and counts every request.
 //!
+//! Writes are admitted as the API server admits them: pruning, validation
+//! and field ownership run without the store's lock, and the write commits
+//! only if the object it started from is still stored (otherwise it starts
+//! again from the current one). The controllers run as one task per
+//! upstream component (kube-controller-manager, snapshot-controller,
+//! csi-snapshotter, csi-provisioner), each reacting to the changes it reads.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use golden_core::memory::InMemoryProvider;

@@ -120,6 +120,46 @@ async fn matching_content_binds_and_becomes_ready() {
 }
 
 #[tokio::test]
+async fn each_upstream_component_reacts_as_a_task_of_its_own() {
+    let Env { sim, golden, .. } = env().await;
+    sim.reset_counters();
+    sim.seed_object(content(
+        "team.golden",
+        DRIVER,
+        &golden.handle,
+        "team",
+        "golden",
+        "Retain",
+    ));
+    sim.seed_object(snapshot("team", "golden", "team.golden"));
+    sim.seed_object(claim("team", "data", "golden", "2Gi", None));
+    eventually("the claim to bind", || {
+        pvc(&sim, "team", "data").filter(|p| p["status"]["phase"] == "Bound")
+    })
+    .await;
+    let busy = sim.controllers_busy_by_component();
+    let names: Vec<&str> = busy.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "kube-controller-manager",
+            "snapshot-controller",
+            "csi-snapshotter",
+            "csi-provisioner"
+        ]
+    );
+    // The snapshot controller, the sidecar and the provisioner each did
+    // their part, and the bound reported is the busiest of them.
+    for (name, d) in &busy[1..] {
+        assert!(!d.is_zero(), "{name} reacted: {busy:?}");
+    }
+    let max = busy.iter().map(|(_, d)| *d).max().unwrap();
+    assert_eq!(sim.controllers_busy(), max);
+    sim.reset_counters();
+    assert!(sim.controllers_busy().is_zero());
+}
+
+#[tokio::test]
 async fn content_for_another_snapshot_uid_is_misbound() {
     let Env { sim, golden, .. } = env().await;
     let mut c = content(
