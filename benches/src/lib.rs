@@ -715,8 +715,9 @@ pub mod fanout {
         ));
         out.push_str(
             "floor = (waves x (1 read + 3 writes) + 2) x latency, waves = namespaces / \
-             concurrency; objs/ns = objects returned by reads per namespace; peak heap = \
-             golden's own thread\n",
+             concurrency; objs/ns = objects returned by reads per namespace (golden's own \
+             objects found by its readiness lists, so it moves with timing; reading the \
+             10,000 foreign objects would add 100); peak heap = golden's own thread\n",
         );
         out.push_str(
             "targets: >= 50x faster than the kubectl loop and within 2x of the floor at \
