@@ -121,20 +121,12 @@ async fn matching_content_binds_and_becomes_ready() {
 
 #[tokio::test]
 async fn each_upstream_component_reacts_as_a_task_of_its_own() {
-    let Env { sim, golden, .. } = env().await;
+    let env = env().await;
+    let sim = &env.sim;
     sim.reset_counters();
-    sim.seed_object(content(
-        "team.golden",
-        DRIVER,
-        &golden.handle,
-        "team",
-        "golden",
-        "Retain",
-    ));
-    sim.seed_object(snapshot("team", "golden", "team.golden"));
-    sim.seed_object(claim("team", "data", "golden", "2Gi", None));
+    imported(&env, None, "2Gi").await;
     eventually("the claim to bind", || {
-        pvc(&sim, "team", "data").filter(|p| p["status"]["phase"] == "Bound")
+        pvc(sim, "team", "data").filter(|p| p["status"]["phase"] == "Bound")
     })
     .await;
     let busy = sim.controllers_busy_by_component();
