@@ -754,7 +754,11 @@ impl Store {
             let mut new = old.value.clone();
             f(&mut new);
             if new == old.value {
-                return Ok(None);
+                // No change, unless someone else wrote since the read.
+                match self.get_stored(res, ns, name) {
+                    Some(current) if Arc::ptr_eq(&current, &old) => return Ok(None),
+                    _ => continue,
+                }
             }
             if let Some(s) = self.write(res, ns, Some(old), new, w, Ownership::Update)? {
                 return Ok(Some(s));
@@ -958,7 +962,15 @@ impl Store {
         if let Some(old) = &old
             && same_but_versions(&old.value, &new)
         {
-            return Ok(Some(old.clone()));
+            // Nothing to write, if `old` is still what is stored; otherwise
+            // the change is judged again against the current object.
+            let current = Self::find(
+                &self.lock(),
+                res,
+                ns,
+                meta_str(&old.value, "name").unwrap_or(""),
+            );
+            return Ok(current.filter(|c| Arc::ptr_eq(c, old)));
         }
         if w.dry_run {
             return Ok(Some(Stored::new(new)));
@@ -1395,6 +1407,25 @@ mod tests {
             store.get(&resources::PVCS, "team", "data").unwrap(),
             out.value
         );
+        // A change that is none against a stale read is judged again against
+        // the current object, where it is one.
+        let mut reads = 0;
+        let out2 = store
+            .mutate(&resources::PVCS, "team", "data", Writer::new("a"), |v| {
+                reads += 1;
+                if reads == 1 {
+                    store
+                        .mutate(&resources::PVCS, "team", "data", Writer::new("b"), |o| {
+                            o["metadata"]["labels"].as_object_mut().unwrap().remove("a");
+                        })
+                        .unwrap();
+                }
+                v["metadata"]["labels"]["a"] = json!("from-a");
+            })
+            .unwrap()
+            .expect("a change against the current object");
+        assert_eq!(reads, 2);
+        assert_eq!(out2.value["metadata"]["labels"]["a"], "from-a");
         // A create that finds its name taken at commit is refused, not lost.
         let taken = store.create(
             &resources::PVCS,
