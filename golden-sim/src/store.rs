@@ -755,15 +755,21 @@ impl Store {
             f(&mut new);
             if new == old.value {
                 // No change, unless someone else wrote since the read.
-                match self.get_stored(res, ns, name) {
-                    Some(current) if Arc::ptr_eq(&current, &old) => return Ok(None),
-                    _ => continue,
+                if Self::is_current(&self.lock(), res, ns, name, &old) {
+                    return Ok(None);
                 }
+                continue;
             }
             if let Some(s) = self.write(res, ns, Some(old), new, w, Ownership::Update)? {
                 return Ok(Some(s));
             }
         }
+    }
+
+    /// Whether `old`, read from `ns`/`name` of `res`, is still the stored
+    /// object (no one wrote it since).
+    fn is_current(inner: &Inner, res: Res, ns: &str, name: &str, old: &Arc<Stored>) -> bool {
+        Self::find(inner, res, ns, name).is_some_and(|c| Arc::ptr_eq(&c, old))
     }
 
     fn find(inner: &Inner, res: Res, ns: &str, name: &str) -> Option<Arc<Stored>> {
@@ -964,24 +970,19 @@ impl Store {
         {
             // Nothing to write, if `old` is still what is stored; otherwise
             // the change is judged again against the current object.
-            let current = Self::find(
-                &self.lock(),
-                res,
-                ns,
-                meta_str(&old.value, "name").unwrap_or(""),
-            );
-            return Ok(current.filter(|c| Arc::ptr_eq(c, old)));
+            let name = meta_str(&old.value, "name").unwrap_or("");
+            let current = Self::is_current(&self.lock(), res, ns, name, old);
+            return Ok(current.then(|| old.clone()));
         }
         if w.dry_run {
             return Ok(Some(Stored::new(new)));
         }
         let name = meta_str(&new, "name").unwrap_or("").to_string();
         let mut inner = self.lock();
-        let current = Self::find(&inner, res, ns, &name);
-        match (&old, &current) {
-            (None, _) => check_can_create(&inner, res, ns, &name)?,
-            (Some(o), Some(c)) if Arc::ptr_eq(o, c) => {}
-            _ => return Ok(None),
+        match &old {
+            None => check_can_create(&inner, res, ns, &name)?,
+            Some(o) if Self::is_current(&inner, res, ns, &name, o) => {}
+            Some(_) => return Ok(None),
         }
         let inner = &mut *inner;
         inner.rv += 1;
@@ -1380,23 +1381,27 @@ mod tests {
     #[test]
     fn a_write_that_lost_a_race_starts_again_from_the_current_object() {
         let store = store_with_claim();
-        let mut attempts = 0;
-        let out = store
-            .mutate(&resources::PVCS, "team", "data", Writer::new("a"), |v| {
-                attempts += 1;
-                if attempts == 1 {
-                    // Someone else writes between this read and its commit.
-                    store
-                        .mutate(&resources::PVCS, "team", "data", Writer::new("b"), |o| {
-                            o["metadata"]["labels"]["b"] = json!("from-b");
-                        })
-                        .unwrap();
-                }
-                v["metadata"]["labels"]["a"] = json!("from-a");
-            })
-            .unwrap()
-            .expect("a change");
-        assert_eq!(attempts, 2, "the stale write is admitted again");
+        // Sets label `a` as manager "a" while manager "b" changes the labels
+        // with `meddle` between the first read and its commit; returns the
+        // result and how many times the change was made.
+        let race = |meddle: fn(&mut Value)| {
+            let mut reads = 0;
+            let out = store
+                .mutate(&resources::PVCS, "team", "data", Writer::new("a"), |v| {
+                    reads += 1;
+                    if reads == 1 {
+                        store
+                            .mutate(&resources::PVCS, "team", "data", Writer::new("b"), meddle)
+                            .unwrap();
+                    }
+                    v["metadata"]["labels"]["a"] = json!("from-a");
+                })
+                .unwrap()
+                .expect("a change");
+            (out, reads)
+        };
+        let (out, reads) = race(|o| o["metadata"]["labels"]["b"] = json!("from-b"));
+        assert_eq!(reads, 2, "the stale write is admitted again");
         // Neither write is lost, and the stored object is the one returned.
         let labels = &out.value["metadata"]["labels"];
         assert_eq!(
@@ -1409,23 +1414,11 @@ mod tests {
         );
         // A change that is none against a stale read is judged again against
         // the current object, where it is one.
-        let mut reads = 0;
-        let out2 = store
-            .mutate(&resources::PVCS, "team", "data", Writer::new("a"), |v| {
-                reads += 1;
-                if reads == 1 {
-                    store
-                        .mutate(&resources::PVCS, "team", "data", Writer::new("b"), |o| {
-                            o["metadata"]["labels"].as_object_mut().unwrap().remove("a");
-                        })
-                        .unwrap();
-                }
-                v["metadata"]["labels"]["a"] = json!("from-a");
-            })
-            .unwrap()
-            .expect("a change against the current object");
+        let (out, reads) = race(|o| {
+            o["metadata"]["labels"].as_object_mut().unwrap().remove("a");
+        });
         assert_eq!(reads, 2);
-        assert_eq!(out2.value["metadata"]["labels"]["a"], "from-a");
+        assert_eq!(out.value["metadata"]["labels"]["a"], "from-a");
         // A create that finds its name taken at commit is refused, not lost.
         let taken = store.create(
             &resources::PVCS,
