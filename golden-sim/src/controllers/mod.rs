@@ -179,27 +179,6 @@ struct Dirty {
     contents: BTreeSet<String>,
 }
 
-impl Dirty {
-    /// Empties the sets a component does not read.
-    fn keep(&mut self, w: Wants) {
-        if !w.namespaces {
-            self.namespaces.clear();
-        }
-        if !w.claims {
-            self.claims.clear();
-        }
-        if !w.volumes {
-            self.volumes.clear();
-        }
-        if !w.snapshots {
-            self.snapshots.clear();
-        }
-        if !w.contents {
-            self.contents.clear();
-        }
-    }
-}
-
 /// The object an Event is about (its `involvedObject`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct About<'a> {
@@ -282,22 +261,13 @@ impl Controllers {
             self.busy(started);
             // Wait for a change or a retry.
             let wake = self.next_retry();
-            loop {
-                tokio::select! {
-                    msg = rx.recv() => match msg {
-                        Ok(c) if resources::reports_only(c.res) => continue,
-                        Ok(c) => {
-                            self.note(&c, &mut dirty);
-                            break;
-                        }
-                        Err(RecvError::Lagged(_)) => {
-                            dirty.all = true;
-                            break;
-                        }
-                        Err(RecvError::Closed) => return,
-                    },
-                    _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => break,
-                }
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Ok(c) => self.note(&c, &mut dirty),
+                    Err(RecvError::Lagged(_)) => dirty.all = true,
+                    Err(RecvError::Closed) => return,
+                },
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
@@ -403,9 +373,6 @@ impl Controllers {
     /// reconciliation reads it, as far as this component reads them.
     fn note(&self, c: &Change, d: &mut Dirty) {
         let res = c.res;
-        if resources::reports_only(res) {
-            return;
-        }
         let w = self.component.wants();
         let store = &self.shared.store;
         let ns = c.namespace.as_str();
@@ -480,7 +447,6 @@ impl Controllers {
         } else if std::ptr::eq(res, &resources::REFERENCE_GRANTS) && w.claims {
             d.claims.extend(store.keys(&resources::PVCS));
         }
-        d.keep(w);
     }
 
     /// The typed objects of `res` named by `keys` that exist now.
