@@ -204,7 +204,7 @@ pub mod fanout {
     use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
     use golden_core::{
         CreateSnapshotOptions, ImportTarget, NamespacePolicy, PvcRef, Snapshot, SnapshotProvider,
-        render,
+        SnapshotProviderExt as _, render,
     };
     use golden_k8s::{Golden, ImportOptions};
     use golden_sim::{Latency, SimCluster, SimConfig, VolumeBindingMode};

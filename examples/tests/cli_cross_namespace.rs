@@ -4,6 +4,7 @@
 
 mod common;
 use common::{golden, text};
+use golden_core::SnapshotProviderExt as _;
 
 use std::process::Output;
 use std::sync::Arc;

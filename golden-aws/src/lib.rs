@@ -48,7 +48,7 @@
 //!
 //! ```no_run
 //! use golden_aws::EbsProvider;
-//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider};
+//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt};
 //!
 //! # async fn run() -> golden_core::Result<()> {
 //! let ebs = EbsProvider::builder().with_region("us-east-1").build().await?;

@@ -4,6 +4,7 @@
 
 mod support;
 
+use golden_core::SnapshotProviderExt as _;
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+use golden_core::SnapshotProviderExt as _;
 use std::time::Duration;
 
 use golden_aws::{

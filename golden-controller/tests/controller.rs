@@ -4,6 +4,7 @@
 //! deleted out of band; a controller stopped mid-import; a failing
 //! capture; a hundred claims at once, with the API writes they cost.
 
+use golden_core::SnapshotProviderExt as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,8 +10,10 @@
 //! This crate does no I/O. It holds:
 //! - [`SnapshotProvider`]: a cloud that snapshots disks (backends:
 //!   `golden-aws`, `golden-gcp`, golden-k8s's CSI provider, and
-//!   [`memory::InMemoryProvider`] here), with the conveniences every
-//!   provider gets in [`SnapshotProviderExt`];
+//!   [`memory::InMemoryProvider`] here), with what every provider gets
+//!   and none overrides in [`SnapshotProviderExt`] (`create_snapshot`,
+//!   which validates the options before the backend's `start_snapshot`;
+//!   `driver`; `disk_from_pv`);
 //! - [`ManifestBuilder`]: golden snapshot + [`ImportTarget`] -> typed
 //!   objects ([`ImportManifests`]), validated before anything is built;
 //! - golden's own declarative API, `golden.dev/v1alpha1` ([`api`]);

@@ -268,6 +268,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::SnapshotProviderExt as _;
     use crate::types::WaitOptions;
 
     fn fast_wait() -> WaitOptions {

@@ -1,6 +1,7 @@
 //! The [`SnapshotProvider`] trait: a cloud that snapshots disks.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,24 +57,10 @@ pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
     /// provider attributes.
     async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef>;
 
-    /// Starts a snapshot of `disk`. Returns at once, usually `Pending`; see
-    /// [`SnapshotProvider::wait_until_ready`].
-    ///
-    /// Options that fail [`CreateSnapshotOptions::validate`] are refused
-    /// here, before any call, for every backend; a backend implements the
-    /// rest in [`SnapshotProvider::start_snapshot`] and leaves this method
-    /// as it is.
-    async fn create_snapshot(
-        &self,
-        disk: &DiskRef,
-        options: &CreateSnapshotOptions,
-    ) -> Result<Snapshot> {
-        options.validate()?;
-        self.start_snapshot(disk, options).await
-    }
-
-    /// The backend's half of [`SnapshotProvider::create_snapshot`]: starts
-    /// a snapshot of `disk` with options already validated. Callers use
+    /// The backend's half of [`SnapshotProviderExt::create_snapshot`]:
+    /// starts a snapshot of `disk` with options already validated. Returns
+    /// at once, usually `Pending`; see
+    /// [`SnapshotProvider::wait_until_ready`]. Callers use
     /// `create_snapshot`.
     async fn start_snapshot(
         &self,
@@ -142,6 +129,23 @@ pub trait SnapshotProviderExt: SnapshotProvider {
     fn disk_from_pv(&self, pv: &PersistentVolume) -> Result<DiskRef> {
         self.manifest_builder().disk_from_pv(pv)
     }
+
+    /// Starts a snapshot of `disk`. Returns at once, usually `Pending`; see
+    /// [`SnapshotProvider::wait_until_ready`].
+    ///
+    /// Options that fail [`CreateSnapshotOptions::validate`] are refused
+    /// here, before any call, whatever the backend; the backend does the
+    /// rest in [`SnapshotProvider::start_snapshot`].
+    fn create_snapshot<'a>(
+        &'a self,
+        disk: &'a DiskRef,
+        options: &'a CreateSnapshotOptions,
+    ) -> impl Future<Output = Result<Snapshot>> + Send + 'a {
+        async move {
+            options.validate()?;
+            self.start_snapshot(disk, options).await
+        }
+    }
 }
 
 impl<T: SnapshotProvider + ?Sized> SnapshotProviderExt for T {}
@@ -202,13 +206,6 @@ macro_rules! forward_provider {
             }
             async fn describe_disk(&self, disk: &DiskRef) -> Result<DiskRef> {
                 (**self).describe_disk(disk).await
-            }
-            async fn create_snapshot(
-                &self,
-                disk: &DiskRef,
-                options: &CreateSnapshotOptions,
-            ) -> Result<Snapshot> {
-                (**self).create_snapshot(disk, options).await
             }
             async fn start_snapshot(
                 &self,

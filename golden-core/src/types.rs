@@ -396,7 +396,7 @@ pub fn cluster_record_value(at: OffsetDateTime) -> String {
     at.unix_timestamp().max(0).to_string()
 }
 
-/// Options for [`crate::SnapshotProvider::create_snapshot`].
+/// Options for [`crate::SnapshotProviderExt::create_snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CreateSnapshotOptions {

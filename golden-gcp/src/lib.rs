@@ -33,7 +33,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> golden_core::Result<()> {
-//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, WaitOptions};
+//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt, WaitOptions};
 //! use golden_gcp::PdProvider;
 //!
 //! // Application Default Credentials, project from GOOGLE_CLOUD_PROJECT.

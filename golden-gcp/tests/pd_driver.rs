@@ -3,6 +3,7 @@
 //! which applies the driver's rule that an image without `sourceDisk` is
 //! refused.
 
+use golden_core::SnapshotProviderExt as _;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! Capture, clone and refresh: the golden snapshot's life cycle.
 
+use golden_core::SnapshotProviderExt as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

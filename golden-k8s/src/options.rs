@@ -103,7 +103,7 @@ impl ImportOptions {
 }
 
 /// Options of [`crate::Golden::capture`]: what to create, as
-/// [`SnapshotProvider::create_snapshot`](golden_core::SnapshotProvider::create_snapshot)
+/// [`SnapshotProviderExt::create_snapshot`](golden_core::SnapshotProviderExt::create_snapshot)
 /// takes it, and how to wait until it is ready.
 ///
 /// ```

@@ -2,6 +2,7 @@
 //! method, path, content type, field manager, no `force` unless asked, and
 //! the order VolumeSnapshotContent -> VolumeSnapshot -> PVC.
 
+use golden_core::SnapshotProviderExt as _;
 use golden_core::memory::InMemoryManifests;
 use golden_core::{ImportTarget, ManifestBuilder, PvcRef, Snapshot, SnapshotProvider as _};
 use golden_k8s::{ApplySelection, apply_manifests};

@@ -152,6 +152,8 @@ mod tests {
 
     use golden_core::memory::InMemoryProvider;
 
+    use golden_core::SnapshotProviderExt as _;
+
     use super::*;
 
     #[tokio::test]

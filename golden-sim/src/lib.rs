@@ -33,7 +33,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use golden_core::memory::InMemoryProvider;
-//! use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProvider};
+//! use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProvider, SnapshotProviderExt};
 //! use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 //! use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 //! use kube::api::{Api, Patch, PatchParams};

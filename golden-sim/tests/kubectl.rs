@@ -2,6 +2,7 @@
 
 mod common;
 
+use golden_core::SnapshotProviderExt as _;
 use std::sync::Arc;
 
 use golden_core::memory::InMemoryProvider;

@@ -16,6 +16,7 @@
 //!
 //! The handle goes to stdout (one line, for scripts); progress goes to stderr.
 
+use golden_core::SnapshotProviderExt as _;
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -44,6 +44,7 @@
 //! goes after any answer); and with no sidecar for a content's driver the
 //! content waits, as in a cluster, with an event saying so.
 
+use golden_core::SnapshotProviderExt as _;
 use std::sync::Arc;
 
 use golden_core::crd::{VolumeSnapshotClass, VolumeSnapshotContent, VolumeSnapshotContentStatus};
