@@ -48,7 +48,7 @@
 //!
 //! ```no_run
 //! use golden_aws::EbsProvider;
-//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt};
+//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt, Wait};
 //!
 //! # async fn run() -> golden_core::Result<()> {
 //! let ebs = EbsProvider::builder().with_region("us-east-1").build().await?;
@@ -56,8 +56,9 @@
 //! let opts = CreateSnapshotOptions::new("golden-postgres-20261127")
 //!     .with_source_pvc(PvcRef::new("production", "postgres-pv-claim")?);
 //! let snap = ebs.create_snapshot(&disk, &opts).await?;
+//! let wait = ebs.wait_options();
 //! let ready = ebs
-//!     .wait_until_ready(&snap.id, &ebs.wait_options(), &|s| println!("{}", s.state))
+//!     .wait_until_ready(&snap.id, Wait::new(&wait).with_progress(&|s| println!("{}", s.state)))
 //!     .await?;
 //! println!("snapshot handle: {}", ready.handle);
 //! # Ok(()) }

@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 use time::OffsetDateTime;
 
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, ProgressFn, PvcRef, Result, Snapshot,
-    SnapshotProvider, SnapshotState, WaitOptions, golden_cloud_labels, poll_until_ready,
+    CreateSnapshotOptions, DiskRef, Error, LabelUpdate, ManifestBuilder, PvcRef, Result, Snapshot,
+    SnapshotProvider, SnapshotState, Wait, WaitOptions, golden_cloud_labels, poll_until_ready,
 };
 
 use crate::capture::{Created, DEFAULT_CONSISTENCY_WINDOW, Recent, TAG_CAPTURE_TOKEN};
@@ -941,18 +941,13 @@ impl SnapshotProvider for EbsProvider {
     /// to `options.max_interval` (2 s to 30 s by default) until `completed`,
     /// reporting EC2's `Progress` to `progress`; state `error` fails with
     /// EC2's state message.
-    async fn wait_until_ready(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-        progress: ProgressFn<'_>,
-    ) -> Result<Snapshot> {
+    async fn wait_until_ready(&self, id: &str, wait: Wait<'_>) -> Result<Snapshot> {
         validate_snapshot_id(id)?;
         let report = |s: &Snapshot| {
             tracing::debug!(snapshot = %s.id, state = %s.state, "EBS snapshot state");
-            progress(s);
+            wait.report(s);
         };
-        poll_until_ready(self, id, options, &report).await
+        poll_until_ready(self, id, wait.with_progress(&report)).await
     }
 
     async fn delete_snapshot(&self, id: &str) -> Result<()> {
@@ -967,15 +962,12 @@ impl SnapshotProvider for EbsProvider {
         Ok(())
     }
 
-    /// CreateTags for `set`, DeleteTags for `remove` (EC2 tags: the
-    /// snapshot's other tags stay), then the snapshot as described after.
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Result<Snapshot> {
+    /// CreateTags for the labels set, DeleteTags for those removed (EC2
+    /// tags: the snapshot's other tags stay), then the snapshot as
+    /// described after.
+    async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot> {
         validate_snapshot_id(id)?;
+        let LabelUpdate { set, remove, .. } = update;
         golden_core::names::validate_cloud_labels(set)?;
         // Confirm the snapshot exists first: EC2 tag calls on a missing
         // snapshot report InvalidSnapshot.NotFound too, but an empty change
@@ -990,6 +982,8 @@ impl SnapshotProvider for EbsProvider {
                 .await
                 .map_err(|e| map_sdk_error(e, "snapshot", id))?;
         }
+        // A key both set and removed ends up set, as `LabelUpdate::apply_to`.
+        let remove: Vec<&String> = remove.iter().filter(|k| !set.contains_key(*k)).collect();
         if !remove.is_empty() {
             let mut req = self.client.delete_tags().resources(id);
             for k in remove {

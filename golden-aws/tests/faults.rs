@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use golden_aws::{FsrCredits, FsrState};
-use golden_core::{CreateSnapshotOptions, DiskRef, Error, SnapshotProvider, SnapshotState};
+use golden_core::{CreateSnapshotOptions, DiskRef, Error, SnapshotProvider, SnapshotState, Wait};
 use golden_sim::moto::{FaultProxy, Init, Look, MotoServer};
 use support::{create_volume, provider, provider_with};
 
@@ -51,9 +51,11 @@ async fn pending_progress_then_completed() {
     );
     let seen = Mutex::new(Vec::new());
     let ready =
-        s.p.wait_until_ready(&snap.id, &s.p.wait_options(), &|x| {
-            seen.lock().unwrap().push(x.state.clone())
-        })
+        s.p.wait_until_ready(
+            &snap.id,
+            Wait::new(&s.p.wait_options())
+                .with_progress(&|x| seen.lock().unwrap().push(x.state.clone())),
+        )
         .await
         .unwrap();
     assert_eq!(ready.state, SnapshotState::Ready);
@@ -77,7 +79,7 @@ async fn error_state_becomes_failed_with_the_state_message() {
     s.proxy
         .script(&snap.id, vec![Look::pending(10), Look::error(message)]);
     let e =
-        s.p.wait_until_ready(&snap.id, &s.p.wait_options(), &golden_core::no_progress)
+        s.p.wait_until_ready(&snap.id, Wait::new(&s.p.wait_options()))
             .await
             .unwrap_err();
     match &e {
@@ -104,7 +106,7 @@ async fn wait_gives_up_at_the_deadline() {
     s.proxy.script(&snap.id, vec![Look::pending(5); 1000]);
     let opts = s.p.wait_options().with_timeout(Duration::from_millis(200));
     let e =
-        s.p.wait_until_ready(&snap.id, &opts, &golden_core::no_progress)
+        s.p.wait_until_ready(&snap.id, Wait::new(&opts))
             .await
             .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
@@ -402,9 +404,11 @@ async fn not_found_right_after_create_is_pending_within_the_window() {
     let snap = snapshot(&s, "golden-eventual").await;
     let seen = Mutex::new(Vec::new());
     let ready =
-        s.p.wait_until_ready(&snap.id, &s.p.wait_options(), &|x| {
-            seen.lock().unwrap().push(x.state.clone())
-        })
+        s.p.wait_until_ready(
+            &snap.id,
+            Wait::new(&s.p.wait_options())
+                .with_progress(&|x| seen.lock().unwrap().push(x.state.clone())),
+        )
         .await
         .expect("NotFound right after create is not a hard error");
     assert_eq!(ready.state, SnapshotState::Ready);
@@ -468,7 +472,7 @@ async fn a_copy_not_yet_visible_is_pending() {
     assert_eq!(copy.state, SnapshotState::Pending { progress: None });
     let dest = s.p.in_region("us-west-2");
     let ready = dest
-        .wait_until_ready(&copy.id, &s.p.wait_options(), &golden_core::no_progress)
+        .wait_until_ready(&copy.id, Wait::new(&s.p.wait_options()))
         .await
         .unwrap();
     assert_eq!(ready.state, SnapshotState::Ready);

@@ -13,7 +13,8 @@ use golden_aws::{
 };
 use golden_core::testkit::{Fixture, run_conformance};
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, Error, PvcRef, SnapshotProvider, SnapshotState, WaitOptions,
+    CreateSnapshotOptions, DiskRef, Error, PvcRef, SnapshotProvider, SnapshotState, Wait,
+    WaitOptions,
 };
 use golden_sim::moto::{FaultProxy, MotoServer};
 use k8s_openapi::api::core::v1::{
@@ -288,7 +289,7 @@ async fn copy_to_another_region() {
 
     let west: EbsProvider = p.in_region("us-west-2");
     let ready = west
-        .wait_until_ready(&copy.id, &west.wait_options(), &golden_core::no_progress)
+        .wait_until_ready(&copy.id, Wait::new(&west.wait_options()))
         .await
         .unwrap();
     assert_eq!(ready.state, SnapshotState::Ready);

@@ -60,14 +60,14 @@ pub use error::{BoxError, Error, Result};
 pub use manifests::{ImportManifests, ImportTarget, ManifestBuilder};
 pub use names::NamespacePolicy;
 pub use provider::{
-    DynSnapshotProvider, ProgressFn, SnapshotProvider, SnapshotProviderExt, no_progress,
+    DynSnapshotProvider, ProgressFn, SnapshotProvider, SnapshotProviderExt, Wait, no_progress,
     poll_until_ready,
 };
 pub use types::{
     ANNOTATION_CREATED_NAMESPACE, ANNOTATION_HANDLE, ANNOTATION_SNAPSHOT_ID, ANNOTATION_SOURCE_PVC,
     CLOUD_LABEL_CLUSTER_PREFIX, CLOUD_LABEL_MANAGED, CLOUD_LABEL_SOURCE_NAMESPACE,
     CLOUD_LABEL_SOURCE_PVC, ClusterRecord, CreateSnapshotOptions, DiskRef, LABEL_MANAGED_BY,
-    LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE, MANAGED_BY_VALUE, PvcRef, Snapshot, SnapshotKind,
-    SnapshotState, WaitOptions, cloud_label_value, cluster_record_key, cluster_record_value,
-    golden_cloud_labels,
+    LABEL_SNAPSHOT, LABEL_TARGET_NAMESPACE, LabelUpdate, MANAGED_BY_VALUE, PvcRef, Snapshot,
+    SnapshotKind, SnapshotState, WaitOptions, cloud_label_value, cluster_record_key,
+    cluster_record_value, golden_cloud_labels,
 };

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::manifests::{CsiManifests, ManifestBuilder};
 use crate::provider::SnapshotProvider;
-use crate::types::{CreateSnapshotOptions, DiskRef, Snapshot, SnapshotState};
+use crate::types::{CreateSnapshotOptions, DiskRef, LabelUpdate, Snapshot, SnapshotState};
 use crate::{Error, Result};
 
 /// The default CSI driver name of the in-memory backend.
@@ -240,24 +240,14 @@ impl SnapshotProvider for InMemoryProvider {
             .ok_or_else(|| Error::not_found("snapshot", id))
     }
 
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Result<Snapshot> {
-        crate::names::validate_cloud_labels(set)?;
+    async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot> {
+        crate::names::validate_cloud_labels(&update.set)?;
         let mut st = self.lock();
         let s = st
             .snapshots
             .get_mut(id)
             .ok_or_else(|| Error::not_found("snapshot", id))?;
-        for k in remove {
-            s.snapshot.labels.remove(k);
-        }
-        s.snapshot
-            .labels
-            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        update.apply_to(&mut s.snapshot.labels);
         Ok(s.snapshot.clone())
     }
 }
@@ -269,6 +259,7 @@ mod tests {
 
     use super::*;
     use crate::SnapshotProviderExt as _;
+    use crate::provider::Wait;
     use crate::types::WaitOptions;
 
     fn fast_wait() -> WaitOptions {
@@ -292,9 +283,11 @@ mod tests {
 
         let seen = Mutex::new(Vec::new());
         let ready = p
-            .wait_until_ready(&snap.id, &fast_wait(), &|s| {
-                seen.lock().unwrap().push(s.state.clone())
-            })
+            .wait_until_ready(
+                &snap.id,
+                Wait::new(&fast_wait())
+                    .with_progress(&|s| seen.lock().unwrap().push(s.state.clone())),
+            )
             .await
             .unwrap();
         assert_eq!(ready.state, SnapshotState::Ready);
@@ -323,7 +316,7 @@ mod tests {
         )
         .unwrap();
         let e = p
-            .wait_until_ready(&snap.id, &fast_wait(), &crate::no_progress)
+            .wait_until_ready(&snap.id, Wait::new(&fast_wait()))
             .await
             .unwrap_err();
         match &e {
@@ -351,10 +344,13 @@ mod tests {
             .with_timeout(Duration::from_secs(600))
             .with_intervals(Duration::from_secs(2), Duration::from_secs(30));
         let e = p
-            .wait_until_ready(&snap.id, &options, &|s| {
-                assert!(matches!(s.state, SnapshotState::Pending { .. }));
-                *polls.lock().unwrap() += 1;
-            })
+            .wait_until_ready(
+                &snap.id,
+                Wait::new(&options).with_progress(&|s| {
+                    assert!(matches!(s.state, SnapshotState::Pending { .. }));
+                    *polls.lock().unwrap() += 1;
+                }),
+            )
             .await
             .unwrap_err();
         match &e {

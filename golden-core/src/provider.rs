@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::PersistentVolume;
 
 use crate::manifests::ManifestBuilder;
-use crate::types::{CreateSnapshotOptions, DiskRef, Snapshot, SnapshotState, WaitOptions};
+use crate::types::{
+    CreateSnapshotOptions, DiskRef, LabelUpdate, Snapshot, SnapshotState, WaitOptions,
+};
 use crate::{Error, Result};
 
 /// Called with each state seen while waiting for a snapshot.
@@ -19,6 +21,58 @@ pub type ProgressFn<'a> = &'a (dyn Fn(&Snapshot) + Send + Sync);
 
 /// A progress callback that ignores every report.
 pub fn no_progress(_: &Snapshot) {}
+
+/// How [`SnapshotProvider::wait_until_ready`] waits: the deadline and
+/// polling intervals, and the callback that hears each state seen.
+///
+/// ```
+/// use golden_core::{Wait, WaitOptions};
+/// let options = WaitOptions::default();
+/// let quiet = Wait::new(&options);
+/// let loud = Wait::new(&options).with_progress(&|s| println!("{}", s.state));
+/// # let _ = (quiet, loud);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Wait<'a> {
+    /// The deadline and the polling intervals.
+    pub options: &'a WaitOptions,
+    /// Called with each state seen; [`no_progress`] unless set.
+    pub progress: ProgressFn<'a>,
+}
+
+impl<'a> Wait<'a> {
+    /// Waits as `options` say, reporting to nobody.
+    pub fn new(options: &'a WaitOptions) -> Self {
+        Wait {
+            options,
+            progress: &no_progress,
+        }
+    }
+
+    /// Reports each state seen to `progress`.
+    pub fn with_progress(self, progress: ProgressFn<'a>) -> Self {
+        Wait { progress, ..self }
+    }
+
+    /// Reports `snapshot` to the progress callback.
+    pub fn report(&self, snapshot: &Snapshot) {
+        (self.progress)(snapshot)
+    }
+}
+
+impl<'a> From<&'a WaitOptions> for Wait<'a> {
+    fn from(options: &'a WaitOptions) -> Self {
+        Wait::new(options)
+    }
+}
+
+impl std::fmt::Debug for Wait<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wait")
+            .field("options", self.options)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A cloud that snapshots disks: AWS EBS, GCE Persistent Disk, or the
 /// in-memory reference backend.
@@ -78,34 +132,26 @@ pub trait SnapshotProvider: std::fmt::Debug + Send + Sync {
     /// [`Error::NotFound`].
     async fn delete_snapshot(&self, id: &str) -> Result<()>;
 
-    /// Sets the cloud labels (tags) in `set` and removes those named in
-    /// `remove` on the snapshot, leaving every other label as it is, and
-    /// returns the snapshot as it is afterwards. Removing a label that is
-    /// not there is no error. Keys and values follow
+    /// Sets the cloud labels (tags) in `update.set` and removes those named
+    /// in `update.remove` on the snapshot, leaving every other label as it
+    /// is, and returns the snapshot as it is afterwards. Removing a label
+    /// that is not there is no error; a label both set and removed ends up
+    /// set ([`LabelUpdate::apply_to`]). Keys and values follow
     /// [`crate::names::validate_cloud_label`].
     ///
     /// golden records here which clusters import a snapshot (see
     /// [`crate::cluster_record_key`]), so a garbage collector in one
     /// cluster never deletes a snapshot another cluster still uses.
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Result<Snapshot>;
+    async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot>;
 
     /// Waits until the snapshot is `Ready`, polling [`SnapshotProvider::get_snapshot`]
-    /// with a doubling interval, reporting each state to `progress`.
+    /// with a doubling interval, reporting each state to `wait`'s progress
+    /// callback.
     ///
     /// `Failed` becomes [`Error::SnapshotFailed`]; the deadline
     /// [`Error::Timeout`] with the last state seen.
-    async fn wait_until_ready(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-        progress: ProgressFn<'_>,
-    ) -> Result<Snapshot> {
-        poll_until_ready(self, id, options, progress).await
+    async fn wait_until_ready(&self, id: &str, wait: Wait<'_>) -> Result<Snapshot> {
+        poll_until_ready(self, id, wait).await
     }
 }
 
@@ -158,14 +204,14 @@ impl<T: SnapshotProvider + ?Sized> SnapshotProviderExt for T {}
 pub async fn poll_until_ready<P: SnapshotProvider + ?Sized>(
     provider: &P,
     id: &str,
-    options: &WaitOptions,
-    progress: ProgressFn<'_>,
+    wait: Wait<'_>,
 ) -> Result<Snapshot> {
+    let options = wait.options;
     let start = Instant::now();
     let mut interval = options.initial_interval.max(Duration::from_millis(1));
     loop {
         let snap = provider.get_snapshot(id).await?;
-        progress(&snap);
+        wait.report(&snap);
         match &snap.state {
             SnapshotState::Ready => return Ok(snap),
             SnapshotState::Failed { reason } => {
@@ -226,21 +272,11 @@ macro_rules! forward_provider {
             async fn delete_snapshot(&self, id: &str) -> Result<()> {
                 (**self).delete_snapshot(id).await
             }
-            async fn update_labels(
-                &self,
-                id: &str,
-                set: &BTreeMap<String, String>,
-                remove: &[String],
-            ) -> Result<Snapshot> {
-                (**self).update_labels(id, set, remove).await
+            async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot> {
+                (**self).update_labels(id, update).await
             }
-            async fn wait_until_ready(
-                &self,
-                id: &str,
-                options: &WaitOptions,
-                progress: ProgressFn<'_>,
-            ) -> Result<Snapshot> {
-                (**self).wait_until_ready(id, options, progress).await
+            async fn wait_until_ready(&self, id: &str, wait: Wait<'_>) -> Result<Snapshot> {
+                (**self).wait_until_ready(id, wait).await
             }
         }
     };

@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::manifests::ImportTarget;
-use crate::provider::{SnapshotProvider, SnapshotProviderExt};
+use crate::provider::{SnapshotProvider, SnapshotProviderExt, Wait};
 use crate::types::{
-    CLOUD_LABEL_MANAGED, CreateSnapshotOptions, DiskRef, PvcRef, SnapshotState, WaitOptions,
+    CLOUD_LABEL_MANAGED, CreateSnapshotOptions, DiskRef, LabelUpdate, PvcRef, SnapshotState,
+    WaitOptions,
 };
 
 /// What the suite needs from a backend's test harness.
@@ -163,9 +164,10 @@ pub async fn lifecycle(p: &dyn SnapshotProvider, fx: &Fixture) {
 
     let seen = std::sync::Mutex::new(Vec::new());
     let ready = p
-        .wait_until_ready(&created.id, &fx.wait, &|s| {
-            seen.lock().unwrap().push(s.state.clone())
-        })
+        .wait_until_ready(
+            &created.id,
+            Wait::new(&fx.wait).with_progress(&|s| seen.lock().unwrap().push(s.state.clone())),
+        )
         .await
         .expect("wait_until_ready");
     let seen = seen.into_inner().unwrap();
@@ -288,9 +290,9 @@ pub async fn update_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
         .await
         .expect("create for labels");
     let key = crate::types::cluster_record_key(&format!("conformance-{}", fx.run_id));
-    let set = BTreeMap::from([(key.clone(), "1790000000".to_string())]);
+    let set = LabelUpdate::new().with_label(key.clone(), "1790000000");
     let after = p
-        .update_labels(&created.id, &set, &[])
+        .update_labels(&created.id, &set)
         .await
         .expect("update_labels sets");
     assert_eq!(
@@ -320,8 +322,7 @@ pub async fn update_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
     let after = p
         .update_labels(
             &created.id,
-            &BTreeMap::new(),
-            &[key.clone(), "absent-label".into()],
+            &LabelUpdate::removing([key.as_str(), "absent-label"]),
         )
         .await
         .expect("update_labels removes");
@@ -333,8 +334,28 @@ pub async fn update_labels(p: &dyn SnapshotProvider, fx: &Fixture) {
         .expect("get after removal");
     assert!(!got.labels.contains_key(&key), "{:?}", got.labels);
 
+    // One call that sets and removes: a key named in both ends up set.
+    let both =
+        LabelUpdate::removing([key.as_str(), "golden-run"]).with_label(key.clone(), "1790000001");
+    let after = p
+        .update_labels(&created.id, &both)
+        .await
+        .expect("update_labels sets and removes at once");
+    assert_eq!(
+        after.labels.get(&key).map(String::as_str),
+        Some("1790000001"),
+        "set wins over remove: {:?}",
+        after.labels
+    );
+    assert!(
+        !after.labels.contains_key("golden-run"),
+        "{:?}",
+        after.labels
+    );
+    assert!(after.is_golden(), "golden label kept: {:?}", after.labels);
+
     let e = p
-        .update_labels(&fx.missing_snapshot, &set, &[])
+        .update_labels(&fx.missing_snapshot, &set)
         .await
         .expect_err("labels of a missing snapshot");
     assert!(

@@ -485,6 +485,76 @@ impl CreateSnapshotOptions {
     }
 }
 
+/// A change to a snapshot's cloud labels, for
+/// [`crate::SnapshotProvider::update_labels`]: labels to set and labels to
+/// remove; every other label stays as it is.
+///
+/// ```
+/// use golden_core::LabelUpdate;
+/// let update = LabelUpdate::new()
+///     .with_label("golden-cluster-a1", "1790000000")
+///     .without_label("golden-cluster-b2");
+/// assert_eq!(update.set["golden-cluster-a1"], "1790000000");
+/// assert_eq!(update.remove, ["golden-cluster-b2"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LabelUpdate {
+    /// Labels to set (added, or overwritten if present).
+    pub set: BTreeMap<String, String>,
+    /// Keys of labels to remove; a key that is not there is no error.
+    pub remove: Vec<String>,
+}
+
+impl LabelUpdate {
+    /// An update that changes nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An update that sets every label in `set`.
+    pub fn setting(set: BTreeMap<String, String>) -> Self {
+        LabelUpdate {
+            set,
+            remove: Vec::new(),
+        }
+    }
+
+    /// An update that removes every label named in `keys`.
+    pub fn removing<K: Into<String>>(keys: impl IntoIterator<Item = K>) -> Self {
+        LabelUpdate {
+            set: BTreeMap::new(),
+            remove: keys.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Also sets the label `key` to `value`.
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set.insert(key.into(), value.into());
+        self
+    }
+
+    /// Also removes the label `key`.
+    pub fn without_label(mut self, key: impl Into<String>) -> Self {
+        self.remove.push(key.into());
+        self
+    }
+
+    /// Applies the update to `labels`: removals first, then the labels set
+    /// (a key both removed and set ends up set).
+    pub fn apply_to(&self, labels: &mut BTreeMap<String, String>) {
+        for k in &self.remove {
+            labels.remove(k);
+        }
+        labels.extend(self.set.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// True when the update neither sets nor removes a label.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
 /// Options for waiting until a snapshot is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -535,6 +605,30 @@ mod tests {
         assert!("production".parse::<PvcRef>().is_err());
         assert!("a/b/c".parse::<PvcRef>().is_err());
         assert!("Prod/x".parse::<PvcRef>().is_err());
+    }
+
+    #[test]
+    fn label_update_removes_then_sets() {
+        let mut labels = BTreeMap::from([
+            ("keep".to_string(), "1".to_string()),
+            ("gone".to_string(), "2".to_string()),
+            ("both".to_string(), "old".to_string()),
+        ]);
+        let update = LabelUpdate::removing(["gone", "both", "absent"])
+            .with_label("both", "new")
+            .with_label("added", "3");
+        assert!(!update.is_empty());
+        update.apply_to(&mut labels);
+        let want = BTreeMap::from([
+            ("keep".to_string(), "1".to_string()),
+            ("both".to_string(), "new".to_string()),
+            ("added".to_string(), "3".to_string()),
+        ]);
+        assert_eq!(labels, want);
+        let mut same = labels.clone();
+        LabelUpdate::new().apply_to(&mut same);
+        assert!(LabelUpdate::new().is_empty());
+        assert_eq!(same, labels, "an empty update changes nothing");
     }
 
     #[test]

@@ -33,7 +33,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> golden_core::Result<()> {
-//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt, WaitOptions};
+//! use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt, Wait, WaitOptions};
 //! use golden_gcp::PdProvider;
 //!
 //! // Application Default Credentials, project from GOOGLE_CLOUD_PROJECT.
@@ -42,8 +42,9 @@
 //! let options = CreateSnapshotOptions::new("golden-postgres-20261127")
 //!     .with_source_pvc(PvcRef::new("production", "postgres-pv-claim")?);
 //! let snap = provider.create_snapshot(&disk, &options).await?;
+//! let wait = WaitOptions::default();
 //! let ready = provider
-//!     .wait_until_ready(&snap.id, &WaitOptions::default(), &|s| println!("{}", s.state))
+//!     .wait_until_ready(&snap.id, Wait::new(&wait).with_progress(&|s| println!("{}", s.state)))
 //!     .await?;
 //! assert_eq!(ready.handle, "projects/my-project/global/snapshots/golden-postgres-20261127");
 //! # Ok(()) }

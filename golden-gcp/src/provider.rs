@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, PvcRef, Result, Snapshot, SnapshotKind,
-    SnapshotProvider, SnapshotState,
+    CreateSnapshotOptions, DiskRef, Error, LabelUpdate, ManifestBuilder, PvcRef, Result, Snapshot,
+    SnapshotKind, SnapshotProvider, SnapshotState,
 };
 use google_cloud_auth::credentials::Credentials;
 use google_cloud_compute_v1::Result as ComputeResult;
@@ -541,8 +541,7 @@ impl PdProvider {
     async fn update_labels_of<M: Global>(
         &self,
         res: &GlobalResource,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
+        update: &LabelUpdate,
     ) -> Result<()> {
         const ATTEMPTS: usize = 5;
         let ctx = resource_ctx(res);
@@ -556,10 +555,7 @@ impl PdProvider {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            for k in remove {
-                labels.remove(k);
-            }
-            labels.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            update.apply_to(&mut labels);
             let sent = M::set_labels(self, res, current.relabel(&labels)).await;
             let op = match sent {
                 Ok(op) => op,
@@ -903,23 +899,15 @@ impl SnapshotProvider for PdProvider {
 
     /// `setLabels` on a fresh read's labels with the change applied (see
     /// the label fingerprint note on `update_labels_of`).
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Result<Snapshot> {
-        golden_core::names::validate_cloud_labels(set)?;
+    async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot> {
+        golden_core::names::validate_cloud_labels(&update.set)?;
         let res = GlobalResource::parse_id(id, &self.project)?;
         match res.kind {
             SnapshotKind::Snapshot => {
-                self.update_labels_of::<model::Snapshot>(&res, set, remove)
+                self.update_labels_of::<model::Snapshot>(&res, update)
                     .await?
             }
-            SnapshotKind::Image => {
-                self.update_labels_of::<model::Image>(&res, set, remove)
-                    .await?
-            }
+            SnapshotKind::Image => self.update_labels_of::<model::Image>(&res, update).await?,
         }
         self.get_resource(&res).await
     }

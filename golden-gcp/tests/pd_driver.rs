@@ -10,7 +10,7 @@ use std::time::Duration;
 use golden_core::crd::SNAPSHOT_API_VERSION;
 use golden_core::{
     CreateSnapshotOptions, DiskRef, Error, ImportTarget, Snapshot, SnapshotKind, SnapshotProvider,
-    WaitOptions, golden_cloud_labels,
+    Wait, WaitOptions, golden_cloud_labels,
 };
 use golden_gcp::{PD_DRIVER, PdProvider};
 use golden_sim::compute::{ComputeSim, Route, SimConfig, SnapshotRateLimit};
@@ -160,7 +160,7 @@ async fn the_driver_accepts_an_image_of_the_disk_and_refuses_an_image_of_a_snaps
         .await
         .unwrap();
     let from_disk = images
-        .wait_until_ready(&from_disk.id, &fast_wait(), &golden_core::no_progress)
+        .wait_until_ready(&from_disk.id, Wait::new(&fast_wait()))
         .await
         .unwrap();
 
@@ -171,7 +171,7 @@ async fn the_driver_accepts_an_image_of_the_disk_and_refuses_an_image_of_a_snaps
         .await
         .unwrap();
     plain
-        .wait_until_ready(&snap.id, &fast_wait(), &golden_core::no_progress)
+        .wait_until_ready(&snap.id, Wait::new(&fast_wait()))
         .await
         .unwrap();
     let from_snapshot = plain
@@ -179,7 +179,7 @@ async fn the_driver_accepts_an_image_of_the_disk_and_refuses_an_image_of_a_snaps
         .await
         .unwrap();
     let from_snapshot = plain
-        .wait_until_ready(&from_snapshot.id, &fast_wait(), &golden_core::no_progress)
+        .wait_until_ready(&from_snapshot.id, Wait::new(&fast_wait()))
         .await
         .unwrap();
     assert_eq!(from_snapshot.source_disk, None);

@@ -10,7 +10,7 @@ use common::{csi_pv, in_tree_pv, with_node_affinity};
 use golden_core::testkit::{self, Fixture};
 use golden_core::{
     CLOUD_LABEL_MANAGED, CreateSnapshotOptions, DiskRef, Error, ImportTarget, SnapshotKind,
-    SnapshotProvider, SnapshotProviderExt, SnapshotState, WaitOptions, golden_cloud_labels,
+    SnapshotProvider, SnapshotProviderExt, SnapshotState, Wait, WaitOptions, golden_cloud_labels,
 };
 use golden_gcp::{DiskPath, DiskScope, PD_DRIVER, PdProvider, PdProviderBuilder, disk_ref};
 use golden_sim::compute::{ComputeSim, Fault, Route, SimConfig, SnapshotRateLimit};
@@ -200,9 +200,10 @@ async fn progress_is_reported_in_order() {
         .unwrap();
     let seen = Mutex::new(vec![s.state.clone()]);
     let ready = p
-        .wait_until_ready(&s.id, &fast_wait(), &|s| {
-            seen.lock().unwrap().push(s.state.clone())
-        })
+        .wait_until_ready(
+            &s.id,
+            Wait::new(&fast_wait()).with_progress(&|s| seen.lock().unwrap().push(s.state.clone())),
+        )
         .await
         .unwrap();
     assert_eq!(ready.state, SnapshotState::Ready);
@@ -241,7 +242,7 @@ async fn failed_snapshot_becomes_snapshot_failed_with_the_reason() {
         other => panic!("expected Failed, got {other:?}"),
     }
     let e = p
-        .wait_until_ready(&s.id, &fast_wait(), &golden_core::no_progress)
+        .wait_until_ready(&s.id, Wait::new(&fast_wait()))
         .await
         .unwrap_err();
     match e {
@@ -274,7 +275,7 @@ async fn images_mode_hands_out_an_image_handle() {
     assert_eq!(sim.image_count(), 1);
     assert_eq!(sim.snapshot_count(), 0);
     let ready = p_images
-        .wait_until_ready(&img.id, &fast_wait(), &golden_core::no_progress)
+        .wait_until_ready(&img.id, Wait::new(&fast_wait()))
         .await
         .unwrap();
     assert_eq!(ready.state, SnapshotState::Ready);
@@ -337,7 +338,7 @@ async fn image_per_call_and_from_an_existing_snapshot() {
         matches!(e, Error::InvalidInput { .. }) && e.to_string().contains("not ready"),
         "an image of a snapshot still uploading is refused: {e:?}"
     );
-    p.wait_until_ready(&snap.id, &fast_wait(), &golden_core::no_progress)
+    p.wait_until_ready(&snap.id, Wait::new(&fast_wait()))
         .await
         .unwrap();
     let img = p

@@ -73,9 +73,8 @@ use golden_core::crd::{
 use golden_core::manifests::CsiManifests;
 use golden_core::pv::csi_disk;
 use golden_core::{
-    ANNOTATION_SOURCE_PVC, CreateSnapshotOptions, DiskRef, Error, ManifestBuilder, ProgressFn,
-    PvcRef, Result, Snapshot, SnapshotProvider, SnapshotProviderExt, SnapshotState, WaitOptions,
-    names,
+    ANNOTATION_SOURCE_PVC, CreateSnapshotOptions, DiskRef, Error, LabelUpdate, ManifestBuilder,
+    PvcRef, Result, Snapshot, SnapshotProvider, SnapshotProviderExt, SnapshotState, Wait, names,
 };
 use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -725,12 +724,8 @@ impl SnapshotProvider for CsiProvider {
         self.delete_through_driver(&content).await
     }
 
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Result<Snapshot> {
+    async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot> {
+        let LabelUpdate { set, remove, .. } = update;
         for (k, v) in set {
             names::validate_cloud_label(k, v)?;
             names::validate_label(k, v)?;
@@ -754,24 +749,19 @@ impl SnapshotProvider for CsiProvider {
     }
 
     /// Watches the source content until it is `readyToUse` (no polling).
-    async fn wait_until_ready(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-        progress: ProgressFn<'_>,
-    ) -> Result<Snapshot> {
+    async fn wait_until_ready(&self, id: &str, wait: Wait<'_>) -> Result<Snapshot> {
         let content = self.content_for(id).await?;
         let name = content.name_any();
         let report = |c: Option<&VolumeSnapshotContent>| {
             if let Some(s) = c.and_then(Self::snapshot_of) {
-                progress(&s);
+                wait.report(&s);
             }
         };
         let ready = |c: Option<&VolumeSnapshotContent>| {
             c.is_none_or(|c| c.status.as_ref().and_then(|s| s.ready_to_use) == Some(true))
         };
         let started = tokio::time::Instant::now();
-        match watch_until(self.contents(), &name, options.timeout, report, ready).await {
+        match watch_until(self.contents(), &name, wait.options.timeout, report, ready).await {
             Ok(Some(c)) => Self::snapshot_of(&c).ok_or_else(|| Error::not_found("snapshot", id)),
             Ok(None) => Err(Error::not_found("snapshot", id)),
             Err(last) => Err(Error::Timeout {

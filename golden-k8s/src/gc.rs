@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use golden_core::crd::VolumeSnapshotContent;
 use golden_core::{
-    CLOUD_LABEL_CLUSTER_PREFIX, CLOUD_LABEL_MANAGED, LABEL_TARGET_NAMESPACE, Snapshot,
+    CLOUD_LABEL_CLUSTER_PREFIX, CLOUD_LABEL_MANAGED, LABEL_TARGET_NAMESPACE, LabelUpdate, Snapshot,
     SnapshotProvider, SnapshotState, cluster_record_key,
 };
 use kube::api::ListParams;
@@ -411,7 +411,7 @@ impl Golden {
             }
             match self
                 .provider
-                .update_labels(&e.snapshot.id, &BTreeMap::new(), &e.release)
+                .update_labels(&e.snapshot.id, &LabelUpdate::removing(&e.release))
                 .await
             {
                 Ok(_) => {}

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, golden_cloud_labels, names};
+use golden_core::{
+    ImportTarget, PvcRef, Snapshot, SnapshotProvider, Wait, golden_cloud_labels, names,
+};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -226,7 +228,10 @@ impl Golden {
             started
         } else {
             self.provider
-                .wait_until_ready(&started.id, &options.wait, &progress)
+                .wait_until_ready(
+                    &started.id,
+                    Wait::new(&options.wait).with_progress(&progress),
+                )
                 .await?
         };
         if ready.source_pvc.is_none() {

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use golden_core::crd::{DeletionPolicy, VolumeSnapshotContent};
-use golden_core::{Snapshot, SnapshotProvider, cluster_record_key, cluster_record_value};
+use golden_core::{
+    LabelUpdate, Snapshot, SnapshotProvider, cluster_record_key, cluster_record_value,
+};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use time::OffsetDateTime;
@@ -114,8 +116,9 @@ impl Golden {
             return Ok(());
         }
         let key = cluster_record_key(&self.cluster_id().await?);
-        let set = BTreeMap::from([(key, cluster_record_value(OffsetDateTime::now_utc()))]);
-        match self.provider.update_labels(&snapshot.id, &set, &[]).await {
+        let record =
+            LabelUpdate::new().with_label(key, cluster_record_value(OffsetDateTime::now_utc()));
+        match self.provider.update_labels(&snapshot.id, &record).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => {
                 tracing::warn!(snapshot = %snapshot.id, "golden snapshot not found in the cloud; no record written");
@@ -174,7 +177,7 @@ impl Golden {
             }
             match self
                 .provider
-                .update_labels(id, &BTreeMap::new(), std::slice::from_ref(&key))
+                .update_labels(id, &LabelUpdate::removing([key.as_str()]))
                 .await
             {
                 Ok(_) => released.push(id.clone()),

@@ -32,8 +32,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, ManifestBuilder, ProgressFn, Result, Snapshot,
-    SnapshotProvider, WaitOptions,
+    CreateSnapshotOptions, DiskRef, LabelUpdate, ManifestBuilder, Result, Snapshot,
+    SnapshotProvider, Wait,
 };
 
 type CreateHook = Box<dyn Fn(&DiskRef, &CreateSnapshotOptions) -> Result<()> + Send + Sync>;
@@ -127,21 +127,11 @@ impl<P: SnapshotProvider> SnapshotProvider for HookedProvider<P> {
         }
         self.inner.delete_snapshot(id).await
     }
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Result<Snapshot> {
-        self.inner.update_labels(id, set, remove).await
+    async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot> {
+        self.inner.update_labels(id, update).await
     }
-    async fn wait_until_ready(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-        progress: ProgressFn<'_>,
-    ) -> Result<Snapshot> {
-        self.inner.wait_until_ready(id, options, progress).await
+    async fn wait_until_ready(&self, id: &str, wait: Wait<'_>) -> Result<Snapshot> {
+        self.inner.wait_until_ready(id, wait).await
     }
 }
 

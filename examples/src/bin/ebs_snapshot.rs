@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use golden_aws::{EbsProvider, FsrCredits};
-use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider};
+use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, Wait};
 
 /// Snapshot an EBS volume and print the snapshot handle for ebs.csi.aws.com.
 #[derive(Debug, Parser)]
@@ -99,14 +99,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let last = Mutex::new(String::new());
     let ready = ebs
-        .wait_until_ready(&snap.id, &ebs.wait_options(), &|s| {
-            let state = s.state.to_string();
-            let mut last = last.lock().unwrap();
-            if *last != state {
-                eprintln!("{}: {state}", s.id);
-                *last = state;
-            }
-        })
+        .wait_until_ready(
+            &snap.id,
+            Wait::new(&ebs.wait_options()).with_progress(&|s| {
+                let state = s.state.to_string();
+                let mut last = last.lock().unwrap();
+                if *last != state {
+                    eprintln!("{}: {state}", s.id);
+                    *last = state;
+                }
+            }),
+        )
         .await?;
 
     let credits = FsrCredits::for_size_bytes(ready.size_bytes);

@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
 
 use golden_core::{
-    CreateSnapshotOptions, DiskRef, DynSnapshotProvider, ManifestBuilder, Snapshot, WaitOptions,
+    CreateSnapshotOptions, DiskRef, DynSnapshotProvider, LabelUpdate, ManifestBuilder, Snapshot,
+    Wait,
 };
 use golden_k8s::Golden;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -253,24 +254,11 @@ impl golden_core::SnapshotProvider for LazyProvider {
     async fn delete_snapshot(&self, id: &str) -> golden_core::Result<()> {
         self.get().await?.delete_snapshot(id).await
     }
-    async fn update_labels(
-        &self,
-        id: &str,
-        set: &BTreeMap<String, String>,
-        remove: &[String],
-    ) -> golden_core::Result<Snapshot> {
-        self.get().await?.update_labels(id, set, remove).await
+    async fn update_labels(&self, id: &str, update: &LabelUpdate) -> golden_core::Result<Snapshot> {
+        self.get().await?.update_labels(id, update).await
     }
-    async fn wait_until_ready(
-        &self,
-        id: &str,
-        options: &WaitOptions,
-        progress: golden_core::ProgressFn<'_>,
-    ) -> golden_core::Result<Snapshot> {
-        self.get()
-            .await?
-            .wait_until_ready(id, options, progress)
-            .await
+    async fn wait_until_ready(&self, id: &str, wait: Wait<'_>) -> golden_core::Result<Snapshot> {
+        self.get().await?.wait_until_ready(id, wait).await
     }
 }
 
