@@ -1,34 +1,87 @@
 //! Storage sizes: parsing Kubernetes quantities and printing binary units.
+//!
+//! The parser follows apimachinery `pkg/api/resource/quantity.go`
+//! (`ParseQuantity`, `parseQuantityString`, `Quantity.Value`) and
+//! `pkg/api/resource/suffix.go` (`suffixHandler.interpret`).
 
 use crate::{Error, Result};
 
 const KI: u64 = 1 << 10;
 const GI: u64 = 1 << 30;
 
+/// The largest value a quantity can have here, 2^63-1 bytes: the range of
+/// `Quantity.Value()` (an int64), and of the sizes Kubernetes and CSI carry
+/// (`CapacityRange.required_bytes`, a VolumeSnapshotContent's
+/// `restoreSize`).
+pub const MAX_QUANTITY_BYTES: u64 = i64::MAX as u64;
+
+const EXPECTED: &str = "expected a Kubernetes quantity such as 21Gi, 500Mi, 8G or 1e9";
+
 /// Parses a Kubernetes storage quantity (`21Gi`, `500Mi`, `8G`, `1Ti`,
-/// `1.5e9`, `1073741824`) into bytes.
+/// `1.5e9`, `1073741824`) into a size in bytes, which must be greater than
+/// zero.
 ///
-/// The whole quantity grammar of Kubernetes' `resource.Quantity` (apimachinery
-/// `pkg/api/resource/quantity.go`) is accepted: an optional sign, a decimal
-/// number (`12`, `1.5`, `.5`, `5.`), then a binary suffix (`Ki` `Mi` `Gi`
-/// `Ti` `Pi` `Ei`, powers of 1024), a decimal suffix (`m` `k` `M` `G` `T`
-/// `P` `E`, powers of 1000) or a decimal exponent (`e3`, `E-3`, `e+6`).
-///
-/// A size must come out as a positive whole number of bytes that fits in 64
-/// bits; anything else is [`Error::InvalidInput`] naming the reason and the
-/// accepted form.
+/// This is [`parse_quantity_value`] with zero refused: a size of zero bytes
+/// is never meant (the API server refuses a claim whose storage request is
+/// not positive). See there for the grammar, the rounding and the errors.
 pub fn parse_quantity(q: &str) -> Result<u64> {
-    let bad = |why: &str| {
-        Error::invalid(
-            "size",
-            q,
-            format!("{why}; expected a Kubernetes quantity such as 21Gi, 500Mi, 8G or 1e9"),
-        )
-    };
+    match value(q, "size")? {
+        0 => Err(invalid("size", q, "a size must be greater than zero")),
+        bytes => Ok(bytes),
+    }
+}
+
+/// Parses a Kubernetes quantity into its value in whole bytes, as
+/// apimachinery's `ParseQuantity` followed by `Quantity.Value()` does; zero
+/// is a value.
+///
+/// The grammar is `ParseQuantity`'s (apimachinery
+/// `pkg/api/resource/quantity.go`): an optional sign, a decimal number
+/// (`12`, `1.5`, `.5`, `5.`), then a suffix - binary `Ki` `Mi` `Gi` `Ti`
+/// `Pi` `Ei` (powers of 1024), decimal `n` `u` `m` (none) `k` `M` `G` `T`
+/// `P` `E` (powers of 1000, from 10^-9 to 10^18), or a decimal exponent
+/// (`e` or `E`, an optional sign and digits: `e3`, `E-3`, `e+6`). As in
+/// `ParseQuantity`, a number without digits (`Gi`, `+`, `.`) is zero, and
+/// fails only with an exponent below -9, where upstream's decimal parse
+/// finds no digits.
+///
+/// A value that is not a whole number of bytes is rounded up, as
+/// `Quantity.Value()` rounds up to the next integer (`1500m` and `12e-1`
+/// are 2, `1n` is 1): that is how a storage request becomes a volume's
+/// size upstream (external-provisioner takes `capacity.Value()`).
+///
+/// Leading and trailing white space is trimmed, as `Quantity.UnmarshalJSON`
+/// (and `UnmarshalCBOR`) trim it before calling `ParseQuantity`: that is
+/// the path by which every quantity in an object reaches the API server,
+/// so what a manifest may hold parses here. `ParseQuantity` itself refuses
+/// white space; white space inside a quantity (`1 Gi`) is refused.
+///
+/// Refused, with [`Error::InvalidInput`] naming the value, the reason and
+/// the accepted form: anything outside the grammar; a negative value (a
+/// size cannot be negative; `-0` is zero); and a value above
+/// [`MAX_QUANTITY_BYTES`], which `Value()` cannot hold - upstream silently
+/// caps a binary-suffixed quantity at 2^63-1 and lets `Value()` overflow
+/// for a decimal one, neither of which is a size. An exponent is taken at
+/// its value, where `ParseQuantity` keeps only its low 32 bits (there
+/// `1e4294967296` is 1): taken at its value, such an exponent makes the
+/// quantity too large (refused) or less than one byte (rounded up to 1).
+pub fn parse_quantity_value(q: &str) -> Result<u64> {
+    value(q, "quantity")
+}
+
+fn invalid(what: &'static str, q: &str, why: &str) -> Error {
+    Error::invalid(what, q, format!("{why}; {EXPECTED}"))
+}
+
+fn value(q: &str, what: &'static str) -> Result<u64> {
+    let bad = |why: &str| invalid(what, q, why);
     let s = q.trim();
-    let (negative, rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
+    if s.is_empty() {
+        return Err(bad("empty"));
+    }
+    let (negative, rest) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
         _ => (false, s),
     };
     let split = rest
@@ -36,14 +89,13 @@ pub fn parse_quantity(q: &str) -> Result<u64> {
         .unwrap_or(rest.len());
     let (num, suffix) = rest.split_at(split);
     let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    if int.is_empty() && frac.is_empty() {
-        return Err(bad("no number"));
-    }
     if frac.contains('.') {
-        return Err(bad("malformed number"));
+        return Err(bad("malformed number (more than one decimal point)"));
     }
     let (exp10, pow2): (i64, u32) = match suffix {
         "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
         "m" => (-3, 0),
         "k" => (3, 0),
         "M" => (6, 0),
@@ -58,57 +110,95 @@ pub fn parse_quantity(q: &str) -> Result<u64> {
         "Pi" => (0, 50),
         "Ei" => (0, 60),
         e if e.starts_with(['e', 'E']) => (
-            parse_exponent(&e[1..])
-                .ok_or_else(|| bad("malformed exponent (e or E, an optional sign, then digits)"))?,
+            // strconv.ParseInt(suffix[1:], 10, 64): a sign, then digits.
+            e[1..].parse::<i64>().map_err(|_| {
+                bad("malformed exponent (e or E, an optional sign, then digits that fit in 64 bits)")
+            })?,
             0,
         ),
         _ => {
             return Err(bad(
-                "unknown unit (binary: Ki Mi Gi Ti Pi Ei; decimal: m k M G T P E; exponent: e3)",
+                "unknown unit (binary: Ki Mi Gi Ti Pi Ei; decimal: n u m k M G T P E; exponent: e3)",
             ));
         }
     };
-    // value = mantissa * 10^scale * 2^pow2, the mantissa without leading or
-    // trailing zeros.
+    if int.is_empty() && frac.is_empty() {
+        // parseQuantityString reads no digits as "0"; only the inf.Dec path
+        // (a scale below nano) parses the digitless text and fails.
+        return if exp10 < -9 {
+            Err(bad("no digits"))
+        } else {
+            Ok(0)
+        };
+    }
+    // value = significant * 10^scale * 2^pow2, `significant` without
+    // leading or trailing zeros.
     let digits = format!("{int}{frac}");
     let digits = digits.trim_start_matches('0');
     let significant = digits.trim_end_matches('0');
     if significant.is_empty() {
-        return Err(bad("size must be greater than zero"));
+        return Ok(0);
     }
     if negative {
-        return Err(bad("a size cannot be negative"));
+        return Err(bad("the value cannot be negative"));
     }
-    let scale = exp10 - frac.len() as i64 + (digits.len() - significant.len()) as i64;
-    if significant.len() > 20 {
-        return Err(bad("too many significant digits (at most 20)"));
-    }
-    let mantissa: u128 = significant.parse().map_err(|_| bad("malformed number"))?;
-    let scaled = mantissa << pow2; // < 10^20 * 2^60 < 2^128
-    let value = if scale >= 0 {
-        u32::try_from(scale)
-            .ok()
-            .and_then(|e| 10u128.checked_pow(e))
-            .and_then(|p| scaled.checked_mul(p))
-            .ok_or_else(|| bad("number too large"))?
-    } else {
-        let denom = u32::try_from(-scale)
-            .ok()
-            .and_then(|e| 10u128.checked_pow(e))
-            .filter(|d| scaled.is_multiple_of(*d))
-            .ok_or_else(|| bad("does not come out as a whole number of bytes"))?;
-        scaled / denom
+    let scale = i128::from(exp10) - frac.len() as i128 + (digits.len() - significant.len()) as i128;
+    let n = times_pow2(significant, pow2);
+    let too_large = || {
+        bad(&format!(
+            "number too large (at most {MAX_QUANTITY_BYTES} bytes, 2^63-1, the range of Quantity.Value())"
+        ))
     };
-    u64::try_from(value).map_err(|_| bad("number too large"))
+    // n has no leading zero, so n * 10^scale has n.len() + scale digits
+    // (before any rounding up), and 2^63-1 has 19.
+    let whole = if scale >= 0 {
+        if n.len() as i128 + scale > 19 {
+            return Err(too_large());
+        }
+        decimal(&n) * 10u128.pow(scale as u32)
+    } else {
+        let k = usize::try_from(-scale).unwrap_or(usize::MAX);
+        if k >= n.len() {
+            // 0 < value < 1: rounds up to 1.
+            1
+        } else {
+            let (int, frac) = n.split_at(n.len() - k);
+            if int.len() > 19 {
+                return Err(too_large());
+            }
+            decimal(int) + u128::from(frac.iter().any(|&d| d != 0))
+        }
+    };
+    u64::try_from(whole)
+        .ok()
+        .filter(|&v| v <= MAX_QUANTITY_BYTES)
+        .ok_or_else(too_large)
 }
 
-/// The exponent of a decimal-exponent suffix: an optional sign and digits.
-fn parse_exponent(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// The decimal digits (most significant first) of `digits` (ASCII digits)
+/// times 2^`p`, `p` at most 60.
+fn times_pow2(digits: &str, p: u32) -> Vec<u8> {
+    let m = 1u128 << p;
+    let mut out = Vec::with_capacity(digits.len() + 19);
+    let mut carry = 0u128;
+    for d in digits.bytes().rev() {
+        let t = u128::from(d - b'0') * m + carry;
+        out.push((t % 10) as u8);
+        carry = t / 10;
     }
-    s.parse().ok()
+    while carry > 0 {
+        out.push((carry % 10) as u8);
+        carry /= 10;
+    }
+    out.reverse();
+    out
+}
+
+/// The value of at most 19 decimal digits (most significant first).
+fn decimal(digits: &[u8]) -> u128 {
+    digits
+        .iter()
+        .fold(0u128, |acc, &d| acc * 10 + u128::from(d))
 }
 
 /// Prints bytes in the largest binary unit that divides them exactly
@@ -146,8 +236,11 @@ mod tests {
         assert!(parse_quantity("8G").unwrap() < parse_quantity("8Gi").unwrap());
         assert_eq!(parse_quantity("1.5Gi").unwrap(), 3 * GI / 2);
         assert_eq!(parse_quantity("1024").unwrap(), 1024);
-        for bad in ["", "Gi", "1.5", "12XB", "0", "-1Gi", "1..2Gi"] {
-            assert!(parse_quantity(bad).is_err(), "{bad}");
+        for bad in ["", "Gi", "12XB", "0", "-1Gi", "1..2Gi"] {
+            assert!(
+                matches!(parse_quantity(bad), Err(Error::InvalidInput { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -158,40 +251,111 @@ mod tests {
         assert_eq!(parse_quantity("1e3").unwrap(), 1000);
         assert_eq!(parse_quantity("1E3").unwrap(), 1000);
         assert_eq!(parse_quantity("1.5e+9").unwrap(), 1_500_000_000);
-        assert!(
-            parse_quantity("12e-1")
-                .unwrap_err()
-                .to_string()
-                .contains("whole")
-        );
         assert_eq!(parse_quantity("1200e-2").unwrap(), 12);
         assert_eq!(parse_quantity("2000m").unwrap(), 2);
+        assert_eq!(parse_quantity("1000000000n").unwrap(), 1);
+        assert_eq!(
+            parse_quantity("21000000000000000000n").unwrap(),
+            21_000_000_000
+        );
+        assert_eq!(parse_quantity("3000000u").unwrap(), 3);
         assert_eq!(parse_quantity("+5Gi").unwrap(), 5 * GI);
         assert_eq!(parse_quantity(".5Ki").unwrap(), 512);
         assert_eq!(parse_quantity("5.Ki").unwrap(), 5 * KI);
+        assert_eq!(parse_quantity("1e0000003").unwrap(), 1000);
         assert_eq!(
             parse_quantity("0.000000000000000000001e30").unwrap(),
             1_000_000_000
         );
-        assert_eq!(parse_quantity("18446744073709551615").unwrap(), u64::MAX);
+        // More significant digits than any machine integer holds.
+        assert_eq!(
+            parse_quantity("1.000000000000000000000000000001Gi").unwrap(),
+            GI + 1
+        );
+        assert_eq!(
+            parse_quantity("9223372036854775807").unwrap(),
+            MAX_QUANTITY_BYTES
+        );
+        assert_eq!(parse_quantity("8Ei").ok(), None);
+        assert_eq!(
+            parse_quantity("7.999999999999999999Ei").unwrap(),
+            MAX_QUANTITY_BYTES
+        );
         for (input, why) in [
+            ("8Ei", "too large"),
             ("16Ei", "too large"),
+            ("9223372036854775808", "too large"),
+            ("9223372036854775807.5", "too large"),
             ("18446744073709551616", "too large"),
-            ("1e20", "too large"),
+            ("1e19", "too large"),
             ("1e999999", "too large"),
-            ("1e-999999", "whole"),
-            ("1500m", "whole"),
+            ("1e99999999999999999999", "exponent"),
             ("1e", "exponent"),
             ("1e+", "exponent"),
             ("1e1.5", "exponent"),
+            ("1e+-3", "exponent"),
             ("-0.5Gi", "negative"),
+            ("-1n", "negative"),
             ("1Zi", "unknown unit"),
+            ("1KiB", "unknown unit"),
+            ("1K", "unknown unit"),
             ("1 Gi", "unknown unit"),
+            ("e-10", "no digits"),
+            ("", "empty"),
+            ("  ", "empty"),
         ] {
             let e = parse_quantity(input).unwrap_err();
             assert!(matches!(e, Error::InvalidInput { .. }), "{input}: {e:?}");
-            assert!(e.to_string().contains(why), "{input}: {e}");
+            let text = e.to_string();
+            assert!(text.contains(why), "{input}: {text}");
+            assert!(text.contains(&format!("{input:?}")), "{input}: {text}");
+            assert!(
+                text.contains("expected a Kubernetes quantity"),
+                "{input}: {text}"
+            );
         }
+    }
+
+    #[test]
+    fn fractions_of_a_byte_round_up_as_quantity_value_does() {
+        assert_eq!(parse_quantity("1500m").unwrap(), 2);
+        assert_eq!(parse_quantity("12e-1").unwrap(), 2);
+        assert_eq!(parse_quantity("1.5").unwrap(), 2);
+        assert_eq!(parse_quantity("500u").unwrap(), 1);
+        assert_eq!(parse_quantity("1n").unwrap(), 1);
+        assert_eq!(parse_quantity("1e-999999").unwrap(), 1);
+        assert_eq!(parse_quantity("0.1Ki").unwrap(), 103); // 102.4
+        assert_eq!(parse_quantity("1000000001n").unwrap(), 2);
+        assert_eq!(parse_quantity("2.000Ki").unwrap(), 2048);
+        assert_eq!(parse_quantity(".5Ki").unwrap(), 512);
+    }
+
+    #[test]
+    fn zero_is_a_value_but_not_a_size() {
+        for zero in [
+            "0", "0Gi", "-0", "+0.000", "0e-30", "0n", "Gi", "+", "-", ".", "k",
+        ] {
+            assert_eq!(parse_quantity_value(zero).unwrap(), 0, "{zero}");
+            let e = parse_quantity(zero).unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{zero}: {e:?}");
+            assert!(e.to_string().contains("greater than zero"), "{zero}: {e}");
+        }
+        assert_eq!(parse_quantity_value("2Gi").unwrap(), 2 * GI);
+        assert_eq!(parse_quantity_value("0.4").unwrap(), 1);
+        let e = parse_quantity_value("lots").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid quantity \"lots\": unknown unit"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn white_space_around_is_trimmed_as_unmarshal_json_does() {
+        assert_eq!(parse_quantity(" 21Gi\n").unwrap(), 21 * GI);
+        assert_eq!(parse_quantity("\t1e3 ").unwrap(), 1000);
+        assert!(parse_quantity("1 Gi").is_err());
+        assert!(parse_quantity("+ 1Gi").is_err());
     }
 
     #[test]
@@ -200,7 +364,7 @@ mod tests {
         assert_eq!(format_binary(1536 * KI * KI), "1536Mi");
         assert_eq!(format_binary(1000), "1000");
         assert_eq!(format_binary(8_000_000_000), "7812500Ki");
-        for b in [1u64, 1024, 8_000_000_000, 21 * GI] {
+        for b in [1u64, 1024, 8_000_000_000, 21 * GI, MAX_QUANTITY_BYTES] {
             assert_eq!(parse_quantity(&format_binary(b)).unwrap(), b);
         }
         assert_eq!(round_up_gib(1), GI);

@@ -8,7 +8,9 @@ use golden_core::names::{
     self, MAX_LABEL_LEN, MAX_SUBDOMAIN_LEN, content_name, label_safe, validate_cloud_label,
     validate_label, validate_namespace, validate_object_name, volume_snapshot_name,
 };
-use golden_core::quantity::{format_binary, parse_quantity};
+use golden_core::quantity::{
+    MAX_QUANTITY_BYTES, format_binary, parse_quantity, parse_quantity_value,
+};
 use golden_core::{
     Error, ManifestBuilder, NamespacePolicy, PvcRef, cloud_label_value, cluster_record_key,
 };
@@ -22,11 +24,13 @@ fn invalid<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
 /// suffix, exponent or junk.
 fn quantity_like() -> impl Strategy<Value = String> {
     (
-        prop::sample::select(vec!["", "+", "-"]),
+        prop::sample::select(vec!["", "+", "-", " "]),
         "[0-9]{0,22}",
         prop::option::of("[0-9]{0,6}"),
         prop::sample::select(vec![
             "",
+            "n",
+            "u",
             "m",
             "k",
             "M",
@@ -43,11 +47,14 @@ fn quantity_like() -> impl Strategy<Value = String> {
             "e3",
             "E-2",
             "e+9",
+            "e-12",
             "e",
             "Zi",
             "KB",
+            "K",
             "i",
             " ",
+            " Gi",
             "e99999999",
         ]),
     )
@@ -57,10 +64,36 @@ fn quantity_like() -> impl Strategy<Value = String> {
         })
 }
 
+/// Every suffix of the grammar as the exact rational factor it stands for:
+/// (suffix, numerator, denominator).
+const SUFFIXES: [(&str, u128, u128); 19] = [
+    ("n", 1, 1_000_000_000),
+    ("u", 1, 1_000_000),
+    ("m", 1, 1000),
+    ("", 1, 1),
+    ("k", 1000, 1),
+    ("M", 1_000_000, 1),
+    ("G", 1_000_000_000, 1),
+    ("T", 1_000_000_000_000, 1),
+    ("P", 1_000_000_000_000_000, 1),
+    ("E", 1_000_000_000_000_000_000, 1),
+    ("Ki", 1 << 10, 1),
+    ("Mi", 1 << 20, 1),
+    ("Gi", 1 << 30, 1),
+    ("Ti", 1 << 40, 1),
+    ("Pi", 1 << 50, 1),
+    ("Ei", 1 << 60, 1),
+    ("e-7", 1, 10_000_000),
+    ("E4", 10_000, 1),
+    ("e+2", 100, 1),
+];
+
 proptest! {
     #[test]
     fn quantity_never_panics_and_refuses_with_invalid_input(s in "\\PC{0,40}") {
         let r = parse_quantity(&s);
+        prop_assert!(r.is_ok() || invalid(r));
+        let r = parse_quantity_value(&s);
         prop_assert!(r.is_ok() || invalid(r));
     }
 
@@ -68,29 +101,91 @@ proptest! {
     fn quantity_like_strings_parse_or_are_invalid_input(s in quantity_like()) {
         match parse_quantity(&s) {
             Ok(v) => {
-                prop_assert!(v > 0);
-                prop_assert!(!s.starts_with('-'), "{s} is negative yet parsed as {v}");
+                prop_assert!(v > 0 && v <= MAX_QUANTITY_BYTES);
+                prop_assert!(!s.trim_start().starts_with('-'), "{s} is negative yet parsed as {v}");
+                prop_assert_eq!(parse_quantity_value(&s).unwrap(), v);
             }
-            Err(e) => prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}"),
+            Err(e) => {
+                prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+                let text = e.to_string();
+                prop_assert!(text.contains(&format!("{s:?}")), "{text}");
+                // A size refused only for being zero is the value 0.
+                match parse_quantity_value(&s) {
+                    Ok(v) => prop_assert!(v == 0 && text.contains("greater than zero"), "{v} {text}"),
+                    Err(e) => prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}"),
+                }
+            }
         }
     }
 
     #[test]
-    fn binary_quantities_round_trip(bytes in 1u64..) {
+    fn binary_quantities_round_trip(bytes in 1u64..=MAX_QUANTITY_BYTES) {
         prop_assert_eq!(parse_quantity(&format_binary(bytes)).unwrap(), bytes);
     }
 
     #[test]
-    fn integer_and_suffix_compute_the_exact_value(n in 1u64..1_000_000, i in 0usize..13) {
-        let (suffix, mult): (&str, u128) = [
-            ("", 1), ("k", 1000), ("M", 1000u128.pow(2)), ("G", 1000u128.pow(3)),
-            ("T", 1000u128.pow(4)), ("P", 1000u128.pow(5)), ("E", 1000u128.pow(6)),
-            ("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40),
-            ("Pi", 1 << 50), ("Ei", 1 << 60),
-        ][i];
-        let want = n as u128 * mult;
+    fn nano_and_micro_quantities_round_trip(bytes in 1u64..=MAX_QUANTITY_BYTES) {
+        let b = u128::from(bytes);
+        prop_assert_eq!(parse_quantity(&format!("{}n", b * 1_000_000_000)).unwrap(), bytes);
+        prop_assert_eq!(parse_quantity(&format!("{}u", b * 1_000_000)).unwrap(), bytes);
+        prop_assert_eq!(parse_quantity(&format!("{}m", b * 1000)).unwrap(), bytes);
+        // One nano more is a fraction of a byte, rounded up as Value() does.
+        let up = (bytes < MAX_QUANTITY_BYTES).then_some(bytes + 1);
+        prop_assert_eq!(parse_quantity(&format!("{}n", b * 1_000_000_000 + 1)).ok(), up);
+    }
+
+    #[test]
+    fn beyond_int64_is_refused(bytes in (MAX_QUANTITY_BYTES + 1)..) {
+        let e = parse_quantity(&bytes.to_string()).unwrap_err();
+        prop_assert!(e.to_string().contains("too large"), "{e}");
+        prop_assert!(invalid(parse_quantity(&format_binary(bytes))));
+    }
+
+    /// Against an exact rational computation: the value is the number times
+    /// the suffix's factor, rounded up to a whole byte; above 2^63-1 it is
+    /// refused.
+    #[test]
+    fn decimals_and_suffixes_compute_the_exact_value_rounded_up(
+        int in "[0-9]{0,10}",
+        frac in "[0-9]{0,6}",
+        dot in any::<bool>(),
+        i in 0usize..SUFFIXES.len(),
+    ) {
+        let (suffix, num, den) = SUFFIXES[i];
+        let dot = dot || int.is_empty();
+        let s = if dot { format!("{int}.{frac}{suffix}") } else { format!("{int}{suffix}") };
+        let frac_len = if dot { frac.len() } else { 0 };
+        let digits = if dot { format!("{int}{frac}") } else { int.clone() };
+        let mantissa: u128 = if digits.is_empty() { 0 } else { digits.parse().unwrap() };
+        let den = den * 10u128.pow(frac_len as u32);
+        let want = (mantissa * num).div_ceil(den);
+        let got = parse_quantity_value(&s);
+        if want <= u128::from(MAX_QUANTITY_BYTES) {
+            prop_assert_eq!(got.unwrap() as u128, want, "{}", s);
+        } else {
+            prop_assert!(invalid(got), "{s}");
+        }
+        let size = parse_quantity(&s);
+        if want == 0 || want > u128::from(MAX_QUANTITY_BYTES) {
+            prop_assert!(invalid(size), "{s}");
+        } else {
+            prop_assert_eq!(size.unwrap() as u128, want, "{}", s);
+        }
+        // The same value with a sign in front, and inside white space.
+        prop_assert_eq!(parse_quantity_value(&format!("+{s}")).ok(), parse_quantity_value(&s).ok());
+        prop_assert_eq!(parse_quantity_value(&format!(" {s}\t")).ok(), parse_quantity_value(&s).ok());
+        if want > 0 {
+            let e = parse_quantity_value(&format!("-{s}")).unwrap_err();
+            prop_assert!(e.to_string().contains("negative"), "{e}");
+        }
+    }
+
+    #[test]
+    fn integer_and_suffix_compute_the_exact_value(n in 1u64..1_000_000, i in 0usize..SUFFIXES.len()) {
+        let (suffix, num, den) = SUFFIXES[i];
+        let want = (u128::from(n) * num).div_ceil(den);
         let got = parse_quantity(&format!("{n}{suffix}"));
-        if want <= u64::MAX as u128 {
+        if want <= u128::from(MAX_QUANTITY_BYTES) {
             prop_assert_eq!(got.unwrap() as u128, want);
         } else {
             prop_assert!(invalid(got));
@@ -99,6 +194,7 @@ proptest! {
         if suffix.is_empty() {
             prop_assert_eq!(parse_quantity(&format!("{n}0e-1")).unwrap(), n);
             prop_assert_eq!(parse_quantity(&format!("{n}e2")).unwrap(), n * 100);
+            prop_assert_eq!(parse_quantity(&format!("{n}000000000e-9")).unwrap(), n);
         }
     }
 
