@@ -42,8 +42,9 @@
 //!   `SnapshotContentCreationFailed`, a created content the Normal event
 //!   `CreatingSnapshot`;
 //! - the status (`updateSnapshotStatus`) fills in what the content's status
-//!   adds: the bound name, `creationTime`, `restoreSize` (when missing or
-//!   zero), `readyToUse` (an error goes once ready) and the content's error,
+//!   adds: the bound name, `creationTime`, `restoreSize` (when missing, or
+//!   zero - any spelling, `Quantity.IsZero()` - and the content's is
+//!   positive), `readyToUse` (an error goes once ready) and the content's error,
 //!   with the Normal events `SnapshotCreated` and `SnapshotReady` the first
 //!   time; an error is written once per message
 //!   (`updateSnapshotErrorStatusWithEvent`);
@@ -294,10 +295,13 @@ pub(crate) fn updated_status(
             new.error = None;
         }
     }
+    // `RestoreSize.IsZero()`: a size the driver did not know is replaced by
+    // a known one. A restoreSize `ParseQuantity` refuses (the CRD's pattern
+    // lets `1e1.5` through) would not even decode upstream; it is kept.
     let zero = new
         .restore_size
         .as_ref()
-        .is_some_and(|q| golden_core::quantity::parse_quantity(&q.0).ok() == Some(0));
+        .is_some_and(|q| golden_core::quantity::parse_quantity_value(&q.0).is_ok_and(|v| v == 0));
     if let Some(b) = size
         && (new.restore_size.is_none() || (zero && b > 0))
     {
@@ -998,6 +1002,45 @@ mod tests {
         let mut done = snap.clone();
         done.status = Some(ready);
         assert_eq!(updated_status(&done, &c), None);
+    }
+
+    #[test]
+    fn a_zero_restore_size_is_replaced_by_a_known_one() {
+        let mut c = vsc(Some("h"), "vs-uid", "Retain");
+        c.status = Some(golden_core::crd::VolumeSnapshotContentStatus {
+            ready_to_use: Some(true),
+            restore_size: Some(2 << 30),
+            snapshot_handle: Some("h".into()),
+            ..Default::default()
+        });
+        let with_size = |size: &str| {
+            let mut snap = vs(Some("team.golden"));
+            snap.status = Some(VolumeSnapshotStatus {
+                bound_volume_snapshot_content_name: Some("team.golden".into()),
+                ready_to_use: Some(true),
+                restore_size: Some(Quantity(size.into())),
+                ..Default::default()
+            });
+            snap
+        };
+        // Every spelling of zero is IsZero().
+        for zero in ["0", "0Gi", "0.0", "-0", "0e3", "0n"] {
+            let st = updated_status(&with_size(zero), &c).unwrap();
+            assert_eq!(st.restore_size, Some(Quantity("2Gi".into())), "{zero}");
+        }
+        // A known size stays, even a different one, and so does one that is
+        // not a quantity; a fraction of a byte is not zero.
+        for kept in ["1Gi", "3Gi", "1e1.5", "1n"] {
+            assert_eq!(updated_status(&with_size(kept), &c), None, "{kept}");
+        }
+        // A zero the content also reports stays zero.
+        c.status.as_mut().unwrap().restore_size = Some(0);
+        assert_eq!(updated_status(&with_size("0"), &c), None);
+        // A missing one is filled in, with zero too.
+        let mut snap = with_size("0");
+        snap.status.as_mut().unwrap().restore_size = None;
+        let st = updated_status(&snap, &c).unwrap();
+        assert_eq!(st.restore_size, Some(Quantity("0".into())));
     }
 
     #[test]
