@@ -22,7 +22,9 @@
 //! snapshot must exist, not be deleted unless it still holds its
 //! as-source finalizer, be bound to a content that points back to it, of
 //! the class's driver, be ready, with a `status.snapshotHandle`, a
-//! `restoreSize` no larger than the request, and the same volume mode
+//! `restoreSize` no larger than the request (when it has one; both as
+//! `Quantity.Value()`, whole bytes rounded up, so a `restoreSize` of zero
+//! passes), and the same volume mode
 //! unless the content allows a change
 //! (`snapshot.storage.kubernetes.io/allow-volume-mode-change`); a failure
 //! is the Warning `ProvisioningFailed` ("failed to provision volume with
@@ -38,11 +40,17 @@
 //! Where the simulation differs: a driver mismatch says which class's
 //! driver does not handle the content (upstream logs that and reports
 //! "snapshot ... not bound"); data sources other than a VolumeSnapshot are
-//! refused; the provisioner's own
+//! refused; a storage request or `restoreSize` that is not a quantity
+//! (which the API server refuses for a claim, and which upstream's typed
+//! clients could not decode) fails provisioning with the parse error
+//! (`ProvisioningFailed`, "error getting capacity for PVC ..." or "error
+//! getting the restore size of snapshot ..."), never passing the size
+//! check; the provisioner's own
 //! `provisioner.storage.kubernetes.io/volumesnapshot-as-source-protection`
 //! finalizer of newer releases is not simulated.
 
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
+use golden_core::quantity::parse_quantity_value;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::api::storage::v1::StorageClass;
 use serde::Deserialize;
@@ -118,10 +126,6 @@ pub(crate) fn granted(grants: &[ReferenceGrant], claim_ns: &str, name: &str) -> 
     })
 }
 
-fn bytes(q: Option<&str>) -> Option<u64> {
-    q.and_then(|q| golden_core::quantity::parse_quantity(q).ok())
-}
-
 fn request(pvc: &PersistentVolumeClaim) -> Option<&str> {
     pvc.spec
         .as_ref()?
@@ -184,13 +188,18 @@ pub(crate) fn snapshot_source(
         return Err(format!("snapshot handle {name} is not available"));
     }
     if let Some(restore) = status.and_then(|s| s.restore_size.as_ref()) {
-        let requested = bytes(request(pvc)).ok_or_else(|| {
+        let capacity = || {
             format!(
                 "error getting capacity for PVC {} when creating snapshot {name}",
                 pvc.name()
             )
-        })?;
-        let restore = bytes(Some(&restore.0)).unwrap_or(0);
+        };
+        // capacity.Value() and RestoreSize.Value(): whole bytes, rounded up.
+        let requested = request(pvc).ok_or_else(capacity)?;
+        let requested =
+            parse_quantity_value(requested).map_err(|e| format!("{}: {e}", capacity()))?;
+        let restore = parse_quantity_value(&restore.0)
+            .map_err(|e| format!("error getting the restore size of snapshot {name}: {e}"))?;
         if requested < restore {
             return Err(format!(
                 "requested volume size {requested} is less than the size {restore} for the source snapshot {name}"
@@ -492,6 +501,12 @@ impl Controllers {
             self.provisioning_failed(pvc, class, "claim has no storage request");
             return;
         };
+        // prepareProvision's capacity.Value().
+        if let Err(e) = parse_quantity_value(&request) {
+            let why = format!("error getting capacity for PVC {}: {e}", pvc.name());
+            self.provisioning_failed(pvc, class, &why);
+            return;
+        }
         self.event(
             about,
             &Note::normal(
@@ -552,6 +567,8 @@ impl Controllers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::harness;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn pvc(v: Value) -> PersistentVolumeClaim {
         util::typed(&v).unwrap()
@@ -657,6 +674,114 @@ mod tests {
             Some(&vsc),
         );
         assert_eq!(r.unwrap_err(), "snapshot golden is not Ready");
+    }
+
+    #[test]
+    fn sizes_compare_as_quantity_values_and_a_malformed_one_never_passes() {
+        let (mut vs, vsc) = ready_pair();
+        let sc = class("Immediate");
+        let check = |request: &str, restore: &str| {
+            let mut vs = vs.clone();
+            vs.status.as_mut().unwrap().restore_size = Some(Quantity(restore.into()));
+            snapshot_source(
+                &claim(request, "Filesystem"),
+                &sc,
+                "golden",
+                Some(&vs),
+                Some(&vsc),
+            )
+        };
+        // A driver that does not know the size reports zero: any request
+        // is enough.
+        assert_eq!(check("1Gi", "0"), Ok(()));
+        assert_eq!(check("1Gi", "0.0Gi"), Ok(()));
+        assert_eq!(check("2147483648", "2Gi"), Ok(()));
+        assert_eq!(check("2Gi", "2147483648000000000n"), Ok(()));
+        assert_eq!(check("2147483648000000u", "2Gi"), Ok(()));
+        // Value() rounds up: half a byte over 2Gi is 2Gi + 1.
+        let over = check("2Gi", "2147483648.5").unwrap_err();
+        assert!(
+            over.contains("requested volume size 2147483648 is less than the size 2147483649"),
+            "{over}"
+        );
+        assert_eq!(check("2147483649", "2147483648.5"), Ok(()));
+        // What is not a quantity fails with the parse error, whatever the
+        // other size.
+        for restore in ["0", "1", "2Gi"] {
+            let bad = check("lots", restore).unwrap_err();
+            assert!(
+                bad.starts_with(
+                    "error getting capacity for PVC data when creating snapshot golden: invalid quantity \"lots\": unknown unit"
+                ),
+                "{bad}"
+            );
+        }
+        for request in ["1Gi", "1Ei"] {
+            let bad = check(request, "1e1.5").unwrap_err();
+            assert!(
+                bad.starts_with(
+                    "error getting the restore size of snapshot golden: invalid quantity \"1e1.5\": malformed exponent"
+                ),
+                "{bad}"
+            );
+        }
+        let negative = check("-3Gi", "0").unwrap_err();
+        assert!(negative.contains("cannot be negative"), "{negative}");
+        let mut no_request = claim("2Gi", "Filesystem");
+        no_request.spec.as_mut().unwrap().resources = None;
+        assert_eq!(
+            snapshot_source(&no_request, &sc, "golden", Some(&vs), Some(&vsc)),
+            Err("error getting capacity for PVC data when creating snapshot golden".into())
+        );
+        // Without a restoreSize the request is not compared.
+        vs.status.as_mut().unwrap().restore_size = None;
+        assert_eq!(
+            snapshot_source(
+                &claim("lots", "Filesystem"),
+                &sc,
+                "golden",
+                Some(&vs),
+                Some(&vsc)
+            ),
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_is_not_a_quantity_fails_provisioning_with_the_parse_error() {
+        let mut c = harness::controllers(Vec::new());
+        c.seed(
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "fast"}, "provisioner": "memory.csi.golden.dev",
+            "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
+        );
+        for (name, size) in [("bad", "lots"), ("good", "1Gi")] {
+            c.seed(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name, "namespace": "team"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}},
+                         "storageClassName": "fast"},
+                "status": {"phase": "Pending"}}));
+        }
+        c.settle(10).await;
+        let failed: Vec<String> = c
+            .events("team", "bad")
+            .into_iter()
+            .filter(|(r, _)| r == "ProvisioningFailed")
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            failed[0].starts_with(
+                "failed to provision volume with StorageClass \"fast\": error getting capacity for PVC bad: invalid quantity \"lots\": unknown unit"
+            ),
+            "{failed:?}"
+        );
+        let bad = c.stored(&resources::PVCS, "team", "bad").unwrap();
+        assert_eq!(bad["status"]["phase"], "Pending");
+        let good = c.stored(&resources::PVCS, "team", "good").unwrap();
+        assert_eq!(good["status"]["phase"], "Bound", "{good}");
+        let volumes = c.shared.store.list(&resources::PVS, None).0;
+        assert_eq!(volumes.len(), 1, "{volumes:?}");
     }
 
     #[test]
