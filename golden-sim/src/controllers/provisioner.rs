@@ -51,8 +51,14 @@
 
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::quantity::parse_quantity_value;
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{
+    CSIPersistentVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+    ObjectReference, PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec,
+    VolumeNodeAffinity,
+};
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -283,51 +289,79 @@ pub(crate) fn new_volume(
     request: &str,
     node: Option<&str>,
     handle: &str,
-) -> Value {
+) -> PersistentVolume {
     let driver = &sc.provisioner;
     let spec = pvc.spec.clone().unwrap_or_default();
     let access = spec
         .access_modes
-        .clone()
         .unwrap_or_else(|| vec!["ReadWriteOnce".into()]);
-    let mut pv = json!({
-        "metadata": {
-            "name": format!("pvc-{}", pvc.uid()),
-            "annotations": {
-                "pv.kubernetes.io/provisioned-by": driver,
-                "volume.kubernetes.io/provisioner-deletion-secret-name": "",
-                "volume.kubernetes.io/provisioner-deletion-secret-namespace": "",
-            },
-            "finalizers": [PROVISIONER_FINALIZER],
-        },
-        "spec": {
-            "accessModes": access,
-            "capacity": {"storage": request},
-            "claimRef": {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "name": pvc.name(),
-                "namespace": pvc.ns(),
-                "uid": pvc.uid(),
-                "resourceVersion": pvc.resource_version(),
-            },
-            "csi": {
-                "driver": driver,
-                "volumeHandle": handle,
-                "fsType": "ext4",
-                "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": format!("golden-sim-{driver}")},
-            },
-            "persistentVolumeReclaimPolicy": sc.reclaim_policy.as_deref().unwrap_or("Delete"),
-            "storageClassName": sc.name(),
-            "volumeMode": spec.volume_mode.as_deref().unwrap_or("Filesystem"),
-        },
+    let annotations = [
+        ("pv.kubernetes.io/provisioned-by", driver.as_str()),
+        ("volume.kubernetes.io/provisioner-deletion-secret-name", ""),
+        (
+            "volume.kubernetes.io/provisioner-deletion-secret-namespace",
+            "",
+        ),
+    ];
+    let node_affinity = node.map(|node| VolumeNodeAffinity {
+        required: Some(NodeSelector {
+            node_selector_terms: vec![NodeSelectorTerm {
+                match_expressions: Some(vec![NodeSelectorRequirement {
+                    key: "topology.kubernetes.io/zone".into(),
+                    operator: "In".into(),
+                    values: Some(vec![format!("zone-of-{node}")]),
+                }]),
+                ..NodeSelectorTerm::default()
+            }],
+        }),
     });
-    if let Some(node) = node {
-        pv["spec"]["nodeAffinity"] = json!({"required": {"nodeSelectorTerms": [{
-            "matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": [format!("zone-of-{node}")]}]
-        }]}});
+    PersistentVolume {
+        metadata: ObjectMeta {
+            name: Some(format!("pvc-{}", pvc.uid())),
+            annotations: Some(
+                annotations
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            finalizers: Some(vec![PROVISIONER_FINALIZER.into()]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeSpec {
+            access_modes: Some(access),
+            capacity: Some([("storage".to_string(), Quantity(request.to_string()))].into()),
+            claim_ref: Some(ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("PersistentVolumeClaim".into()),
+                name: Some(pvc.name().into()),
+                namespace: Some(pvc.ns().into()),
+                uid: Some(pvc.uid().into()),
+                resource_version: Some(pvc.resource_version().into()),
+                ..ObjectReference::default()
+            }),
+            csi: Some(CSIPersistentVolumeSource {
+                driver: driver.clone(),
+                volume_handle: handle.into(),
+                fs_type: Some("ext4".into()),
+                volume_attributes: Some(
+                    [(
+                        "storage.kubernetes.io/csiProvisionerIdentity".to_string(),
+                        format!("golden-sim-{driver}"),
+                    )]
+                    .into(),
+                ),
+                ..CSIPersistentVolumeSource::default()
+            }),
+            node_affinity,
+            persistent_volume_reclaim_policy: Some(
+                sc.reclaim_policy.clone().unwrap_or_else(|| "Delete".into()),
+            ),
+            storage_class_name: Some(sc.name().into()),
+            volume_mode: Some(spec.volume_mode.unwrap_or_else(|| "Filesystem".into())),
+            ..PersistentVolumeSpec::default()
+        }),
+        ..PersistentVolume::default()
     }
-    pv
 }
 
 /// What the PV controller and the provisioner do with a Pending claim.
@@ -521,8 +555,9 @@ impl Controllers {
         );
         let handle = format!("vol-{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
         let pv = new_volume(pvc, sc, &request, node, &handle);
-        let pv_name = util::name_of(&pv).to_string();
-        match self.create(&resources::PVS, "", pv, Writer::new(PROVISIONER)) {
+        let pv_name = pv.name().to_string();
+        let body = serde_json::to_value(&pv).unwrap_or(Value::Null);
+        match self.create(&resources::PVS, "", body, Writer::new(PROVISIONER)) {
             Ok(_) => {}
             Err(e) if e.code == 409 && self.exists(&resources::PVS, "", &pv_name) => {}
             Err(_) => return,
@@ -568,7 +603,6 @@ impl Controllers {
 mod tests {
     use super::*;
     use crate::controllers::harness;
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn pvc(v: Value) -> PersistentVolumeClaim {
         util::typed(&v).unwrap()
@@ -867,14 +901,76 @@ mod tests {
     }
 
     #[test]
+    fn the_volume_serializes_to_the_whole_object() {
+        let mut c = claim("2Gi", "Block");
+        c.metadata.resource_version = Some("7".into());
+        let sc = class("Immediate");
+        let pv = serde_json::to_value(new_volume(&c, &sc, "2Gi", Some("n1"), "vol-1")).unwrap();
+        assert_eq!(
+            pv,
+            json!({
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {
+                    "name": "pvc-pvc-uid",
+                    "annotations": {
+                        "pv.kubernetes.io/provisioned-by": "memory.csi.golden.dev",
+                        "volume.kubernetes.io/provisioner-deletion-secret-name": "",
+                        "volume.kubernetes.io/provisioner-deletion-secret-namespace": "",
+                    },
+                    "finalizers": [PROVISIONER_FINALIZER],
+                },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "capacity": {"storage": "2Gi"},
+                    "claimRef": {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "name": "data",
+                        "namespace": "team",
+                        "uid": "pvc-uid",
+                        "resourceVersion": "7",
+                    },
+                    "csi": {
+                        "driver": "memory.csi.golden.dev",
+                        "volumeHandle": "vol-1",
+                        "fsType": "ext4",
+                        "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": "golden-sim-memory.csi.golden.dev"},
+                    },
+                    "nodeAffinity": {"required": {"nodeSelectorTerms": [{
+                        "matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["zone-of-n1"]}]
+                    }]}},
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "storageClassName": "fast",
+                    "volumeMode": "Block",
+                },
+            })
+        );
+        // Without a node, no affinity; without a mode or a reclaim policy,
+        // the defaults.
+        let mut plain = claim("2Gi", "Block");
+        plain.spec.as_mut().unwrap().volume_mode = None;
+        plain.spec.as_mut().unwrap().access_modes = None;
+        let mut retain = sc.clone();
+        retain.reclaim_policy = None;
+        let pv = serde_json::to_value(new_volume(&plain, &retain, "2Gi", None, "vol-1")).unwrap();
+        assert!(pv["spec"].get("nodeAffinity").is_none(), "{pv}");
+        assert_eq!(pv["spec"]["volumeMode"], "Filesystem");
+        assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Delete");
+        assert_eq!(pv["spec"]["accessModes"], json!(["ReadWriteOnce"]));
+        assert_eq!(pv["spec"]["claimRef"]["resourceVersion"], "");
+    }
+
+    #[test]
     fn the_volume_carries_the_claim_and_the_class() {
-        let pv = new_volume(
+        let pv = serde_json::to_value(new_volume(
             &claim("2Gi", "Block"),
             &class("Immediate"),
             "2Gi",
             Some("n1"),
             "vol-1",
-        );
+        ))
+        .unwrap();
         assert_eq!(pv["metadata"]["name"], "pvc-pvc-uid");
         assert_eq!(pv["spec"]["claimRef"]["uid"], "pvc-uid");
         assert_eq!(pv["spec"]["csi"]["driver"], "memory.csi.golden.dev");
