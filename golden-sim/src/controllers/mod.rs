@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use golden_core::{SnapshotProvider, SnapshotProviderExt};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -394,9 +395,13 @@ impl Controllers {
             d.namespaces.insert(n);
         } else if std::ptr::eq(res, &resources::PVCS) {
             if w.volumes {
-                for o in versions() {
-                    if let Some(v) = util::str_at(o, "/spec/volumeName").filter(|v| !v.is_empty()) {
-                        d.volumes.insert(v.to_string());
+                for pvc in versions().filter_map(util::typed::<PersistentVolumeClaim>) {
+                    if let Some(v) = pvc
+                        .spec
+                        .and_then(|s| s.volume_name)
+                        .filter(|v| !v.is_empty())
+                    {
+                        d.volumes.insert(v);
                     }
                 }
                 let volumes = store.referrers(Ref::VolumeToClaim, ns, &n);

@@ -19,13 +19,22 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Controllers, Target};
 use crate::resources;
 use crate::store::Writer;
 use crate::util::{self, MetaExt};
+
+/// Any namespaced object, as far as the controller reads it: its metadata
+/// (`deleteAllContent` counts each object's finalizers).
+#[derive(Deserialize)]
+struct Object {
+    #[serde(default)]
+    metadata: ObjectMeta,
+}
 
 /// The namespace controller's name as a field manager.
 const NAMESPACE_CONTROLLER: &str = "namespace-controller";
@@ -202,12 +211,11 @@ impl Controllers {
             r.resources
                 .insert(format!("{}.{}", res.plural, res.group), objs.len());
             for o in &objs {
-                let fins = o
-                    .value
-                    .pointer("/metadata/finalizers")
-                    .and_then(Value::as_array);
-                for f in fins.into_iter().flatten().filter_map(Value::as_str) {
-                    *r.finalizers.entry(f.to_string()).or_default() += 1;
+                let Some(Object { metadata }) = util::typed(&o.value) else {
+                    continue;
+                };
+                for f in metadata.finalizers.into_iter().flatten() {
+                    *r.finalizers.entry(f).or_default() += 1;
                 }
             }
         }
