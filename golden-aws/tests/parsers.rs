@@ -1,9 +1,21 @@
 //! Property tests over the EBS parsers of user and cluster input: snapshot
-//! ids (handles), volume ids and the in-tree `awsElasticBlockStore.volumeID`.
-//! None panics, each round-trips, each refusal is `Error::InvalidInput`.
+//! ids (handles), volume ids, the in-tree `awsElasticBlockStore.volumeID`
+//! and the disks of PersistentVolumes (`disk_from_pv`). None panics, each
+//! round-trips, each refusal is `Error::InvalidInput`.
 
-use golden_aws::{EbsManifests, is_snapshot_id, is_volume_id, parse_in_tree_volume_id};
-use golden_core::{Error, ManifestBuilder};
+use std::collections::BTreeMap;
+
+use golden_aws::{
+    ATTR_PV_NAME, EBS_DRIVER, EbsManifests, is_snapshot_id, is_volume_id, parse_in_tree_volume_id,
+};
+use golden_core::pv::pv_topology_value;
+use golden_core::{DiskRef, Error, ManifestBuilder};
+use k8s_openapi::api::core::v1::{
+    AWSElasticBlockStoreVolumeSource, CSIPersistentVolumeSource, NodeSelector,
+    NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume, PersistentVolumeSpec,
+    VolumeNodeAffinity,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::prelude::*;
 
 fn invalid<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
@@ -45,5 +57,261 @@ proptest! {
         prop_assert_eq!(parse_in_tree_volume_id(&vol).unwrap(), (vol.clone(), None));
         let value = format!("aws://{}/{vol}", zone.clone().unwrap_or_default());
         prop_assert_eq!(parse_in_tree_volume_id(&value).unwrap(), (vol.clone(), zone));
+    }
+}
+
+// `disk_from_pv` over PersistentVolumes: CSI `volumeHandle`s and in-tree
+// `awsElasticBlockStore` volumes, with zones from labels or node affinity.
+
+/// The topology keys the EBS driver and Kubernetes write a PV's zone under.
+const ZONE_KEYS: [&str; 3] = [
+    "topology.ebs.csi.aws.com/zone",
+    "topology.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/zone",
+];
+
+fn zone() -> impl Strategy<Value = String> {
+    "[a-z]{2}-[a-z]{4,9}-[1-9][a-z]"
+}
+
+fn zone_like() -> impl Strategy<Value = String> {
+    prop_oneof![zone(), "[a-z0-9-]{0,12}", "\\PC{0,20}"]
+}
+
+fn topology_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(ZONE_KEYS.to_vec()).prop_map(str::to_string),
+        Just("topology.gke.io/zone".to_string()),
+        "[a-z./-]{0,20}",
+    ]
+}
+
+fn node_affinity() -> impl Strategy<Value = Option<VolumeNodeAffinity>> {
+    let requirement = (
+        topology_key(),
+        prop::sample::select(vec!["In", "NotIn", "Exists", "Gt", ""]),
+        prop::option::of(prop::collection::vec(zone_like(), 0..3)),
+    )
+        .prop_map(|(key, op, values)| NodeSelectorRequirement {
+            key,
+            operator: op.to_string(),
+            values,
+        });
+    let term = prop::option::of(prop::collection::vec(requirement, 0..3)).prop_map(|exprs| {
+        NodeSelectorTerm {
+            match_expressions: exprs,
+            match_fields: None,
+        }
+    });
+    prop::option::of(prop::collection::vec(term, 0..3)).prop_map(|terms| {
+        terms.map(|node_selector_terms| VolumeNodeAffinity {
+            required: Some(NodeSelector {
+                node_selector_terms,
+            }),
+        })
+    })
+}
+
+/// Volume ids as a cluster may hold them: well-formed, in the in-tree
+/// `aws://<az>/` form, or anything.
+fn volume_id_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ec2_hex().prop_map(|h| format!("vol-{h}")),
+        (prop::option::of(zone_like()), ec2_hex())
+            .prop_map(|(z, h)| format!("aws://{}/vol-{h}", z.unwrap_or_default())),
+        "(aws://)?[a-z0-9/-]{0,30}",
+        "\\PC{0,40}",
+    ]
+}
+
+/// Any PersistentVolume whose volume source EBS reads, or does not.
+fn pv() -> impl Strategy<Value = PersistentVolume> {
+    let labels = prop::option::of(prop::collection::btree_map(
+        topology_key(),
+        zone_like(),
+        0..4,
+    ));
+    let csi = prop::option::of((
+        prop_oneof![
+            Just(EBS_DRIVER.to_string()),
+            Just("pd.csi.storage.gke.io".to_string()),
+            "\\PC{0,20}",
+        ],
+        volume_id_like(),
+    ));
+    (
+        prop::option::of("\\PC{0,20}"),
+        labels,
+        any::<bool>(),
+        csi,
+        prop::option::of(volume_id_like()),
+        node_affinity(),
+    )
+        .prop_map(
+            |(name, labels, has_spec, csi, in_tree, node_affinity)| PersistentVolume {
+                metadata: ObjectMeta {
+                    name,
+                    labels,
+                    ..Default::default()
+                },
+                spec: has_spec.then(|| PersistentVolumeSpec {
+                    csi: csi.map(|(driver, volume_handle)| CSIPersistentVolumeSource {
+                        driver,
+                        volume_handle,
+                        ..Default::default()
+                    }),
+                    aws_elastic_block_store: in_tree.map(|volume_id| {
+                        AWSElasticBlockStoreVolumeSource {
+                            volume_id,
+                            ..Default::default()
+                        }
+                    }),
+                    node_affinity,
+                    ..Default::default()
+                }),
+                status: None,
+            },
+        )
+}
+
+/// A node affinity that pins a volume to `key` In `[zone]`, as the EBS CSI
+/// driver writes it.
+fn pinned_to(key: &str, zone: &str) -> VolumeNodeAffinity {
+    VolumeNodeAffinity {
+        required: Some(NodeSelector {
+            node_selector_terms: vec![NodeSelectorTerm {
+                match_expressions: Some(vec![NodeSelectorRequirement {
+                    key: key.to_string(),
+                    operator: "In".to_string(),
+                    values: Some(vec![zone.to_string()]),
+                }]),
+                match_fields: None,
+            }],
+        }),
+    }
+}
+
+proptest! {
+    #[test]
+    fn disk_from_pv_never_panics_and_reads_the_pv_s_own_volume(pv in pv()) {
+        let spec = pv.spec.as_ref();
+        match EbsManifests::new().disk_from_pv(&pv) {
+            Ok(d) => {
+                prop_assert!(is_volume_id(&d.id), "{d:?}");
+                prop_assert_eq!(d.attributes.get(ATTR_PV_NAME), pv.metadata.name.as_ref());
+                if let Some(csi) = spec.and_then(|s| s.csi.as_ref()) {
+                    // CSI wins over an in-tree source; the disk is the handle.
+                    prop_assert_eq!(csi.driver.as_str(), EBS_DRIVER);
+                    prop_assert_eq!(&d.id, &csi.volume_handle);
+                    prop_assert_eq!(d.location, pv_topology_value(&pv, &ZONE_KEYS));
+                } else {
+                    let ebs = spec
+                        .and_then(|s| s.aws_elastic_block_store.as_ref())
+                        .expect("a disk comes from a CSI or in-tree source");
+                    prop_assert!(ebs.volume_id.ends_with(&d.id), "{d:?} from {ebs:?}");
+                    let (id, az) = parse_in_tree_volume_id(&ebs.volume_id).unwrap();
+                    prop_assert_eq!(&d.id, &id);
+                    // The zone in the volume id wins over topology.
+                    prop_assert_eq!(d.location, az.or_else(|| pv_topology_value(&pv, &ZONE_KEYS)));
+                }
+            }
+            Err(e) => prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}"),
+        }
+    }
+
+    #[test]
+    fn csi_volumes_round_trip(
+        hex in ec2_hex(),
+        zone in zone(),
+        key in prop::sample::select(ZONE_KEYS.to_vec()),
+        by_affinity in any::<bool>(),
+        name in "pvc-[a-f0-9-]{1,36}",
+    ) {
+        let vol = format!("vol-{hex}");
+        let mut pv = PersistentVolume {
+            metadata: ObjectMeta { name: Some(name.clone()), ..Default::default() },
+            spec: Some(PersistentVolumeSpec {
+                csi: Some(CSIPersistentVolumeSource {
+                    driver: EBS_DRIVER.to_string(),
+                    volume_handle: vol.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        if by_affinity {
+            pv.spec.as_mut().unwrap().node_affinity = Some(pinned_to(key, &zone));
+        } else {
+            pv.metadata.labels = Some(BTreeMap::from([(key.to_string(), zone.clone())]));
+        }
+        let want = DiskRef::new(&vol).with_location(&zone).with_attribute(ATTR_PV_NAME, &name);
+        prop_assert_eq!(EbsManifests::new().disk_from_pv(&pv).unwrap(), want);
+        // The same volume under another driver is refused, typed.
+        pv.spec.as_mut().unwrap().csi.as_mut().unwrap().driver = "pd.csi.storage.gke.io".into();
+        prop_assert!(invalid(EbsManifests::new().disk_from_pv(&pv)));
+    }
+
+    #[test]
+    fn in_tree_volumes_round_trip(
+        hex in ec2_hex(),
+        zone in zone(),
+        labelled in prop::option::of(zone()),
+        in_id in any::<bool>(),
+    ) {
+        let vol = format!("vol-{hex}");
+        // As the in-tree provisioner writes them: aws://<az>/vol-... and the
+        // zone label; or a bare id and the label alone.
+        let volume_id = if in_id { format!("aws://{zone}/{vol}") } else { vol.clone() };
+        let pv = PersistentVolume {
+            metadata: ObjectMeta {
+                labels: labelled
+                    .clone()
+                    .map(|z| BTreeMap::from([(ZONE_KEYS[2].to_string(), z)])),
+                ..Default::default()
+            },
+            spec: Some(PersistentVolumeSpec {
+                aws_elastic_block_store: Some(AWSElasticBlockStoreVolumeSource {
+                    volume_id,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let location = if in_id { Some(zone) } else { labelled };
+        let d = EbsManifests::new().disk_from_pv(&pv).unwrap();
+        let mut want = DiskRef::new(vol);
+        want.location = location;
+        prop_assert_eq!(d, want);
+    }
+
+    #[test]
+    fn malformed_volume_ids_are_refused(
+        s in prop_oneof!["\\PC{0,40}", "(aws://)?[a-z0-9/-]{0,30}"],
+        csi in any::<bool>(),
+    ) {
+        let ok = if csi { is_volume_id(&s) } else { parse_in_tree_volume_id(&s).is_ok() };
+        prop_assume!(!ok);
+        let spec = if csi {
+            PersistentVolumeSpec {
+                csi: Some(CSIPersistentVolumeSource {
+                    driver: EBS_DRIVER.to_string(),
+                    volume_handle: s,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        } else {
+            PersistentVolumeSpec {
+                aws_elastic_block_store: Some(AWSElasticBlockStoreVolumeSource {
+                    volume_id: s,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        };
+        let pv = PersistentVolume { spec: Some(spec), ..Default::default() };
+        prop_assert!(invalid(EbsManifests::new().disk_from_pv(&pv)));
     }
 }
