@@ -67,20 +67,27 @@ pub(crate) fn align(table: &str) -> String {
     out
 }
 
-/// Parses durations such as `90s`, `15m`, `2h`, `7d`.
+/// Parses a duration flag with the golden.dev API's rule
+/// ([`golden_core::api::parse_duration`]): `90s`, `15m`, `2h`, `7d`,
+/// `1w 2d`, positive and at most about 20,000 years. clap's message names
+/// the flag and the value; this one says what the flag takes.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 90s, 15m, 2h, 7d"))?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(format!("invalid duration {s:?}: unit must be s, m, h or d")),
-    };
-    Ok(Duration::from_secs(secs))
+    golden_core::api::parse_duration("duration", s).map_err(rule_of)
+}
+
+/// [`parse_duration`] with `0s` accepted, for ages where none is a choice
+/// (`gc --min-age 0s` collects regardless of age).
+pub(crate) fn parse_age(s: &str) -> Result<Duration, String> {
+    golden_core::api::parse_duration_or_zero("age", s).map_err(rule_of)
+}
+
+/// The rule an invalid flag value breaks, without the value clap already
+/// shows.
+fn rule_of(e: golden_core::Error) -> String {
+    match e {
+        golden_core::Error::InvalidInput { rule, .. } => rule,
+        other => other.to_string(),
+    }
 }
 
 /// Arguments of `golden locate`.
@@ -527,8 +534,8 @@ pub(crate) struct GcArgs {
     /// Keep this many of the newest golden snapshots per source.
     #[arg(long, default_value_t = 2)]
     pub(crate) keep: usize,
-    /// Keep snapshots younger than this.
-    #[arg(long, value_parser = parse_duration, default_value = "1d")]
+    /// Keep snapshots younger than this (`0s`: whatever their age).
+    #[arg(long, value_parser = parse_age, default_value = "1d")]
     pub(crate) min_age: Duration,
     /// A cluster that no longer exists (its id as `gc --dry-run` shows it;
     /// repeatable): its records on golden snapshots are removed, so the
@@ -609,4 +616,88 @@ pub(crate) async fn gc(g: &Golden, args: &GcArgs, out: Output) -> Result<()> {
         }),
         &table,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// clap's message refusing `golden ARGS`, which must be a bad value.
+    fn refusal(args: &[&str]) -> String {
+        let argv = std::iter::once("golden").chain(args.iter().copied());
+        let e = crate::Cli::try_parse_from(argv).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            clap::error::ErrorKind::ValueValidation,
+            "{args:?}: {e}"
+        );
+        e.to_string()
+    }
+
+    #[test]
+    fn duration_flags_take_the_api_durations() {
+        for (s, secs) in [
+            ("90s", 90),
+            ("15m", 900),
+            ("2h", 7200),
+            ("7d", 7 * 86400),
+            ("1w 2d", 9 * 86400),
+            ("90 minutes", 5400),
+        ] {
+            assert_eq!(parse_duration(s), Ok(Duration::from_secs(secs)), "{s}");
+            assert_eq!(parse_age(s), Ok(Duration::from_secs(secs)), "{s}");
+        }
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn durations_past_the_range_are_refused_not_overflowed() {
+        // 213503982334602 days is more seconds than u64 holds.
+        for big in [
+            "213503982334602d",
+            "18446744073709551615s",
+            "7304485d",
+            "1043497w 6d",
+        ] {
+            for r in [parse_duration(big), parse_age(big)] {
+                let e = r.unwrap_err();
+                assert!(e.contains("at most 7304484d"), "{big}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_durations_are_refused_in_the_words_of_the_flags() {
+        for (args, flag) in [
+            (
+                &["capture", "--pvc", "a/b", "--timeout", "90"][..],
+                "--timeout",
+            ),
+            (&["gc", "--min-age=-1d"][..], "--min-age"),
+            (&["gc", "--min-age", "99999999999d"][..], "--min-age"),
+            (
+                &["clone", "--pvc", "a/b", "--reuse-within", "0s"][..],
+                "--reuse-within",
+            ),
+            (
+                &["clone", "--pvc", "a/b", "--import-timeout", "1 month"][..],
+                "--import-timeout",
+            ),
+            (
+                &["clone", "--pvc", "a/b", "--ready-within", "soon"][..],
+                "--ready-within",
+            ),
+        ] {
+            let e = refusal(args);
+            let last = args[args.len() - 1];
+            let value = last.split_once('=').map_or(last, |(_, v)| v);
+            assert!(e.contains(flag), "{args:?}: {e}");
+            assert!(e.contains(&format!("'{value}'")), "{args:?}: {e}");
+            assert!(e.contains("such as"), "{args:?}: {e}");
+            // The library's name for the value is not the flag's.
+            assert!(!e.contains("invalid duration"), "{args:?}: {e}");
+        }
+    }
 }
