@@ -29,9 +29,25 @@ fn is_alnum_lower(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
-fn is_dns_label(s: &str) -> bool {
+/// Whether `s` is a DNS-1123 label (apimachinery `IsDNS1123Label`): 1-63
+/// lowercase letters, digits or `-`, starting and ending with a letter or
+/// digit, as namespace names are.
+pub fn is_dns_label(s: &str) -> bool {
+    s.len() <= MAX_LABEL_LEN && is_label_shape(s)
+}
+
+/// Whether `s` is a DNS-1123 subdomain (apimachinery
+/// `IsDNS1123Subdomain`): at most 253 characters in all, dot-separated
+/// parts each of lowercase letters, digits or `-` starting and ending with
+/// a letter or digit. Unlike a label, a part has no length limit of its
+/// own: only the whole name is bounded.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_SUBDOMAIN_LEN && s.split('.').all(is_label_shape)
+}
+
+/// A DNS-1123 label without the length limit.
+fn is_label_shape(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= MAX_LABEL_LEN
         && s.chars().all(|c| is_alnum_lower(c) || c == '-')
         && s.starts_with(is_alnum_lower)
         && s.ends_with(is_alnum_lower)
@@ -53,15 +69,7 @@ pub fn validate_namespace(ns: &str) -> Result<()> {
 
 /// Checks an object name: a DNS-1123 subdomain.
 pub fn validate_object_name(what: &'static str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_SUBDOMAIN_LEN
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| is_alnum_lower(c) || c == '-')
-                && part.starts_with(is_alnum_lower)
-                && part.ends_with(is_alnum_lower)
-        });
-    if ok {
+    if is_dns_subdomain(name) {
         Ok(())
     } else {
         Err(Error::invalid(

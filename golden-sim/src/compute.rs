@@ -91,7 +91,8 @@ use golden_core::{DiskRef, SnapshotKind};
 use google_cloud_compute_v1::model;
 use serde_json::json;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+use crate::util::now_rfc3339_millis;
 
 const SELF_LINK_BASE: &str = "https://www.googleapis.com/compute/v1/";
 
@@ -562,7 +563,7 @@ impl ComputeSim {
             .set_name(&path.name)
             .set_size_gb(size_gb)
             .set_status(model::disk::Status::Ready)
-            .set_creation_timestamp(now())
+            .set_creation_timestamp(now_rfc3339_millis())
             .set_self_link(format!("{SELF_LINK_BASE}{}", path.path()))
             .set_type(format!("{location}/diskTypes/pd-balanced"));
         disk = match &path.scope {
@@ -683,8 +684,8 @@ impl Inner {
             .set_self_link(format!(
                 "{SELF_LINK_BASE}projects/{project}/global/operations/{name}"
             ))
-            .set_insert_time(now())
-            .set_start_time(now())
+            .set_insert_time(now_rfc3339_millis())
+            .set_start_time(now_rfc3339_millis())
             .set_status(model::operation::Status::Running)
             .set_progress(0);
         let mut sim = SimOp {
@@ -761,7 +762,7 @@ fn set_snapshot_status(s: &mut SimSnapshot, status: model::snapshot::Status) {
 fn finish(op: &mut SimOp) {
     op.model.status = Some(model::operation::Status::Done);
     op.model.progress = Some(100);
-    op.model.end_time = Some(now());
+    op.model.end_time = Some(now_rfc3339_millis());
     if let Some((code, message, status)) = &op.failure {
         op.model.error = Some(operation_error(code, message));
         op.model.http_error_status_code = Some(*status);
@@ -779,12 +780,6 @@ fn operation_error(code: &str, message: &str) -> model::operation::Error {
     model::operation::Error::new().set_errors([model::operation::error::Errors::new()
         .set_code(code)
         .set_message(message)])
-}
-
-fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
 fn fingerprint(counter: u64) -> Bytes {
@@ -1009,7 +1004,7 @@ async fn snapshot_insert(
         .set_kind("compute#snapshot")
         .set_id(id)
         .set_self_link(format!("{SELF_LINK_BASE}{target}"))
-        .set_creation_timestamp(now())
+        .set_creation_timestamp(now_rfc3339_millis())
         .set_status(model::snapshot::Status::Creating)
         .set_source_disk(disk.self_link.clone().unwrap_or_default())
         .set_source_disk_id(disk.id.unwrap_or_default().to_string())
@@ -1444,7 +1439,7 @@ async fn image_insert(
         .set_kind("compute#image")
         .set_id(id)
         .set_self_link(format!("{SELF_LINK_BASE}{target}"))
-        .set_creation_timestamp(now())
+        .set_creation_timestamp(now_rfc3339_millis())
         .set_status(model::image::Status::Pending)
         .set_source_type(model::image::SourceType::Raw)
         .set_label_fingerprint(fingerprint(id));

@@ -84,6 +84,8 @@ use golden_core::names;
 use kube_cel::{CompiledSchema, ErrorKind, compile_schema};
 use serde_json::{Map, Value};
 
+use crate::util::{str_at, str_of};
+
 /// The embedded upstream CRD files, by file name.
 const CRD_FILES: [(&str, &str); 3] = [
     (
@@ -406,8 +408,7 @@ fn load_catalog() -> Result<Catalog, String> {
         let doc: Value = serde_saphyr::from_str(text)
             .map_err(|e| format!("embedded CRD {file} does not parse: {e}"))?;
         let field = |ptr: &str| {
-            doc.pointer(ptr)
-                .and_then(Value::as_str)
+            str_at(&doc, ptr)
                 .map(str::to_string)
                 .ok_or_else(|| format!("embedded CRD {file} has no {ptr}"))
         };
@@ -420,9 +421,7 @@ fn load_catalog() -> Result<Catalog, String> {
             .and_then(Value::as_array)
             .ok_or_else(|| format!("embedded CRD {file} has no spec.versions"))?
         {
-            let name = v
-                .get("name")
-                .and_then(Value::as_str)
+            let name = str_of(v, "name")
                 .ok_or_else(|| format!("embedded CRD {file} has a version without a name"))?
                 .to_string();
             let schema = v
@@ -464,10 +463,7 @@ fn collect_schema(
     if let Some(rules) = map.get("x-kubernetes-validations") {
         let compiled = compile_schema(&own_rules_only(s, true));
         let texts: Vec<Option<&str>> = match rules.as_array() {
-            Some(list) => list
-                .iter()
-                .map(|r| r.get("rule").and_then(Value::as_str))
-                .collect(),
+            Some(list) => list.iter().map(|r| str_of(r, "rule")).collect(),
             None => vec![None],
         };
         for (i, text) in texts.into_iter().enumerate() {
@@ -506,7 +502,7 @@ fn collect_schema(
             },
         );
     }
-    if let Some(p) = map.get("pattern").and_then(Value::as_str) {
+    if let Some(p) = str_of(s, "pattern") {
         cat.patterns.entry(p.to_string()).or_insert_with(|| {
             regex::Regex::new(p).map_err(|e| format!("pattern does not compile: {e}"))
         });
@@ -577,7 +573,7 @@ fn has_prunable_nulls(schema: &Value, v: &Value) -> bool {
             let extra = schema.get("additionalProperties").filter(|a| a.is_object());
             map.iter().any(|(k, child)| {
                 let sub = props.and_then(|p| p.get(k)).or(extra);
-                (child.is_null() && !sub.is_some_and(|s| is_true_value(s, "nullable")))
+                (child.is_null() && !sub.is_some_and(is_nullable))
                     || sub.is_some_and(|sub| has_prunable_nulls(sub, child))
             })
         }
@@ -597,7 +593,7 @@ fn pruned(schema: &Value, v: &Value) -> Value {
             let mut out = Map::new();
             for (k, child) in map {
                 let sub = props.and_then(|p| p.get(k)).or(extra);
-                if child.is_null() && !sub.is_some_and(|s| is_true_value(s, "nullable")) {
+                if child.is_null() && !sub.is_some_and(is_nullable) {
                     continue;
                 }
                 let child = match sub {
@@ -621,7 +617,7 @@ impl Catalog {
     fn lookup(&self, obj: &Value) -> Result<(&Crd, &CrdVersion), Violation> {
         let expected = "expected snapshot.storage.k8s.io/v1 VolumeSnapshot, \
                         VolumeSnapshotContent or VolumeSnapshotClass";
-        let Some(map) = obj.as_object() else {
+        if !obj.is_object() {
             return Err(Violation::new(
                 "",
                 format!(
@@ -629,9 +625,9 @@ impl Catalog {
                     type_name(obj)
                 ),
             ));
-        };
-        let api = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+        }
+        let api = str_of(obj, "apiVersion").unwrap_or("");
+        let kind = str_of(obj, "kind").unwrap_or("");
         let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
         let unknown = |extra: &str| {
             Violation::new(
@@ -923,7 +919,7 @@ impl Walker<'_> {
         for (k, v) in map {
             let old_v = old.and_then(|o| o.get(k)).filter(|o| !o.is_null());
             let prop = props.and_then(|p| p.get(k));
-            if v.is_null() && !prop.is_some_and(|p| is_true_value(p, "nullable")) {
+            if v.is_null() && !prop.is_some_and(is_nullable) {
                 // The API server prunes nulls of non-nullable fields.
                 continue;
             }
@@ -1144,8 +1140,9 @@ impl Walker<'_> {
     }
 }
 
-fn is_true_value(v: &Value, key: &str) -> bool {
-    v.get(key).and_then(Value::as_bool) == Some(true)
+/// Whether a field's schema marks it `nullable`.
+fn is_nullable(schema: &Value) -> bool {
+    schema.as_object().is_some_and(|m| is_true(m, "nullable"))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use std::sync::{PoisonError, RwLock};
 use serde_json::{Value, json};
 
 use crate::resources::{Res, ResourceDef};
+use crate::util::{name_of, str_at};
 
 /// One runtime-served resource: its definition, schema and printer
 /// columns.
@@ -68,10 +69,6 @@ pub(crate) fn all() -> Vec<Res> {
     read().iter().map(|s| s.def).collect()
 }
 
-fn str_at<'v>(v: &'v Value, p: &str) -> &'v str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
-}
-
 /// `.status.phase` to `/status/phase`; `None` for anything but a simple
 /// dotted path (what the simulator evaluates).
 fn json_path_pointer(path: &str) -> Option<String> {
@@ -89,16 +86,16 @@ fn json_path_pointer(path: &str) -> Option<String> {
 /// Validates a CustomResourceDefinition; returns `(field, message)` causes.
 pub(crate) fn check_definition(crd: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let group = str_at(crd, "/spec/group");
-    let plural = str_at(crd, "/spec/names/plural");
-    let name = str_at(crd, "/metadata/name");
+    let group = str_at(crd, "/spec/group").unwrap_or("");
+    let plural = str_at(crd, "/spec/names/plural").unwrap_or("");
+    let name = name_of(crd);
     if group.is_empty() {
         out.push(("spec.group".into(), "Required value".into()));
     }
     if plural.is_empty() {
         out.push(("spec.names.plural".into(), "Required value".into()));
     }
-    if str_at(crd, "/spec/names/kind").is_empty() {
+    if str_at(crd, "/spec/names/kind").is_none_or(str::is_empty) {
         out.push(("spec.names.kind".into(), "Required value".into()));
     }
     if name != format!("{plural}.{group}") {
@@ -107,7 +104,7 @@ pub(crate) fn check_definition(crd: &Value) -> Vec<(String, String)> {
             format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
         ));
     }
-    let scope = str_at(crd, "/spec/scope");
+    let scope = str_at(crd, "/spec/scope").unwrap_or("");
     if scope != "Namespaced" && scope != "Cluster" {
         out.push((
             "spec.scope".into(),
@@ -179,9 +176,9 @@ pub(crate) fn establish(crd: &Value) -> Value {
     else {
         return status;
     };
-    let group = str_at(crd, "/spec/group");
+    let group = str_at(crd, "/spec/group").unwrap_or("");
     let vname = version["name"].as_str().unwrap_or("");
-    let plural = str_at(crd, "/spec/names/plural");
+    let plural = str_at(crd, "/spec/names/plural").unwrap_or("");
     let columns = version["additionalPrinterColumns"]
         .as_array()
         .into_iter()
@@ -229,8 +226,8 @@ pub(crate) fn establish(crd: &Value) -> Value {
         .filter_map(Value::as_str)
         .map(leak)
         .collect();
-    let kind = str_at(crd, "/spec/names/kind");
-    let singular = match str_at(crd, "/spec/names/singular") {
+    let kind = str_at(crd, "/spec/names/kind").unwrap_or("");
+    let singular = match str_at(crd, "/spec/names/singular").unwrap_or("") {
         "" => kind.to_lowercase(),
         s => s.to_string(),
     };
@@ -240,7 +237,7 @@ pub(crate) fn establish(crd: &Value) -> Value {
         kind: leak(kind),
         plural: leak(plural),
         singular: leak(&singular),
-        namespaced: str_at(crd, "/spec/scope") == "Namespaced",
+        namespaced: str_at(crd, "/spec/scope").unwrap_or("") == "Namespaced",
         short_names: Box::leak(short.into_boxed_slice()),
         status: version.pointer("/subresources/status").is_some(),
         crd: true,
@@ -261,7 +258,7 @@ pub(crate) fn check_object(res: Res, obj: &Value) -> Option<Vec<(String, String)
     Some(
         match crate::crd_validation::validate_with_schema(&s.schema, res.namespaced, obj) {
             Ok(()) => Vec::new(),
-            Err(v) => v.into_iter().map(|v| (v.path, v.message)).collect(),
+            Err(v) => crate::validate::causes(v),
         },
     )
 }

@@ -1,6 +1,7 @@
-//! Small helpers shared by the store, the server and the controllers:
-//! the RFC 3339 "now" the API server stamps, finalizers and annotations on
-//! JSON objects, JSON accessors, and typed views of stored objects.
+//! Small helpers shared by the store, the server, the Compute API and the
+//! controllers: the RFC 3339 "now" the API server and Compute stamp,
+//! finalizers and annotations on JSON objects, JSON accessors, and typed
+//! views of stored objects.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserializer;
@@ -16,7 +17,34 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// `t` in RFC 3339 with whole seconds.
 pub(crate) fn rfc3339_seconds(t: time::OffsetDateTime) -> String {
-    let t = t.replace_nanosecond(0).unwrap_or(t);
+    rfc3339(t.replace_nanosecond(0).unwrap_or(t))
+}
+
+/// Now, in RFC 3339 with milliseconds (`2026-01-02T03:04:05.678Z`), as
+/// Compute Engine writes `creationTimestamp`, `insertTime` and `endTime`
+/// (Compute writes its own offset, `-07:00`; readers take either alike).
+///
+/// Not [`now_rfc3339`]: `metav1.Time` has whole seconds, while Compute's
+/// timestamps keep the milliseconds, and golden reads snapshot times from
+/// them (gc keeps the newest, golden-gcp's capture bucket counts them), so
+/// two captures within one second must keep their order.
+pub(crate) fn now_rfc3339_millis() -> String {
+    rfc3339_millis(time::OffsetDateTime::now_utc())
+}
+
+/// `t` in RFC 3339 with milliseconds (always three digits, as Compute).
+pub(crate) fn rfc3339_millis(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}.{:03}Z",
+        rfc3339_seconds(t).trim_end_matches('Z'),
+        t.millisecond()
+    )
+}
+
+/// `t` in RFC 3339 (nothing else fails to format: its year has four digits
+/// and its offset no seconds).
+fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
@@ -46,11 +74,16 @@ pub(crate) fn namespace_of(obj: &Value) -> &str {
     meta_str(obj, "namespace").unwrap_or("")
 }
 
+/// Whether the member `key` of `v` is present and not `null` (what the API
+/// server counts as set).
+pub(crate) fn is_set(v: &Value, key: &str) -> bool {
+    v.get(key).is_some_and(|x| !x.is_null())
+}
+
 /// Whether `metadata.deletionTimestamp` is set.
 pub(crate) fn is_deleting(obj: &Value) -> bool {
     obj.get("metadata")
-        .and_then(|m| m.get("deletionTimestamp"))
-        .is_some_and(|t| !t.is_null())
+        .is_some_and(|m| is_set(m, "deletionTimestamp"))
 }
 
 /// `obj.metadata`, made an object (and `obj` too) when it is not one.
@@ -349,6 +382,47 @@ mod tests {
         let t = rfc3339_seconds(time::macros::datetime!(2026-01-02 03:04:05.678 UTC));
         assert_eq!(t, "2026-01-02T03:04:05Z");
         assert!(now_rfc3339().ends_with('Z'));
+    }
+
+    #[test]
+    fn compute_times_have_milliseconds_and_order_within_a_second() {
+        use time::macros::datetime;
+        let at = rfc3339_millis;
+        assert_eq!(
+            at(datetime!(2026-01-02 03:04:05.678_9 UTC)),
+            "2026-01-02T03:04:05.678Z"
+        );
+        assert_eq!(
+            at(datetime!(2026-01-02 03:04:05 UTC)),
+            "2026-01-02T03:04:05.000Z"
+        );
+        assert_eq!(
+            at(datetime!(2026-01-02 05:04:05.001 +2)),
+            "2026-01-02T03:04:05.001Z"
+        );
+        // Two times within a second keep their order once parsed back.
+        let parse = |s: &str| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        let (a, b) = (
+            at(datetime!(2026-01-02 03:04:05.100 UTC)),
+            at(datetime!(2026-01-02 03:04:05.200 UTC)),
+        );
+        assert!(parse(&a) < parse(&b), "{a} {b}");
+        let now = now_rfc3339_millis();
+        assert_eq!(now.len(), "2026-01-02T03:04:05.678Z".len(), "{now}");
+        assert!(parse(&now) <= time::OffsetDateTime::now_utc());
+    }
+
+    #[test]
+    fn set_members_are_present_and_not_null() {
+        let v = json!({"a": 0, "b": null, "c": ""});
+        assert!(is_set(&v, "a") && is_set(&v, "c"));
+        assert!(!is_set(&v, "b") && !is_set(&v, "d"));
+        assert!(!is_set(&json!("text"), "a"));
+        assert!(!is_deleting(
+            &json!({"metadata": {"deletionTimestamp": null}})
+        ));
     }
 
     #[test]

@@ -17,33 +17,19 @@
 //!   but the series immutable. The paths in messages are the upstream
 //!   ones, which name the internal fields (`involvedObject`, `message`).
 
+use golden_core::names::{is_dns_label, is_dns_subdomain};
 use serde_json::{Value, json};
 
 use crate::resources::{self, Res};
+use crate::util::{is_set, name_of, namespace_of, str_at, str_of};
 
 /// One violation: `(field path, message)`.
 pub(crate) type Cause = (String, String);
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
 /// Checks a new object.
 pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let name = name_of(obj);
     if name.is_empty() {
         out.push((
             "metadata.name".into(),
@@ -144,7 +130,7 @@ fn lease_spec(obj: &Value) -> Vec<Cause> {
             "must be greater than or equal to 0",
         ));
     }
-    let strategy = spec.get("strategy").and_then(Value::as_str);
+    let strategy = str_of(spec, "strategy");
     if let Some(st) = strategy {
         if !st.contains('/') {
             if st != "OldestEmulationVersion" {
@@ -159,10 +145,7 @@ fn lease_spec(obj: &Value) -> Vec<Cause> {
             out.push(invalid("spec.strategy.strategy", &json!(st), &why));
         }
     }
-    let preferred = spec
-        .get("preferredHolder")
-        .and_then(Value::as_str)
-        .is_some_and(|p| !p.is_empty());
+    let preferred = str_of(spec, "preferredHolder").is_some_and(|p| !p.is_empty());
     if preferred && strategy.is_none_or(str::is_empty) {
         out.push((
             "spec.preferredHolder".into(),
@@ -172,27 +155,13 @@ fn lease_spec(obj: &Value) -> Vec<Cause> {
     out
 }
 
-fn str_field<'a>(obj: &'a Value, key: &str) -> &'a str {
-    obj.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn is_set(obj: &Value, key: &str) -> bool {
-    obj.get(key).is_some_and(|v| !v.is_null())
-}
-
 /// pkg/apis/core/validation/events.go, legacyValidateEvent, for an Event
 /// written through events.k8s.io/v1 (`regarding` is the internal
 /// `involvedObject`, `note` the internal `message`).
 fn event_legacy(obj: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let regarding_ns = obj
-        .pointer("/regarding/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let ns = namespace_of(obj);
+    let regarding_ns = str_at(obj, "/regarding/namespace").unwrap_or("");
     let mismatch = || {
         invalid(
             "involvedObject.namespace",
@@ -212,7 +181,7 @@ fn event_legacy(obj: &Value) -> Vec<Cause> {
         if regarding_ns.is_empty() && ns != "default" && ns != "kube-system" {
             out.push(mismatch());
         }
-        let controller = str_field(obj, "reportingController");
+        let controller = str_of(obj, "reportingController").unwrap_or("");
         if controller.is_empty() {
             out.push(required("reportingController"));
         }
@@ -220,7 +189,7 @@ fn event_legacy(obj: &Value) -> Vec<Cause> {
             out.push(invalid("reportingController", &json!(controller), &why));
         }
         let limited = |out: &mut Vec<Cause>, key: &str, path: &str, limit: usize, needed: bool| {
-            let v = str_field(obj, key);
+            let v = str_of(obj, key).unwrap_or("");
             if needed && v.is_empty() {
                 out.push(required(path));
             }
@@ -275,7 +244,7 @@ fn event_v1_create(obj: &Value) -> Vec<Cause> {
     if !is_set(obj, "eventTime") {
         out.push(required("eventTime"));
     }
-    let ty = str_field(obj, "type");
+    let ty = str_of(obj, "type").unwrap_or("");
     if ty != "Normal" && ty != "Warning" {
         out.push(invalid(
             "type",
@@ -292,11 +261,9 @@ fn event_v1_create(obj: &Value) -> Vec<Cause> {
             out.push(invalid(path, &json!(""), "needs to be unset"));
         }
     }
-    let source_set = ["component", "host"].iter().any(|k| {
-        obj.pointer(&format!("/deprecatedSource/{k}"))
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    });
+    let source_set = ["component", "host"]
+        .iter()
+        .any(|k| str_at(obj, &format!("/deprecatedSource/{k}")).is_some_and(|s| !s.is_empty()));
     if source_set {
         out.push(invalid("source", &json!(""), "needs to be unset"));
     }
@@ -350,14 +317,10 @@ fn claim_data_sources(obj: &Value) -> Option<Cause> {
     let spec = obj.get("spec")?;
     let ds = spec.get("dataSource").filter(|v| !v.is_null())?;
     let r = spec.get("dataSourceRef").filter(|v| !v.is_null())?;
-    let namespaced = r
-        .get("namespace")
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let namespaced = str_of(r, "namespace").is_some_and(|n| !n.is_empty());
     let same = ["apiGroup", "kind", "name"]
         .iter()
-        .all(|k| field(ds, k) == field(r, k));
+        .all(|k| str_of(ds, k).unwrap_or("") == str_of(r, k).unwrap_or(""));
     let why = if namespaced {
         "may not be specified when dataSourceRef.namespace is specified"
     } else if !same {
@@ -467,7 +430,8 @@ fn remove_path(obj: &mut Value, path: &str) {
     }
 }
 
-fn causes(v: Vec<crate::crd_validation::Violation>) -> Vec<Cause> {
+/// The violations of [`crate::crd_validation`] as causes.
+pub(crate) fn causes(v: Vec<crate::crd_validation::Violation>) -> Vec<Cause> {
     v.into_iter().map(|v| (v.path, v.message)).collect()
 }
 
@@ -569,6 +533,30 @@ mod tests {
         shared["namespace"] = "golden-shared".into();
         let c = check_create(&resources::PVCS, &claim(vs, shared));
         assert!(c[0].1.contains("dataSourceRef.namespace"), "{c:?}");
+    }
+
+    #[test]
+    fn object_names_are_subdomains_bounded_as_a_whole_and_namespaces_labels() {
+        let refused = |res, name: &str| {
+            check_create(res, &json!({"metadata": {"name": name, "namespace": "n"}}))
+                .iter()
+                .any(|(p, _)| p == "metadata.name")
+        };
+        // apimachinery IsDNS1123Subdomain bounds the whole name at 253
+        // characters and no dot-separated part on its own: a part of 64
+        // characters is a valid object name.
+        let long_part = format!("{}.b", "a".repeat(64));
+        assert!(!refused(&resources::PVCS, &long_part));
+        assert!(!refused(&resources::PVCS, &"a".repeat(253)));
+        assert!(!refused(&resources::PVCS, "a-1.b"));
+        for bad in [&"a".repeat(254), "a..b", ".a", "a.", "-a", "A", "a_b"] {
+            assert!(refused(&resources::PVCS, bad), "{bad}");
+        }
+        // A namespace is a label: 63 characters, no dots.
+        assert!(!refused(&resources::NAMESPACES, &"a".repeat(63)));
+        for bad in [&"a".repeat(64), "a.b", &long_part] {
+            assert!(refused(&resources::NAMESPACES, bad), "{bad}");
+        }
     }
 
     #[test]
