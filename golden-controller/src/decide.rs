@@ -407,35 +407,75 @@ impl Refresh {
     }
 }
 
-/// A CronJob-style schedule: five fields or a `@daily`-style name (the
-/// names of robfig/cron's standard parser, which CronJobs use), parsed by
-/// croner with POSIX semantics (a restricted day of month and day of week
-/// match either). A schedule that never matches is refused.
+/// A CronJob-style schedule: five fields or a `@daily`-style name, read
+/// as robfig/cron v3's standard parser reads it (`cron.ParseStandard`, which
+/// the CronJob API's validation and controller use; `parser.go`,
+/// `spec.go`):
+///
+/// - each field is a comma-separated list of `*`, `?`, `N`, `N-M`, each with
+///   an optional `/step` (a positive number; `N/step` runs from `N` to the
+///   field's end);
+/// - bounds: minute 0-59, hour 0-23, day of month 1-31, month 1-12 or
+///   `JAN`-`DEC`, day of week 0-6 or `SUN`-`SAT` (7 is refused, as there);
+///   names are case-insensitive and only valid in their own field;
+/// - no `L`, `W` or `#` (Quartz forms robfig does not read);
+/// - day of month and day of week: when either field starts with `*` or
+///   `?` (`*/2` too), a day must match both; otherwise either;
+/// - `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`,
+///   `@hourly`.
+///
+/// The checked, numeric schedule is then evaluated by croner. A schedule
+/// that never matches is refused.
 fn parse_schedule(s: &str) -> golden_core::Result<croner::Cron> {
     use croner::parser::{CronParser, Seconds, Year};
     let bad = |why: String| golden_core::Error::invalid("spec.refresh.schedule", s, why);
-    let nickname = s.trim().starts_with('@');
-    let fields = s.split_whitespace().count();
-    if !nickname && fields != 5 {
+    let trimmed = s.trim();
+    let fields: Vec<&str> = if trimmed.starts_with('@') {
+        let named = match trimmed.to_ascii_lowercase().as_str() {
+            "@yearly" | "@annually" => "0 0 1 1 *",
+            "@monthly" => "0 0 1 * *",
+            "@weekly" => "0 0 * * 0",
+            "@daily" | "@midnight" => "0 0 * * *",
+            "@hourly" => "0 * * * *",
+            every if every.starts_with("@every") => {
+                return Err(bad(
+                    "a fixed period is spec.refresh.interval (interval: 1h), not a schedule".into(),
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "use 5 cron fields (0 3 * * *) or @hourly, @daily, @weekly, @monthly, @yearly"
+                        .into(),
+                ));
+            }
+        };
+        named.split(' ').collect()
+    } else {
+        s.split_whitespace().collect()
+    };
+    if fields.len() != 5 {
         return Err(bad(format!(
             "a schedule has 5 fields (minute hour day-of-month month day-of-week, as 0 3 * * *), \
-             this one has {fields}"
+             this one has {}",
+            fields.len()
         )));
     }
-    let pattern = match s.trim() {
-        n if n.eq_ignore_ascii_case("@midnight") => "@daily",
-        other => other,
-    };
+    let mut numeric = Vec::with_capacity(5);
+    let mut any_star_day = false;
+    for (text, field) in fields.iter().zip(&SCHEDULE_FIELDS) {
+        let (checked, star) = field.check(text).map_err(bad)?;
+        if field.day && star {
+            any_star_day = true;
+        }
+        numeric.push(checked);
+    }
     let cron = CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
+        .dom_and_dow(any_star_day)
         .build()
-        .parse(pattern)
-        .map_err(|e| {
-            bad(format!(
-                "{e}; use 5 cron fields (0 3 * * *) or @hourly, @daily, @weekly, @monthly, @yearly"
-            ))
-        })?;
+        .parse(&numeric.join(" "))
+        .map_err(|e| bad(format!("{e}; use 5 cron fields (0 3 * * *) or @daily")))?;
     if cron
         .find_next_occurrence(&chrono::Utc::now(), false)
         .is_err()
@@ -443,6 +483,168 @@ fn parse_schedule(s: &str) -> golden_core::Result<croner::Cron> {
         return Err(bad("the schedule names no time that exists".into()));
     }
     Ok(cron)
+}
+
+/// One field of a five-field schedule: its name, bounds and value names
+/// (robfig/cron v3 `spec.go`, `bounds`).
+struct ScheduleField {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    /// Names of the values from `min` up, lower case.
+    names: &'static [&'static str],
+    /// Day of month or day of week (the two whose stars decide how they
+    /// combine).
+    day: bool,
+}
+
+const SCHEDULE_FIELDS: [ScheduleField; 5] = [
+    ScheduleField {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+        day: false,
+    },
+    ScheduleField {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+        day: false,
+    },
+    ScheduleField {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+        day: true,
+    },
+    ScheduleField {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: &[
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ],
+        day: false,
+    },
+    ScheduleField {
+        name: "day-of-week",
+        min: 0,
+        max: 6,
+        names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+        day: true,
+    },
+];
+
+impl ScheduleField {
+    /// The field with names replaced by numbers and `?` by `*`, and
+    /// whether any of its ranges starts with a star (robfig's `starBit`);
+    /// or why robfig refuses it (`getField`, `getRange`).
+    fn check(&self, text: &str) -> Result<(String, bool), String> {
+        let what = self.name;
+        let mut out = Vec::new();
+        let mut star = false;
+        // strings.FieldsFunc on ',': empty items are skipped.
+        for expr in text.split(',').filter(|e| !e.is_empty()) {
+            let (range, step) = match expr.split_once('/') {
+                Some((_, s)) if s.contains('/') => {
+                    return Err(format!(
+                        "{what} field {text:?}: too many slashes in {expr:?}"
+                    ));
+                }
+                Some((r, s)) => {
+                    let step = number(s).filter(|n| *n > 0).ok_or_else(|| {
+                        format!(
+                            "{what} field {text:?}: the step in {expr:?} must be a positive number"
+                        )
+                    })?;
+                    (r, Some(step))
+                }
+                None => (expr, None),
+            };
+            let mut written = if range == "*" || range == "?" {
+                star = true;
+                "*".to_string()
+            } else {
+                let mut ends = range.split('-');
+                let low = self.value(text, ends.next().unwrap_or_default())?;
+                let high = match ends.next() {
+                    Some(h) => self.value(text, h)?,
+                    // `N/step` means N to the field's end.
+                    None if step.is_some() => self.max,
+                    None => low,
+                };
+                if ends.next().is_some() {
+                    return Err(format!(
+                        "{what} field {text:?}: too many hyphens in {expr:?}"
+                    ));
+                }
+                if low > high {
+                    return Err(format!(
+                        "{what} field {text:?}: the range {expr:?} starts after it ends"
+                    ));
+                }
+                if low == high {
+                    low.to_string()
+                } else {
+                    format!("{low}-{high}")
+                }
+            };
+            if let Some(step) = step {
+                written.push_str(&format!("/{step}"));
+            }
+            out.push(written);
+        }
+        if out.is_empty() {
+            return Err(format!("the {what} field is empty"));
+        }
+        Ok((out.join(","), star))
+    }
+
+    /// A number or a name of this field, within its bounds.
+    fn value(&self, text: &str, token: &str) -> Result<u32, String> {
+        let lower = token.to_ascii_lowercase();
+        let value = match self.names.iter().position(|n| *n == lower) {
+            Some(i) => Some(self.min + i as u32),
+            None => number(token),
+        };
+        let names = match (self.names.first(), self.names.last()) {
+            (Some(first), Some(last)) => format!(
+                " or a name {}-{}",
+                first.to_ascii_uppercase(),
+                last.to_ascii_uppercase()
+            ),
+            _ => String::new(),
+        };
+        match value {
+            Some(v) if (self.min..=self.max).contains(&v) => Ok(v),
+            Some(v) => Err(format!(
+                "{} field {text:?}: {v} is outside {}-{}{}",
+                self.name,
+                self.min,
+                self.max,
+                if self.day && self.max == 6 {
+                    " (0 or SUN is Sunday)"
+                } else {
+                    ""
+                }
+            )),
+            None => Err(format!(
+                "{} field {text:?}: {token:?} is not a number {}-{}{names}",
+                self.name, self.min, self.max
+            )),
+        }
+    }
+}
+
+/// A run of ASCII digits as a number (no sign, no blanks).
+fn number(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 fn to_chrono(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
@@ -780,6 +982,30 @@ mod tests {
     }
 
     #[test]
+    fn days_combine_as_robfig_cron_does() {
+        use chrono::{Datelike, TimeZone, Utc};
+        // 2026-06-01 is a Monday.
+        let from = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        let next = |s: &str| {
+            parse_schedule(s)
+                .unwrap()
+                .find_next_occurrence(&from, false)
+                .unwrap()
+        };
+        // Neither field starts with a star: a day matching either runs.
+        assert_eq!(next("0 0 5 * MON").day(), 5);
+        // A star in either field (`*/2` too): a day must match both.
+        let both = next("0 0 */2 * mon");
+        assert_eq!(both.weekday(), chrono::Weekday::Mon, "{both}");
+        assert_eq!(both.day() % 2, 1, "{both}");
+        assert_eq!(next("0 0 ? * 1").weekday(), chrono::Weekday::Mon);
+        // Names equal their numbers; N/step runs to the field's end.
+        assert_eq!(next("0 0 1 jul *"), next("0 0 1 7 *"));
+        assert_eq!(next("0 22/1 * * *"), next("0 22-23 * * *"));
+        assert_eq!(next("0 0 * * SUN"), next("0 0 * * 0"));
+    }
+
+    #[test]
     fn bad_refresh_policies_name_the_field_and_the_fix() {
         let err = |p: RefreshPolicy| Refresh::of(Some(&p)).unwrap_err().to_string();
         let e = err(policy(Some("24h"), Some("0 3 * * *")));
@@ -790,6 +1016,19 @@ mod tests {
             ("61 3 * * *", "spec.refresh.schedule"),
             ("0 3 * * FUNDAY", "spec.refresh.schedule"),
             ("@fortnightly", "@daily"),
+            // Names only in their own field, no Quartz forms, 0-6 for weekdays.
+            ("0 JAN * * *", "hour field"),
+            ("MON 3 * * *", "minute field"),
+            ("0 3 * MON *", "month field"),
+            ("0 3 * * JAN", "day-of-week field"),
+            ("0 3 L * *", "day-of-month field"),
+            ("0 3 * * 5L", "day-of-week field"),
+            ("0 3 * * 5#2", "day-of-week field"),
+            ("0 3 15W * *", "day-of-month field"),
+            ("0 3 * * 7", "0 or SUN is Sunday"),
+            ("*/0 3 * * *", "positive number"),
+            ("0 3-1 * * *", "starts after it ends"),
+            ("@every 1h", "spec.refresh.interval"),
             ("0 0 30 2 *", "no time that exists"),
         ] {
             let e = err(policy(None, Some(bad)));

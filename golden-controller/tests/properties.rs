@@ -95,7 +95,7 @@ fn five_fields() -> impl Strategy<Value = String> {
         field_in(0, 23),
         field_in(1, 31),
         prop_oneof![3 => field_in(1, 12), 1 => prop::sample::select(MONTHS.to_vec()).prop_map(str::to_string)],
-        prop_oneof![3 => field_in(0, 7), 1 => prop::sample::select(WEEKDAYS.to_vec()).prop_map(str::to_string)],
+        prop_oneof![3 => field_in(0, 6), 1 => prop::sample::select(WEEKDAYS.to_vec()).prop_map(str::to_string)],
     )
         .prop_map(|(m, h, dom, mon, dow)| format!("{m} {h} {dom} {mon} {dow}"))
 }
@@ -163,7 +163,7 @@ proptest! {
     fn a_weekly_schedule_is_due_on_its_weekday_by_number_or_name(
         minute in 0i64..60,
         hour in 0i64..24,
-        weekday in 0usize..8,
+        weekday in 0usize..7,
         month in 1usize..=12,
         captured in 946_684_800i64..4_102_444_800,
     ) {
@@ -171,14 +171,48 @@ proptest! {
         let due = next_after(&by_number, captured).unwrap();
         prop_assert!(due > captured && due - captured <= 7 * DAY, "{captured} -> {due}");
         prop_assert_eq!(due.rem_euclid(DAY), hour * 3600 + minute * 60);
-        // 1970-01-01 was a Thursday; 0 and 7 are both Sunday.
-        prop_assert_eq!(((due.div_euclid(DAY) + 4) % 7) as usize, weekday % 7);
-        let name = WEEKDAYS[weekday % 7];
+        // 1970-01-01 was a Thursday; 0 is Sunday.
+        prop_assert_eq!(((due.div_euclid(DAY) + 4) % 7) as usize, weekday);
+        let name = WEEKDAYS[weekday];
         let by_name = schedule(&format!("{minute} {hour} * * {}", name.to_lowercase())).unwrap();
         prop_assert_eq!(next_after(&by_name, captured), Some(due));
         // Months by number and by name are the same schedule too.
         let m = |spelling: String| next_after(&schedule(&format!("{minute} {hour} 1 {spelling} *")).unwrap(), captured);
         prop_assert_eq!(m(month.to_string()), m(MONTHS[month - 1].to_string()));
+    }
+
+    #[test]
+    fn names_are_read_only_in_their_own_field(
+        field in 0usize..5,
+        name in prop::sample::select([WEEKDAYS.as_slice(), MONTHS.as_slice()].concat()),
+        lower in any::<bool>(),
+    ) {
+        let mut fields = ["0", "3", "*", "*", "*"];
+        let name = if lower { name.to_lowercase() } else { name.to_string() };
+        fields[field] = &name;
+        let month = MONTHS.contains(&name.to_uppercase().as_str());
+        let own = (field == 3 && month) || (field == 4 && !month);
+        let got = schedule(&fields.join(" "));
+        prop_assert_eq!(got.is_ok(), own, "{:?}: {:?}", fields, got);
+    }
+
+    #[test]
+    fn steps_and_bounds_are_checked_per_field(
+        field in 0usize..5,
+        value in 0u32..100,
+        step in 0u32..100,
+    ) {
+        const BOUNDS: [(u32, u32); 5] = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 6)];
+        let (lo, hi) = BOUNDS[field];
+        let mut fields = ["0", "3", "*", "*", "*"].map(str::to_string);
+        fields[field] = value.to_string();
+        prop_assert_eq!(
+            schedule(&fields.join(" ")).is_ok(),
+            (lo..=hi).contains(&value),
+            "{:?}", fields
+        );
+        fields[field] = format!("*/{step}");
+        prop_assert_eq!(schedule(&fields.join(" ")).is_ok(), step > 0, "{:?}", fields);
     }
 
     #[test]
