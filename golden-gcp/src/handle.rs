@@ -342,11 +342,20 @@ impl fmt::Display for DiskPath {
 }
 
 /// The resource path inside a Compute API URL
-/// (`https://www.googleapis.com/compute/v1/projects/...` -> `projects/...`);
-/// other strings are returned unchanged.
+/// (`https://www.googleapis.com/compute/v1/projects/...` -> `projects/...`):
+/// only a string that starts with a URL scheme (`https://`) is a URL, and
+/// its path starts at the first `/projects/`. Other strings are returned
+/// unchanged, so `projects/a/zones/x://h/projects/b/...` stays a (bad) path
+/// in project `a` and never becomes one in project `b`.
 pub fn strip_compute_url(s: &str) -> &str {
+    let is_url = s.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
     match s.find("/projects/") {
-        Some(i) if s.contains("://") => &s[i + 1..],
+        Some(i) if is_url => &s[i + 1..],
         _ => s,
     }
 }
@@ -354,6 +363,20 @@ pub fn strip_compute_url(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_url_is_stripped_to_its_path() {
+        let url = "https://www.googleapis.com/compute/v1/projects/p/zones/z/disks/d";
+        assert_eq!(strip_compute_url(url), "projects/p/zones/z/disks/d");
+        assert_eq!(
+            DiskPath::parse(url).unwrap().path(),
+            "projects/p/zones/z/disks/d"
+        );
+        let embedded = "projects/a/zones/x://h/projects/b/zones/z/disks/n";
+        assert_eq!(strip_compute_url(embedded), embedded);
+        let e = DiskPath::parse(embedded).unwrap_err().to_string();
+        assert!(e.contains("not a disk path"), "{e}");
+    }
 
     #[test]
     fn accepts_snapshot_and_image_handles() {
