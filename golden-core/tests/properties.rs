@@ -1,16 +1,16 @@
 //! Property tests over golden-core's readers of cluster and cloud input:
 //! PersistentVolume volume sources and topology ([`golden_core::pv`]), the
 //! opaque snapshot handles of [`CsiManifests`], label selectors
-//! ([`selector_matches`]) and the cluster records on cloud snapshots
-//! ([`Snapshot::cluster_records`]). None panics on any input, each
-//! round-trips where a round trip exists, and each refusal is
+//! ([`validate_selector`], [`selector_matches`]) and the cluster records on
+//! cloud snapshots ([`Snapshot::cluster_records`]). None panics on any
+//! input, each round-trips where a round trip exists, and each refusal is
 //! [`Error::InvalidInput`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use golden_core::api::selector_matches;
+use golden_core::api::{selector_matches, validate_selector};
 use golden_core::manifests::CsiManifests;
-use golden_core::names::validate_cloud_label;
+use golden_core::names::{validate_cloud_label, validate_label};
 use golden_core::pv::{csi_disk, csi_volume_handle, pv_topology_value};
 use golden_core::render::{parse_yaml_documents, render_yaml};
 use golden_core::{
@@ -355,32 +355,56 @@ proptest! {
 
 const OPERATORS: [&str; 4] = ["In", "NotIn", "Exists", "DoesNotExist"];
 
-/// Label keys from a small set, so selectors and labels meet, or anything.
-fn key() -> impl Strategy<Value = String> {
-    prop_oneof![4 => "(golden.dev/)?[a-c]", 1 => "\\PC{0,12}"]
+/// Label keys upstream accepts: mostly from a small set, so selectors and
+/// labels meet, else any qualified name (`[prefix/]name`).
+fn valid_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "(golden\\.dev/)?[a-c]",
+        1 => concat!(
+            "([a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){0,2}/)?",
+            "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?",
+        ),
+    ]
 }
 
-fn value() -> impl Strategy<Value = String> {
-    prop_oneof![4 => "[x-z]{0,1}", 1 => "\\PC{0,12}"]
+/// Label values upstream accepts, the empty one included.
+fn valid_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[x-z]{0,1}",
+        1 => "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?",
+    ]
 }
 
+/// Keys that are mostly valid, else anything, including the near misses.
+fn any_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => valid_key(),
+        1 => "\\PC{0,12}",
+        1 => prop::sample::select(vec![
+            "", "/a", "golden.dev/", "Golden.dev/a", "a/b/c", "-a", "a_", "a b",
+        ])
+        .prop_map(str::to_string),
+        1 => Just("k".repeat(64)),
+    ]
+}
+
+fn any_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => valid_value(),
+        1 => "\\PC{0,12}",
+        1 => prop::sample::select(vec!["-x", "x.", "a/b", "a b"]).prop_map(str::to_string),
+        1 => Just("v".repeat(64)),
+    ]
+}
+
+/// Labels of a namespace: valid ones mostly, but the matcher is asked about
+/// anything.
 fn labels() -> impl Strategy<Value = BTreeMap<String, String>> {
-    prop::collection::btree_map(key(), value(), 0..5)
+    prop::collection::btree_map(any_key(), any_value(), 0..5)
 }
 
-fn requirement(
-    operators: impl Strategy<Value = String>,
-) -> impl Strategy<Value = LabelSelectorRequirement> {
-    (
-        key(),
-        operators,
-        prop::option::of(prop::collection::vec(value(), 0..3)),
-    )
-        .prop_map(|(key, operator, values)| LabelSelectorRequirement {
-            key,
-            operator,
-            values,
-        })
+fn valid_labels() -> impl Strategy<Value = BTreeMap<String, String>> {
+    prop::collection::btree_map(valid_key(), valid_value(), 0..5)
 }
 
 fn known_operator() -> impl Strategy<Value = String> {
@@ -389,21 +413,96 @@ fn known_operator() -> impl Strategy<Value = String> {
 
 fn any_operator() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => known_operator(),
-        1 => prop::sample::select(vec!["in", "Gt", "Lt", "", "Exists "]).prop_map(str::to_string),
+        6 => known_operator(),
+        1 => prop::sample::select(vec!["in", "Gt", "Lt", "", "Exists ", "="])
+            .prop_map(str::to_string),
         1 => "\\PC{0,8}",
     ]
 }
 
-fn selector(operators: impl Strategy<Value = String>) -> impl Strategy<Value = LabelSelector> {
+/// A requirement upstream accepts: `In` and `NotIn` with one value or more,
+/// `Exists` and `DoesNotExist` with none (absent or an empty list).
+fn valid_requirement() -> impl Strategy<Value = LabelSelectorRequirement> {
     (
-        prop::option::of(labels()),
-        prop::option::of(prop::collection::vec(requirement(operators), 0..4)),
+        valid_key(),
+        known_operator(),
+        prop::collection::vec(valid_value(), 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(key, operator, values, absent)| {
+            let values = match operator.as_str() {
+                "In" | "NotIn" => Some(values),
+                _ if absent => None,
+                _ => Some(vec![]),
+            };
+            LabelSelectorRequirement {
+                key,
+                operator,
+                values,
+            }
+        })
+}
+
+/// A requirement that may break any rule, or none.
+fn any_requirement() -> impl Strategy<Value = LabelSelectorRequirement> {
+    prop_oneof![
+        2 => valid_requirement(),
+        1 => (
+            any_key(),
+            any_operator(),
+            prop::option::of(prop::collection::vec(any_value(), 0..3)),
+        )
+            .prop_map(|(key, operator, values)| LabelSelectorRequirement {
+                key,
+                operator,
+                values,
+            }),
+    ]
+}
+
+fn selector_of(
+    labels: impl Strategy<Value = BTreeMap<String, String>>,
+    requirement: impl Strategy<Value = LabelSelectorRequirement>,
+) -> impl Strategy<Value = LabelSelector> {
+    (
+        prop::option::of(labels),
+        prop::option::of(prop::collection::vec(requirement, 0..4)),
     )
         .prop_map(|(match_labels, match_expressions)| LabelSelector {
             match_labels,
             match_expressions,
         })
+}
+
+fn valid_selector() -> impl Strategy<Value = LabelSelector> {
+    selector_of(valid_labels(), valid_requirement())
+}
+
+fn any_selector() -> impl Strategy<Value = LabelSelector> {
+    let match_labels = prop_oneof![3 => valid_labels(), 1 => labels()];
+    selector_of(match_labels, any_requirement())
+}
+
+/// The rules of apimachinery's `LabelSelectorAsSelector` and
+/// `NewRequirement`, restated: every key a label key, every value a label
+/// value, a known operator, and values for `In` and `NotIn` only.
+fn upstream_accepts(sel: &LabelSelector) -> bool {
+    let label_ok = |k: &str, v: &str| validate_label(k, v).is_ok();
+    let labels_ok = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| label_ok(k, v));
+    let expressions_ok = sel.match_expressions.iter().flatten().all(|r| {
+        let values = r.values.as_deref().unwrap_or_default();
+        let count_ok = match r.operator.as_str() {
+            "In" | "NotIn" => !values.is_empty(),
+            "Exists" | "DoesNotExist" => values.is_empty(),
+            _ => false,
+        };
+        count_ok && label_ok(&r.key, "") && values.iter().all(|v| label_ok(&r.key, v))
+    });
+    labels_ok && expressions_ok
 }
 
 fn expressions(reqs: Vec<LabelSelectorRequirement>) -> LabelSelector {
@@ -421,29 +520,51 @@ fn req(key: &str, operator: &str, values: &[String]) -> LabelSelectorRequirement
     }
 }
 
+/// A valid label value other than `v`.
+fn other_than(v: &str) -> String {
+    if v == "x" { "y" } else { "x" }.to_string()
+}
+
 proptest! {
     #[test]
-    fn selectors_never_panic_and_refuse_only_unknown_operators(
-        sel in selector(any_operator()),
+    fn selectors_are_refused_iff_they_break_an_upstream_rule_whatever_the_labels(
+        sel in any_selector(),
         labels in labels(),
     ) {
-        let unknown = sel
+        let accepted = upstream_accepts(&sel);
+        let checked = validate_selector(&sel);
+        prop_assert_eq!(checked.is_ok(), accepted, "{:?}: {:?}", sel, checked);
+        // The same answer on these labels, on none, and on labels the
+        // selector's own requirements name.
+        let named: BTreeMap<String, String> = sel
             .match_expressions
             .iter()
             .flatten()
-            .any(|r| !OPERATORS.contains(&r.operator.as_str()));
-        match selector_matches(&sel, &labels) {
-            Ok(_) => {}
-            Err(e) => {
-                prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
-                prop_assert!(unknown, "{sel:?} refused: {e}");
+            .map(|r| (r.key.clone(), r.values.iter().flatten().next().cloned().unwrap_or_default()))
+            .collect();
+        for labels in [&labels, &BTreeMap::new(), &named] {
+            match (selector_matches(&sel, labels), &checked) {
+                (Ok(_), Ok(())) => {}
+                (Err(e), Err(first)) => {
+                    prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+                    prop_assert_eq!(e.to_string(), first.to_string());
+                    let e = e.to_string();
+                    prop_assert!(
+                        e.starts_with("invalid label selector \"matchLabels")
+                            || e.starts_with("invalid label selector \"matchExpressions["),
+                        "{}", e
+                    );
+                }
+                (m, c) => {
+                    prop_assert!(false, "{sel:?} on {labels:?}: matched {m:?}, checked {c:?}")
+                }
             }
         }
     }
 
     #[test]
     fn a_selector_is_the_conjunction_of_its_requirements(
-        sel in selector(known_operator()),
+        sel in valid_selector(),
         labels in labels(),
     ) {
         let whole = selector_matches(&sel, &labels).unwrap();
@@ -466,15 +587,20 @@ proptest! {
 
     #[test]
     fn negated_operators_are_complements(
-        key in key(),
-        values in prop::option::of(prop::collection::vec(value(), 0..3)),
+        key in valid_key(),
+        values in prop::collection::vec(valid_value(), 1..4),
         labels in labels(),
     ) {
-        let values = values.unwrap_or_default();
-        let m = |op: &str| selector_matches(&expressions(vec![req(&key, op, &values)]), &labels).unwrap();
-        prop_assert_eq!(m("In"), !m("NotIn"));
-        prop_assert_eq!(m("Exists"), !m("DoesNotExist"));
-        prop_assert_eq!(m("Exists"), labels.contains_key(&key));
+        let m = |op: &str, values: &[String]| {
+            selector_matches(&expressions(vec![req(&key, op, values)]), &labels).unwrap()
+        };
+        prop_assert_eq!(m("In", &values), !m("NotIn", &values));
+        prop_assert_eq!(
+            m("In", &values),
+            labels.get(&key).is_some_and(|v| values.contains(v))
+        );
+        prop_assert_eq!(m("Exists", &[]), !m("DoesNotExist", &[]));
+        prop_assert_eq!(m("Exists", &[]), labels.contains_key(&key));
         // An empty selector selects everything.
         prop_assert!(selector_matches(&LabelSelector::default(), &labels).unwrap());
         let empty = LabelSelector { match_labels: Some(BTreeMap::new()), match_expressions: Some(vec![]) };
@@ -483,9 +609,9 @@ proptest! {
 
     #[test]
     fn a_selector_built_from_a_label_set_matches_it(
-        labels in labels(),
-        absent in prop::collection::vec(key(), 0..3),
-        others in prop::collection::vec(value(), 0..3),
+        labels in valid_labels(),
+        absent in prop::collection::vec(valid_key(), 0..3),
+        others in prop::collection::vec(valid_value(), 0..3),
         pick in any::<prop::sample::Index>(),
         contradiction in 0..4usize,
     ) {
@@ -496,12 +622,17 @@ proptest! {
             within.push(v.clone());
             reqs.push(req(k, "In", &within));
             let without: Vec<String> = others.iter().filter(|o| *o != v).cloned().collect();
-            reqs.push(req(k, "NotIn", &without));
+            // NotIn needs a value to exclude.
+            if !without.is_empty() {
+                reqs.push(req(k, "NotIn", &without));
+            }
             reqs.push(req(k, "Exists", &[]));
         }
         for k in &absent {
             reqs.push(req(k, "DoesNotExist", &[]));
-            reqs.push(req(k, "NotIn", &others));
+            if !others.is_empty() {
+                reqs.push(req(k, "NotIn", &others));
+            }
         }
         let mut sel = LabelSelector {
             match_labels: Some(labels.clone()),
@@ -512,17 +643,23 @@ proptest! {
         let broken = if labels.is_empty() {
             match absent.iter().next() {
                 Some(k) => req(k, "Exists", &[]),
-                None => req("golden.dev/absent", "In", &others),
+                None => {
+                    let values = [others.clone(), vec!["x".to_string()]].concat();
+                    req("golden.dev/absent", "In", &values)
+                }
             }
         } else {
             let (k, v) = labels.iter().nth(pick.index(labels.len())).unwrap();
-            let without: Vec<String> = others.iter().filter(|o| *o != v).cloned().collect();
+            let mut without: Vec<String> = others.iter().filter(|o| *o != v).cloned().collect();
+            if without.is_empty() {
+                without.push(other_than(v));
+            }
             match contradiction {
                 0 => req(k, "DoesNotExist", &[]),
                 1 => req(k, "In", &without),
                 2 => req(k, "NotIn", std::slice::from_ref(v)),
                 _ => {
-                    sel.match_labels.as_mut().unwrap().insert(k.clone(), format!("{v}-other"));
+                    sel.match_labels.as_mut().unwrap().insert(k.clone(), other_than(v));
                     req(k, "Exists", &[])
                 }
             }

@@ -9,8 +9,9 @@
 //! The types are derived with kube-derive's `CustomResource`; [`crds`]
 //! returns the generated CustomResourceDefinitions. This module also holds
 //! the pure rules a controller applies to claims: duration parsing
-//! ([`parse_duration`]), label selector matching ([`selector_matches`]) and
-//! the claim policy check ([`v1alpha1::ClaimPolicy::admit`]).
+//! ([`parse_duration`]), label selector checking and matching
+//! ([`validate_selector`], [`selector_matches`]) and the claim policy check
+//! ([`v1alpha1::ClaimPolicy::admit`]).
 
 pub mod v1alpha1;
 
@@ -18,10 +19,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube_core::CustomResourceExt;
 
-use crate::{Error, Result};
+use crate::{Error, Result, names};
 
 /// The API group of golden's own resources.
 pub const GROUP: &str = "golden.dev";
@@ -124,50 +125,137 @@ fn fails_only_by_magnitude(s: &str) -> bool {
     shape.parse::<jiff::Span>().is_ok()
 }
 
+/// Checks a Kubernetes label selector whole, as apimachinery does before it
+/// matches anything: `pkg/apis/meta/v1/helpers.go`,
+/// `LabelSelectorAsSelector`, which builds every requirement with
+/// `pkg/labels/selector.go`, `NewRequirement`. The rules:
+///
+/// - each `matchLabels` key is a qualified name (`[prefix/]name`) and each
+///   value a label value;
+/// - each `matchExpressions` operator is `In`, `NotIn`, `Exists` or
+///   `DoesNotExist`, its key a qualified name and its values label values;
+///   `In` and `NotIn` need at least one value, `Exists` and `DoesNotExist`
+///   none.
+///
+/// Keys and values follow [`names::validate_label`]. The first broken rule
+/// is the error: [`Error::InvalidInput`] naming the part
+/// (`matchLabels[team]`, `matchExpressions[2].values`) and the fix.
+pub fn validate_selector(selector: &LabelSelector) -> Result<()> {
+    validate_selector_at("", selector)
+}
+
+/// [`validate_selector`], naming each part after `field` (such as
+/// `spec.claimPolicy.namespaceSelector.`) so the error points into the
+/// resource that holds the selector.
+pub(crate) fn validate_selector_at(field: &str, selector: &LabelSelector) -> Result<()> {
+    let refuse = |part: String, rule: String| {
+        Error::invalid("label selector", format!("{field}{part}"), rule)
+    };
+    // The rule names::validate_label states, without its own framing.
+    let broken = |e: Error| match e {
+        Error::InvalidInput { rule, .. } => rule,
+        other => other.to_string(),
+    };
+    for (k, v) in selector.match_labels.iter().flatten() {
+        names::validate_label(k, "")
+            .map_err(|e| refuse("matchLabels".into(), format!("key {k:?} {}", broken(e))))?;
+        names::validate_label(k, v).map_err(|e| {
+            refuse(
+                format!("matchLabels[{k}]"),
+                format!("value {v:?} {}", broken(e)),
+            )
+        })?;
+    }
+    for (i, req) in selector.match_expressions.iter().flatten().enumerate() {
+        let part = |name: &str| format!("matchExpressions[{i}].{name}");
+        let op = req.operator.as_str();
+        let values = req.values.as_deref().unwrap_or_default();
+        let takes_values = match op {
+            "In" | "NotIn" => true,
+            "Exists" | "DoesNotExist" => false,
+            _ => {
+                return Err(refuse(
+                    part("operator"),
+                    format!(
+                        "operator {op:?} is not supported; use In, NotIn, Exists or DoesNotExist"
+                    ),
+                ));
+            }
+        };
+        names::validate_label(&req.key, "")
+            .map_err(|e| refuse(part("key"), format!("key {:?} {}", req.key, broken(e))))?;
+        match (takes_values, values.is_empty()) {
+            (true, true) => {
+                let fix = if op == "In" {
+                    "list the label values to select, or use Exists to select any value"
+                } else {
+                    "list the label values to exclude, or use DoesNotExist to exclude every value"
+                };
+                return Err(refuse(
+                    part("values"),
+                    format!("operator {op} needs at least one value; {fix}"),
+                ));
+            }
+            (false, false) => {
+                let fix = if op == "Exists" {
+                    "remove the values, or use In to select only the values listed"
+                } else {
+                    "remove the values, or use NotIn to exclude only the values listed"
+                };
+                return Err(refuse(
+                    part("values"),
+                    format!("operator {op} takes no values; {fix}"),
+                ));
+            }
+            _ => {}
+        }
+        for (j, v) in values.iter().enumerate() {
+            names::validate_label(&req.key, v).map_err(|e| {
+                refuse(
+                    format!("matchExpressions[{i}].values[{j}]"),
+                    format!("value {v:?} {}", broken(e)),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether `labels` match a Kubernetes label selector.
 ///
 /// Follows apimachinery `pkg/apis/meta/v1/helpers.go`,
-/// `LabelSelectorAsSelector`: an empty selector matches everything;
-/// `matchLabels` and every `matchExpressions` requirement must all hold; the
-/// operators are `In`, `NotIn`, `Exists` and `DoesNotExist` (`NotIn` and
-/// `DoesNotExist` hold when the key is absent). An unknown operator is an
-/// error, as upstream.
+/// `LabelSelectorAsSelector`: the selector is checked whole first with
+/// [`validate_selector`], so a broken one is an error whatever the labels;
+/// then an empty selector matches everything, and `matchLabels` and every
+/// `matchExpressions` requirement must all hold (`NotIn` and `DoesNotExist`
+/// hold when the key is absent).
 pub fn selector_matches(
     selector: &LabelSelector,
     labels: &BTreeMap<String, String>,
 ) -> Result<bool> {
-    for (k, v) in selector.match_labels.iter().flatten() {
-        if labels.get(k) != Some(v) {
-            return Ok(false);
-        }
-    }
-    for req in selector.match_expressions.iter().flatten() {
+    validate_selector(selector)?;
+    let holds = |req: &LabelSelectorRequirement| {
         let values = req.values.as_deref().unwrap_or_default();
         let value = labels.get(&req.key);
-        let holds = match req.operator.as_str() {
+        match req.operator.as_str() {
             "In" => value.is_some_and(|v| values.contains(v)),
             "NotIn" => value.is_none_or(|v| !values.contains(v)),
             "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            other => {
-                return Err(Error::invalid(
-                    "label selector operator",
-                    other,
-                    "use In, NotIn, Exists or DoesNotExist",
-                ));
-            }
-        };
-        if !holds {
-            return Ok(false);
+            // DoesNotExist: validate_selector refused every other operator.
+            _ => value.is_none(),
         }
-    }
-    Ok(true)
+    };
+    Ok(selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v))
+        && selector.match_expressions.iter().flatten().all(holds))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     #[test]
     fn durations() {
@@ -274,10 +362,6 @@ mod tests {
         };
         assert!(selector_matches(&by_label, &team).unwrap());
         assert!(!selector_matches(&by_label, &labels(&[("team", "data")])).unwrap());
-        let exprs = |r: Vec<LabelSelectorRequirement>| LabelSelector {
-            match_expressions: Some(r),
-            ..Default::default()
-        };
         assert!(
             selector_matches(&exprs(vec![req("team", "In", &["data", "web"])]), &team).unwrap()
         );
@@ -287,5 +371,155 @@ mod tests {
         assert!(!selector_matches(&exprs(vec![req("team", "DoesNotExist", &[])]), &team).unwrap());
         let e = selector_matches(&exprs(vec![req("team", "Gt", &["1"])]), &team).unwrap_err();
         assert!(e.to_string().contains("use In, NotIn"), "{e}");
+    }
+
+    fn exprs(reqs: Vec<LabelSelectorRequirement>) -> LabelSelector {
+        LabelSelector {
+            match_expressions: Some(reqs),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_broken_selector_is_refused_before_any_label_is_read() {
+        let none = BTreeMap::new();
+        // `a In ()` fails on no labels and is broken itself, as is the
+        // operator after it: the first broken part is the error, not "not
+        // selected".
+        let e = selector_matches(
+            &exprs(vec![req("a", "In", &[]), req("b", "Gt", &["1"])]),
+            &none,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains("\"matchExpressions[0].values\""), "{e}");
+        assert!(e.contains("In needs at least one value"), "{e}");
+        // `a In (x)` is sound and fails on no labels; the unknown operator
+        // after it is refused all the same, and on labels it would match.
+        let later = exprs(vec![req("a", "In", &["x"]), req("b", "Gt", &["1"])]);
+        for labels in [none, labels(&[("a", "x"), ("b", "2")])] {
+            let e = selector_matches(&later, &labels).unwrap_err().to_string();
+            assert!(e.contains("\"matchExpressions[1].operator\""), "{e}");
+            assert!(e.contains("use In, NotIn, Exists or DoesNotExist"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_upstream_rule_names_the_part_and_the_fix() {
+        let by_labels = |k: &str, v: &str| LabelSelector {
+            match_labels: Some(labels(&[(k, v)])),
+            ..Default::default()
+        };
+        let cases = [
+            (
+                by_labels("-team", "data"),
+                "\"matchLabels\"",
+                "key \"-team\" must be",
+            ),
+            (
+                by_labels("team", "a b"),
+                "\"matchLabels[team]\"",
+                "value \"a b\" must be",
+            ),
+            (
+                exprs(vec![req("golden.dev/", "Exists", &[])]),
+                "\"matchExpressions[0].key\"",
+                "must be [prefix/]name",
+            ),
+            (
+                exprs(vec![req("team", "Exists", &[]), req("team", "NotIn", &[])]),
+                "\"matchExpressions[1].values\"",
+                "NotIn needs at least one value; list the label values to exclude",
+            ),
+            (
+                exprs(vec![req("team", "Exists", &["data"])]),
+                "\"matchExpressions[0].values\"",
+                "Exists takes no values; remove the values, or use In",
+            ),
+            (
+                exprs(vec![req("team", "DoesNotExist", &["data"])]),
+                "\"matchExpressions[0].values\"",
+                "DoesNotExist takes no values; remove the values, or use NotIn",
+            ),
+            (
+                exprs(vec![req("team", "In", &["data", "-web"])]),
+                "\"matchExpressions[0].values[1]\"",
+                "value \"-web\" must be empty or",
+            ),
+            (
+                exprs(vec![LabelSelectorRequirement {
+                    key: "team".into(),
+                    operator: "In".into(),
+                    values: None,
+                }]),
+                "\"matchExpressions[0].values\"",
+                "or use Exists to select any value",
+            ),
+        ];
+        let team = labels(&[("team", "data")]);
+        for (selector, part, fix) in cases {
+            let e = validate_selector(&selector).unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+            let e = e.to_string();
+            assert!(
+                e.starts_with(&format!("invalid label selector {part}: ")),
+                "{e}"
+            );
+            assert!(e.contains(fix), "{e}");
+            for labels in [&team, &BTreeMap::new()] {
+                let m = selector_matches(&selector, labels).unwrap_err().to_string();
+                assert_eq!(m, e, "{selector:?}");
+            }
+        }
+        // What upstream accepts: empty values, absent values where none are
+        // taken, prefixed keys, an empty selector.
+        for ok in [
+            by_labels("golden.dev/sandbox", ""),
+            exprs(vec![
+                req("team", "In", &[""]),
+                req("env", "NotIn", &["prod"]),
+            ]),
+            exprs(vec![LabelSelectorRequirement {
+                key: "example.com/team".into(),
+                operator: "DoesNotExist".into(),
+                values: None,
+            }]),
+            LabelSelector::default(),
+        ] {
+            validate_selector(&ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_claim_policy_names_the_broken_selector_field() {
+        use v1alpha1::{ClaimPolicy, ClaimRequest, RefusalRule};
+        let policy = ClaimPolicy {
+            namespace_selector: Some(exprs(vec![
+                req("golden.dev/sandbox", "In", &["true"]),
+                req("team", "Gt", &["1"]),
+            ])),
+            ..Default::default()
+        };
+        let sandbox = labels(&[("golden.dev/sandbox", "true"), ("team", "2")]);
+        for labels in [BTreeMap::new(), sandbox] {
+            let refusal = policy
+                .admit(&ClaimRequest {
+                    namespace: "team-a",
+                    namespace_labels: &labels,
+                    ttl: None,
+                    other_claims: 0,
+                    source_namespace: None,
+                })
+                .unwrap_err();
+            assert_eq!(refusal.rule, RefusalRule::Invalid, "{labels:?}");
+            assert!(
+                refusal.message.contains(
+                    "\"spec.claimPolicy.namespaceSelector.matchExpressions[1].operator\""
+                ),
+                "{}",
+                refusal.message
+            );
+        }
     }
 }

@@ -27,7 +27,7 @@ use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{parse_duration, selector_matches};
+use super::{parse_duration, selector_matches, validate_selector_at};
 use crate::{Error, NamespacePolicy, PvcRef, Result};
 
 /// The finalizer the controller puts on a GoldenClaim so that deleting the
@@ -310,6 +310,7 @@ impl ClaimPolicy {
                  namespace)",
             ));
         };
+        validate_selector_at("spec.claimPolicy.namespaceSelector.", selector).map_err(invalid)?;
         if !selector_matches(selector, req.namespace_labels).map_err(invalid)? {
             return Err(Refusal::new(
                 RefusalRule::NamespaceNotSelected,
