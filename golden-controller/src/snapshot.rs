@@ -113,6 +113,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
 
     let spec = gs.spec.source.resolve().and_then(|source| {
         let refresh = decide::Refresh::of(gs.spec.refresh.as_ref())?;
+        gs.spec.claim_policy.validate()?;
         Ok((source, refresh))
     });
     let (source, refresh) = match spec {

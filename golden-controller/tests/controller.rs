@@ -755,6 +755,60 @@ async fn a_bad_refresh_schedule_is_reported_and_a_fixed_one_captures_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_namespace_selector_is_reported_on_the_golden_and_a_fixed_one_admits() {
+    let mut env = Env::new().await;
+    // An operator upstream's LabelSelectorAsSelector refuses, after a
+    // requirement the namespace would fail: refused whatever the labels.
+    env.golden(
+        "pg",
+        json!({"claimPolicy": {"namespaceSelector": {
+            "matchLabels": null,
+            "matchExpressions": [
+                {"key": "sandbox", "operator": "In", "values": ["true"]},
+                {"key": "tier", "operator": "Equals", "values": ["dev"]},
+            ],
+        }}}),
+    )
+    .await;
+    let st = env
+        .golden_until("pg", "reports the selector", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Degraded" && c.reason == "InvalidSpec")
+        })
+        .await;
+    let degraded = condition(&st.conditions, "Degraded");
+    assert!(
+        degraded
+            .message
+            .contains("spec.claimPolicy.namespaceSelector.matchExpressions[1].operator"),
+        "{}",
+        degraded.message
+    );
+    assert!(st.current.is_none(), "nothing is captured from a bad spec");
+
+    env.namespace("team-a", sandbox()).await;
+    env.claim("team-a", "c", json!({})).await;
+    env.patch_golden(
+        "pg",
+        json!({"claimPolicy": {"namespaceSelector": {"matchExpressions": [
+            {"key": "sandbox", "operator": "In", "values": ["true"]},
+        ]}}}),
+    )
+    .await;
+    env.golden_until("pg", "is no longer degraded", |s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Degraded" && c.status == "False")
+    })
+    .await;
+    let id = env.current("pg").await;
+    let st = env.ready("team-a", "c").await;
+    assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_objects_deleted_out_of_band_are_recreated() {
     let mut env = Env::new().await;
     env.golden("pg", json!({})).await;

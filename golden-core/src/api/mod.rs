@@ -521,5 +521,48 @@ mod tests {
                 refusal.message
             );
         }
+        // The same policy fails its own check, before any claim.
+        let e = policy.validate().unwrap_err().to_string();
+        assert!(e.contains("matchExpressions[1].operator"), "{e}");
+    }
+
+    #[test]
+    fn a_claim_policy_checks_its_selector_and_ttls() {
+        use v1alpha1::ClaimPolicy;
+        let good = ClaimPolicy {
+            namespace_selector: Some(LabelSelector::default()),
+            default_ttl: Some("1d".into()),
+            max_ttl: Some("1w".into()),
+            ..Default::default()
+        };
+        good.validate().unwrap();
+        ClaimPolicy::default().validate().unwrap();
+        for (policy, says) in [
+            (
+                ClaimPolicy {
+                    default_ttl: Some("soon".into()),
+                    ..good.clone()
+                },
+                "spec.claimPolicy.defaultTtl",
+            ),
+            (
+                ClaimPolicy {
+                    max_ttl: Some("0s".into()),
+                    ..good.clone()
+                },
+                "spec.claimPolicy.maxTtl",
+            ),
+            (
+                ClaimPolicy {
+                    namespace_selector: Some(exprs(vec![req("team", "In", &[])])),
+                    ..good.clone()
+                },
+                "spec.claimPolicy.namespaceSelector.matchExpressions[0].values",
+            ),
+        ] {
+            let e = policy.validate().unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+            assert!(e.to_string().contains(says), "{says}: {e}");
+        }
     }
 }

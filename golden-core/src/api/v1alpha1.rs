@@ -294,6 +294,26 @@ pub struct ClaimRequest<'a> {
 }
 
 impl ClaimPolicy {
+    /// Checks the policy itself, whatever claim it meets: the namespace
+    /// selector as upstream's `LabelSelectorAsSelector` does (see
+    /// [`super::validate_selector`]) and the TTLs. The GoldenSnapshot
+    /// controller reports a failure on the GoldenSnapshot, so its owners
+    /// see it before any team's claim is refused.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(selector) = &self.namespace_selector {
+            validate_selector_at("spec.claimPolicy.namespaceSelector.", selector)?;
+        }
+        for (field, ttl) in [
+            ("spec.claimPolicy.defaultTtl", &self.default_ttl),
+            ("spec.claimPolicy.maxTtl", &self.max_ttl),
+        ] {
+            if let Some(ttl) = ttl {
+                parse_duration(field, ttl)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a claim against the policy, in the order namespace selector,
     /// protected namespaces, TTL, quota; returns the TTL the claim gets
     /// (its own, else `defaultTtl`, else `maxTtl`, else none).
