@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::util::str_of;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Req {
@@ -87,7 +88,7 @@ impl LabelSelector {
 
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels");
-        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+        let get = |k: &str| labels.and_then(|l| str_of(l, k));
         self.0.iter().all(|r| match r {
             Req::Eq(k, v) => get(k) == Some(v.as_str()),
             Req::Ne(k, v) => get(k) != Some(v.as_str()),

@@ -819,7 +819,7 @@ fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
 
 fn delete_options(body: &Bytes, dry_run: bool) -> DeleteOptions {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let s = |p: &str| util::str_at(&v, p).map(str::to_string);
     DeleteOptions {
         uid: s("/preconditions/uid"),
         resource_version: s("/preconditions/resourceVersion"),

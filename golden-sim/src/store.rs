@@ -1,6 +1,10 @@
 //! The object store: every object as JSON, a global resourceVersion, the
 //! change history that watches replay, and the write path every request and
-//! controller goes through (defaults, admission, field ownership).
+//! controller goes through (decoding, defaults, admission, field ownership).
+//! Decoding refuses a claim whose quantities do not parse
+//! ([`validate::decode_claim`]), in the words of apiserver
+//! pkg/endpoints/handlers/rest.go, `transformDecodeError`, or, for a JSON or
+//! merge patch, of handlers/patch.go, `jsonPatcher.applyPatchToCurrentObject`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -14,7 +18,7 @@ use crate::error::ApiError;
 use crate::fields::{self, Ownership, Scope};
 use crate::resources::{self, Res};
 use crate::util::{
-    add_finalizer, finalizers_empty, is_deleting, meta_mut, meta_str, now_rfc3339, str_at,
+    add_finalizer, finalizers_empty, is_deleting, meta_mut, meta_str, now_rfc3339, str_at, str_of,
 };
 use crate::validate;
 
@@ -134,12 +138,10 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
     if std::ptr::eq(res, &resources::PVCS) {
         for p in ["/spec/dataSource", "/spec/dataSourceRef"] {
             if let Some(d) = obj.pointer(p)
-                && d.get("kind").and_then(Value::as_str) == Some("VolumeSnapshot")
-                && let Some(n) = d.get("name").and_then(Value::as_str)
+                && str_of(d, "kind") == Some("VolumeSnapshot")
+                && let Some(n) = str_of(d, "name")
             {
-                let d_ns = d
-                    .get("namespace")
-                    .and_then(Value::as_str)
+                let d_ns = str_of(d, "namespace")
                     .filter(|n| !n.is_empty())
                     .unwrap_or(ns);
                 out.push((Ref::ClaimToSnapshot, d_ns.to_string(), n.to_string()));
@@ -150,8 +152,8 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
         }
     } else if std::ptr::eq(res, &resources::PVS) {
         if let Some(c) = obj.pointer("/spec/claimRef") {
-            let c_ns = c.get("namespace").and_then(Value::as_str).unwrap_or("");
-            let c_name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            let c_ns = str_of(c, "namespace").unwrap_or("");
+            let c_name = str_of(c, "name").unwrap_or("");
             out.push((Ref::VolumeToClaim, c_ns.to_string(), c_name.to_string()));
         }
     } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOTS) {
@@ -166,8 +168,8 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
     } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CONTENTS)
         && let Some(r) = obj.pointer("/spec/volumeSnapshotRef")
     {
-        let r_ns = r.get("namespace").and_then(Value::as_str).unwrap_or("");
-        let r_name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        let r_ns = str_of(r, "namespace").unwrap_or("");
+        let r_name = str_of(r, "name").unwrap_or("");
         out.push((Ref::ContentToSnapshot, r_ns.to_string(), r_name.to_string()));
     }
     out
@@ -667,8 +669,8 @@ impl Store {
         w: Writer<'_>,
     ) -> Result<(Arc<Stored>, bool), ApiError> {
         if let PatchKind::Apply { .. } = kind {
-            let av = body.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-            let kd = body.get("kind").and_then(Value::as_str).unwrap_or("");
+            let av = str_of(body, "apiVersion").unwrap_or("");
+            let kd = str_of(body, "kind").unwrap_or("");
             if av.is_empty() || kd.is_empty() {
                 return Err(ApiError::bad_request(
                     "invalid object type: apiVersion and kind must be set in an applied configuration",
@@ -721,6 +723,9 @@ impl Store {
                         apply_json_patch(&mut new, body)?;
                     }
                     self.check_name(res, name, &new)?;
+                    if let Err(e) = validate::decode_claim(res, &new) {
+                        return Err(patched_undecodable(&new, e));
+                    }
                     (new, Ownership::Update)
                 }
             };
@@ -766,6 +771,43 @@ impl Store {
         }
     }
 
+    /// Changes a stored object without admission (tests only): how a test
+    /// hands a controller an object the API server would refuse, to check
+    /// the controller's own defences.
+    #[cfg(test)]
+    pub(crate) fn replace_unadmitted(
+        &self,
+        res: Res,
+        ns: &str,
+        name: &str,
+        f: impl FnOnce(&mut Value),
+    ) {
+        let mut inner = self.lock();
+        let ns = if res.namespaced { ns } else { "" };
+        let old = Self::find(&inner, res, ns, name).expect("a stored object");
+        let mut obj = old.value.clone();
+        f(&mut obj);
+        inner.rv += 1;
+        let rv = inner.rv;
+        meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+        let stored = Stored::new(obj);
+        inner.put(
+            (res.index(), ns.to_string(), name.to_string()),
+            stored.clone(),
+        );
+        self.emit(
+            &mut inner,
+            Change {
+                rv,
+                res,
+                namespace: ns.to_string(),
+                kind: ChangeKind::Modified,
+                object: stored,
+                old: Some(old),
+            },
+        );
+    }
+
     /// Whether `old`, read from `ns`/`name` of `res`, is still the stored
     /// object (no one wrote it since).
     fn is_current(inner: &Inner, res: Res, ns: &str, name: &str, old: &Arc<Stored>) -> bool {
@@ -805,6 +847,12 @@ impl Store {
         } else {
             return Err(ApiError::bad_request("the request body must be an object"));
         }
+        validate::decode_claim(res, &new).map_err(|e| {
+            ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {e}",
+                res.kind, res.version, res.kind
+            ))
+        })?;
         if res.namespaced {
             if let Some(body_ns) = meta_str(&new, "namespace")
                 && body_ns != ns
@@ -1227,6 +1275,23 @@ fn conflict_error(res: Res, name: &str, conflicts: &[fields::Conflict]) -> ApiEr
     e
 }
 
+/// apiserver pkg/endpoints/handlers/patch.go,
+/// `jsonPatcher.applyPatchToCurrentObject`: a JSON or merge patch whose
+/// result does not decode is invalid at the field `patch`, the patched
+/// object as the value, with no kind and no name
+/// (`errors.NewInvalid(schema.GroupKind{}, "", ...)`).
+fn patched_undecodable(patched: &Value, why: &str) -> ApiError {
+    let body = format!(
+        "Invalid value: {}: {why}",
+        Value::String(patched.to_string())
+    );
+    let mut e = ApiError::new(422, "Invalid", format!(" \"\" is invalid: patch: {body}"));
+    e.details = Some(json!({
+        "causes": [{"reason": "FieldValueInvalid", "message": body, "field": "patch"}],
+    }));
+    e
+}
+
 /// Added to every claim at admission (StorageObjectInUseProtection).
 pub(crate) const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 /// Added to every volume at admission (StorageObjectInUseProtection).
@@ -1309,8 +1374,7 @@ fn normalize_data_sources(obj: &mut Value, cross_namespace: bool) {
     // restores nothing), not just the namespace.
     let namespaced_ref = spec
         .get("dataSourceRef")
-        .and_then(|r| r.get("namespace"))
-        .and_then(Value::as_str)
+        .and_then(|r| str_of(r, "namespace"))
         .is_some_and(|n| !n.is_empty());
     if !cross_namespace && namespaced_ref {
         spec.remove("dataSourceRef");
@@ -1331,12 +1395,7 @@ fn normalize_data_sources(obj: &mut Value, cross_namespace: bool) {
         (Some(ds), None) if !ds.is_null() => {
             spec.insert("dataSourceRef".into(), pick(&ds));
         }
-        (None, Some(r))
-            if !r.is_null()
-                && r.get("namespace")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty) =>
-        {
+        (None, Some(r)) if !r.is_null() && str_of(&r, "namespace").is_none_or(str::is_empty) => {
             spec.insert("dataSource".into(), pick(&r));
         }
         _ => {}
@@ -1346,7 +1405,7 @@ fn normalize_data_sources(obj: &mut Value, cross_namespace: bool) {
 /// Whether a StorageClass is marked as the cluster default.
 pub(crate) fn is_default_class(sc: &Value) -> bool {
     let a = sc.pointer("/metadata/annotations");
-    let is = |k: &str| a.and_then(|a| a.get(k)).and_then(Value::as_str) == Some("true");
+    let is = |k: &str| a.and_then(|a| str_of(a, k)) == Some("true");
     is("storageclass.kubernetes.io/is-default-class")
         || is("storageclass.beta.kubernetes.io/is-default-class")
 }
@@ -1371,7 +1430,8 @@ mod tests {
                 &resources::PVCS,
                 "team",
                 json!({"metadata": {"name": "data", "labels": {"a": "1", "b": "2"}},
-                       "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ""}}),
+                       "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                                "resources": {"requests": {"storage": "1Gi"}}}}),
                 w,
             )
             .unwrap();

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::resources::Res;
+use crate::util::{name_of, str_at, str_of};
 
 enum Cell {
     /// A JSON pointer into the object.
@@ -60,7 +61,7 @@ fn access_mode(m: &str) -> &str {
 }
 
 fn s_or_empty(o: &Value, p: &str) -> Value {
-    json!(o.pointer(p).and_then(Value::as_str).unwrap_or(""))
+    json!(str_at(o, p).unwrap_or(""))
 }
 
 fn columns(res: Res) -> Vec<Column> {
@@ -95,13 +96,7 @@ fn columns(res: Res) -> Vec<Column> {
             cols.push(col(
                 "VolumeAttributesClass",
                 "string",
-                With(|o| {
-                    json!(
-                        o.pointer("/spec/volumeAttributesClassName")
-                            .and_then(Value::as_str)
-                            .unwrap_or("<unset>")
-                    )
-                }),
+                With(|o| json!(str_at(o, "/spec/volumeAttributesClassName").unwrap_or("<unset>"))),
             ));
         }
         "PersistentVolume" => {
@@ -127,8 +122,8 @@ fn columns(res: Res) -> Vec<Column> {
                 With(|o| match o.pointer("/spec/claimRef") {
                     Some(c) => json!(format!(
                         "{}/{}",
-                        c.get("namespace").and_then(Value::as_str).unwrap_or(""),
-                        c.get("name").and_then(Value::as_str).unwrap_or("")
+                        str_of(c, "namespace").unwrap_or(""),
+                        str_of(c, "name").unwrap_or("")
                     )),
                     None => json!(""),
                 }),
@@ -146,10 +141,7 @@ fn columns(res: Res) -> Vec<Column> {
         }
         "StorageClass" => {
             cols[0].cell = With(|o| {
-                let n = o
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let n = name_of(o);
                 if crate::store::is_default_class(o) {
                     json!(format!("{n} (default)"))
                 } else {
@@ -188,7 +180,7 @@ fn columns(res: Res) -> Vec<Column> {
                             "/eventTime",
                         ]
                         .iter()
-                        .find_map(|p| o.pointer(p).and_then(Value::as_str));
+                        .find_map(|p| str_at(o, p));
                         json!(seen.map_or_else(|| "<unknown>".to_string(), age))
                     }),
                 ),
@@ -200,13 +192,8 @@ fn columns(res: Res) -> Vec<Column> {
                     With(|o| {
                         json!(format!(
                             "{}/{}",
-                            o.pointer("/regarding/kind")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_lowercase(),
-                            o.pointer("/regarding/name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
+                            str_at(o, "/regarding/kind").unwrap_or("").to_lowercase(),
+                            str_at(o, "/regarding/name").unwrap_or("")
                         ))
                     }),
                 ),
@@ -228,13 +215,10 @@ fn columns(res: Res) -> Vec<Column> {
                     With(|o| {
                         json!(format!(
                             "{}/{}",
-                            o.pointer("/involvedObject/kind")
-                                .and_then(Value::as_str)
+                            str_at(o, "/involvedObject/kind")
                                 .unwrap_or("")
                                 .to_lowercase(),
-                            o.pointer("/involvedObject/name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
+                            str_at(o, "/involvedObject/name").unwrap_or("")
                         ))
                     }),
                 ),
@@ -357,9 +341,7 @@ pub(crate) fn table(res: Res, items: &[Value], rv: &str) -> Value {
                 .iter()
                 .map(|c| match &c.cell {
                     Cell::Path(p) => o.pointer(p).cloned().unwrap_or(Value::Null),
-                    Cell::Age(p) => o
-                        .pointer(p)
-                        .and_then(Value::as_str)
+                    Cell::Age(p) => str_at(o, p)
                         .map(|t| json!(age(t)))
                         .unwrap_or(json!("<unknown>")),
                     Cell::With(f) => f(o),

@@ -1,8 +1,37 @@
 //! Admission checks: object names, the snapshot CRDs' schemas and CEL rules
 //! (through [`crate::crd_validation`], including the transition rules that
 //! make fields immutable), the PersistentVolumeClaim spec's immutability,
-//! and the built-in checks of Leases and `events.k8s.io/v1` Events:
+//! its quantities and storage request, and the built-in checks of Leases and
+//! `events.k8s.io/v1` Events:
 //!
+//! - k8s.io/apimachinery pkg/api/resource/quantity.go, `Quantity.UnmarshalJSON`
+//!   (white space trimmed, `null` is zero, any other JSON value parsed by its
+//!   text), `ParseQuantity` and `parseQuantityString` (the errors
+//!   `ErrFormatWrong`, `ErrSuffix`, `ErrNumeric`), and suffix.go,
+//!   `suffixHandler.interpret`: a claim whose `spec.resources.requests`,
+//!   `spec.resources.limits`, `status.capacity` or `status.allocatedResources`
+//!   holds a value that is not a quantity does not decode
+//!   ([`decode_claim`]). The API server then answers as apiserver
+//!   pkg/endpoints/handlers/rest.go, `transformDecodeError`, words it for a
+//!   create or an update (400 BadRequest, `PersistentVolumeClaim in version
+//!   "v1" cannot be handled as a PersistentVolumeClaim: <error>`), and as
+//!   handlers/patch.go, `jsonPatcher.applyPatchToCurrentObject`, does for a
+//!   JSON or merge patch (422 Invalid at the field `patch`, the patched
+//!   object as the value). A server-side apply is answered as a create is
+//!   (upstream the field manager's conversion of the applied object fails);
+//! - kubernetes pkg/apis/core/validation/validation.go,
+//!   ValidatePersistentVolumeClaimSpec with ValidatePositiveQuantityValue, on
+//!   create and update (ValidatePersistentVolumeClaimUpdate validates the new
+//!   claim in full): `spec.resources.requests.storage` is required
+//!   (`spec.resources[storage]: Required value`) and must be greater than
+//!   zero (`spec.resources[storage]: Invalid value: "0": must be greater than
+//!   zero`). Upstream shows the value in its canonical form
+//!   (`Quantity.String()`): zero is always `"0"`; a negative request is
+//!   shown as written (trimmed), which is its canonical form when written
+//!   canonically (`-1Gi`, `-500M`). Limits are only decoded, as upstream;
+//! - kubernetes pkg/apis/core/validation/validation.go,
+//!   ValidatePersistentVolumeClaimSpec: a claim with both data source fields
+//!   must not name a namespace in dataSourceRef, and the two must agree;
 //! - kubernetes pkg/apis/coordination/validation/validation.go,
 //!   ValidateLease / ValidateLeaseUpdate / ValidateLeaseSpec:
 //!   `leaseDurationSeconds` > 0 and `leaseTransitions` >= 0 when set, a
@@ -57,6 +86,7 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
         out.extend(causes(v));
     }
     if std::ptr::eq(res, &resources::PVCS) {
+        out.extend(claim_storage(obj));
         out.extend(claim_data_sources(obj));
     }
     if std::ptr::eq(res, &resources::LEASES) {
@@ -334,6 +364,145 @@ fn claim_data_sources(obj: &Value) -> Option<Cause> {
     ))
 }
 
+/// apimachinery quantity.go, `ErrFormatWrong`.
+const QUANTITY_FORMAT_WRONG: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+/// apimachinery quantity.go, `ErrNumeric`.
+const QUANTITY_NUMERIC: &str = "unable to parse numeric part of quantity";
+/// apimachinery quantity.go, `ErrSuffix`.
+const QUANTITY_SUFFIX: &str = "unable to parse quantity's suffix";
+
+/// The sign of a quantity that decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sign {
+    Positive,
+    Zero,
+    Negative,
+}
+
+/// A JSON value decoded into a `resource.Quantity` as
+/// `Quantity.UnmarshalJSON` does: `null` is zero, a string is parsed, and
+/// any other value is parsed by its JSON text (a number as written; `true`,
+/// an object or an array do not parse).
+fn quantity_sign(v: &Value) -> Result<Sign, &'static str> {
+    match v {
+        Value::Null => Ok(Sign::Zero),
+        Value::String(s) => parse_quantity(s),
+        Value::Number(n) => parse_quantity(&n.to_string()),
+        _ => Err(QUANTITY_FORMAT_WRONG),
+    }
+}
+
+/// apimachinery quantity.go, `ParseQuantity` after `UnmarshalJSON`'s
+/// `strings.TrimSpace`: the error it returns, or the sign of the value.
+///
+/// The text is scanned as `parseQuantityString` scans it (one sign, digits,
+/// a `.` and digits, then the suffix: letters of `eEinumkKMGTP`, a sign,
+/// digits; anything left is `ErrFormatWrong`). The suffix is read by
+/// golden-core's [`parse_quantity_value`](golden_core::quantity::parse_quantity_value),
+/// whose units are `suffixHandler.interpret`'s: a zero with the suffix
+/// parses exactly when upstream knows the suffix (`ErrSuffix` otherwise).
+/// A number without digits (`Gi`, `.`, `-`) is zero, as upstream, except
+/// where `ParseQuantity` takes its `inf.Dec` path, which finds no digits
+/// (`ErrNumeric`): a binary suffix of 2^50 or more (`Pi`, `Ei`), or a
+/// decimal exponent below -9 (`e-10`, the exponent cut to 32 bits as
+/// upstream's `int32(parsed)`). The value is zero exactly when no digit is
+/// non-zero (upstream rounds any other value up to at least `1n`), whatever
+/// its size: a quantity too large for golden-core's byte count (`9Ei`,
+/// `1e100`) still decodes, as upstream caps or keeps it.
+fn parse_quantity(raw: &str) -> Result<Sign, &'static str> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(QUANTITY_FORMAT_WRONG);
+    }
+    let (negative, unsigned) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let digits_end = |t: &str| t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let mut number_end = digits_end(unsigned);
+    if unsigned[number_end..].starts_with('.') {
+        number_end += 1 + digits_end(&unsigned[number_end + 1..]);
+    }
+    let (number, suffix) = unsigned.split_at(number_end);
+    let letters = suffix
+        .find(|c: char| !"eEinumkKMGTP".contains(c))
+        .unwrap_or(suffix.len());
+    let exponent = &suffix[letters..];
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    if !exponent.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(QUANTITY_FORMAT_WRONG);
+    }
+    if golden_core::quantity::parse_quantity_value(&format!("0{suffix}")).is_err() {
+        return Err(QUANTITY_SUFFIX);
+    }
+    if !number.bytes().any(|b| b.is_ascii_digit()) {
+        let decimal_exponent = suffix
+            .strip_prefix(['e', 'E'])
+            .and_then(|e| e.parse::<i64>().ok())
+            .map(|e| e as i32);
+        if matches!(suffix, "Pi" | "Ei") || decimal_exponent.is_some_and(|e| e < -9) {
+            return Err(QUANTITY_NUMERIC);
+        }
+    }
+    Ok(if !number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        Sign::Zero
+    } else if negative {
+        Sign::Negative
+    } else {
+        Sign::Positive
+    })
+}
+
+/// Whether `obj`, a claim (of `res`), decodes: the error of its first value
+/// that is not a quantity, in `spec.resources.requests`,
+/// `spec.resources.limits`, `status.capacity` and
+/// `status.allocatedResources`. Other kinds always decode here.
+pub(crate) fn decode_claim(res: Res, obj: &Value) -> Result<(), &'static str> {
+    if !std::ptr::eq(res, &resources::PVCS) {
+        return Ok(());
+    }
+    for ptr in [
+        "/spec/resources/requests",
+        "/spec/resources/limits",
+        "/status/capacity",
+        "/status/allocatedResources",
+    ] {
+        if let Some(Value::Object(m)) = obj.pointer(ptr) {
+            for v in m.values() {
+                quantity_sign(v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// kubernetes pkg/apis/core/validation/validation.go,
+/// ValidatePersistentVolumeClaimSpec: the storage request is required and,
+/// by ValidatePositiveQuantityValue, greater than zero. A request that does
+/// not decode was refused before ([`decode_claim`]).
+fn claim_storage(obj: &Value) -> Option<Cause> {
+    const PATH: &str = "spec.resources[storage]";
+    let Some(q) = obj
+        .pointer("/spec/resources/requests")
+        .and_then(|r| r.get("storage"))
+    else {
+        return Some(required(PATH));
+    };
+    match quantity_sign(q) {
+        Ok(Sign::Positive) | Err(_) => None,
+        Ok(Sign::Zero) => Some(invalid(PATH, &json!("0"), "must be greater than zero")),
+        Ok(Sign::Negative) => {
+            let shown = match q {
+                Value::String(s) => s.trim().to_string(),
+                other => other.to_string(),
+            };
+            Some(invalid(PATH, &json!(shown), "must be greater than zero"))
+        }
+    }
+}
+
 /// Fields a snapshot object's schema does not declare. With strict field
 /// validation they are refused (400, as `strict decoding error`); otherwise
 /// they are dropped, as the API server prunes them. On update, `old` is the
@@ -451,6 +620,7 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
         out.extend(event_v1_update(old, new));
     }
     if std::ptr::eq(res, &resources::PVCS) {
+        out.extend(claim_storage(new));
         // The specs compared field by field, without the mutable ones (no
         // copies: this runs on every claim update).
         let settable = old.pointer("/spec/volumeName").is_none();
@@ -522,8 +692,160 @@ mod tests {
     }
 
     #[test]
+    fn quantities_decode_as_apimachinery_parses_them() {
+        use Sign::*;
+        for (text, want) in [
+            ("1Gi", Ok(Positive)),
+            ("500M", Ok(Positive)),
+            ("1.5Gi", Ok(Positive)),
+            (" 1Gi\n", Ok(Positive)),
+            ("+5", Ok(Positive)),
+            ("1E+3", Ok(Positive)),
+            ("1e-10", Ok(Positive)),
+            // Too large for a byte count, still a quantity.
+            ("9Ei", Ok(Positive)),
+            ("1e100", Ok(Positive)),
+            ("1e4294967296", Ok(Positive)),
+            ("0", Ok(Zero)),
+            ("0Gi", Ok(Zero)),
+            ("-0", Ok(Zero)),
+            ("0.000", Ok(Zero)),
+            (".", Ok(Zero)),
+            ("Gi", Ok(Zero)),
+            ("e-9", Ok(Zero)),
+            ("-1Gi", Ok(Negative)),
+            ("-.5", Ok(Negative)),
+            ("", Err(QUANTITY_FORMAT_WRONG)),
+            ("   ", Err(QUANTITY_FORMAT_WRONG)),
+            ("lots", Err(QUANTITY_FORMAT_WRONG)),
+            ("1Gb", Err(QUANTITY_FORMAT_WRONG)),
+            ("1 Gi", Err(QUANTITY_FORMAT_WRONG)),
+            ("1.2.3", Err(QUANTITY_FORMAT_WRONG)),
+            ("1e1.5", Err(QUANTITY_FORMAT_WRONG)),
+            ("1GG", Err(QUANTITY_SUFFIX)),
+            ("1Ki2", Err(QUANTITY_SUFFIX)),
+            ("1e", Err(QUANTITY_SUFFIX)),
+            ("1e+", Err(QUANTITY_SUFFIX)),
+            ("--1", Err(QUANTITY_SUFFIX)),
+            ("+-0", Err(QUANTITY_SUFFIX)),
+            ("Pi", Err(QUANTITY_NUMERIC)),
+            ("-Ei", Err(QUANTITY_NUMERIC)),
+            ("e-10", Err(QUANTITY_NUMERIC)),
+            // The exponent cut to 32 bits: -10.
+            ("e4294967286", Err(QUANTITY_NUMERIC)),
+        ] {
+            assert_eq!(parse_quantity(text), want, "{text:?}");
+        }
+        for (v, want) in [
+            (json!(5), Ok(Positive)),
+            (json!(1.5), Ok(Positive)),
+            (json!(-5), Ok(Negative)),
+            (json!(0), Ok(Zero)),
+            (json!(null), Ok(Zero)),
+            (json!(true), Err(QUANTITY_FORMAT_WRONG)),
+            (json!({}), Err(QUANTITY_FORMAT_WRONG)),
+            (json!(["1Gi"]), Err(QUANTITY_FORMAT_WRONG)),
+        ] {
+            assert_eq!(quantity_sign(&v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_claim_decodes_when_each_of_its_quantities_does() {
+        let claim = |resources: Value, status: Value| json!({"metadata": {"name": "c"}, "spec": {"resources": resources}, "status": status});
+        let ok = claim(
+            json!({"requests": {"storage": "1Gi"}, "limits": {"storage": "2Gi"}}),
+            json!({"capacity": {"storage": "1Gi"}}),
+        );
+        assert_eq!(decode_claim(&resources::PVCS, &ok), Ok(()));
+        for (resources, status) in [
+            (json!({"requests": {"storage": "lots"}}), json!({})),
+            (
+                json!({"requests": {"storage": "1Gi"}, "limits": {"storage": "1 Gi"}}),
+                json!({}),
+            ),
+            (
+                json!({"requests": {"storage": "1Gi", "other": true}}),
+                json!({}),
+            ),
+            (
+                json!({"requests": {"storage": "1Gi"}}),
+                json!({"capacity": {"storage": "x"}}),
+            ),
+            (
+                json!({"requests": {"storage": "1Gi"}}),
+                json!({"allocatedResources": {"storage": "x"}}),
+            ),
+        ] {
+            let c = claim(resources, status);
+            assert_eq!(
+                decode_claim(&resources::PVCS, &c),
+                Err(QUANTITY_FORMAT_WRONG),
+                "{c}"
+            );
+        }
+        // Only claims are decoded here.
+        let bad = claim(json!({"requests": {"storage": "lots"}}), json!({}));
+        assert_eq!(decode_claim(&resources::LEASES, &bad), Ok(()));
+    }
+
+    #[test]
+    fn a_claim_requests_storage_greater_than_zero_on_create_and_update() {
+        let claim = |requests: Value| {
+            json!({"metadata": {"name": "c", "namespace": "n"},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": requests}}})
+        };
+        let storage = |v: &Value| {
+            check_create(&resources::PVCS, v)
+                .into_iter()
+                .filter(|(p, _)| p == "spec.resources[storage]")
+                .map(|(_, m)| m)
+                .collect::<Vec<_>>()
+        };
+        for ok in ["1Gi", "500M", "1.5Gi", "1n"] {
+            assert!(storage(&claim(json!({"storage": ok}))).is_empty(), "{ok}");
+        }
+        let zero = "Invalid value: \"0\": must be greater than zero";
+        for (request, want) in [
+            (json!({"storage": "0"}), zero),
+            (json!({"storage": "0Gi"}), zero),
+            (json!({"storage": null}), zero),
+            (json!({"storage": 0}), zero),
+            (
+                json!({"storage": " -1Gi "}),
+                "Invalid value: \"-1Gi\": must be greater than zero",
+            ),
+            (
+                json!({"storage": -5}),
+                "Invalid value: \"-5\": must be greater than zero",
+            ),
+            (json!({}), "Required value"),
+            (json!({"cpu": "1"}), "Required value"),
+        ] {
+            assert_eq!(storage(&claim(request.clone())), [want], "{request}");
+        }
+        let mut no_resources = claim(json!({}));
+        no_resources["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resources");
+        assert_eq!(storage(&no_resources), ["Required value"]);
+
+        let old = claim(json!({"storage": "1Gi"}));
+        let update = |new: &Value| {
+            check_update(&resources::PVCS, &old, new)
+                .into_iter()
+                .filter(|(p, _)| p == "spec.resources[storage]")
+                .count()
+        };
+        assert_eq!(update(&claim(json!({"storage": "2Gi"}))), 0);
+        assert_eq!(update(&claim(json!({"storage": "0"}))), 1);
+        assert_eq!(update(&claim(json!({}))), 1);
+    }
+
+    #[test]
     fn claims_with_both_data_sources_must_agree_and_not_cross_namespaces() {
-        let claim = |ds: serde_json::Value, r: serde_json::Value| serde_json::json!({"metadata": {"name": "c"}, "spec": {"dataSource": ds, "dataSourceRef": r}});
+        let claim = |ds: serde_json::Value, r: serde_json::Value| serde_json::json!({"metadata": {"name": "c"}, "spec": {"dataSource": ds, "dataSourceRef": r, "resources": {"requests": {"storage": "1Gi"}}}});
         let vs = serde_json::json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "g"});
         assert!(check_create(&resources::PVCS, &claim(vs.clone(), vs.clone())).is_empty());
         let other = serde_json::json!({"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "h"});

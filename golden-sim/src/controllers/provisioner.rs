@@ -789,13 +789,20 @@ mod tests {
             "metadata": {"name": "fast"}, "provisioner": "memory.csi.golden.dev",
             "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
         );
-        for (name, size) in [("bad", "lots"), ("good", "1Gi")] {
+        for name in ["bad", "good"] {
             c.seed(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": name, "namespace": "team"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
                          "storageClassName": "fast"},
                 "status": {"phase": "Pending"}}));
         }
+        // The API server refuses such a claim at decoding; it is stored
+        // around admission to reach the provisioner's own check.
+        c.shared
+            .store
+            .replace_unadmitted(&resources::PVCS, "team", "bad", |v| {
+                v["spec"]["resources"]["requests"]["storage"] = json!("lots")
+            });
         c.settle(10).await;
         let failed: Vec<String> = c
             .events("team", "bad")
