@@ -1331,7 +1331,7 @@ fn defaults(inner: &Inner, res: Res, obj: &mut Value, cross_namespace: bool) {
                     .find(|(_, v)| is_default_class(v))
                     .and_then(|(_, v)| meta_str(v, "name").map(str::to_string));
                 if let Some(c) = default_class {
-                    obj["spec"]["storageClassName"] = json!(c);
+                    set_default(obj, "/spec", "storageClassName", json!(c));
                 }
             }
             obj["status"] = json!({"phase": "Pending"});

@@ -246,3 +246,25 @@ async fn updates_and_patches_are_checked_as_creates_are() {
     let got = stored(&sim, "c").unwrap();
     assert_eq!(got["spec"]["resources"]["requests"]["storage"], "2Gi");
 }
+
+#[tokio::test]
+async fn a_claim_whose_spec_is_not_an_object_is_refused_not_a_crash() {
+    let (sim, api) = claims().await;
+    // The default configuration has a default StorageClass, so a claim
+    // without a class would be given one.
+    for spec in [json!("x"), json!(7), json!([])] {
+        let bad: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "odd"}, "spec": spec,
+        }))
+        .unwrap();
+        let s = refused(api.create(&PostParams::default(), &bad).await);
+        assert!(matches!(s.code, 400 | 422), "{spec}: {s:?}");
+        assert!(stored(&sim, "odd").is_none(), "{spec}");
+    }
+    // The server still answers.
+    api.create(&PostParams::default(), &requesting("fine", json!("1Gi")))
+        .await
+        .unwrap();
+    assert!(stored(&sim, "fine").is_some());
+}
