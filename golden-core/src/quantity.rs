@@ -42,8 +42,9 @@ pub fn parse_quantity(q: &str) -> Result<u64> {
 /// `P` `E` (powers of 1000, from 10^-9 to 10^18), or a decimal exponent
 /// (`e` or `E`, an optional sign and digits: `e3`, `E-3`, `e+6`). As in
 /// `ParseQuantity`, a number without digits (`Gi`, `+`, `.`) is zero, and
-/// fails only with an exponent below -9, where upstream's decimal parse
-/// finds no digits.
+/// fails only where upstream takes its `inf.Dec` path, which finds no
+/// digits: an exponent below -9 (`e-10`) or a binary suffix of 2^50 or
+/// more (`Pi`, `Ei`).
 ///
 /// A value that is not a whole number of bytes is rounded up, as
 /// `Quantity.Value()` rounds up to the next integer (`1500m` and `12e-1`
@@ -124,8 +125,9 @@ fn value(q: &str, what: &'static str) -> Result<u64> {
     };
     if int.is_empty() && frac.is_empty() {
         // parseQuantityString reads no digits as "0"; only the inf.Dec path
-        // (a scale below nano) parses the digitless text and fails.
-        return if exp10 < -9 {
+        // (a scale below nano, or a binary suffix whose precision estimate
+        // is negative: 2^50 and up) parses the digitless text and fails.
+        return if exp10 < -9 || pow2 >= 50 {
             Err(bad("no digits"))
         } else {
             Ok(0)
@@ -301,6 +303,8 @@ mod tests {
             ("1K", "unknown unit"),
             ("1 Gi", "unknown unit"),
             ("e-10", "no digits"),
+            ("Pi", "no digits"),
+            ("+Ei", "no digits"),
             ("", "empty"),
             ("  ", "empty"),
         ] {
