@@ -10,6 +10,9 @@ use golden_aws::{
 };
 use golden_core::pv::pv_topology_value;
 use golden_core::{DiskRef, Error, ManifestBuilder};
+use golden_sim::strategies::{
+    self, csi_source, node_affinity, persistent_volume, with_in_tree_source, zone_labels,
+};
 use k8s_openapi::api::core::v1::{
     AWSElasticBlockStoreVolumeSource, CSIPersistentVolumeSource, NodeSelector,
     NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume, PersistentVolumeSpec,
@@ -79,37 +82,7 @@ fn zone_like() -> impl Strategy<Value = String> {
 }
 
 fn topology_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(ZONE_KEYS.to_vec()).prop_map(str::to_string),
-        Just("topology.gke.io/zone".to_string()),
-        "[a-z./-]{0,20}",
-    ]
-}
-
-fn node_affinity() -> impl Strategy<Value = Option<VolumeNodeAffinity>> {
-    let requirement = (
-        topology_key(),
-        prop::sample::select(vec!["In", "NotIn", "Exists", "Gt", ""]),
-        prop::option::of(prop::collection::vec(zone_like(), 0..3)),
-    )
-        .prop_map(|(key, op, values)| NodeSelectorRequirement {
-            key,
-            operator: op.to_string(),
-            values,
-        });
-    let term = prop::option::of(prop::collection::vec(requirement, 0..3)).prop_map(|exprs| {
-        NodeSelectorTerm {
-            match_expressions: exprs,
-            match_fields: None,
-        }
-    });
-    prop::option::of(prop::collection::vec(term, 0..3)).prop_map(|terms| {
-        terms.map(|node_selector_terms| VolumeNodeAffinity {
-            required: Some(NodeSelector {
-                node_selector_terms,
-            }),
-        })
-    })
+    strategies::topology_key(&ZONE_KEYS, "topology.gke.io/zone")
 }
 
 /// Volume ids as a cluster may hold them: well-formed, in the in-tree
@@ -126,52 +99,15 @@ fn volume_id_like() -> impl Strategy<Value = String> {
 
 /// Any PersistentVolume whose volume source EBS reads, or does not.
 fn pv() -> impl Strategy<Value = PersistentVolume> {
-    let labels = prop::option::of(prop::collection::btree_map(
-        topology_key(),
-        zone_like(),
-        0..4,
-    ));
-    let csi = prop::option::of((
-        prop_oneof![
-            Just(EBS_DRIVER.to_string()),
-            Just("pd.csi.storage.gke.io".to_string()),
-            "\\PC{0,20}",
-        ],
-        volume_id_like(),
-    ));
-    (
-        prop::option::of("\\PC{0,20}"),
-        labels,
-        any::<bool>(),
-        csi,
-        prop::option::of(volume_id_like()),
-        node_affinity(),
-    )
-        .prop_map(
-            |(name, labels, has_spec, csi, in_tree, node_affinity)| PersistentVolume {
-                metadata: ObjectMeta {
-                    name,
-                    labels,
-                    ..Default::default()
-                },
-                spec: has_spec.then(|| PersistentVolumeSpec {
-                    csi: csi.map(|(driver, volume_handle)| CSIPersistentVolumeSource {
-                        driver,
-                        volume_handle,
-                        ..Default::default()
-                    }),
-                    aws_elastic_block_store: in_tree.map(|volume_id| {
-                        AWSElasticBlockStoreVolumeSource {
-                            volume_id,
-                            ..Default::default()
-                        }
-                    }),
-                    node_affinity,
-                    ..Default::default()
-                }),
-                status: None,
-            },
-        )
+    let csi = csi_source(EBS_DRIVER, "pd.csi.storage.gke.io", volume_id_like());
+    let affinity = node_affinity(topology_key(), zone_like());
+    let pvs = persistent_volume(zone_labels(topology_key(), zone_like()), csi, affinity);
+    with_in_tree_source(pvs, prop::option::of(volume_id_like()), |spec, id| {
+        spec.aws_elastic_block_store = id.map(|volume_id| AWSElasticBlockStoreVolumeSource {
+            volume_id,
+            ..Default::default()
+        });
+    })
 }
 
 /// A node affinity that pins a volume to `key` In `[zone]`, as the EBS CSI

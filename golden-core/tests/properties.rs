@@ -17,9 +17,10 @@ use golden_core::{
     ANNOTATION_HANDLE, CLOUD_LABEL_CLUSTER_PREFIX, DiskRef, Error, ImportTarget, ManifestBuilder,
     PvcRef, Snapshot, cluster_record_key, cluster_record_value,
 };
+use golden_sim::strategies::{self, csi_source, persistent_volume, zone_labels};
 use k8s_openapi::api::core::v1::{
-    CSIPersistentVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    PersistentVolume, PersistentVolumeSpec, VolumeNodeAffinity,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume,
+    PersistentVolumeSpec, VolumeNodeAffinity,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
@@ -41,11 +42,7 @@ const DRIVER: &str = "rbd.csi.ceph.com";
 const ZONE_KEYS: [&str; 2] = ["topology.gke.io/zone", "topology.kubernetes.io/zone"];
 
 fn topology_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(ZONE_KEYS.to_vec()).prop_map(str::to_string),
-        Just("failure-domain.beta.kubernetes.io/zone".to_string()),
-        "[a-z./-]{0,20}",
-    ]
+    strategies::topology_key(&ZONE_KEYS, "failure-domain.beta.kubernetes.io/zone")
 }
 
 fn zone_like() -> impl Strategy<Value = String> {
@@ -96,44 +93,12 @@ fn node_affinity() -> impl Strategy<Value = Option<VolumeNodeAffinity>> {
 /// Any PersistentVolume: named or not, with or without a spec, a CSI
 /// source of this driver, another or none, zone labels and node affinity.
 fn pv() -> impl Strategy<Value = PersistentVolume> {
-    let csi = prop::option::of((
-        prop_oneof![
-            Just(DRIVER.to_string()),
-            Just("ebs.csi.aws.com".to_string()),
-            "\\PC{0,20}",
-        ],
-        "\\PC{0,40}",
-    ));
-    (
-        prop::option::of("\\PC{0,20}"),
-        prop::option::of(prop::collection::btree_map(
-            topology_key(),
-            zone_like(),
-            0..4,
-        )),
-        any::<bool>(),
+    let csi = csi_source(DRIVER, "ebs.csi.aws.com", "\\PC{0,40}");
+    persistent_volume(
+        zone_labels(topology_key(), zone_like()),
         csi,
         node_affinity(),
     )
-        .prop_map(
-            |(name, labels, has_spec, csi, node_affinity)| PersistentVolume {
-                metadata: ObjectMeta {
-                    name,
-                    labels,
-                    ..Default::default()
-                },
-                spec: has_spec.then(|| PersistentVolumeSpec {
-                    csi: csi.map(|(driver, volume_handle)| CSIPersistentVolumeSource {
-                        driver,
-                        volume_handle,
-                        ..Default::default()
-                    }),
-                    node_affinity,
-                    ..Default::default()
-                }),
-                status: None,
-            },
-        )
 }
 
 /// The requirements of `pv`'s required node affinity, in order.

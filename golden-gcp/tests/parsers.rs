@@ -11,6 +11,9 @@ use golden_gcp::{
     ATTR_PATH, ATTR_SCOPE, DiskPath, DiskScope, GlobalResource, PD_DRIVER, PdManifests,
     ZONE_TOPOLOGY_KEYS, disk_path, disk_ref,
 };
+use golden_sim::strategies::{
+    self, csi_source, node_affinity, persistent_volume, with_in_tree_source, zone_labels,
+};
 use k8s_openapi::api::core::v1::{
     CSIPersistentVolumeSource, GCEPersistentDiskVolumeSource, NodeSelector,
     NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume, PersistentVolumeSpec,
@@ -128,39 +131,7 @@ fn zone_like() -> impl Strategy<Value = String> {
 }
 
 fn topology_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(ZONE_TOPOLOGY_KEYS.to_vec()).prop_map(str::to_string),
-        Just("topology.ebs.csi.aws.com/zone".to_string()),
-        "[a-z./-]{0,20}",
-    ]
-}
-
-/// Node affinity terms: zone keys or others, `In` or other operators, one
-/// value, several or none.
-fn node_affinity() -> impl Strategy<Value = Option<VolumeNodeAffinity>> {
-    let requirement = (
-        topology_key(),
-        prop::sample::select(vec!["In", "NotIn", "Exists", "Gt", ""]),
-        prop::option::of(prop::collection::vec(zone_like(), 0..3)),
-    )
-        .prop_map(|(key, op, values)| NodeSelectorRequirement {
-            key,
-            operator: op.to_string(),
-            values,
-        });
-    let term = prop::option::of(prop::collection::vec(requirement, 0..3)).prop_map(|exprs| {
-        NodeSelectorTerm {
-            match_expressions: exprs,
-            match_fields: None,
-        }
-    });
-    prop::option::of(prop::collection::vec(term, 0..3)).prop_map(|terms| {
-        terms.map(|node_selector_terms| VolumeNodeAffinity {
-            required: Some(NodeSelector {
-                node_selector_terms,
-            }),
-        })
-    })
+    strategies::topology_key(&ZONE_TOPOLOGY_KEYS, "topology.ebs.csi.aws.com/zone")
 }
 
 /// Disk handles and names as a cluster may hold them: well-formed paths,
@@ -189,52 +160,19 @@ fn pd_name_like() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Any PersistentVolume whose volume source PD reads, or does not.
+/// Any PersistentVolume whose volume source PD reads, or does not, with
+/// node affinity terms of zone keys or others, `In` or other operators,
+/// one value, several or none.
 fn pv() -> impl Strategy<Value = PersistentVolume> {
-    let labels = prop::option::of(prop::collection::btree_map(
-        topology_key(),
-        zone_like(),
-        0..4,
-    ));
-    let csi = prop::option::of((
-        prop_oneof![
-            Just(PD_DRIVER.to_string()),
-            Just("ebs.csi.aws.com".to_string()),
-            "\\PC{0,20}",
-        ],
-        handle_like(),
-    ));
-    (
-        prop::option::of("\\PC{0,20}"),
-        labels,
-        any::<bool>(),
-        csi,
-        prop::option::of(pd_name_like()),
-        node_affinity(),
-    )
-        .prop_map(
-            |(name, labels, has_spec, csi, pd_name, node_affinity)| PersistentVolume {
-                metadata: ObjectMeta {
-                    name,
-                    labels,
-                    ..Default::default()
-                },
-                spec: has_spec.then(|| PersistentVolumeSpec {
-                    csi: csi.map(|(driver, volume_handle)| CSIPersistentVolumeSource {
-                        driver,
-                        volume_handle,
-                        ..Default::default()
-                    }),
-                    gce_persistent_disk: pd_name.map(|pd_name| GCEPersistentDiskVolumeSource {
-                        pd_name,
-                        ..Default::default()
-                    }),
-                    node_affinity,
-                    ..Default::default()
-                }),
-                status: None,
-            },
-        )
+    let csi = csi_source(PD_DRIVER, "ebs.csi.aws.com", handle_like());
+    let affinity = node_affinity(topology_key(), zone_like());
+    let pvs = persistent_volume(zone_labels(topology_key(), zone_like()), csi, affinity);
+    with_in_tree_source(pvs, prop::option::of(pd_name_like()), |spec, pd_name| {
+        spec.gce_persistent_disk = pd_name.map(|pd_name| GCEPersistentDiskVolumeSource {
+            pd_name,
+            ..Default::default()
+        });
+    })
 }
 
 fn csi_pv(handle: &str) -> PersistentVolume {

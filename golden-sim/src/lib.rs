@@ -124,7 +124,10 @@
 //!   the upstream CRDs, which this server applies and tests use directly;
 //! - [`hooked`]: a snapshot provider wrapper whose captures and deletions
 //!   a test can fail or watch (a cloud refusing a capture, a deletion
-//!   checked against every cluster's contents).
+//!   checked against every cluster's contents);
+//! - [`strategies`]: proptest strategies for cluster input (zone labels,
+//!   node affinity, PersistentVolumes of any volume source) that the
+//!   property tests of several crates draw from.
 //!
 //! ## What is not simulated
 //!
@@ -152,6 +155,7 @@ mod resources;
 mod select;
 mod server;
 mod store;
+pub mod strategies;
 mod table;
 mod util;
 mod validate;
