@@ -385,6 +385,20 @@ fn condition<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
         .unwrap_or_else(|| panic!("no {type_} condition in {conditions:#?}"))
 }
 
+/// Whether the GoldenSnapshot is `Degraded` for `reason`.
+fn degraded_because(s: &GoldenSnapshotStatus, reason: &str) -> bool {
+    s.conditions
+        .iter()
+        .any(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == reason)
+}
+
+/// Whether the GoldenSnapshot says it is not `Degraded`.
+fn not_degraded(s: &GoldenSnapshotStatus) -> bool {
+    s.conditions
+        .iter()
+        .any(|c| c.type_ == "Degraded" && c.status == "False")
+}
+
 fn sandbox() -> Value {
     json!({"sandbox": "true"})
 }
@@ -698,9 +712,7 @@ async fn a_bad_refresh_schedule_is_reported_and_a_fixed_one_captures_once() {
         .await;
     let st = env
         .golden_until("pg", "reports the schedule", |s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Degraded" && c.reason == "InvalidSpec")
+            degraded_because(s, "InvalidSpec")
         })
         .await;
     let degraded = condition(&st.conditions, "Degraded");
@@ -725,11 +737,7 @@ async fn a_bad_refresh_schedule_is_reported_and_a_fixed_one_captures_once() {
         .await;
     let id = env.current("pg").await;
     let st = env
-        .golden_until("pg", "is no longer degraded", |s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Degraded" && c.status == "False")
-        })
+        .golden_until("pg", "is no longer degraded", not_degraded)
         .await;
     assert_eq!(st.current.unwrap().id, id);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -772,9 +780,7 @@ async fn a_bad_namespace_selector_is_reported_on_the_golden_and_a_fixed_one_admi
     .await;
     let st = env
         .golden_until("pg", "reports the selector", |s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Degraded" && c.reason == "InvalidSpec")
+            degraded_because(s, "InvalidSpec")
         })
         .await;
     let degraded = condition(&st.conditions, "Degraded");
@@ -796,12 +802,8 @@ async fn a_bad_namespace_selector_is_reported_on_the_golden_and_a_fixed_one_admi
         ]}}}),
     )
     .await;
-    env.golden_until("pg", "is no longer degraded", |s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Degraded" && c.status == "False")
-    })
-    .await;
+    env.golden_until("pg", "is no longer degraded", not_degraded)
+        .await;
     let id = env.current("pg").await;
     let st = env.ready("team-a", "c").await;
     assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
@@ -1033,10 +1035,7 @@ async fn a_failed_capture_degrades_and_keeps_the_current_golden() {
     env.fail_capture.store(false, Ordering::SeqCst);
     let st = env
         .golden_until("pg", "recovered", |s| {
-            s.current.as_ref().is_some_and(|c| c.id != first)
-                && s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Degraded" && c.status == "False")
+            s.current.as_ref().is_some_and(|c| c.id != first) && not_degraded(s)
         })
         .await;
     assert!(st.current.unwrap().ready);

@@ -787,6 +787,21 @@ impl Store {
         let old = Self::find(&inner, res, ns, name).expect("a stored object");
         let mut obj = old.value.clone();
         f(&mut obj);
+        self.put_modified(&mut inner, res, ns, name, obj, old);
+    }
+
+    /// Stores `obj` as the next version of `old` (`ns` already empty for a
+    /// cluster-scoped `res`) at a new resourceVersion, and tells the
+    /// watches it was modified.
+    fn put_modified(
+        &self,
+        inner: &mut Inner,
+        res: Res,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        old: Arc<Stored>,
+    ) -> Arc<Stored> {
         inner.rv += 1;
         let rv = inner.rv;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
@@ -796,16 +811,17 @@ impl Store {
             stored.clone(),
         );
         self.emit(
-            &mut inner,
+            inner,
             Change {
                 rv,
                 res,
                 namespace: ns.to_string(),
                 kind: ChangeKind::Modified,
-                object: stored,
+                object: stored.clone(),
                 old: Some(old),
             },
         );
+        stored
     }
 
     /// Whether `old`, read from `ns`/`name` of `res`, is still the stored
@@ -1120,26 +1136,7 @@ impl Store {
             if is_ns {
                 obj["status"] = json!({"phase": "Terminating"});
             }
-            inner.rv += 1;
-            let rv = inner.rv;
-            meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-            let stored = Stored::new(obj);
-            inner.put(
-                (res.index(), ns.to_string(), name.to_string()),
-                stored.clone(),
-            );
-            self.emit(
-                &mut inner,
-                Change {
-                    rv,
-                    res,
-                    namespace: ns.to_string(),
-                    kind: ChangeKind::Modified,
-                    object: stored.clone(),
-                    old: Some(old),
-                },
-            );
-            return Ok(stored);
+            return Ok(self.put_modified(&mut inner, res, ns, name, obj, old));
         }
         Ok(self.remove_locked(&mut inner, res, ns, name, old))
     }
