@@ -2,14 +2,12 @@
 //! then apply VolumeSnapshotContent -> VolumeSnapshot -> PVC per namespace
 //! with bounded concurrency, while watches wait for the imports to be usable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use futures::stream::{self, StreamExt};
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
-use golden_core::{
-    ImportManifests, ImportTarget, LABEL_SNAPSHOT, Snapshot, SnapshotProviderExt, names,
-};
+use golden_core::{ImportManifests, ImportTarget, LABEL_SNAPSHOT, Snapshot, SnapshotProviderExt};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::ListParams;
@@ -24,7 +22,7 @@ use crate::events::Event;
 use crate::golden::Golden;
 use crate::options::ImportOptions;
 use crate::ownership::{foreign_owners, is_golden, is_subset};
-use crate::wait::{WaitTarget, report_apply, wait_usable};
+use crate::wait::{WaitTarget, apply_and_wait};
 
 /// StorageClass annotation that marks the cluster default.
 pub const ANNOTATION_DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
@@ -49,6 +47,28 @@ impl ImportReport {
     pub fn written(&self) -> usize {
         self.namespaces.iter().map(|n| n.written).sum::<usize>()
             + self.shared.as_ref().map_or(0, |s| s.written)
+    }
+
+    /// The report when no namespace failed; otherwise the failures
+    /// combined, with the namespaces that succeeded (phase `wait` when
+    /// every failure is a namespace not usable in time, else `apply`).
+    fn unless_failed(self, failures: Vec<NamespaceFailure>) -> Result<Self> {
+        if failures.is_empty() {
+            return Ok(self);
+        }
+        let failed: BTreeSet<&str> = failures.iter().map(|f| f.namespace.as_str()).collect();
+        let ok = self
+            .namespaces
+            .iter()
+            .filter(|n| !failed.contains(n.namespace.as_str()))
+            .map(|n| n.namespace.clone())
+            .collect();
+        let phase = if failures.iter().all(|f| f.error.is_not_ready()) {
+            "wait"
+        } else {
+            "apply"
+        };
+        Err(Error::combine(phase, self.namespaces.len(), ok, failures))
     }
 }
 
@@ -210,8 +230,17 @@ where
     K: Resource + Clone + Debug + DeserializeOwned,
     K::DynamicType: Default,
 {
+    list_matching(api, &ListParams::default(), scope).await
+}
+
+/// As [`list_items`], of the objects `lp` selects.
+pub(crate) async fn list_matching<K>(api: Api<K>, lp: &ListParams, scope: &str) -> Result<Vec<K>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+    K::DynamicType: Default,
+{
     let kind = kind_name::<K>();
-    api.list(&ListParams::default())
+    api.list(lp)
         .await
         .map(|l| l.items)
         .map_err(|e| Error::kube("list", kind, scope, e))
@@ -614,127 +643,75 @@ impl Golden {
         });
         tracing::info!("validated; applying");
 
-        // The watches start with the applies: their initial lists overlap
-        // the writes, and each namespace is judged as soon as its apply
-        // ends, so the wait adds no round trip after the last write.
-        let (outcomes, outcomes_rx) = tokio::sync::mpsc::unbounded_channel();
         let force = options.force;
-        let applies = plans.iter().map(move |p| {
-            let client = self.client.clone();
-            let events = self.events.clone();
-            let outcomes = outcomes.clone();
-            let ns = p.manifests.target_namespace().to_string();
-            let span = tracing::info_span!("apply", namespace = %ns);
-            async move {
-                let r = apply_manifests(&client, &p.manifests, p.select.clone(), force).await;
-                report_apply(&events, &outcomes, &ns, &r);
-                (ns, r)
-            }
-            .instrument(span)
-        });
-        // The stream owns the last sender: once every apply ended, the
-        // channel closes, which tells the wait.
-        // Collected first so the stream's type does not name the closure:
-        // that keeps the future `Send` for callers that spawn it (a
-        // higher-ranked lifetime limit of the compiler otherwise rejects it).
-        let apply_all = stream::iter(applies.collect::<Vec<_>>())
-            .buffer_unordered(options.concurrency.max(1))
-            .collect::<BTreeMap<String, Result<usize>>>();
-        let wait = async {
-            if !options.wait {
-                return None;
-            }
-            let wait_targets: Vec<WaitTarget> = plans
-                .iter()
-                .map(|p| WaitTarget {
+        let imports = plans
+            .iter()
+            .map(|p| {
+                let row = NamespaceImport {
                     namespace: p.manifests.target_namespace().to_string(),
                     content: p.manifests.content.name_any(),
-                    snapshot_namespace: p.manifests.target_namespace().to_string(),
-                    snapshot: p.manifests.snapshot.name_any(),
+                    volume_snapshot: p.manifests.snapshot.name_any(),
                     claim: p.manifests.claim.name_any(),
+                    storage_class: p.storage_class.clone(),
+                    written: 0,
+                    ready: false,
                     wait_for_first_consumer: p.wait_for_first_consumer,
-                })
-                .collect();
-            Some(
-                wait_usable(
-                    &self.client,
-                    &snapshot.id,
-                    &names::label_safe(&snapshot.id),
-                    wait_targets,
-                    outcomes_rx,
-                    options.timeout,
-                    &self.events,
-                )
-                .instrument(tracing::info_span!("wait"))
-                .await,
-            )
-        };
-        let (applied, waited) = futures::join!(apply_all, wait);
+                    source_namespace: None,
+                };
+                let apply = apply_manifests(&self.client, &p.manifests, p.select.clone(), force);
+                (row, apply)
+            })
+            .collect();
+        self.apply_imports(&snapshot.id, imports, None, options)
+            .await
+    }
 
-        let mut failures = Vec::new();
-        let mut written = BTreeMap::new();
-        for (ns, r) in applied {
-            match r {
-                Ok(n) => {
-                    written.insert(ns, n);
-                }
-                Err(error) => failures.push(NamespaceFailure {
-                    namespace: ns,
-                    error,
-                }),
-            }
+    /// Runs each namespace's apply and, unless disabled, waits alongside
+    /// until the imports are usable (see [`apply_and_wait`]); each row
+    /// comes back with what its apply wrote and whether it is usable.
+    /// Shared by per-namespace and cross-namespace imports: a row names
+    /// the objects to wait for, its VolumeSnapshot in
+    /// [`NamespaceImport::source_namespace`] when set.
+    pub(crate) async fn apply_imports<F>(
+        &self,
+        snapshot_id: &str,
+        imports: Vec<(NamespaceImport, F)>,
+        shared: Option<crate::shared::SharedImport>,
+        options: &ImportOptions,
+    ) -> Result<ImportReport>
+    where
+        F: Future<Output = Result<usize>>,
+    {
+        let targets = imports
+            .iter()
+            .map(|(row, _)| WaitTarget::from(row))
+            .collect();
+        let (mut namespaces, applies): (Vec<_>, Vec<_>) = imports
+            .into_iter()
+            .map(|(row, apply)| {
+                let ns = row.namespace.clone();
+                (row, (ns, apply))
+            })
+            .unzip();
+        let applied = apply_and_wait(
+            &self.client,
+            snapshot_id,
+            applies,
+            targets,
+            options,
+            &self.events,
+        )
+        .await;
+        for row in &mut namespaces {
+            row.written = applied.written(&row.namespace);
+            row.ready = applied.ready(&row.namespace);
         }
-
-        let mut ready = std::collections::BTreeSet::new();
-        if let Some((ok, not_ready)) = waited {
-            // A namespace whose apply failed is reported by that failure.
-            ready.extend(ok.into_iter().filter(|ns| written.contains_key(ns)));
-            failures.extend(
-                not_ready
-                    .into_iter()
-                    .filter(|f| written.contains_key(&f.namespace)),
-            );
-        }
-
         let report = ImportReport {
-            snapshot_id: snapshot.id.clone(),
-            namespaces: plans
-                .iter()
-                .map(|p| {
-                    let ns = p.manifests.target_namespace().to_string();
-                    NamespaceImport {
-                        content: p.manifests.content.name_any(),
-                        volume_snapshot: p.manifests.snapshot.name_any(),
-                        claim: p.manifests.claim.name_any(),
-                        storage_class: p.storage_class.clone(),
-                        written: written.get(&ns).copied().unwrap_or(0),
-                        ready: ready.contains(&ns),
-                        wait_for_first_consumer: p.wait_for_first_consumer,
-                        source_namespace: None,
-                        namespace: ns,
-                    }
-                })
-                .collect(),
-            shared: None,
+            snapshot_id: snapshot_id.to_string(),
+            namespaces,
+            shared,
         };
-        if failures.is_empty() {
-            Ok(report)
-        } else {
-            let failed: std::collections::BTreeSet<&str> =
-                failures.iter().map(|f| f.namespace.as_str()).collect();
-            let ok = report
-                .namespaces
-                .iter()
-                .filter(|n| !failed.contains(n.namespace.as_str()))
-                .map(|n| n.namespace.clone())
-                .collect();
-            let phase = if failures.iter().all(|f| f.error.is_not_ready()) {
-                "wait"
-            } else {
-                "apply"
-            };
-            Err(Error::combine(phase, plans.len(), ok, failures))
-        }
+        report.unless_failed(applied.failures)
     }
 }
 

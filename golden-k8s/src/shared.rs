@@ -33,9 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use golden_core::crd::{
-    DeletionPolicy, VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent,
-};
+use golden_core::crd::{VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent};
 use golden_core::cross_namespace::{
     self, CrossNamespaceManifests, FEATURE_GATE, LABEL_SHARED_NAMESPACE, MAX_GRANT_FROM,
     ReferenceGrant, TargetClaim, claim_source, grant_from, granted_namespaces,
@@ -47,7 +45,6 @@ use golden_core::{
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
-use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::Instrument;
 
@@ -57,11 +54,10 @@ use crate::events::Event;
 use crate::golden::Golden;
 use crate::import::{
     ImportReport, InCluster, NamespaceImport, State, check_snapshot_class, decide, get_item, judge,
-    list_items, namespace_selection, resolve_class,
+    list_items, list_matching, namespace_selection, resolve_class,
 };
 use crate::options::ImportOptions;
 use crate::ownership::{FIELD_MANAGER, is_golden, is_subset};
-use crate::wait::{WaitTarget, report_apply, wait_gone, wait_usable};
 
 /// The shared half of a cross-namespace import, as it was left.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,20 +224,8 @@ async fn read_target_namespace(
     let (namespace, claim, golden_claims, golden_snapshots) = futures::try_join!(
         get_item(Api::<Namespace>::all(client.clone()), ns, ns),
         get_item(claims.clone(), &name, &id),
-        async {
-            claims
-                .list(&lp)
-                .await
-                .map(|l| l.items)
-                .map_err(|e| Error::kube("list", "PersistentVolumeClaim", ns, e))
-        },
-        async {
-            snapshots
-                .list(&lp)
-                .await
-                .map(|l| l.items)
-                .map_err(|e| Error::kube("list", "VolumeSnapshot", ns, e))
-        },
+        list_matching(claims, &lp, ns),
+        list_matching(snapshots, &lp, ns),
     )?;
     Ok((namespace, claim, golden_claims, golden_snapshots))
 }
@@ -894,124 +878,37 @@ impl Golden {
             written,
         };
 
-        let (outcomes, outcomes_rx) = tokio::sync::mpsc::unbounded_channel();
         let source = &source;
-        // The closure owns the last sender: once every apply ended, the
-        // channel closes, which tells the wait.
-        let applies = plan.claims.iter().map(move |c| {
-            let events = self.events.clone();
-            let outcomes = outcomes.clone();
-            let ns = c.target.target_namespace().to_string();
-            let created = usize::from(c.create_namespace);
-            let span = tracing::info_span!("apply", namespace = %ns);
-            async move {
-                let r = if c.write {
-                    self.apply_claim(&c.target.claim, source, force)
-                        .await
-                        .map(|()| 1 + created)
-                } else {
-                    Ok(created)
-                };
-                report_apply(&events, &outcomes, &ns, &r);
-                (ns, r)
-            }
-            .instrument(span)
-        });
-        let apply_all = stream::iter(applies.collect::<Vec<_>>())
-            .buffer_unordered(options.concurrency.max(1))
-            .collect::<BTreeMap<String, Result<usize>>>();
-        let wait = async {
-            if !options.wait {
-                return None;
-            }
-            let wait_targets: Vec<WaitTarget> = plan
-                .claims
-                .iter()
-                .map(|c| WaitTarget {
+        let imports = plan
+            .claims
+            .iter()
+            .map(|c| {
+                let row = NamespaceImport {
                     namespace: c.target.target_namespace().to_string(),
                     content: m.content.name_any(),
-                    snapshot_namespace: shared_namespace.to_string(),
-                    snapshot: vs_name.clone(),
+                    volume_snapshot: vs_name.clone(),
                     claim: c.target.claim.name_any(),
+                    storage_class: c.storage_class.clone(),
+                    written: 0,
+                    ready: false,
                     wait_for_first_consumer: c.wait_for_first_consumer,
-                })
-                .collect();
-            Some(
-                wait_usable(
-                    client,
-                    &snapshot.id,
-                    &names::label_safe(&snapshot.id),
-                    wait_targets,
-                    outcomes_rx,
-                    options.timeout,
-                    &self.events,
-                )
-                .instrument(tracing::info_span!("wait"))
-                .await,
-            )
-        };
-        let (applied, waited) = futures::join!(apply_all, wait);
-
-        let mut failures = Vec::new();
-        let mut written_by_ns = BTreeMap::new();
-        for (ns, r) in applied {
-            match r {
-                Ok(n) => {
-                    written_by_ns.insert(ns, n);
-                }
-                Err(error) => failures.push(NamespaceFailure {
-                    namespace: ns,
-                    error,
-                }),
-            }
-        }
-        let mut ready = BTreeSet::new();
-        if let Some((ok, not_ready)) = waited {
-            ready.extend(ok.into_iter().filter(|ns| written_by_ns.contains_key(ns)));
-            failures.extend(
-                not_ready
-                    .into_iter()
-                    .filter(|f| written_by_ns.contains_key(&f.namespace)),
-            );
-        }
-        let report = ImportReport {
-            snapshot_id: snapshot.id.clone(),
-            namespaces: plan
-                .claims
-                .iter()
-                .map(|c| {
-                    let ns = c.target.target_namespace().to_string();
-                    NamespaceImport {
-                        content: m.content.name_any(),
-                        volume_snapshot: vs_name.clone(),
-                        claim: c.target.claim.name_any(),
-                        storage_class: c.storage_class.clone(),
-                        written: written_by_ns.get(&ns).copied().unwrap_or(0),
-                        ready: ready.contains(&ns),
-                        wait_for_first_consumer: c.wait_for_first_consumer,
-                        source_namespace: Some(shared_namespace.to_string()),
-                        namespace: ns,
+                    source_namespace: Some(shared_namespace.to_string()),
+                };
+                let created = usize::from(c.create_namespace);
+                let apply = async move {
+                    if c.write {
+                        self.apply_claim(&c.target.claim, source, force)
+                            .await
+                            .map(|()| 1 + created)
+                    } else {
+                        Ok(created)
                     }
-                })
-                .collect(),
-            shared: Some(shared_report),
-        };
-        if failures.is_empty() {
-            return Ok(report);
-        }
-        let failed: BTreeSet<&str> = failures.iter().map(|f| f.namespace.as_str()).collect();
-        let ok = report
-            .namespaces
-            .iter()
-            .filter(|n| !failed.contains(n.namespace.as_str()))
-            .map(|n| n.namespace.clone())
+                };
+                (row, apply)
+            })
             .collect();
-        let phase = if failures.iter().all(|f| f.error.is_not_ready()) {
-            "wait"
-        } else {
-            "apply"
-        };
-        Err(Error::combine(phase, plan.claims.len(), ok, failures))
+        self.apply_imports(&snapshot.id, imports, Some(shared_report), options)
+            .await
     }
 
     /// Applies one target's claim and checks the API server kept its
@@ -1212,34 +1109,14 @@ impl Golden {
         let snapshots = crate::teardown::list_golden(&vs_api, "VolumeSnapshot", &sel).await?;
         let contents =
             crate::teardown::list_golden(&vsc_api, "VolumeSnapshotContent", &sel).await?;
-        if let Some(c) = contents
-            .iter()
-            .find(|c| c.spec.deletion_policy != DeletionPolicy::Retain)
-        {
-            return Err(golden_core::Error::conflict(
-                "VolumeSnapshotContent",
-                c.name_any(),
-                "has deletionPolicy Delete: deleting it would delete the golden snapshot in the \
-                 cloud. Set it to Retain first (kubectl patch volumesnapshotcontent <name> --type \
-                 merge -p '{\"spec\":{\"deletionPolicy\":\"Retain\"}}')",
-            )
-            .into());
-        }
-        crate::teardown::delete_all(&vs_api, "VolumeSnapshot", &snapshots).await?;
-        wait_gone(
-            vs_api,
-            "VolumeSnapshot",
-            watcher::Config::default().labels(&sel),
-            snapshots.iter().map(|s| s.name_any()).collect(),
-            timeout,
-        )
-        .await?;
-        crate::teardown::delete_all(&vsc_api, "VolumeSnapshotContent", &contents).await?;
-        wait_gone(
+        crate::teardown::refuse_delete_policy(&contents, "the golden snapshot in the cloud")?;
+        crate::teardown::delete_and_wait(vs_api, "VolumeSnapshot", &snapshots, &sel, timeout)
+            .await?;
+        crate::teardown::delete_and_wait(
             vsc_api,
             "VolumeSnapshotContent",
-            watcher::Config::default().labels(&sel),
-            contents.iter().map(|c| c.name_any()).collect(),
+            &contents,
+            &sel,
             timeout,
         )
         .await?;

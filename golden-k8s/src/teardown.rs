@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use golden_core::crd::{DeletionPolicy, VolumeSnapshot, VolumeSnapshotContent};
@@ -98,7 +99,7 @@ where
     Ok(items.into_iter().filter(|o| is_golden(o.meta())).collect())
 }
 
-pub(crate) async fn delete_all<K>(api: &Api<K>, kind: &'static str, objs: &[K]) -> Result<()>
+async fn delete_all<K>(api: &Api<K>, kind: &'static str, objs: &[K]) -> Result<()>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
 {
@@ -124,6 +125,54 @@ where
 
 fn names_of<K: ResourceExt>(objs: &[K]) -> BTreeSet<String> {
     objs.iter().map(|o| o.name_any()).collect()
+}
+
+/// Deletes `objs` and waits until the watch of `api` selected by `sel`
+/// lists none of them (finalizers released).
+pub(crate) async fn delete_and_wait<K>(
+    api: Api<K>,
+    kind: &'static str,
+    objs: &[K],
+    sel: &str,
+    timeout: Duration,
+) -> Result<()>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+    K::DynamicType: Default,
+{
+    delete_all(&api, kind, objs).await?;
+    wait_gone(
+        api,
+        kind,
+        watcher::Config::default().labels(sel),
+        names_of(objs),
+        timeout,
+    )
+    .await
+}
+
+/// Refuses, before anything is deleted, a content that is not `Retain`:
+/// deleting it would delete `snapshot` (the golden snapshot in the cloud).
+pub(crate) fn refuse_delete_policy(
+    contents: &[VolumeSnapshotContent],
+    snapshot: &str,
+) -> Result<()> {
+    match contents
+        .iter()
+        .find(|c| c.spec.deletion_policy != DeletionPolicy::Retain)
+    {
+        Some(c) => Err(golden_core::Error::conflict(
+            "VolumeSnapshotContent",
+            c.name_any(),
+            format!(
+                "has deletionPolicy Delete: deleting it would delete {snapshot}. Set it to \
+                 Retain first (kubectl patch volumesnapshotcontent <name> --type merge -p \
+                 '{{\"spec\":{{\"deletionPolicy\":\"Retain\"}}}}')"
+            ),
+        )
+        .into()),
+        None => Ok(()),
+    }
 }
 
 impl Golden {
@@ -221,48 +270,15 @@ impl Golden {
 
         // Refuse before deleting anything if a content would take the cloud
         // snapshot with it.
-        if let Some(c) = contents
-            .iter()
-            .find(|c| c.spec.deletion_policy != DeletionPolicy::Retain)
-        {
-            return Err(golden_core::Error::conflict(
-                "VolumeSnapshotContent",
-                c.name_any(),
-                "has deletionPolicy Delete: deleting it would delete the golden snapshot in the \
-                 cloud for every namespace. Set it to Retain first (kubectl patch \
-                 volumesnapshotcontent <name> --type merge -p '{\"spec\":{\"deletionPolicy\":\"Retain\"}}')",
-            )
-            .into());
-        }
+        refuse_delete_policy(
+            &contents,
+            "the golden snapshot in the cloud for every namespace",
+        )?;
 
         let timeout = options.timeout;
-        delete_all(&claims_api, "PersistentVolumeClaim", &claims).await?;
-        wait_gone(
-            claims_api,
-            "PersistentVolumeClaim",
-            watcher::Config::default().labels(&sel),
-            names_of(&claims),
-            timeout,
-        )
-        .await?;
-        delete_all(&vs_api, "VolumeSnapshot", &snapshots).await?;
-        wait_gone(
-            vs_api,
-            "VolumeSnapshot",
-            watcher::Config::default().labels(&sel),
-            names_of(&snapshots),
-            timeout,
-        )
-        .await?;
-        delete_all(&vsc_api, "VolumeSnapshotContent", &contents).await?;
-        wait_gone(
-            vsc_api,
-            "VolumeSnapshotContent",
-            watcher::Config::default().labels(&sel),
-            names_of(&contents),
-            timeout,
-        )
-        .await?;
+        delete_and_wait(claims_api, "PersistentVolumeClaim", &claims, &sel, timeout).await?;
+        delete_and_wait(vs_api, "VolumeSnapshot", &snapshots, &sel, timeout).await?;
+        delete_and_wait(vsc_api, "VolumeSnapshotContent", &contents, &sel, timeout).await?;
 
         // Cross-namespace imports: the grant entry, and the shared objects
         // with the last target.

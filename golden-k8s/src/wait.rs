@@ -8,8 +8,8 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
-use golden_core::LABEL_SNAPSHOT;
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
+use golden_core::{LABEL_SNAPSHOT, names};
 use k8s_openapi::api::core::v1::{Event as KubeEvent, PersistentVolumeClaim};
 use kube::api::ListParams;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -17,9 +17,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
 use crate::events::{Event, EventSink};
+use crate::options::ImportOptions;
 
 /// PVC annotation the scheduler sets when it picks a node for a
 /// `WaitForFirstConsumer` claim.
@@ -37,6 +39,24 @@ pub(crate) struct WaitTarget {
     pub(crate) claim: String,
     /// The claim's StorageClass binds on first consumer.
     pub(crate) wait_for_first_consumer: bool,
+}
+
+impl From<&crate::import::NamespaceImport> for WaitTarget {
+    /// The objects of one import row; a cross-namespace row's
+    /// VolumeSnapshot is in its source namespace.
+    fn from(row: &crate::import::NamespaceImport) -> Self {
+        WaitTarget {
+            namespace: row.namespace.clone(),
+            content: row.content.clone(),
+            snapshot_namespace: row
+                .source_namespace
+                .clone()
+                .unwrap_or_else(|| row.namespace.clone()),
+            snapshot: row.volume_snapshot.clone(),
+            claim: row.claim.clone(),
+            wait_for_first_consumer: row.wait_for_first_consumer,
+        }
+    }
 }
 
 /// Whether a VolumeSnapshotContent is `readyToUse`.
@@ -112,7 +132,7 @@ pub(crate) struct ApplyOutcome {
 
 /// Tells the event sink and a running wait how one namespace's apply
 /// ended (the wait may be gone when not waiting; nothing to tell then).
-pub(crate) fn report_apply(
+fn report_apply(
     events: &crate::events::EventSink,
     outcomes: &tokio::sync::mpsc::UnboundedSender<ApplyOutcome>,
     namespace: &str,
@@ -135,6 +155,114 @@ pub(crate) fn report_apply(
     });
 }
 
+/// How the applies of an import, and the wait alongside them, ended.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Objects written, per namespace whose apply ended well.
+    written: BTreeMap<String, usize>,
+    /// The namespaces applied and found usable.
+    ready: BTreeSet<String>,
+    /// The namespaces whose apply failed, then those applied but not
+    /// usable in time.
+    pub(crate) failures: Vec<NamespaceFailure>,
+}
+
+impl Applied {
+    /// How many objects the apply in `namespace` wrote (0 when it failed).
+    pub(crate) fn written(&self, namespace: &str) -> usize {
+        self.written.get(namespace).copied().unwrap_or(0)
+    }
+
+    /// Whether `namespace` was applied and became usable.
+    pub(crate) fn ready(&self, namespace: &str) -> bool {
+        self.ready.contains(namespace)
+    }
+}
+
+/// Runs one apply per namespace, `options.concurrency` at a time, and,
+/// when `options.wait`, waits until `targets` are usable (see
+/// [`wait_usable`]).
+///
+/// The watches start with the applies: their initial lists overlap the
+/// writes, and each namespace is judged as soon as its apply ends, so the
+/// wait adds no round trip after the last write. A namespace whose apply
+/// failed is reported by that failure only.
+pub(crate) async fn apply_and_wait<F>(
+    client: &Client,
+    snapshot_id: &str,
+    applies: Vec<(String, F)>,
+    targets: Vec<WaitTarget>,
+    options: &ImportOptions,
+    events: &EventSink,
+) -> Applied
+where
+    F: Future<Output = Result<usize>>,
+{
+    let (outcomes, outcomes_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Each apply owns a sender and this one is dropped below: once every
+    // apply ended, the channel closes, which tells the wait.
+    // Collected first so the stream's type does not name the closure:
+    // that keeps the future `Send` for callers that spawn it (a
+    // higher-ranked lifetime limit of the compiler otherwise rejects it).
+    let applies: Vec<_> = applies
+        .into_iter()
+        .map(|(ns, apply)| {
+            let outcomes = outcomes.clone();
+            let span = tracing::info_span!("apply", namespace = %ns);
+            async move {
+                let r = apply.await;
+                report_apply(events, &outcomes, &ns, &r);
+                (ns, r)
+            }
+            .instrument(span)
+        })
+        .collect();
+    drop(outcomes);
+    let apply_all = stream::iter(applies)
+        .buffer_unordered(options.concurrency.max(1))
+        .collect::<BTreeMap<String, Result<usize>>>();
+    let wait = async {
+        if !options.wait {
+            return None;
+        }
+        Some(
+            wait_usable(
+                client,
+                snapshot_id,
+                &names::label_safe(snapshot_id),
+                targets,
+                outcomes_rx,
+                options.timeout,
+                events,
+            )
+            .instrument(tracing::info_span!("wait"))
+            .await,
+        )
+    };
+    let (applied, waited) = futures::join!(apply_all, wait);
+
+    let mut done = Applied::default();
+    for (namespace, r) in applied {
+        match r {
+            Ok(n) => {
+                done.written.insert(namespace, n);
+            }
+            Err(error) => done.failures.push(NamespaceFailure { namespace, error }),
+        }
+    }
+    if let Some((ok, not_ready)) = waited {
+        let written = &done.written;
+        done.ready
+            .extend(ok.into_iter().filter(|ns| written.contains_key(ns)));
+        done.failures.extend(
+            not_ready
+                .into_iter()
+                .filter(|f| written.contains_key(&f.namespace)),
+        );
+    }
+    done
+}
+
 /// Waits until every target is usable, with one watch per resource type
 /// selected by `golden.dev/snapshot=<label>` across all namespaces.
 ///
@@ -145,7 +273,7 @@ pub(crate) fn report_apply(
 ///
 /// Returns the namespaces that became usable and, for the others, a
 /// [`NotReady`] error that carries the last status errors and events.
-pub(crate) async fn wait_usable(
+async fn wait_usable(
     client: &Client,
     snapshot_id: &str,
     snapshot_label: &str,
