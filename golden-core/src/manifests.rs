@@ -8,7 +8,7 @@
 //! content; and a PersistentVolumeClaim whose `dataSource` is that
 //! VolumeSnapshot, sized max(request, snapshot size) in binary units.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::core::v1::{
     Namespace, ObjectReference, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
@@ -251,19 +251,31 @@ pub trait ManifestBuilder: std::fmt::Debug + Send + Sync {
         targets: &[ImportTarget],
         policy: &NamespacePolicy,
     ) -> Result<Vec<ImportManifests>> {
-        let mut seen = std::collections::BTreeSet::new();
-        for t in targets {
-            policy.check_target(&t.namespace)?;
-            if !seen.insert(t.namespace.as_str()) {
-                return Err(Error::invalid(
-                    "target namespace",
-                    &t.namespace,
-                    "listed twice; each namespace gets one import",
-                ));
-            }
-        }
+        check_target_namespaces(targets, policy)?;
         targets.iter().map(|t| self.build(snapshot, t)).collect()
     }
+}
+
+/// Checks the namespaces of a build for many targets: each one valid and
+/// not protected by `policy`, and none listed twice. Shared by
+/// [`ManifestBuilder::build_all`] and [`crate::render::render_targets`], so
+/// both refuse the same lists with the same errors.
+pub(crate) fn check_target_namespaces(
+    targets: &[ImportTarget],
+    policy: &NamespacePolicy,
+) -> Result<()> {
+    let mut seen = HashSet::with_capacity(targets.len());
+    for t in targets {
+        policy.check_target(&t.namespace)?;
+        if !seen.insert(t.namespace.as_str()) {
+            return Err(Error::invalid(
+                "target namespace",
+                &t.namespace,
+                "listed twice; each namespace gets one import",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Longest handle [`CsiManifests`] accepts (CSI leaves the format to the

@@ -16,7 +16,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::manifests::{ImportManifests, ImportTarget, ManifestBuilder, validate_target};
+use crate::manifests::{
+    ImportManifests, ImportTarget, ManifestBuilder, check_target_namespaces, validate_target,
+};
 use crate::names::NamespacePolicy;
 use crate::types::Snapshot;
 use crate::{Error, Result};
@@ -59,19 +61,10 @@ pub fn render_targets<W: Write + ?Sized>(
     policy: &NamespacePolicy,
     out: &mut W,
 ) -> Result<()> {
-    let mut seen = std::collections::HashSet::with_capacity(targets.len());
+    check_target_namespaces(targets, policy)?;
     for t in targets {
-        policy.check_target(&t.namespace)?;
-        if !seen.insert(t.namespace.as_str()) {
-            return Err(Error::invalid(
-                "target namespace",
-                &t.namespace,
-                "listed twice; each namespace gets one import",
-            ));
-        }
         validate_target(snapshot, t)?;
     }
-    drop(seen);
     builder.validate_handle(&snapshot.handle)?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -556,6 +549,17 @@ missing: null
                 t.push(ImportTarget::new("sandbox09").with_access_modes(["Sometimes"]));
                 t
             }),
+            // invalid target first, duplicate namespace after it: the
+            // namespaces are checked first, as build_all does
+            (snapshot.clone(), {
+                let mut t = memory_targets();
+                t.insert(
+                    0,
+                    ImportTarget::new("sandbox09").with_access_modes(["Sometimes"]),
+                );
+                t.push(ImportTarget::new("sandbox02"));
+                t
+            }),
             // handle the driver does not accept
             (
                 Snapshot::new("snap-1", "snap-1", 1 << 30)
@@ -565,9 +569,11 @@ missing: null
         ];
         for (snap, targets) in cases {
             let mut out = String::new();
-            let err = render_targets(&builder, &snap, &targets, &policy, &mut out);
-            assert!(err.is_err(), "{targets:?} must be rejected");
+            let err = render_targets(&builder, &snap, &targets, &policy, &mut out)
+                .expect_err("bad input must be rejected");
             assert!(out.is_empty(), "nothing written on bad input, got:\n{out}");
+            let built = builder.build_all(&snap, &targets, &policy).unwrap_err();
+            assert_eq!(err.to_string(), built.to_string(), "{targets:?}");
         }
     }
 
