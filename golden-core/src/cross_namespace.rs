@@ -307,17 +307,12 @@ pub fn build_cross_namespace(
              with a letter or digit (default golden-shared)",
         )
     })?;
-    if policy.is_protected(shared_namespace) {
-        return Err(Error::invalid(
-            "shared namespace",
-            shared_namespace,
-            format!(
-                "namespace is protected (protected: {}); the shared VolumeSnapshot lives in a \
-                 namespace golden owns - name another (default golden-shared)",
-                policy.patterns().join(", ")
-            ),
-        ));
-    }
+    policy.check_unprotected(
+        "shared namespace",
+        shared_namespace,
+        "the shared VolumeSnapshot lives in a namespace golden owns - name another (default \
+         golden-shared)",
+    )?;
     if targets.is_empty() {
         return Err(Error::invalid(
             "target namespaces",

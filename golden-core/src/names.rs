@@ -314,13 +314,28 @@ impl NamespacePolicy {
     /// Checks that `ns` is a valid, unprotected target namespace.
     pub fn check_target(&self, ns: &str) -> Result<()> {
         validate_namespace(ns)?;
+        self.check_unprotected(
+            "target namespace",
+            ns,
+            "golden never writes into the source namespace or system namespaces - choose a \
+             sandbox namespace",
+        )
+    }
+
+    /// Fails when `ns` is protected, with an error on `what` that lists
+    /// the protected patterns and ends with `advice`.
+    pub(crate) fn check_unprotected(
+        &self,
+        what: &'static str,
+        ns: &str,
+        advice: &str,
+    ) -> Result<()> {
         if self.is_protected(ns) {
             return Err(Error::invalid(
-                "target namespace",
+                what,
                 ns,
                 format!(
-                    "namespace is protected (protected: {}); golden never writes into the source \
-                     namespace or system namespaces - choose a sandbox namespace",
+                    "namespace is protected (protected: {}); {advice}",
                     self.protected.join(", ")
                 ),
             ));
