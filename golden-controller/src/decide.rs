@@ -251,7 +251,6 @@ pub fn claim_status(
     let mut st = old.cloned().unwrap_or_default();
     st.phase = Some(outcome.phase());
     st.observed_generation = generation;
-    let time = |t: &Option<Timestamp>| t.map(Time);
     let (ready, reason, message): (bool, &str, String) = match outcome {
         ClaimOutcome::Refused(r) => {
             st.snapshot_id = None;
@@ -278,10 +277,7 @@ pub fn claim_status(
             reason,
             message,
         } => {
-            st.snapshot_id = Some(snapshot_id.clone());
-            st.pvc_name = Some(pvc_name.clone());
-            st.expires_at = time(expires_at);
-            admitted(&mut st, generation, now);
+            record_import(&mut st, snapshot_id, pvc_name, *expires_at, generation, now);
             (false, reason, message.clone())
         }
         ClaimOutcome::Ready {
@@ -289,10 +285,7 @@ pub fn claim_status(
             pvc_name,
             expires_at,
         } => {
-            st.snapshot_id = Some(snapshot_id.clone());
-            st.pvc_name = Some(pvc_name.clone());
-            st.expires_at = time(expires_at);
-            admitted(&mut st, generation, now);
+            record_import(&mut st, snapshot_id, pvc_name, *expires_at, generation, now);
             (
                 true,
                 "Restored",
@@ -328,7 +321,7 @@ pub fn claim_status(
             if pvc_name.is_some() {
                 st.pvc_name = pvc_name.clone();
             }
-            st.expires_at = time(expires_at);
+            st.expires_at = expires_at.map(Time);
             (false, reason, message.clone())
         }
     };
@@ -344,7 +337,19 @@ pub fn claim_status(
     st
 }
 
-fn admitted(st: &mut GoldenClaimStatus, generation: Option<i64>, now: Timestamp) {
+/// Records the import an admitted claim holds (or is writing): its golden,
+/// its PVC, its expiry and the `Admitted` condition.
+fn record_import(
+    st: &mut GoldenClaimStatus,
+    snapshot_id: &str,
+    pvc_name: &str,
+    expires_at: Option<Timestamp>,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    st.snapshot_id = Some(snapshot_id.to_string());
+    st.pvc_name = Some(pvc_name.to_string());
+    st.expires_at = expires_at.map(Time);
     set_condition(
         &mut st.conditions,
         "Admitted",
