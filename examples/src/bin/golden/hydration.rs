@@ -71,7 +71,7 @@ impl PlanArgs {
 
 /// `golden clone --dry-run`: prints the plan and writes nothing.
 pub(crate) async fn dry_run(connect: &ConnectArgs, args: &CloneArgs, out: Output) -> Result<()> {
-    let namespaces = crate::namespaces::expand_namespaces(&args.target.namespaces)?;
+    let namespaces = crate::namespaces::expand_namespaces(&args.source.target.namespaces)?;
     let plan = &args.plan;
     if connect.provider != ProviderKind::Aws {
         let table = format!(
@@ -79,17 +79,16 @@ pub(crate) async fn dry_run(connect: &ConnectArgs, args: &CloneArgs, out: Output
              no hydration plan: only EBS volumes restored from a snapshot load lazily (a GCE PD \
              disk restored from a snapshot has full performance at once)\n",
             namespaces.len(),
-            args.pvc
+            args.source.pvc
         );
-        let value =
-            json!({"dryRun": true, "source": args.pvc.to_string(), "namespaces": namespaces});
+        let value = json!({"dryRun": true, "source": args.source.pvc.to_string(), "namespaces": namespaces});
         return out.print(&value, &table);
     }
     let (size_bytes, source_zone) = match &plan.snapshot_size {
         Some(s) => (quantity::parse_quantity(s)?, None),
         None => {
             let g = connect.golden().await?;
-            let l = g.locate(&args.pvc).await?;
+            let l = g.locate(&args.source.pvc).await?;
             let size = l.disk.size_bytes.or(l.size_bytes).unwrap_or(0);
             (size, l.disk.location.clone())
         }

@@ -210,9 +210,10 @@ impl ImportArgs {
     }
 }
 
-/// Arguments of `golden clone`.
+/// What `golden clone` and `golden refresh` both take: the source PVC, the
+/// target namespaces and how to import into them.
 #[derive(Debug, Args)]
-pub(crate) struct CloneArgs {
+pub(crate) struct SourceArgs {
     /// The source PVC, `namespace/name`.
     #[arg(long)]
     pub(crate) pvc: PvcRef,
@@ -220,6 +221,13 @@ pub(crate) struct CloneArgs {
     pub(crate) target: TargetArgs,
     #[command(flatten)]
     pub(crate) import: ImportArgs,
+}
+
+/// Arguments of `golden clone`.
+#[derive(Debug, Args)]
+pub(crate) struct CloneArgs {
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
     /// Reuse a ready golden snapshot of this source younger than this
     /// (e.g. 1h) instead of taking a new one.
     #[arg(long, value_parser = parse_duration)]
@@ -305,18 +313,22 @@ fn import_report(report: &golden_k8s::ImportReport) -> (Value, String) {
 }
 
 pub(crate) async fn clone(g: &Golden, args: &CloneArgs, out: Output) -> Result<()> {
-    let targets = targets(&args.target)?;
-    let mut import = args.import.options().with_policy(policy(&args.target));
+    let targets = targets(&args.source.target)?;
+    let mut import = args
+        .source
+        .import
+        .options()
+        .with_policy(policy(&args.source.target));
     if let Some(shared) = args.cross.shared() {
         import = import.with_cross_namespace(shared);
     }
     let mut options = CloneOptions::default()
         .with_import(import)
-        .with_inherit_source(!args.import.no_inherit);
+        .with_inherit_source(!args.source.import.no_inherit);
     if let Some(age) = args.reuse_within {
         options = options.with_reuse_within(age);
     }
-    let report = g.clone_into(&args.pvc, &targets, &options).await?;
+    let report = g.clone_into(&args.source.pvc, &targets, &options).await?;
     let (mut value, table) = import_report(&report.import);
     value["snapshot"] = snapshot_json(&report.snapshot);
     value["reused"] = json!(report.reused);
@@ -500,13 +512,8 @@ pub(crate) async fn teardown(g: &Golden, args: &TeardownArgs, out: Output) -> Re
 /// Arguments of `golden refresh`.
 #[derive(Debug, Args)]
 pub(crate) struct RefreshArgs {
-    /// The source PVC, `namespace/name`.
-    #[arg(long)]
-    pub(crate) pvc: PvcRef,
     #[command(flatten)]
-    pub(crate) target: TargetArgs,
-    #[command(flatten)]
-    pub(crate) import: ImportArgs,
+    pub(crate) source: SourceArgs,
     /// Required: the sandbox data in these namespaces is replaced by the new
     /// golden snapshot's.
     #[arg(long)]
@@ -514,12 +521,17 @@ pub(crate) struct RefreshArgs {
 }
 
 pub(crate) async fn refresh(g: &Golden, args: &RefreshArgs, out: Output) -> Result<()> {
-    let targets = targets(&args.target)?;
+    let targets = targets(&args.source.target)?;
     let options = RefreshOptions::default()
         .with_replace_data(args.replace_data)
-        .with_import(args.import.options().with_policy(policy(&args.target)))
-        .with_inherit_source(!args.import.no_inherit);
-    let report = g.refresh(&args.pvc, &targets, &options).await?;
+        .with_import(
+            args.source
+                .import
+                .options()
+                .with_policy(policy(&args.source.target)),
+        )
+        .with_inherit_source(!args.source.import.no_inherit);
+    let report = g.refresh(&args.source.pvc, &targets, &options).await?;
     let (mut value, table) = import_report(&report.import);
     value["snapshot"] = snapshot_json(&report.snapshot);
     out.print(&value, &table)
