@@ -65,6 +65,12 @@ pub(crate) struct Change {
 
 type Key = (usize, String, String);
 
+/// The key of the object `ns`/`name` of `res` (`ns` already empty for a
+/// cluster-scoped `res`).
+fn key(res: Res, ns: &str, name: &str) -> Key {
+    (res.index(), ns.to_string(), name.to_string())
+}
+
 /// A reference from one object to another that the controllers follow
 /// backwards: "which objects point at this one".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,6 +182,13 @@ pub(crate) fn references(res: Res, ns: &str, obj: &Value) -> Vec<(Ref, String, S
 }
 
 impl Inner {
+    /// The object `ns`/`name` of `res` (`ns` is ignored for a
+    /// cluster-scoped `res`).
+    fn get(&self, res: Res, ns: &str, name: &str) -> Option<&Arc<Stored>> {
+        let ns = if res.namespaced { ns } else { "" };
+        self.objects.get(&key(res, ns, name))
+    }
+
     /// Stores `obj` under `key`, keeping the reference index in step.
     fn put(&mut self, key: Key, obj: Arc<Stored>) {
         let old = self.objects.insert(key.clone(), obj.clone());
@@ -284,7 +297,7 @@ pub(crate) struct DeleteOptions {
 /// namespace exists and is not terminating, and the name is free.
 fn check_can_create(inner: &Inner, res: Res, ns: &str, name: &str) -> Result<(), ApiError> {
     if res.namespaced {
-        match Store::find(inner, &resources::NAMESPACES, "", ns) {
+        match inner.get(&resources::NAMESPACES, "", ns) {
             None => return Err(ApiError::namespace_missing(ns)),
             Some(n) if is_deleting(&n.value) => {
                 return Err(ApiError::forbidden(
@@ -298,7 +311,7 @@ fn check_can_create(inner: &Inner, res: Res, ns: &str, name: &str) -> Result<(),
             _ => {}
         }
     }
-    if Store::find(inner, res, ns, name).is_some() {
+    if inner.get(res, ns, name).is_some() {
         return Err(ApiError::already_exists(res, name));
     }
     Ok(())
@@ -358,48 +371,51 @@ fn check_precondition(
     ))
 }
 
+/// Whether the maps hold the same keys, but for those `skip` picks, with
+/// values equal by `eq` (given the key).
+fn maps_eq_but(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+    skip: impl Fn(&str) -> bool,
+    eq: impl Fn(&str, &Value, &Value) -> bool,
+) -> bool {
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skip(k)).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip(k))
+            .all(|(k, va)| b.get(k).is_some_and(|vb| eq(k, va, vb)))
+}
+
 /// Whether two objects are equal but for their resourceVersion and
 /// managedFields times: a write that changes nothing else is a no-op.
 fn same_but_versions(a: &Value, b: &Value) -> bool {
-    map_eq(a, b, |k| k == "metadata", |_, va, vb| meta_eq(va, vb))
-}
-
-/// Whether the objects' maps are equal, comparing the entries picked by
-/// `special` with `eq` (non-objects are compared as they are).
-fn map_eq(
-    a: &Value,
-    b: &Value,
-    special: impl Fn(&str) -> bool,
-    eq: impl Fn(&str, &Value, &Value) -> bool,
-) -> bool {
     let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
         return a == b;
     };
-    a.len() == b.len()
-        && a.iter().all(|(k, va)| {
-            b.get(k)
-                .is_some_and(|vb| if special(k) { eq(k, va, vb) } else { va == vb })
-        })
+    maps_eq_but(
+        a,
+        b,
+        |_| false,
+        |k, va, vb| match k {
+            "metadata" => meta_eq(va, vb),
+            _ => va == vb,
+        },
+    )
 }
 
 fn meta_eq(a: &Value, b: &Value) -> bool {
     let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
         return a == b;
     };
-    let kept = |m: &Map<String, Value>| m.keys().filter(|k| *k != "resourceVersion").count();
-    kept(ma) == kept(mb)
-        && ma
-            .iter()
-            .filter(|(k, _)| *k != "resourceVersion")
-            .all(|(k, va)| {
-                mb.get(k).is_some_and(|vb| {
-                    if k == "managedFields" {
-                        managed_fields_eq(va, vb)
-                    } else {
-                        va == vb
-                    }
-                })
-            })
+    maps_eq_but(
+        ma,
+        mb,
+        |k| k == "resourceVersion",
+        |k, va, vb| match k {
+            "managedFields" => managed_fields_eq(va, vb),
+            _ => va == vb,
+        },
+    )
 }
 
 fn managed_fields_eq(a: &Value, b: &Value) -> bool {
@@ -411,11 +427,7 @@ fn managed_fields_eq(a: &Value, b: &Value) -> bool {
             let (Some(x), Some(y)) = (x.as_object(), y.as_object()) else {
                 return x == y;
             };
-            let kept = |m: &Map<String, Value>| m.keys().filter(|k| *k != "time").count();
-            kept(x) == kept(y)
-                && x.iter()
-                    .filter(|(k, _)| *k != "time")
-                    .all(|(k, v)| y.get(k) == Some(v))
+            maps_eq_but(x, y, |k| k == "time", |_, v, w| v == w)
         })
 }
 
@@ -424,27 +436,17 @@ fn map_eq_but(a: &Value, b: &Value, skip: &str) -> bool {
     let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
         return false;
     };
-    let kept = |m: &Map<String, Value>| m.keys().filter(|k| *k != skip).count();
-    kept(ma) == kept(mb)
-        && ma
-            .iter()
-            .filter(|(k, _)| *k != skip)
-            .all(|(k, v)| mb.get(k) == Some(v))
+    maps_eq_but(ma, mb, |k| k == skip, |_, v, w| v == w)
 }
 
 /// Whether the objects are equal but for metadata and status (otherwise
 /// the generation goes up).
 fn same_spec(a: &Value, b: &Value) -> bool {
-    let skipped = |k: &str| matches!(k, "metadata" | "status" | "apiVersion" | "kind");
     let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
         return a == b;
     };
-    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skipped(k)).count();
-    kept(ma) == kept(mb)
-        && ma
-            .iter()
-            .filter(|(k, _)| !skipped(k))
-            .all(|(k, v)| mb.get(k) == Some(v))
+    let skipped = |k: &str| matches!(k, "metadata" | "status" | "apiVersion" | "kind");
+    maps_eq_but(ma, mb, skipped, |_, v, w| v == w)
 }
 
 impl Store {
@@ -480,20 +482,12 @@ impl Store {
     }
 
     pub(crate) fn get(&self, res: Res, ns: &str, name: &str) -> Option<Value> {
-        let ns = if res.namespaced { ns } else { "" };
-        self.lock()
-            .objects
-            .get(&(res.index(), ns.to_string(), name.to_string()))
-            .map(|o| o.value.clone())
+        self.lock().get(res, ns, name).map(|o| o.value.clone())
     }
 
     /// The stored object, shared rather than copied.
     pub(crate) fn get_stored(&self, res: Res, ns: &str, name: &str) -> Option<Arc<Stored>> {
-        let ns = if res.namespaced { ns } else { "" };
-        self.lock()
-            .objects
-            .get(&(res.index(), ns.to_string(), name.to_string()))
-            .cloned()
+        self.lock().get(res, ns, name).cloned()
     }
 
     /// All objects of `res` (in `ns` when given), sorted by namespace and
@@ -784,41 +778,43 @@ impl Store {
     ) {
         let mut inner = self.lock();
         let ns = if res.namespaced { ns } else { "" };
-        let old = Self::find(&inner, res, ns, name).expect("a stored object");
+        let old = inner.get(res, ns, name).expect("a stored object").clone();
         let mut obj = old.value.clone();
         f(&mut obj);
-        self.put_modified(&mut inner, res, ns, name, obj, old);
+        let key = key(res, ns, name);
+        self.commit(&mut inner, res, key, obj, ChangeKind::Modified, Some(old));
     }
 
-    /// Stores `obj` as the next version of `old` (`ns` already empty for a
-    /// cluster-scoped `res`) at a new resourceVersion, and tells the
-    /// watches it was modified.
-    fn put_modified(
+    /// Commits `obj` under `key` at the next resourceVersion - stored, or
+    /// removed when `kind` is `Deleted` - and tells the watches.
+    fn commit(
         &self,
         inner: &mut Inner,
         res: Res,
-        ns: &str,
-        name: &str,
+        key: Key,
         mut obj: Value,
-        old: Arc<Stored>,
+        kind: ChangeKind,
+        old: Option<Arc<Stored>>,
     ) -> Arc<Stored> {
         inner.rv += 1;
         let rv = inner.rv;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         let stored = Stored::new(obj);
-        inner.put(
-            (res.index(), ns.to_string(), name.to_string()),
-            stored.clone(),
-        );
+        let namespace = key.1.clone();
+        if kind == ChangeKind::Deleted {
+            inner.take(&key);
+        } else {
+            inner.put(key, stored.clone());
+        }
         self.emit(
             inner,
             Change {
                 rv,
                 res,
-                namespace: ns.to_string(),
-                kind: ChangeKind::Modified,
+                namespace,
+                kind,
                 object: stored.clone(),
-                old: Some(old),
+                old,
             },
         );
         stored
@@ -827,15 +823,9 @@ impl Store {
     /// Whether `old`, read from `ns`/`name` of `res`, is still the stored
     /// object (no one wrote it since).
     fn is_current(inner: &Inner, res: Res, ns: &str, name: &str, old: &Arc<Stored>) -> bool {
-        Self::find(inner, res, ns, name).is_some_and(|c| Arc::ptr_eq(&c, old))
-    }
-
-    fn find(inner: &Inner, res: Res, ns: &str, name: &str) -> Option<Arc<Stored>> {
-        let ns = if res.namespaced { ns } else { "" };
         inner
-            .objects
-            .get(&(res.index(), ns.to_string(), name.to_string()))
-            .cloned()
+            .get(res, ns, name)
+            .is_some_and(|c| Arc::ptr_eq(c, old))
     }
 
     /// Admits `new` as the successor of `old` (`None`: a create) and
@@ -1048,50 +1038,21 @@ impl Store {
             Some(o) if Self::is_current(&inner, res, ns, &name, o) => {}
             Some(_) => return Ok(None),
         }
-        let inner = &mut *inner;
-        inner.rv += 1;
-        let rv = inner.rv;
-        meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
         if std::ptr::eq(res, &resources::CUSTOM_RESOURCE_DEFINITIONS) {
             new["status"] = crate::crds::establish(&new);
         }
-        let key = (res.index(), ns.to_string(), name);
-        let deleting = is_deleting(&new);
-        let stored = Stored::new(new);
-        if deleting && finalizers_empty(&stored.value) && !std::ptr::eq(res, &resources::NAMESPACES)
+        let kind = if is_deleting(&new)
+            && finalizers_empty(&new)
+            && !std::ptr::eq(res, &resources::NAMESPACES)
         {
-            inner.take(&key);
-            self.emit(
-                inner,
-                Change {
-                    rv,
-                    res,
-                    namespace: ns.to_string(),
-                    kind: ChangeKind::Deleted,
-                    object: stored.clone(),
-                    old,
-                },
-            );
+            ChangeKind::Deleted
+        } else if old.is_some() {
+            ChangeKind::Modified
         } else {
-            inner.put(key, stored.clone());
-            let kind = if old.is_some() {
-                ChangeKind::Modified
-            } else {
-                ChangeKind::Added
-            };
-            self.emit(
-                inner,
-                Change {
-                    rv,
-                    res,
-                    namespace: ns.to_string(),
-                    kind,
-                    object: stored.clone(),
-                    old,
-                },
-            );
-        }
-        Ok(Some(stored))
+            ChangeKind::Added
+        };
+        let key = (res.index(), ns.to_string(), name);
+        Ok(Some(self.commit(&mut inner, res, key, new, kind, old)))
     }
 
     /// Deletes an object: at once without finalizers, otherwise by setting
@@ -1105,8 +1066,10 @@ impl Store {
     ) -> Result<Arc<Stored>, ApiError> {
         let mut inner = self.lock();
         let ns = if res.namespaced { ns } else { "" };
-        let old =
-            Self::find(&inner, res, ns, name).ok_or_else(|| ApiError::not_found(res, name))?;
+        let old = inner
+            .get(res, ns, name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(res, name))?;
         if let Some(uid) = &opts.uid {
             check_precondition(res, name, &old.value, "uid", "UID", uid)?;
         }
@@ -1136,43 +1099,17 @@ impl Store {
             if is_ns {
                 obj["status"] = json!({"phase": "Terminating"});
             }
-            return Ok(self.put_modified(&mut inner, res, ns, name, obj, old));
+            let key = key(res, ns, name);
+            return Ok(self.commit(&mut inner, res, key, obj, ChangeKind::Modified, Some(old)));
         }
-        Ok(self.remove_locked(&mut inner, res, ns, name, old))
-    }
-
-    fn remove_locked(
-        &self,
-        inner: &mut Inner,
-        res: Res,
-        ns: &str,
-        name: &str,
-        old: Arc<Stored>,
-    ) -> Arc<Stored> {
-        inner.take(&(res.index(), ns.to_string(), name.to_string()));
-        inner.rv += 1;
-        let rv = inner.rv;
-        let mut obj = old.value.clone();
-        meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-        let stored = Stored::new(obj);
-        self.emit(
-            inner,
-            Change {
-                rv,
-                res,
-                namespace: ns.to_string(),
-                kind: ChangeKind::Deleted,
-                object: stored.clone(),
-                old: Some(old),
-            },
-        );
-        stored
+        let (key, obj) = (key(res, ns, name), old.value.clone());
+        Ok(self.commit(&mut inner, res, key, obj, ChangeKind::Deleted, Some(old)))
     }
 
     /// Removes a terminating namespace once nothing is left in it.
     pub(crate) fn finalize_namespace(&self, name: &str) -> bool {
         let mut inner = self.lock();
-        let Some(obj) = Self::find(&inner, &resources::NAMESPACES, "", name) else {
+        let Some(obj) = inner.get(&resources::NAMESPACES, "", name).cloned() else {
             return false;
         };
         if !is_deleting(&obj.value) {
@@ -1185,7 +1122,9 @@ impl Store {
         if left {
             return false;
         }
-        self.remove_locked(&mut inner, &resources::NAMESPACES, "", name, obj);
+        let res = &resources::NAMESPACES;
+        let (key, gone) = (key(res, "", name), obj.value.clone());
+        self.commit(&mut inner, res, key, gone, ChangeKind::Deleted, Some(obj));
         true
     }
 }
@@ -1435,6 +1374,22 @@ mod tests {
         store
     }
 
+    /// Patches the claim of [`store_with_claim`] as manager `test`.
+    fn patch_claim(
+        store: &Store,
+        kind: PatchKind,
+        body: &Value,
+    ) -> Result<(Arc<Stored>, bool), ApiError> {
+        store.patch(
+            &resources::PVCS,
+            "team",
+            "data",
+            kind,
+            body,
+            Writer::new("test"),
+        )
+    }
+
     #[test]
     fn a_write_that_lost_a_race_starts_again_from_the_current_object() {
         let store = store_with_claim();
@@ -1496,16 +1451,7 @@ mod tests {
         let from = store.current_rv();
         for i in 0..12_000 {
             let patch = json!({"metadata": {"labels": {"n": i.to_string()}}});
-            store
-                .patch(
-                    &resources::PVCS,
-                    "team",
-                    "data",
-                    PatchKind::Merge,
-                    &patch,
-                    Writer::new("test"),
-                )
-                .unwrap();
+            patch_claim(&store, PatchKind::Merge, &patch).unwrap();
         }
         let (replay, _rx) = store
             .watch_from(&resources::PVCS, Some("team"), Some(from))
@@ -1524,16 +1470,7 @@ mod tests {
     fn merge_patches_remove_nulls_and_replace_lists() {
         let store = store_with_claim();
         let patch = json!({"metadata": {"labels": {"a": null, "c": "3"}, "finalizers": ["x/y"]}});
-        let (out, created) = store
-            .patch(
-                &resources::PVCS,
-                "team",
-                "data",
-                PatchKind::Merge,
-                &patch,
-                Writer::new("test"),
-            )
-            .unwrap();
+        let (out, created) = patch_claim(&store, PatchKind::Merge, &patch).unwrap();
         assert!(!created);
         assert_eq!(out.value["metadata"]["labels"], json!({"b": "2", "c": "3"}));
         assert_eq!(out.value["metadata"]["finalizers"], json!(["x/y"]));
@@ -1546,28 +1483,10 @@ mod tests {
             {"op": "test", "path": "/metadata/annotations", "value": null},
             {"op": "add", "path": "/metadata/annotations", "value": {"x": "y"}},
         ]);
-        let (out, _) = store
-            .patch(
-                &resources::PVCS,
-                "team",
-                "data",
-                PatchKind::Json,
-                &ops,
-                Writer::new("test"),
-            )
-            .unwrap();
+        let (out, _) = patch_claim(&store, PatchKind::Json, &ops).unwrap();
         assert_eq!(out.value["metadata"]["annotations"], json!({"x": "y"}));
         // Now present, the same test fails.
-        let err = store
-            .patch(
-                &resources::PVCS,
-                "team",
-                "data",
-                PatchKind::Json,
-                &ops,
-                Writer::new("test"),
-            )
-            .unwrap_err();
+        let err = patch_claim(&store, PatchKind::Json, &ops).unwrap_err();
         assert_eq!(err.code, 422);
     }
 
@@ -1579,16 +1498,7 @@ mod tests {
             {"op": "test", "path": "/metadata/labels/a", "value": "1"},
             {"op": "remove", "path": "/metadata/labels/b"},
         ]);
-        let (out, _) = store
-            .patch(
-                &resources::PVCS,
-                "team",
-                "data",
-                PatchKind::Json,
-                &ops,
-                Writer::new("test"),
-            )
-            .unwrap();
+        let (out, _) = patch_claim(&store, PatchKind::Json, &ops).unwrap();
         assert_eq!(
             out.value["metadata"]["labels"],
             json!({"a": "1", "x/y": "z"})
@@ -1598,31 +1508,13 @@ mod tests {
             {"op": "remove", "path": "/metadata/labels/a"},
             {"op": "test", "path": "/metadata/labels/x~1y", "value": "other"},
         ]);
-        let err = store
-            .patch(
-                &resources::PVCS,
-                "team",
-                "data",
-                PatchKind::Json,
-                &failing,
-                Writer::new("test"),
-            )
-            .unwrap_err();
+        let err = patch_claim(&store, PatchKind::Json, &failing).unwrap_err();
         assert_eq!(err.code, 422);
         let now = store.get(&resources::PVCS, "team", "data").unwrap();
         assert_eq!(now["metadata"]["labels"]["a"], "1");
         // So does an operation that is not one.
         let bad = json!([{"op": "frobnicate", "path": "/a"}]);
-        let err = store
-            .patch(
-                &resources::PVCS,
-                "team",
-                "data",
-                PatchKind::Json,
-                &bad,
-                Writer::new("test"),
-            )
-            .unwrap_err();
+        let err = patch_claim(&store, PatchKind::Json, &bad).unwrap_err();
         assert_eq!(err.code, 422);
         assert!(
             err.message.contains("rejected our request"),
