@@ -24,6 +24,20 @@ pub(crate) enum Scope {
     All,
 }
 
+impl Scope {
+    /// Whether a write in this scope owns the object's member `k` (never
+    /// `apiVersion` or `kind`).
+    fn owns(self, k: &str) -> bool {
+        k != "apiVersion"
+            && k != "kind"
+            && match self {
+                Scope::Main => k != "status",
+                Scope::Status => k == "status",
+                Scope::All => true,
+            }
+    }
+}
+
 const SERVER_META: &[&str] = &[
     "name",
     "namespace",
@@ -48,15 +62,7 @@ pub(crate) fn owned_paths(obj: &Value, scope: Scope) -> FieldSet {
         return out;
     };
     for (k, v) in map {
-        if k == "apiVersion" || k == "kind" {
-            continue;
-        }
-        let in_scope = match scope {
-            Scope::Main => k != "status",
-            Scope::Status => k == "status",
-            Scope::All => true,
-        };
-        if !in_scope {
+        if !scope.owns(k) {
             continue;
         }
         let mut path = vec![format!("f:{k}")];
@@ -99,12 +105,7 @@ pub(crate) fn owned_tree(obj: &Value, scope: Scope) -> Value {
     }
     let mut root = Map::new();
     for (k, v) in obj.as_object().into_iter().flatten() {
-        let in_scope = match scope {
-            Scope::Main => k != "status",
-            Scope::Status => k == "status",
-            Scope::All => true,
-        };
-        if k == "apiVersion" || k == "kind" || !in_scope {
+        if !scope.owns(k) {
             continue;
         }
         if k == "metadata" {
@@ -317,18 +318,14 @@ pub(crate) fn store_entries(obj: &mut Value, entries: &[Entry]) {
         .iter()
         .filter(|e| !e.fields.is_empty())
         .map(|e| {
-            let mut v = json!({
-                "manager": e.manager,
-                "operation": e.operation,
-                "apiVersion": e.api_version,
-                "time": e.time,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": to_fields_v1(&e.fields),
-            });
-            if let Some(s) = &e.subresource {
-                v["subresource"] = json!(s);
-            }
-            v
+            entry_value(
+                &e.manager,
+                &e.operation,
+                &e.api_version,
+                e.subresource.as_deref(),
+                &e.time,
+                to_fields_v1(&e.fields),
+            )
         })
         .collect();
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -363,18 +360,9 @@ pub(crate) fn diff(old: Option<&Value>, new: &Value, scope: Scope) -> (FieldSet,
     let empty = Map::new();
     let n = new.as_object().unwrap_or(&empty);
     let o = old.and_then(Value::as_object).unwrap_or(&empty);
-    let in_scope = |k: &str| {
-        k != "apiVersion"
-            && k != "kind"
-            && match scope {
-                Scope::Main => k != "status",
-                Scope::Status => k == "status",
-                Scope::All => true,
-            }
-    };
     let keys = n.keys().chain(o.keys().filter(|k| !n.contains_key(*k)));
     let mut path = Vec::new();
-    for k in keys.filter(|k| in_scope(k)) {
+    for k in keys.filter(|k| scope.owns(k)) {
         if n.get(k) == o.get(k) {
             continue;
         }
@@ -561,7 +549,7 @@ pub(crate) fn record(
     if old.is_none() && no_entries && matches!(ownership, Ownership::Update) {
         let tree = owned_tree(new, scope);
         if tree.as_object().is_some_and(|t| !t.is_empty()) {
-            let e = update_entry(manager, api_version, sub, now, tree);
+            let e = entry_value(manager, "Update", api_version, sub, now, tree);
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.insert("managedFields".into(), Value::Array(vec![e]));
             }
@@ -581,37 +569,53 @@ pub(crate) fn record(
             e.fields.remove(p);
         }
     }
-    match list.iter_mut().find(|e| e.same_id(manager, "Apply", sub)) {
+    set_entry(&mut list, manager, "Apply", api_version, sub, now, applied);
+    store_entries(new, &list);
+}
+
+/// Makes `fields` the set of `manager`'s `operation` on `sub` in `list`,
+/// at `now` and `api_version`: its entry's, or a new entry's.
+fn set_entry(
+    list: &mut Vec<Entry>,
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    sub: Option<&str>,
+    now: &str,
+    fields: FieldSet,
+) {
+    match list.iter_mut().find(|e| e.same_id(manager, operation, sub)) {
         Some(e) => {
-            e.fields = applied;
+            e.fields = fields;
             e.time = now.to_string();
             e.api_version = api_version.to_string();
         }
         None => list.push(Entry {
             manager: manager.to_string(),
-            operation: "Apply".to_string(),
+            operation: operation.to_string(),
             api_version: api_version.to_string(),
             time: now.to_string(),
             subresource: sub.map(str::to_string),
-            fields: applied,
+            fields,
         }),
     }
-    store_entries(new, &list);
 }
 
-/// A new `managedFields` entry: `manager`'s Update of `fields` (FieldsV1).
-fn update_entry(
+/// A `managedFields` entry as stored: `manager`'s `operation` on `sub`
+/// at `time`, owning `fields` (FieldsV1).
+fn entry_value(
     manager: &str,
+    operation: &str,
     api_version: &str,
     sub: Option<&str>,
-    now: &str,
+    time: &str,
     fields: Value,
 ) -> Value {
     let mut e = json!({
         "manager": manager,
-        "operation": "Update",
+        "operation": operation,
         "apiVersion": api_version,
-        "time": now,
+        "time": time,
         "fieldsType": "FieldsV1",
         "fieldsV1": fields,
     });
@@ -672,8 +676,9 @@ fn record_update(
         out.push(e);
     }
     if !own && !changed.is_empty() {
-        out.push(update_entry(
+        out.push(entry_value(
             manager,
+            "Update",
             api_version,
             sub,
             now,
@@ -861,24 +866,32 @@ mod tests {
         assert_eq!(from_fields_v1(&to_fields_v1(&set)), set);
     }
 
-    #[test]
-    fn apply_conflicts_then_force_takes_ownership() {
-        let cfg_a = json!({"metadata": {"name": "x"}, "spec": {"a": 1, "b": 2}});
-        let first = apply(None, &cfg_a, Scope::All, "alice", None, false).unwrap();
-        let mut live = first.object.clone();
+    /// The object `manager`'s apply of `config` creates, with its
+    /// `managedFields`.
+    fn created_by_apply(config: &Value, manager: &str) -> Value {
+        let first = apply(None, config, Scope::All, manager, None, false).unwrap();
+        let mut live = first.object;
+        let ownership = Ownership::Apply {
+            applied: first.applied,
+            entries: first.entries,
+        };
         record(
             None,
             &mut live,
             Scope::All,
-            "alice",
+            manager,
             "v1",
             None,
-            Ownership::Apply {
-                applied: first.applied,
-                entries: first.entries,
-            },
+            ownership,
             "t",
         );
+        live
+    }
+
+    #[test]
+    fn apply_conflicts_then_force_takes_ownership() {
+        let cfg_a = json!({"metadata": {"name": "x"}, "spec": {"a": 1, "b": 2}});
+        let live = created_by_apply(&cfg_a, "alice");
         let cfg_b = json!({"metadata": {"name": "x"}, "spec": {"a": 5}});
         let err = apply(Some(&live), &cfg_b, Scope::All, "bob", None, false)
             .err()
@@ -905,21 +918,7 @@ mod tests {
     #[test]
     fn apply_removes_fields_the_applier_dropped() {
         let cfg = json!({"metadata": {"name": "x", "labels": {"a": "1", "b": "2"}}});
-        let first = apply(None, &cfg, Scope::All, "m", None, false).unwrap();
-        let mut live = first.object.clone();
-        record(
-            None,
-            &mut live,
-            Scope::All,
-            "m",
-            "v1",
-            None,
-            Ownership::Apply {
-                applied: first.applied,
-                entries: first.entries,
-            },
-            "t",
-        );
+        let live = created_by_apply(&cfg, "m");
         let cfg2 = json!({"metadata": {"name": "x", "labels": {"a": "1"}}});
         let second = apply(Some(&live), &cfg2, Scope::All, "m", None, false).unwrap();
         assert_eq!(second.object["metadata"]["labels"], json!({"a": "1"}));
@@ -978,22 +977,25 @@ mod tests {
                 ("Update", mine)
             }
         };
-        match list.iter_mut().find(|e| e.same_id(manager, operation, sub)) {
-            Some(e) => {
-                e.fields = fields;
-                e.time = now.to_string();
-                e.api_version = api_version.to_string();
-            }
-            None => list.push(Entry {
-                manager: manager.to_string(),
-                operation: operation.to_string(),
-                api_version: api_version.to_string(),
-                time: now.to_string(),
-                subresource: sub.map(str::to_string),
-                fields,
-            }),
-        }
+        set_entry(&mut list, manager, operation, api_version, sub, now, fields);
         store_entries(new, &list);
+    }
+
+    /// [`record`], or [`record_by_sets`].
+    type Record = fn(Option<&Value>, &mut Value, Scope, &str, &str, Option<&str>, Ownership, &str);
+
+    /// Records with `record` `manager`'s update of `new` in `scope` (through
+    /// the status subresource for the status) at `now`.
+    fn update(
+        record: Record,
+        old: Option<&Value>,
+        new: &mut Value,
+        scope: Scope,
+        manager: &str,
+        now: &str,
+    ) {
+        let sub = (scope == Scope::Status).then_some("status");
+        record(old, new, scope, manager, "v1", sub, Ownership::Update, now);
     }
 
     /// Every kind of change a write makes, by several managers in turn.
@@ -1083,52 +1085,29 @@ mod tests {
             ),
         ];
         let mut live_fast = base.clone();
-        record(
-            None,
-            &mut live_fast,
-            Scope::Main,
-            "init",
-            "v1",
-            None,
-            Ownership::Update,
-            "t0",
-        );
+        update(record, None, &mut live_fast, Scope::Main, "init", "t0");
         let mut live_ref = base.clone();
-        record_by_sets(
+        update(
+            record_by_sets,
             None,
             &mut live_ref,
             Scope::Main,
             "init",
-            "v1",
-            None,
-            Ownership::Update,
             "t0",
         );
         assert_eq!(live_fast, live_ref);
         for (i, (manager, scope, change)) in steps.iter().enumerate() {
             let now = format!("t{}", i + 1);
-            let sub = (*scope == Scope::Status).then_some("status");
             let mut fast = live_fast.clone();
             change(&mut fast);
             let mut by_sets = fast.clone();
-            record(
-                Some(&live_fast),
-                &mut fast,
-                *scope,
-                manager,
-                "v1",
-                sub,
-                Ownership::Update,
-                &now,
-            );
-            record_by_sets(
+            update(record, Some(&live_fast), &mut fast, *scope, manager, &now);
+            update(
+                record_by_sets,
                 Some(&live_ref),
                 &mut by_sets,
                 *scope,
                 manager,
-                "v1",
-                sub,
-                Ownership::Update,
                 &now,
             );
             assert_eq!(fast, by_sets, "step {i} by {manager}");
