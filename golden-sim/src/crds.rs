@@ -266,43 +266,24 @@ pub(crate) fn check_object(res: Res, obj: &Value) -> Option<Vec<(String, String)
 /// The Table of custom objects with the CRD's printer columns; `None` when
 /// `res` is not a runtime-served resource.
 pub(crate) fn table(res: Res, items: &[Value], rv: &str) -> Option<Value> {
+    use crate::table::{age, column_definition, name_cell, table_of};
     let served = read();
     let s = served.iter().find(|s| std::ptr::eq(s.def, res))?;
-    let mut defs = vec![json!({
-        "name": "Name", "type": "string", "format": "name",
-        "description": "Name must be unique within a namespace.", "priority": 0,
-    })];
-    defs.extend(s.columns.iter().map(|c| {
-        json!({
-            "name": c.name, "type": c.ty, "format": c.format,
-            "description": c.description, "priority": c.priority,
-        })
-    }));
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|o| {
-            let mut cells = vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
-            cells.extend(s.columns.iter().map(|c| match o.pointer(&c.pointer) {
-                Some(Value::String(t)) if c.ty == "date" => json!(crate::table::age(t)),
-                Some(v) => v.clone(),
-                None => Value::Null,
-            }));
-            json!({
-                "cells": cells,
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
-                },
-            })
-        })
-        .collect();
-    Some(json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": rv},
-        "columnDefinitions": defs,
-        "rows": rows,
+    let about_name = "Name must be unique within a namespace.";
+    let mut defs = vec![column_definition("Name", "string", "name", about_name, 0)];
+    defs.extend(
+        s.columns
+            .iter()
+            .map(|c| column_definition(&c.name, &c.ty, &c.format, &c.description, c.priority)),
+    );
+    Some(table_of(rv, defs, items, |o| {
+        let mut cells = vec![name_cell(o)];
+        cells.extend(s.columns.iter().map(|c| match o.pointer(&c.pointer) {
+            Some(Value::String(t)) if c.ty == "date" => json!(age(t)),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        }));
+        cells
     }))
 }
 

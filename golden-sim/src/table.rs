@@ -11,6 +11,10 @@ use crate::util::{name_of, str_at, str_of};
 enum Cell {
     /// A JSON pointer into the object.
     Path(&'static str),
+    /// A string at a JSON pointer, empty when there is none.
+    Text(&'static str),
+    /// The access modes listed at a JSON pointer, abbreviated and joined.
+    Modes(&'static str),
     /// A timestamp at a JSON pointer, shown as an age.
     Age(&'static str),
     /// Computed from the object.
@@ -33,7 +37,8 @@ const fn col(name: &'static str, ty: &'static str, cell: Cell) -> Column {
     }
 }
 
-fn name_cell(o: &Value) -> Value {
+/// The Name cell: the object's `metadata.name`.
+pub(crate) fn name_cell(o: &Value) -> Value {
     o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)
 }
 
@@ -60,8 +65,11 @@ fn access_mode(m: &str) -> &str {
     }
 }
 
-fn s_or_empty(o: &Value, p: &str) -> Value {
-    json!(str_at(o, p).unwrap_or(""))
+/// The Object cell of an Event about the object referred to at `at`:
+/// `<lowercase kind>/<name>`.
+fn object_cell(o: &Value, at: &str) -> Value {
+    let of = |k: &str| o.pointer(at).and_then(|r| str_of(r, k)).unwrap_or("");
+    json!(format!("{}/{}", of("kind").to_lowercase(), of("name")))
 }
 
 fn columns(res: Res) -> Vec<Column> {
@@ -73,25 +81,13 @@ fn columns(res: Res) -> Vec<Column> {
         }
         "PersistentVolumeClaim" => {
             cols.push(col("Status", "string", Path("/status/phase")));
-            cols.push(col(
-                "Volume",
-                "string",
-                With(|o| s_or_empty(o, "/spec/volumeName")),
-            ));
-            cols.push(col(
-                "Capacity",
-                "string",
-                With(|o| s_or_empty(o, "/status/capacity/storage")),
-            ));
-            cols.push(col(
-                "Access Modes",
-                "string",
-                With(|o| join_list(o.pointer("/status/accessModes"), access_mode)),
-            ));
+            cols.push(col("Volume", "string", Text("/spec/volumeName")));
+            cols.push(col("Capacity", "string", Text("/status/capacity/storage")));
+            cols.push(col("Access Modes", "string", Modes("/status/accessModes")));
             cols.push(col(
                 "StorageClass",
                 "string",
-                With(|o| s_or_empty(o, "/spec/storageClassName")),
+                Text("/spec/storageClassName"),
             ));
             cols.push(col(
                 "VolumeAttributesClass",
@@ -100,16 +96,8 @@ fn columns(res: Res) -> Vec<Column> {
             ));
         }
         "PersistentVolume" => {
-            cols.push(col(
-                "Capacity",
-                "string",
-                With(|o| s_or_empty(o, "/spec/capacity/storage")),
-            ));
-            cols.push(col(
-                "Access Modes",
-                "string",
-                With(|o| join_list(o.pointer("/spec/accessModes"), access_mode)),
-            ));
+            cols.push(col("Capacity", "string", Text("/spec/capacity/storage")));
+            cols.push(col("Access Modes", "string", Modes("/spec/accessModes")));
             cols.push(col(
                 "Reclaim Policy",
                 "string",
@@ -131,13 +119,9 @@ fn columns(res: Res) -> Vec<Column> {
             cols.push(col(
                 "StorageClass",
                 "string",
-                With(|o| s_or_empty(o, "/spec/storageClassName")),
+                Text("/spec/storageClassName"),
             ));
-            cols.push(col(
-                "Reason",
-                "string",
-                With(|o| s_or_empty(o, "/status/reason")),
-            ));
+            cols.push(col("Reason", "string", Text("/status/reason")));
         }
         "StorageClass" => {
             cols[0].cell = With(|o| {
@@ -186,17 +170,7 @@ fn columns(res: Res) -> Vec<Column> {
                 ),
                 col("Type", "string", Path("/type")),
                 col("Reason", "string", Path("/reason")),
-                col(
-                    "Object",
-                    "string",
-                    With(|o| {
-                        json!(format!(
-                            "{}/{}",
-                            str_at(o, "/regarding/kind").unwrap_or("").to_lowercase(),
-                            str_at(o, "/regarding/name").unwrap_or("")
-                        ))
-                    }),
-                ),
+                col("Object", "string", With(|o| object_cell(o, "/regarding"))),
                 col("Message", "string", Path("/note")),
             ];
             return cols;
@@ -212,15 +186,7 @@ fn columns(res: Res) -> Vec<Column> {
                 col(
                     "Object",
                     "string",
-                    With(|o| {
-                        json!(format!(
-                            "{}/{}",
-                            str_at(o, "/involvedObject/kind")
-                                .unwrap_or("")
-                                .to_lowercase(),
-                            str_at(o, "/involvedObject/name").unwrap_or("")
-                        ))
-                    }),
+                    With(|o| object_cell(o, "/involvedObject")),
                 ),
                 col("Message", "string", Path("/message")),
             ];
@@ -322,33 +288,58 @@ pub(crate) fn table(res: Res, items: &[Value], rv: &str) -> Value {
         return t;
     }
     let cols = columns(res);
-    let defs: Vec<Value> = cols
+    let defs = cols
         .iter()
         .map(|c| {
-            json!({
-                "name": c.name,
-                "type": c.ty,
-                "format": if c.name == "Name" { "name" } else { "" },
-                "description": "",
-                "priority": c.priority,
-            })
+            let format = if c.name == "Name" { "name" } else { "" };
+            column_definition(c.name, c.ty, format, "", c.priority.into())
         })
         .collect();
+    table_of(rv, defs, items, |o| {
+        cols.iter()
+            .map(|c| match &c.cell {
+                Cell::Path(p) => o.pointer(p).cloned().unwrap_or(Value::Null),
+                Cell::Text(p) => json!(str_at(o, p).unwrap_or("")),
+                Cell::Modes(p) => join_list(o.pointer(p), access_mode),
+                Cell::Age(p) => str_at(o, p)
+                    .map(|t| json!(age(t)))
+                    .unwrap_or(json!("<unknown>")),
+                Cell::With(f) => f(o),
+            })
+            .collect()
+    })
+}
+
+/// A Table column definition.
+pub(crate) fn column_definition(
+    name: &str,
+    ty: &str,
+    format: &str,
+    description: &str,
+    priority: i64,
+) -> Value {
+    json!({
+        "name": name,
+        "type": ty,
+        "format": format,
+        "description": description,
+        "priority": priority,
+    })
+}
+
+/// The Table at `rv` with the columns `defs` and a row of `cells` for
+/// each of `items`, the row's object being the item's metadata.
+pub(crate) fn table_of(
+    rv: &str,
+    defs: Vec<Value>,
+    items: &[Value],
+    cells: impl Fn(&Value) -> Vec<Value>,
+) -> Value {
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
-            let cells: Vec<Value> = cols
-                .iter()
-                .map(|c| match &c.cell {
-                    Cell::Path(p) => o.pointer(p).cloned().unwrap_or(Value::Null),
-                    Cell::Age(p) => str_at(o, p)
-                        .map(|t| json!(age(t)))
-                        .unwrap_or(json!("<unknown>")),
-                    Cell::With(f) => f(o),
-                })
-                .collect();
             json!({
-                "cells": cells,
+                "cells": cells(o),
                 "object": {
                     "kind": "PartialObjectMetadata",
                     "apiVersion": "meta.k8s.io/v1",
