@@ -644,31 +644,29 @@ mod tests {
         (vs, vsc)
     }
 
+    /// [`snapshot_source`] for the claim's snapshot, `golden`.
+    fn from_golden(
+        pvc: &PersistentVolumeClaim,
+        sc: &StorageClass,
+        vs: Option<&VolumeSnapshot>,
+        vsc: Option<&VolumeSnapshotContent>,
+    ) -> Result<(), String> {
+        snapshot_source(pvc, sc, "golden", vs, vsc)
+    }
+
     #[test]
     fn a_ready_bound_snapshot_of_the_class_driver_is_a_source() {
         let (vs, vsc) = ready_pair();
         let sc = class("Immediate");
-        let ok = snapshot_source(
-            &claim("2Gi", "Filesystem"),
-            &sc,
-            "golden",
-            Some(&vs),
-            Some(&vsc),
-        );
+        let ok = from_golden(&claim("2Gi", "Filesystem"), &sc, Some(&vs), Some(&vsc));
         assert_eq!(ok, Ok(()));
-        let small = snapshot_source(
-            &claim("1Gi", "Filesystem"),
-            &sc,
-            "golden",
-            Some(&vs),
-            Some(&vsc),
-        );
+        let small = from_golden(&claim("1Gi", "Filesystem"), &sc, Some(&vs), Some(&vsc));
         assert!(
             small
                 .unwrap_err()
                 .contains("requested volume size 1073741824 is less than the size 2147483648")
         );
-        let missing = snapshot_source(&claim("2Gi", "Filesystem"), &sc, "golden", None, None);
+        let missing = from_golden(&claim("2Gi", "Filesystem"), &sc, None, None);
         assert!(
             missing
                 .unwrap_err()
@@ -676,23 +674,11 @@ mod tests {
         );
         let mut other = vsc.clone();
         other.spec.volume_snapshot_ref.uid = Some("else".into());
-        let misbound = snapshot_source(
-            &claim("2Gi", "Filesystem"),
-            &sc,
-            "golden",
-            Some(&vs),
-            Some(&other),
-        );
+        let misbound = from_golden(&claim("2Gi", "Filesystem"), &sc, Some(&vs), Some(&other));
         assert_eq!(misbound.unwrap_err(), "snapshot golden not bound");
         let mut ebs = sc.clone();
         ebs.provisioner = "ebs.csi.aws.com".into();
-        let driver = snapshot_source(
-            &claim("2Gi", "Filesystem"),
-            &ebs,
-            "golden",
-            Some(&vs),
-            Some(&vsc),
-        );
+        let driver = from_golden(&claim("2Gi", "Filesystem"), &ebs, Some(&vs), Some(&vsc));
         assert!(
             driver
                 .unwrap_err()
@@ -700,13 +686,7 @@ mod tests {
         );
         let mut unready = vs.clone();
         unready.status.as_mut().unwrap().ready_to_use = Some(false);
-        let r = snapshot_source(
-            &claim("2Gi", "Filesystem"),
-            &sc,
-            "golden",
-            Some(&unready),
-            Some(&vsc),
-        );
+        let r = from_golden(&claim("2Gi", "Filesystem"), &sc, Some(&unready), Some(&vsc));
         assert_eq!(r.unwrap_err(), "snapshot golden is not Ready");
     }
 
@@ -717,13 +697,7 @@ mod tests {
         let check = |request: &str, restore: &str| {
             let mut vs = vs.clone();
             vs.status.as_mut().unwrap().restore_size = Some(Quantity(restore.into()));
-            snapshot_source(
-                &claim(request, "Filesystem"),
-                &sc,
-                "golden",
-                Some(&vs),
-                Some(&vsc),
-            )
+            from_golden(&claim(request, "Filesystem"), &sc, Some(&vs), Some(&vsc))
         };
         // A driver that does not know the size reports zero: any request
         // is enough.
@@ -764,19 +738,13 @@ mod tests {
         let mut no_request = claim("2Gi", "Filesystem");
         no_request.spec.as_mut().unwrap().resources = None;
         assert_eq!(
-            snapshot_source(&no_request, &sc, "golden", Some(&vs), Some(&vsc)),
+            from_golden(&no_request, &sc, Some(&vs), Some(&vsc)),
             Err("error getting capacity for PVC data when creating snapshot golden".into())
         );
         // Without a restoreSize the request is not compared.
         vs.status.as_mut().unwrap().restore_size = None;
         assert_eq!(
-            snapshot_source(
-                &claim("lots", "Filesystem"),
-                &sc,
-                "golden",
-                Some(&vs),
-                Some(&vsc)
-            ),
+            from_golden(&claim("lots", "Filesystem"), &sc, Some(&vs), Some(&vsc)),
             Ok(())
         );
     }
@@ -830,25 +798,22 @@ mod tests {
         let (vs, mut vsc) = ready_pair();
         let sc = class("Immediate");
         let block = claim("2Gi", "Block");
-        let denied = snapshot_source(&block, &sc, "golden", Some(&vs), Some(&vsc)).unwrap_err();
+        let denied = from_golden(&block, &sc, Some(&vs), Some(&vsc)).unwrap_err();
         assert!(
             denied.contains("annotation is not present on snapshotcontent c"),
             "{denied}"
         );
         vsc.metadata.annotations =
             Some([(ANN_ALLOW_MODE_CHANGE.to_string(), "false".to_string())].into());
-        let off = snapshot_source(&block, &sc, "golden", Some(&vs), Some(&vsc)).unwrap_err();
+        let off = from_golden(&block, &sc, Some(&vs), Some(&vsc)).unwrap_err();
         assert!(off.contains("is set to false"), "{off}");
         vsc.metadata.annotations =
             Some([(ANN_ALLOW_MODE_CHANGE.to_string(), "yes".to_string())].into());
-        let bad = snapshot_source(&block, &sc, "golden", Some(&vs), Some(&vsc)).unwrap_err();
+        let bad = from_golden(&block, &sc, Some(&vs), Some(&vsc)).unwrap_err();
         assert!(bad.contains("failed to convert"), "{bad}");
         vsc.metadata.annotations =
             Some([(ANN_ALLOW_MODE_CHANGE.to_string(), "True".to_string())].into());
-        assert_eq!(
-            snapshot_source(&block, &sc, "golden", Some(&vs), Some(&vsc)),
-            Ok(())
-        );
+        assert_eq!(from_golden(&block, &sc, Some(&vs), Some(&vsc)), Ok(()));
     }
 
     #[test]

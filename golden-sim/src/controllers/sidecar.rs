@@ -265,11 +265,16 @@ impl Controllers {
                 self.no_sidecar(&vsc, "the content cannot become ready");
                 continue;
             };
+            // The driver calls about a content back off under one key.
+            let key = format!("vsc/{}", vsc.uid());
+            if !self.due(&key) {
+                continue;
+            }
             let dynamic = vsc.spec.source.volume_handle.is_some();
             if dynamic && handle(&vsc).is_none() {
-                self.cut_snapshot(&vsc, provider).await;
+                self.cut_snapshot(&vsc, provider, &key).await;
             } else {
-                self.check_snapshot(&vsc, provider).await;
+                self.check_snapshot(&vsc, provider, &key).await;
             }
         }
         // The snapshot controller sees a released content go at once: the
@@ -405,23 +410,33 @@ impl Controllers {
         }
     }
 
+    /// `updateSnapshotContentStatus` with the driver's `answer`, asking
+    /// again later while the snapshot is not ready.
+    fn take_answer(&mut self, key: &str, vsc: &VolumeSnapshotContent, answer: &Answer) {
+        if answer.ready {
+            self.forget(key);
+        } else {
+            self.retry_later(key, Target::Content(vsc.name().to_string()));
+        }
+        if let Some(st) = updated_status(vsc.status.as_ref(), answer) {
+            self.write_content_status(vsc, &st);
+        }
+    }
+
     /// `checkandUpdateContentStatus`: asks the driver about the snapshot
-    /// behind the content's handle.
+    /// behind the content's handle, retrying under `key`.
     async fn check_snapshot(
         &mut self,
         vsc: &VolumeSnapshotContent,
         provider: Arc<dyn SnapshotProvider>,
+        key: &str,
     ) {
-        let key = format!("vsc/{}", vsc.uid());
-        if !self.due(&key) {
-            return;
-        }
         let name = vsc.name().to_string();
         let failed = |m: String| format!("Failed to check and update snapshot content: {m}");
         if let Some(class) = vsc.spec.volume_snapshot_class_name.as_deref()
             && !self.exists(&resources::VOLUME_SNAPSHOT_CLASSES, "", class)
         {
-            self.retry_later(&key, Target::Content(name.clone()));
+            self.retry_later(key, Target::Content(name.clone()));
             let m = format!(
                 "failed to get snapshot class {class} for snapshot content {name}: \
                  volumesnapshotclass.snapshot.storage.k8s.io {class:?} not found"
@@ -437,33 +452,22 @@ impl Controllers {
             Err(e) => Err(e),
         };
         match check_answer(&name, &vsc.spec.driver, &h, result) {
-            Ok(answer) => {
-                if answer.ready {
-                    self.forget(&key);
-                } else {
-                    self.retry_later(&key, Target::Content(name));
-                }
-                if let Some(st) = updated_status(vsc.status.as_ref(), &answer) {
-                    self.write_content_status(vsc, &st);
-                }
-            }
+            Ok(answer) => self.take_answer(key, vsc, &answer),
             Err(m) => {
-                self.retry_later(&key, Target::Content(name));
+                self.retry_later(key, Target::Content(name));
                 self.content_error(vsc, "SnapshotContentCheckandUpdateFailed", &failed(m));
             }
         }
     }
 
-    /// `createSnapshotWrapper`: cuts the snapshot of the content's volume.
+    /// `createSnapshotWrapper`: cuts the snapshot of the content's volume,
+    /// retrying under `key`.
     async fn cut_snapshot(
         &mut self,
         vsc: &VolumeSnapshotContent,
         provider: Arc<dyn SnapshotProvider>,
+        key: &str,
     ) {
-        let key = format!("vsc/{}", vsc.uid());
-        if !self.due(&key) {
-            return;
-        }
         let name = vsc.name().to_string();
         let volume = vsc.spec.source.volume_handle.clone().unwrap_or_default();
         let class = vsc.spec.volume_snapshot_class_name.as_deref();
@@ -477,7 +481,7 @@ impl Controllers {
                 .then(|| format!("volumesnapshotclass.snapshot.storage.k8s.io {c:?} not found")),
         };
         if let Some(e) = input_error {
-            self.retry_later(&key, Target::Content(name.clone()));
+            self.retry_later(key, Target::Content(name.clone()));
             let m = format!(
                 "Failed to create snapshot: failed to get input parameters to create snapshot for content {name}: \"{e}\""
             );
@@ -507,19 +511,9 @@ impl Controllers {
             self.get(&resources::VOLUME_SNAPSHOT_CONTENTS, "", &name);
         let now = current.as_ref().unwrap_or(vsc);
         match result {
-            Ok(snap) => {
-                let answer = Answer::of(&snap, &snap.handle);
-                if answer.ready {
-                    self.forget(&key);
-                } else {
-                    self.retry_later(&key, Target::Content(name.clone()));
-                }
-                if let Some(st) = updated_status(now.status.as_ref(), &answer) {
-                    self.write_content_status(now, &st);
-                }
-            }
+            Ok(snap) => self.take_answer(key, now, &Answer::of(&snap, &snap.handle)),
             Err(e) => {
-                self.retry_later(&key, Target::Content(name.clone()));
+                self.retry_later(key, Target::Content(name.clone()));
                 let m = format!(
                     "Failed to create snapshot: failed to take snapshot of the volume {volume}: \"{e}\""
                 );

@@ -357,6 +357,15 @@ pub(crate) struct DynamicInput {
     pub(crate) volume: Option<PersistentVolume>,
 }
 
+/// The claim a dynamic snapshot is cut from (empty when it names none).
+fn source_claim(vs: &VolumeSnapshot) -> &str {
+    vs.spec
+        .source
+        .persistent_volume_claim_name
+        .as_deref()
+        .unwrap_or("")
+}
+
 /// `createSnapshotContent`: the content for a dynamic snapshot, or the
 /// error the snapshot reports (the text after "Failed to create snapshot
 /// content with error ").
@@ -381,12 +390,7 @@ pub(crate) fn new_dynamic_content(
             "volumesnapshotclass.snapshot.storage.k8s.io {class_name:?} not found"
         ))
     })?;
-    let claim_name = vs
-        .spec
-        .source
-        .persistent_volume_claim_name
-        .as_deref()
-        .unwrap_or("");
+    let claim_name = source_claim(vs);
     let pvc = input.claim.as_ref().ok_or_else(|| {
         failed(format!(
             "failed to retrieve PVC {claim_name} from the lister: persistentvolumeclaim {claim_name:?} not found"
@@ -620,12 +624,7 @@ impl Controllers {
     /// `createSnapshotContent` for a dynamic snapshot; `None` after
     /// recording why there is none.
     fn create_dynamic_content(&self, vs: &VolumeSnapshot) -> Option<VolumeSnapshotContent> {
-        let claim_name = vs
-            .spec
-            .source
-            .persistent_volume_claim_name
-            .as_deref()
-            .unwrap_or("");
+        let claim_name = source_claim(vs);
         let class = vs
             .spec
             .volume_snapshot_class_name
@@ -685,6 +684,18 @@ impl Controllers {
         util::typed(&created.value)
     }
 
+    /// Writes `status` as the snapshot's, through the status subresource.
+    fn put_snapshot_status(&self, vs: &VolumeSnapshot, status: &VolumeSnapshotStatus) {
+        let body = serde_json::to_value(status).unwrap_or(Value::Null);
+        self.mutate(
+            &resources::VOLUME_SNAPSHOTS,
+            vs.ns(),
+            vs.name(),
+            Writer::status(SNAPSHOT_CONTROLLER),
+            |v| v["status"] = body.clone(),
+        );
+    }
+
     /// Writes the snapshot's status, with the events of
     /// `updateSnapshotStatus`.
     fn write_snapshot_status(&self, vs: &VolumeSnapshot, status: &VolumeSnapshotStatus) {
@@ -695,14 +706,7 @@ impl Controllers {
             .is_none()
             && status.creation_time.is_some();
         let ready = !is_ready(vs) && status.ready_to_use == Some(true);
-        let body = serde_json::to_value(status).unwrap_or(Value::Null);
-        self.mutate(
-            &resources::VOLUME_SNAPSHOTS,
-            vs.ns(),
-            vs.name(),
-            Writer::status(SNAPSHOT_CONTROLLER),
-            |v| v["status"] = body.clone(),
-        );
+        self.put_snapshot_status(vs, status);
         let about = About::of(&resources::VOLUME_SNAPSHOTS, vs);
         if created {
             let m = format!(
@@ -730,14 +734,7 @@ impl Controllers {
         let Some(status) = error_status(vs, &r.message) else {
             return;
         };
-        let body = serde_json::to_value(&status).unwrap_or(Value::Null);
-        self.mutate(
-            &resources::VOLUME_SNAPSHOTS,
-            vs.ns(),
-            vs.name(),
-            Writer::status(SNAPSHOT_CONTROLLER),
-            |v| v["status"] = body.clone(),
-        );
+        self.put_snapshot_status(vs, &status);
         self.event(
             About::of(&resources::VOLUME_SNAPSHOTS, vs),
             &Note::warning(r.reason, r.message.clone()),
