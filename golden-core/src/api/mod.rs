@@ -234,6 +234,12 @@ pub fn selector_matches(
     labels: &BTreeMap<String, String>,
 ) -> Result<bool> {
     validate_selector(selector)?;
+    Ok(matches_checked(selector, labels))
+}
+
+/// [`selector_matches`] for a selector already checked with
+/// [`validate_selector_at`].
+pub(crate) fn matches_checked(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     let holds = |req: &LabelSelectorRequirement| {
         let values = req.values.as_deref().unwrap_or_default();
         let value = labels.get(&req.key);
@@ -245,12 +251,12 @@ pub fn selector_matches(
             _ => value.is_none(),
         }
     };
-    Ok(selector
+    selector
         .match_labels
         .iter()
         .flatten()
         .all(|(k, v)| labels.get(k) == Some(v))
-        && selector.match_expressions.iter().flatten().all(holds))
+        && selector.match_expressions.iter().flatten().all(holds)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{parse_duration, selector_matches, validate_selector_at};
+use super::{matches_checked, parse_duration, validate_selector_at};
 use crate::{Error, NamespacePolicy, PvcRef, Result};
 
 /// The finalizer the controller puts on a GoldenClaim so that deleting the
@@ -331,7 +331,7 @@ impl ClaimPolicy {
             ));
         };
         validate_selector_at("spec.claimPolicy.namespaceSelector.", selector).map_err(invalid)?;
-        if !selector_matches(selector, req.namespace_labels).map_err(invalid)? {
+        if !matches_checked(selector, req.namespace_labels) {
             return Err(Refusal::new(
                 RefusalRule::NamespaceNotSelected,
                 format!(
