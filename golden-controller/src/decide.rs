@@ -424,19 +424,22 @@ impl Refresh {
 ///   `JAN`-`DEC`, day of week 0-6 or `SUN`-`SAT` (7 is refused, as there);
 ///   names are case-insensitive and only valid in their own field;
 /// - no `L`, `W` or `#` (Quartz forms robfig does not read);
-/// - day of month and day of week: when either field starts with `*` or
-///   `?` (`*/2` too), a day must match both; otherwise either;
+/// - day of month and day of week (`spec.go`, `dayMatches`): when either
+///   field has a `*` or `?` term without a step above 1 (`getRange` drops
+///   the star for `*/2`), a day must match both; otherwise either;
+/// - numbers as `strconv.Atoi` reads them (`+5` is 5, a negative number is
+///   refused);
 /// - `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`,
-///   `@hourly`.
+///   `@hourly`, spelled exactly, without blanks around them
+///   (`parseDescriptor`).
 ///
 /// The checked, numeric schedule is then evaluated by croner. A schedule
 /// that never matches is refused.
 fn parse_schedule(s: &str) -> golden_core::Result<croner::Cron> {
     use croner::parser::{CronParser, Seconds, Year};
     let bad = |why: String| golden_core::Error::invalid("spec.refresh.schedule", s, why);
-    let trimmed = s.trim();
-    let fields: Vec<&str> = if trimmed.starts_with('@') {
-        let named = match trimmed.to_ascii_lowercase().as_str() {
+    let fields: Vec<&str> = if s.starts_with('@') {
+        let named = match s {
             "@yearly" | "@annually" => "0 0 1 1 *",
             "@monthly" => "0 0 1 * *",
             "@weekly" => "0 0 * * 0",
@@ -570,7 +573,8 @@ impl ScheduleField {
                 None => (expr, None),
             };
             let mut written = if range == "*" || range == "?" {
-                star = true;
+                // getRange: `if step > 1 { extra = 0 }`.
+                star |= step.is_none_or(|s| s == 1);
                 "*".to_string()
             } else {
                 let mut ends = range.split('-');
@@ -644,8 +648,11 @@ impl ScheduleField {
     }
 }
 
-/// A run of ASCII digits as a number (no sign, no blanks).
+/// A number as robfig's `mustParseInt` reads it with `strconv.Atoi`: ASCII
+/// digits after an optional `+` (a `-` makes it negative, which robfig
+/// refuses), no blanks.
 fn number(s: &str) -> Option<u32> {
+    let s = s.strip_prefix('+').unwrap_or(s);
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -999,11 +1006,15 @@ mod tests {
         };
         // Neither field starts with a star: a day matching either runs.
         assert_eq!(next("0 0 5 * MON").day(), 5);
-        // A star in either field (`*/2` too): a day must match both.
-        let both = next("0 0 */2 * mon");
+        // A star in either field: a day must match both.
+        let both = next("0 0 */1 * mon");
         assert_eq!(both.weekday(), chrono::Weekday::Mon, "{both}");
-        assert_eq!(both.day() % 2, 1, "{both}");
         assert_eq!(next("0 0 ? * 1").weekday(), chrono::Weekday::Mon);
+        // A star with a step above 1 is no star (getRange): odd days or
+        // Mondays, so Wednesday 2026-06-03 runs.
+        assert_eq!(next("0 0 */2 * mon").day(), 3);
+        // Atoi's plus sign.
+        assert_eq!(next("+0 +3 * * *"), next("0 3 * * *"));
         // Names equal their numbers; N/step runs to the field's end.
         assert_eq!(next("0 0 1 jul *"), next("0 0 1 7 *"));
         assert_eq!(next("0 22/1 * * *"), next("0 22-23 * * *"));

@@ -229,8 +229,13 @@ proptest! {
             ("@yearly", "0 0 1 1 *"),
             ("@annually", "0 0 1 1 *"),
         ] {
-            let named = schedule(&format!("{padding}{name}{padding}")).unwrap();
-            let want = next_after(&schedule(fields).unwrap(), captured);
+            // Five fields may stand among blanks; a name is read exactly
+            // as written (robfig's parseDescriptor).
+            let padded = |s: &str| format!("{padding}{s}{padding}");
+            let named = schedule(name).unwrap();
+            prop_assert_eq!(schedule(&padded(name)).is_ok(), padding.is_empty(), "{:?}", padded(name));
+            prop_assert!(schedule(&name.to_uppercase()).is_err(), "{}", name);
+            let want = next_after(&schedule(&padded(fields)).unwrap(), captured);
             prop_assert!(want.is_some());
             prop_assert_eq!(next_after(&named, captured), want, "{}", name);
         }
