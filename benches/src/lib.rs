@@ -644,9 +644,15 @@ pub mod fanout {
         alloc: Option<&'static crate::CountingAlloc>,
     ) -> String {
         let setup = setup(latency).await;
-        // Each import goes to namespaces of its own run.
-        let mut run = 1;
-        let baseline = tokio::task::block_in_place(|| setup.kubectl_loop(&namespaces(run, n)));
+        // Each import goes to namespaces of its own run: `next(k)` hands
+        // out the first of `k` fresh run numbers.
+        let mut last_run = 0;
+        let mut next = |k: usize| {
+            let first = last_run + 1;
+            last_run += k;
+            first
+        };
+        let baseline = tokio::task::block_in_place(|| setup.kubectl_loop(&namespaces(next(1), n)));
         let mut out = format!(
             "fan-out of {n} namespaces, {} ms latency per request\n\n",
             latency.as_millis()
@@ -681,9 +687,8 @@ pub mod fanout {
         let top = concurrencies.iter().copied().max().unwrap_or(1);
         for &c in concurrencies {
             let m = setup
-                .golden_import_median(run + 1, n, SAMPLES, c, alloc)
+                .golden_import_median(next(SAMPLES), n, SAMPLES, c, alloc)
                 .await;
-            run += SAMPLES;
             let name = format!("golden concurrency {c}");
             out.push_str(&row(&name, &m, Some(&baseline), setup.floor(n, c)));
             notes.extend(cpu_note(&name, &m, setup.floor(n, c)));
@@ -692,9 +697,8 @@ pub mod fanout {
         let crowded = self::setup(latency).await;
         crowded.seed_foreign(1000, 10).await;
         let m = crowded
-            .golden_import_median(run + 1, n, SAMPLES, top, alloc)
+            .golden_import_median(next(SAMPLES), n, SAMPLES, top, alloc)
             .await;
-        run += SAMPLES;
         let name = format!("c={top}, 10,000 foreign objects");
         out.push_str(&row(&name, &m, Some(&baseline), crowded.floor(n, top)));
         notes.extend(cpu_note(&name, &m, crowded.floor(n, top)));
@@ -703,7 +707,7 @@ pub mod fanout {
         if big > 0 {
             let empty = self::setup(latency).await;
             let m = empty
-                .golden_import_isolated(&namespaces(run + 1, big), top, alloc)
+                .golden_import_isolated(&namespaces(next(1), big), top, alloc)
                 .await;
             let name = format!("c={top}, {big} namespaces");
             out.push_str(&row(&name, &m, None, empty.floor(big, top)));
@@ -711,8 +715,12 @@ pub mod fanout {
         }
         out.push_str(&format!(
             "\ngolden rows on {n} namespaces: the median of {SAMPLES} imports, each into \
-             namespaces of its own; the {big}-namespace row: one import\n"
+             namespaces of its own"
         ));
+        if big > 0 {
+            out.push_str(&format!("; the {big}-namespace row: one import"));
+        }
+        out.push('\n');
         out.push_str(
             "floor = (waves x (1 read + 3 writes) + 2) x latency, waves = namespaces / \
              concurrency; objs/ns = objects returned by reads per namespace (golden's own \
