@@ -49,9 +49,10 @@
 //!
 //! So on update a field whose value equals the old object's is not walked,
 //! unless a transition rule sits at or below it, and then only its
-//! transition rules run. List items are not correlated with old items here
-//! (upstream correlates by index or map keys): they are checked in full on
-//! every update, which is stricter, never looser.
+//! transition rules run. The items of a list that changed are not correlated
+//! with old items here (upstream correlates the items of a `map` list by
+//! their keys): they are checked in full on every update, which is
+//! stricter, never looser.
 //!
 //! ```
 //! use golden_sim::crd_validation::{validate_object, validate_update};
@@ -711,88 +712,75 @@ impl Walker<'_> {
 
     /// Checks `new` (and, on update, its old value `old`) at data path
     /// `path` against `schema`, found at schema path `spath`.
+    ///
+    /// A value an update leaves as it was (`old == Some(new)`) is
+    /// ratcheted, as apiextensions-apiserver
+    /// `pkg/apiserver/schema/validation/ratcheting.go`
+    /// (`ratchetingValueValidator.Validate`) turns every schema error of a
+    /// value deep-equal to its correlated old value, its children's
+    /// included, into a warning: no type, enum, format, pattern, bound,
+    /// required or unknown-field check runs on it or below it. Only the
+    /// transition rules at or below it run (`pkg/apiserver/schema/cel/
+    /// validation.go` never ratchets them), so it is walked only when
+    /// there are some.
     fn node(&mut self, schema: &Value, new: &Value, old: Option<&Value>, path: &str, spath: &str) {
-        // Ratcheting: the errors of a value an update leaves as it was are
-        // only warnings, so nothing below it is checked unless a
-        // transition rule (never ratcheted) is there to run.
-        if old == Some(new) && (self.structural_only || !self.transitions_within.contains(spath)) {
+        let unchanged = old == Some(new);
+        if unchanged && (self.structural_only || !self.transitions_within.contains(spath)) {
             return;
         }
         let Some(schema) = schema.as_object() else {
-            self.push(path, "the CRD schema for this field is not an object");
+            if !unchanged {
+                self.push(path, "the CRD schema for this field is not an object");
+            }
             return;
         };
-        for key in schema.keys() {
-            if !KNOWN_KEYWORDS.contains(&key.as_str()) {
-                self.push(
-                    path,
-                    format!("schema keyword {key:?} is not supported by this validator"),
-                );
+        if !unchanged {
+            for key in schema.keys() {
+                if !KNOWN_KEYWORDS.contains(&key.as_str()) {
+                    self.push(
+                        path,
+                        format!("schema keyword {key:?} is not supported by this validator"),
+                    );
+                }
             }
         }
-        if !self.check_type(schema, new, path) {
+        // A value of the wrong type is not walked further (its rules could
+        // not run); unchanged, its type error is ratcheted away.
+        if let Some(e) = type_error(schema, new) {
+            if !unchanged {
+                self.push(path, e);
+            }
             return;
         }
-        if !self.structural_only {
+        if !self.structural_only && !unchanged {
             self.check_value(schema, new, path);
         }
         match new {
             Value::Object(map) => {
-                self.object(schema, map, old.and_then(Value::as_object), path, spath);
+                let old = old.and_then(Value::as_object);
+                self.object(schema, map, old, unchanged, path, spath);
             }
             Value::Array(items) => match schema.get("items") {
                 Some(item_schema) => {
                     for (i, item) in items.iter().enumerate() {
                         let (p, sp) = (format!("{path}[{i}]"), format!("{spath}[*]"));
-                        self.node(item_schema, item, None, &p, &sp);
+                        // Items of a changed list are not correlated with
+                        // old items (see the module documentation); those
+                        // of an unchanged list are their own old values.
+                        let old_item = unchanged.then_some(item);
+                        self.node(item_schema, item, old_item, &p, &sp);
                     }
                 }
-                None => self.push(path, "the CRD schema has no items for this array"),
+                None if !unchanged => {
+                    self.push(path, "the CRD schema has no items for this array");
+                }
+                None => {}
             },
             _ => {}
         }
         if !self.structural_only {
-            self.rules(new, old, path, spath);
+            self.rules(new, old, unchanged, path, spath);
         }
-    }
-
-    fn check_type(&mut self, schema: &Map<String, Value>, v: &Value, path: &str) -> bool {
-        if is_true(schema, "x-kubernetes-int-or-string") {
-            if is_integer(v) || v.is_string() {
-                return true;
-            }
-            self.push(
-                path,
-                format!("must be an integer or a string, got {}", type_name(v)),
-            );
-            return false;
-        }
-        let Some(ty) = schema.get("type") else {
-            return true;
-        };
-        let ok = match ty.as_str() {
-            Some("object") => v.is_object(),
-            Some("array") => v.is_array(),
-            Some("string") => v.is_string(),
-            Some("integer") => is_integer(v),
-            Some("number") => v.is_number(),
-            Some("boolean") => v.is_boolean(),
-            _ => {
-                self.push(path, format!("schema type {ty} is not supported"));
-                return false;
-            }
-        };
-        if !ok {
-            self.push(
-                path,
-                format!(
-                    "must be of type {}, got {}",
-                    ty.as_str().unwrap_or(""),
-                    type_name(v)
-                ),
-            );
-        }
-        ok
     }
 
     fn check_value(&mut self, schema: &Map<String, Value>, v: &Value, path: &str) {
@@ -898,13 +886,19 @@ impl Walker<'_> {
         schema: &Map<String, Value>,
         map: &Map<String, Value>,
         old: Option<&Map<String, Value>>,
+        unchanged: bool,
         path: &str,
         spath: &str,
     ) {
         let props = schema.get("properties").and_then(Value::as_object);
         let present = |k: &str| map.get(k).is_some_and(|v| !v.is_null());
-        for req in schema
-            .get("required")
+        // An unchanged object's missing fields are ratcheted (see `node`).
+        let required = if unchanged {
+            None
+        } else {
+            schema.get("required")
+        };
+        for req in required
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -938,7 +932,7 @@ impl Walker<'_> {
                     self.node(extra, v, old_v, &p, &sp);
                 }
                 (None, Some(Value::Bool(true))) => {}
-                _ if preserve => {}
+                _ if preserve || unchanged => {}
                 _ => self.push(join(path, k), format!("unknown field {k:?}")),
             }
         }
@@ -947,12 +941,21 @@ impl Walker<'_> {
     /// The CEL rules of the schema node at `spath`, evaluated by kube-cel
     /// with `self` bound to `new` and, when the old object has the field,
     /// `oldSelf` to `old` (transition rules are skipped without it).
-    fn rules(&mut self, new: &Value, old: Option<&Value>, path: &str, spath: &str) {
+    /// `unchanged`: `old == Some(new)`, which runs only the transition
+    /// rules.
+    fn rules(
+        &mut self,
+        new: &Value,
+        old: Option<&Value>,
+        unchanged: bool,
+        path: &str,
+        spath: &str,
+    ) {
         let Some(node) = self.cel.get(spath) else {
             return;
         };
         // Ratcheting: an unchanged value runs only its transition rules.
-        let compiled = if old == Some(new) {
+        let compiled = if unchanged {
             match &node.unchanged {
                 Some(c) => c,
                 None => return,
@@ -1138,6 +1141,32 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+/// Why `v` does not have the type `schema` gives it (`None`: it has);
+/// also when the schema's type is one this walker does not know.
+fn type_error(schema: &Map<String, Value>, v: &Value) -> Option<String> {
+    if is_true(schema, "x-kubernetes-int-or-string") {
+        return (!is_integer(v) && !v.is_string())
+            .then(|| format!("must be an integer or a string, got {}", type_name(v)));
+    }
+    let ty = schema.get("type")?;
+    let ok = match ty.as_str() {
+        Some("object") => v.is_object(),
+        Some("array") => v.is_array(),
+        Some("string") => v.is_string(),
+        Some("integer") => is_integer(v),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        _ => return Some(format!("schema type {ty} is not supported")),
+    };
+    (!ok).then(|| {
+        format!(
+            "must be of type {}, got {}",
+            ty.as_str().unwrap_or(""),
+            type_name(v)
+        )
+    })
 }
 
 /// Whether a field's schema marks it `nullable`.
@@ -1616,6 +1645,70 @@ mod tests {
             !got.iter().any(|m| m.starts_with("spec.deletionPolicy")),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn unchanged_values_on_a_transition_path_run_only_transition_rules() {
+        // Stored without the required driver: `spec` holds transition rules
+        // (sourceVolumeMode, the source handles), so it is walked on
+        // update, but only for them.
+        let mut old = vsc();
+        old["spec"].as_object_mut().unwrap().remove("driver");
+        old["spec"]["deletionPolicy"] = json!("Keep");
+        old["spec"]["source"]["snapshotHandle"] = json!(5);
+        assert_eq!(messages(validate_object(&old)).len(), 3);
+        let mut status = old.clone();
+        status["status"] = json!({"readyToUse": true});
+        validate_update(&old, &status).unwrap();
+        // A change below it is judged, and makes `spec` a changed value,
+        // whose own errors (the missing driver) count again; its unchanged
+        // fields stay ratcheted.
+        let mut moved = status.clone();
+        moved["spec"]["volumeSnapshotRef"]["name"] = json!(7);
+        assert_eq!(
+            messages(validate_update(&status, &moved)),
+            [
+                "spec.driver: Required value",
+                "spec.volumeSnapshotRef.name: must be of type string, got integer"
+            ]
+        );
+        // The transition rules still run; the unchanged deletionPolicy stays
+        // ratcheted.
+        let mut handle = status.clone();
+        handle["spec"]["source"]["snapshotHandle"] = json!("snap-0fedcba9876543210");
+        assert_eq!(
+            messages(validate_update(&status, &handle)),
+            [
+                "spec.driver: Required value",
+                "spec.source.snapshotHandle: snapshotHandle is immutable"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stored_content_without_a_driver_takes_a_status_update() {
+        use crate::resources::VOLUME_SNAPSHOT_CONTENTS as VSC;
+        use crate::store::{Store, Writer};
+        let store = Store::new(false);
+        let name = "sandbox01.golden-snap-1";
+        store.create(&VSC, "", vsc(), Writer::new("test")).unwrap();
+        store.replace_unadmitted(&VSC, "", name, |v| {
+            v["spec"].as_object_mut().unwrap().remove("driver");
+        });
+        let mut status = store.get(&VSC, "", name).unwrap();
+        status["status"] = json!({"readyToUse": true});
+        let stored = store
+            .update(&VSC, "", name, status, Writer::status("test"))
+            .unwrap();
+        assert_eq!(stored.value["status"]["readyToUse"], json!(true));
+        assert!(stored.value["spec"].get("driver").is_none());
+        // A spec write that changes another field of the spec is judged in
+        // full below the change only: the missing driver stays ratcheted.
+        let mut labelled = store.get(&VSC, "", name).unwrap();
+        labelled["metadata"]["labels"] = json!({"team": "a"});
+        store
+            .update(&VSC, "", name, labelled, Writer::new("test"))
+            .unwrap();
     }
 
     #[test]
