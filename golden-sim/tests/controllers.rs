@@ -693,3 +693,64 @@ async fn objects_created_together_settle_one_hop_at_a_time() {
     let done = reasons.iter().position(|r| r == "ProvisioningSucceeded");
     assert!(failed.is_some() && failed < done, "{reasons:?}");
 }
+
+#[tokio::test]
+async fn a_released_content_leaves_its_snapshot_to_the_snapshot_controller() {
+    let env = env().await;
+    let sim = &env.sim;
+    sim.seed_object(content(
+        "team.golden",
+        DRIVER,
+        &env.golden.handle,
+        "team",
+        "golden",
+        "Delete",
+    ));
+    let mut s = snapshot("team", "golden", "team.golden");
+    s["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    sim.seed_object(s);
+    ready_vs(sim, "team", "golden").await;
+    eventually("the bound finalizer", || {
+        vs(sim, "team", "golden")
+            .filter(|v| finalizers(v).contains(&SNAPSHOT_BOUND_FINALIZER.to_string()))
+    })
+    .await;
+    let ar = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", "VolumeSnapshot"),
+        "volumesnapshots",
+    );
+    let vss: Api<kube::core::DynamicObject> = Api::namespaced_with(sim.client(), "team", &ar);
+    vss.delete("golden", &Default::default()).await.unwrap();
+    // The sidecar deletes the cloud snapshot and releases the content; the
+    // snapshot controller then lets the snapshot go but for its own hold.
+    eventually("the content to go", || {
+        vsc(sim, "team.golden").is_none().then_some(())
+    })
+    .await;
+    let v = eventually("the snapshot controller's finalizers to go", || {
+        vs(sim, "team", "golden").filter(|v| finalizers(v) == ["example.com/hold"])
+    })
+    .await;
+    assert!(
+        env.provider
+            .get_snapshot(&env.golden.id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    // Only the snapshot controller wrote the snapshot's status.
+    let status_managers: Vec<&str> = v["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["subresource"] == "status" || m["fieldsV1"].get("f:status").is_some())
+        .map(|m| m["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(status_managers, ["snapshot-controller"], "{v}");
+    // No Event about the snapshot or its content was recorded twice.
+    for (ns, name) in [("team", "golden"), ("default", "team.golden")] {
+        let events = events_for(sim, ns, name);
+        let distinct: std::collections::BTreeSet<_> = events.iter().collect();
+        assert_eq!(distinct.len(), events.len(), "{events:?}");
+    }
+}

@@ -616,6 +616,13 @@ pub(crate) mod harness {
     }
 
     impl Controllers {
+        /// The same controllers, playing `component` alone from now on (a
+        /// task of its own).
+        pub(crate) fn playing(mut self, component: Component) -> Self {
+            self.component = component;
+            self
+        }
+
         /// Creates `obj` (with its `status`, when it has one).
         pub(crate) fn seed(&self, obj: Value) -> Value {
             let av = util::str_of(&obj, "apiVersion").unwrap_or("");

@@ -51,7 +51,7 @@ use golden_core::crd::{VolumeSnapshotClass, VolumeSnapshotContent, VolumeSnapsho
 use golden_core::{SnapshotKind, SnapshotProvider, SnapshotState};
 use serde_json::Value;
 
-use super::{About, Controllers, Note, Target};
+use super::{About, Component, Controllers, Note, Target};
 use crate::controllers::snapshot::{ANN_BEING_CREATED, ANN_BEING_DELETED, CONTENT_BOUND_FINALIZER};
 use crate::resources;
 use crate::store::Writer;
@@ -277,8 +277,16 @@ impl Controllers {
                 self.check_snapshot(&vsc, provider, &key).await;
             }
         }
-        // The snapshot controller sees a released content go at once: the
-        // snapshot that waited for it resyncs in the same pass.
+        // The snapshot that waited for a released content resyncs once the
+        // content is gone: upstream the snapshot controller queues it when
+        // its informer reports the deletion (`pkg/common-controller/
+        // snapshot_controller_base.go`, `deleteContent`). A snapshot
+        // controller task of its own does so from the change, in its own
+        // pass; only with every component in one pass (the unit tests'
+        // harness) does it happen here, in the same pass.
+        if !self.component.runs(Component::SnapshotController) {
+            return;
+        }
         for vsc in released {
             let r = &vsc.spec.volume_snapshot_ref;
             let (ns, name) = (
@@ -533,6 +541,7 @@ impl Controllers {
 mod tests {
     use super::*;
     use crate::controllers::harness;
+    use crate::controllers::snapshot::SNAPSHOT_BOUND_FINALIZER;
     use golden_core::memory::InMemoryProvider;
     use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProviderExt};
     use serde_json::json;
@@ -669,6 +678,61 @@ mod tests {
                 .unwrap_err()
                 .is_not_found()
         );
+    }
+
+    #[tokio::test]
+    async fn the_sidecar_leaves_the_snapshot_of_a_released_content_alone() {
+        let provider = Arc::new(InMemoryProvider::new());
+        provider.add_disk("disk-1", 1 << 30);
+        let snap = provider
+            .create_snapshot(
+                &DiskRef::new("disk-1"),
+                &CreateSnapshotOptions::new("golden"),
+            )
+            .await
+            .unwrap();
+        let mut c = harness::controllers(vec![provider.clone()]);
+        c.seed(json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+            "metadata": {"name": "team.golden"},
+            "spec": {"deletionPolicy": "Delete", "driver": provider.driver(),
+                     "source": {"snapshotHandle": snap.handle},
+                     "volumeSnapshotRef": {"name": "golden", "namespace": "team"}},
+        }));
+        c.seed(json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+            "metadata": {"name": "golden", "namespace": "team", "finalizers": ["example.com/hold"]},
+            "spec": {"source": {"volumeSnapshotContentName": "team.golden"}},
+        }));
+        c.settle(10).await;
+        let fins = |c: &Controllers| {
+            let v = c
+                .stored(&resources::VOLUME_SNAPSHOTS, "team", "golden")
+                .unwrap();
+            let mut f: Vec<String> =
+                serde_json::from_value(v["metadata"]["finalizers"].clone()).unwrap();
+            f.sort();
+            f
+        };
+        assert!(fins(&c).contains(&SNAPSHOT_BOUND_FINALIZER.to_string()));
+        c.delete(&resources::VOLUME_SNAPSHOTS, "team", "golden");
+        // The snapshot controller asks for the content's deletion ...
+        let mut c = c.playing(Component::SnapshotController);
+        c.settle(10).await;
+        // ... the sidecar deletes the cloud snapshot and releases the
+        // content, and leaves the snapshot waiting for it to the snapshot
+        // controller ...
+        let mut c = c.playing(Component::Snapshotter);
+        c.settle(10).await;
+        assert!(
+            c.stored(&resources::VOLUME_SNAPSHOT_CONTENTS, "", "team.golden")
+                .is_none()
+        );
+        assert_eq!(fins(&c), ["example.com/hold", SNAPSHOT_BOUND_FINALIZER]);
+        // ... which lets it go.
+        let mut c = c.playing(Component::SnapshotController);
+        c.settle(10).await;
+        assert_eq!(fins(&c), ["example.com/hold"]);
     }
 
     #[tokio::test]
