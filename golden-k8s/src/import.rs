@@ -22,7 +22,7 @@ use crate::events::Event;
 use crate::golden::Golden;
 use crate::options::ImportOptions;
 use crate::ownership::{foreign_owners, is_golden, is_subset};
-use crate::wait::{WaitTarget, apply_and_wait};
+use crate::wait::apply_and_wait;
 
 /// StorageClass annotation that marks the cluster default.
 pub const ANNOTATION_DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
@@ -52,7 +52,7 @@ impl ImportReport {
     /// The report when no namespace failed; otherwise the failures
     /// combined, with the namespaces that succeeded (phase `wait` when
     /// every failure is a namespace not usable in time, else `apply`).
-    fn unless_failed(self, failures: Vec<NamespaceFailure>) -> Result<Self> {
+    pub(crate) fn unless_failed(self, failures: Vec<NamespaceFailure>) -> Result<Self> {
         if failures.is_empty() {
             return Ok(self);
         }
@@ -96,6 +96,14 @@ pub struct NamespaceImport {
     /// of [`NamespaceImport::volume_snapshot`]) the claim restores from;
     /// `None` when it is in the claim's own namespace.
     pub source_namespace: Option<String>,
+}
+
+impl NamespaceImport {
+    /// The namespace of the VolumeSnapshot the claim restores from:
+    /// [`NamespaceImport::source_namespace`] when set, else the claim's own.
+    pub fn snapshot_namespace(&self) -> &str {
+        self.source_namespace.as_deref().unwrap_or(&self.namespace)
+    }
 }
 
 /// One namespace of an import, validated against the cluster and ready to
@@ -662,56 +670,14 @@ impl Golden {
                 (row, apply)
             })
             .collect();
-        self.apply_imports(&snapshot.id, imports, None, options)
-            .await
-    }
-
-    /// Runs each namespace's apply and, unless disabled, waits alongside
-    /// until the imports are usable (see [`apply_and_wait`]); each row
-    /// comes back with what its apply wrote and whether it is usable.
-    /// Shared by per-namespace and cross-namespace imports: a row names
-    /// the objects to wait for, its VolumeSnapshot in
-    /// [`NamespaceImport::source_namespace`] when set.
-    pub(crate) async fn apply_imports<F>(
-        &self,
-        snapshot_id: &str,
-        imports: Vec<(NamespaceImport, F)>,
-        shared: Option<crate::shared::SharedImport>,
-        options: &ImportOptions,
-    ) -> Result<ImportReport>
-    where
-        F: Future<Output = Result<usize>>,
-    {
-        let targets = imports
-            .iter()
-            .map(|(row, _)| WaitTarget::from(row))
-            .collect();
-        let (mut namespaces, applies): (Vec<_>, Vec<_>) = imports
-            .into_iter()
-            .map(|(row, apply)| {
-                let ns = row.namespace.clone();
-                (row, (ns, apply))
-            })
-            .unzip();
-        let applied = apply_and_wait(
-            &self.client,
-            snapshot_id,
-            applies,
-            targets,
-            options,
-            &self.events,
-        )
-        .await;
-        for row in &mut namespaces {
-            row.written = applied.written(&row.namespace);
-            row.ready = applied.ready(&row.namespace);
-        }
-        let report = ImportReport {
-            snapshot_id: snapshot_id.to_string(),
+        let (namespaces, failures) =
+            apply_and_wait(&self.client, &snapshot.id, imports, options, &self.events).await;
+        ImportReport {
+            snapshot_id: snapshot.id.clone(),
             namespaces,
-            shared,
-        };
-        report.unless_failed(applied.failures)
+            shared: None,
+        }
+        .unless_failed(failures)
     }
 }
 

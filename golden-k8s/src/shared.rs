@@ -58,6 +58,7 @@ use crate::import::{
 };
 use crate::options::ImportOptions;
 use crate::ownership::{FIELD_MANAGER, is_golden, is_subset};
+use crate::wait::apply_and_wait;
 
 /// The shared half of a cross-namespace import, as it was left.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -907,8 +908,14 @@ impl Golden {
                 (row, apply)
             })
             .collect();
-        self.apply_imports(&snapshot.id, imports, Some(shared_report), options)
-            .await
+        let (namespaces, failures) =
+            apply_and_wait(&self.client, &snapshot.id, imports, options, &self.events).await;
+        ImportReport {
+            snapshot_id: snapshot.id.clone(),
+            namespaces,
+            shared: Some(shared_report),
+        }
+        .unless_failed(failures)
     }
 
     /// Applies one target's claim and checks the API server kept its

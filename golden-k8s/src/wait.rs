@@ -21,43 +21,12 @@ use tracing::Instrument;
 
 use crate::error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
 use crate::events::{Event, EventSink};
+use crate::import::NamespaceImport;
 use crate::options::ImportOptions;
 
 /// PVC annotation the scheduler sets when it picks a node for a
 /// `WaitForFirstConsumer` claim.
 pub const ANNOTATION_SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
-
-/// What to wait for in one namespace.
-#[derive(Debug, Clone)]
-pub(crate) struct WaitTarget {
-    pub(crate) namespace: String,
-    pub(crate) content: String,
-    /// The namespace of the VolumeSnapshot: the target's own, or the
-    /// shared namespace of a cross-namespace import.
-    pub(crate) snapshot_namespace: String,
-    pub(crate) snapshot: String,
-    pub(crate) claim: String,
-    /// The claim's StorageClass binds on first consumer.
-    pub(crate) wait_for_first_consumer: bool,
-}
-
-impl From<&crate::import::NamespaceImport> for WaitTarget {
-    /// The objects of one import row; a cross-namespace row's
-    /// VolumeSnapshot is in its source namespace.
-    fn from(row: &crate::import::NamespaceImport) -> Self {
-        WaitTarget {
-            namespace: row.namespace.clone(),
-            content: row.content.clone(),
-            snapshot_namespace: row
-                .source_namespace
-                .clone()
-                .unwrap_or_else(|| row.namespace.clone()),
-            snapshot: row.volume_snapshot.clone(),
-            claim: row.claim.clone(),
-            wait_for_first_consumer: row.wait_for_first_consumer,
-        }
-    }
-}
 
 /// Whether a VolumeSnapshotContent is `readyToUse`.
 pub fn content_ready(c: &VolumeSnapshotContent) -> bool {
@@ -121,10 +90,11 @@ fn apply_event<K: ResourceExt + Clone>(ev: &watcher::Event<K>, f: &mut dyn FnMut
     }
 }
 
-/// How one namespace's apply ended, told to a running wait.
+/// How one row's apply ended, told to a running wait.
 #[derive(Debug, Clone)]
 pub(crate) struct ApplyOutcome {
-    pub(crate) namespace: String,
+    /// The row's index.
+    pub(crate) index: usize,
     /// Every selected object was applied; `false`: the namespace failed and
     /// is not waited for.
     pub(crate) applied: bool,
@@ -135,6 +105,7 @@ pub(crate) struct ApplyOutcome {
 fn report_apply(
     events: &crate::events::EventSink,
     outcomes: &tokio::sync::mpsc::UnboundedSender<ApplyOutcome>,
+    index: usize,
     namespace: &str,
     result: &crate::error::Result<usize>,
 ) {
@@ -150,54 +121,36 @@ fn report_apply(
         }),
     }
     let _ = outcomes.send(ApplyOutcome {
-        namespace: namespace.to_string(),
+        index,
         applied: result.is_ok(),
     });
 }
 
-/// How the applies of an import, and the wait alongside them, ended.
-#[derive(Debug, Default)]
-pub(crate) struct Applied {
-    /// Objects written, per namespace whose apply ended well.
-    written: BTreeMap<String, usize>,
-    /// The namespaces applied and found usable.
-    ready: BTreeSet<String>,
-    /// The namespaces whose apply failed, then those applied but not
-    /// usable in time.
-    pub(crate) failures: Vec<NamespaceFailure>,
-}
-
-impl Applied {
-    /// How many objects the apply in `namespace` wrote (0 when it failed).
-    pub(crate) fn written(&self, namespace: &str) -> usize {
-        self.written.get(namespace).copied().unwrap_or(0)
-    }
-
-    /// Whether `namespace` was applied and became usable.
-    pub(crate) fn ready(&self, namespace: &str) -> bool {
-        self.ready.contains(namespace)
-    }
-}
-
-/// Runs one apply per namespace, `options.concurrency` at a time, and,
-/// when `options.wait`, waits until `targets` are usable (see
-/// [`wait_usable`]).
+/// Runs each row's apply, `options.concurrency` at a time, and, when
+/// `options.wait`, waits until the rows are usable (see [`wait_usable`]).
+/// Each row names the objects to wait for, its VolumeSnapshot in
+/// [`NamespaceImport::snapshot_namespace`]; it comes back with what its
+/// apply wrote and whether it was seen usable. Shared by per-namespace and
+/// cross-namespace imports.
 ///
 /// The watches start with the applies: their initial lists overlap the
 /// writes, and each namespace is judged as soon as its apply ends, so the
 /// wait adds no round trip after the last write. A namespace whose apply
 /// failed is reported by that failure only.
+///
+/// Returns the rows and the failures: the namespaces whose apply failed,
+/// then those applied but not usable in time.
 pub(crate) async fn apply_and_wait<F>(
     client: &Client,
     snapshot_id: &str,
-    applies: Vec<(String, F)>,
-    targets: Vec<WaitTarget>,
+    imports: Vec<(NamespaceImport, F)>,
     options: &ImportOptions,
     events: &EventSink,
-) -> Applied
+) -> (Vec<NamespaceImport>, Vec<NamespaceFailure>)
 where
     F: Future<Output = Result<usize>>,
 {
+    let (mut rows, applies): (Vec<_>, Vec<_>) = imports.into_iter().unzip();
     let (outcomes, outcomes_rx) = tokio::sync::mpsc::unbounded_channel();
     // Each apply owns a sender and this one is dropped below: once every
     // apply ended, the channel closes, which tells the wait.
@@ -206,13 +159,16 @@ where
     // higher-ranked lifetime limit of the compiler otherwise rejects it).
     let applies: Vec<_> = applies
         .into_iter()
-        .map(|(ns, apply)| {
+        .zip(&rows)
+        .enumerate()
+        .map(|(i, (apply, row))| {
             let outcomes = outcomes.clone();
+            let ns = row.namespace.as_str();
             let span = tracing::info_span!("apply", namespace = %ns);
             async move {
                 let r = apply.await;
-                report_apply(events, &outcomes, &ns, &r);
-                (ns, r)
+                report_apply(events, &outcomes, i, ns, &r);
+                (i, r)
             }
             .instrument(span)
         })
@@ -220,7 +176,7 @@ where
     drop(outcomes);
     let apply_all = stream::iter(applies)
         .buffer_unordered(options.concurrency.max(1))
-        .collect::<BTreeMap<String, Result<usize>>>();
+        .collect::<Vec<(usize, Result<usize>)>>();
     let wait = async {
         if !options.wait {
             return None;
@@ -230,7 +186,7 @@ where
                 client,
                 snapshot_id,
                 &names::label_safe(snapshot_id),
-                targets,
+                &rows,
                 outcomes_rx,
                 options.timeout,
                 events,
@@ -241,26 +197,32 @@ where
     };
     let (applied, waited) = futures::join!(apply_all, wait);
 
-    let mut done = Applied::default();
-    for (namespace, r) in applied {
+    let mut failures = Vec::new();
+    let mut ok = vec![false; rows.len()];
+    for (i, r) in applied {
         match r {
             Ok(n) => {
-                done.written.insert(namespace, n);
+                rows[i].written = n;
+                ok[i] = true;
             }
-            Err(error) => done.failures.push(NamespaceFailure { namespace, error }),
+            Err(error) => failures.push(NamespaceFailure {
+                namespace: rows[i].namespace.clone(),
+                error,
+            }),
         }
     }
-    if let Some((ok, not_ready)) = waited {
-        let written = &done.written;
-        done.ready
-            .extend(ok.into_iter().filter(|ns| written.contains_key(ns)));
-        done.failures.extend(
+    if let Some((ready, not_ready)) = waited {
+        for i in ready.into_iter().filter(|&i| ok[i]) {
+            rows[i].ready = true;
+        }
+        failures.extend(
             not_ready
                 .into_iter()
-                .filter(|f| written.contains_key(&f.namespace)),
+                .filter(|(i, _)| ok[*i])
+                .map(|(_, f)| f),
         );
     }
-    done
+    (rows, failures)
 }
 
 /// Waits until every target is usable, with one watch per resource type
@@ -271,26 +233,22 @@ where
 /// well, a target whose apply failed is dropped, and `timeout` runs from
 /// the moment `outcomes` closes (every apply ended).
 ///
-/// Returns the namespaces that became usable and, for the others, a
-/// [`NotReady`] error that carries the last status errors and events.
+/// Returns the indices of the targets that became usable and, for the
+/// others, a [`NotReady`] error that carries the last status errors and
+/// events.
 async fn wait_usable(
     client: &Client,
     snapshot_id: &str,
     snapshot_label: &str,
-    targets: Vec<WaitTarget>,
+    targets: &[NamespaceImport],
     mut outcomes: UnboundedReceiver<ApplyOutcome>,
     timeout: Duration,
     events: &EventSink,
-) -> (Vec<String>, Vec<NamespaceFailure>) {
+) -> (Vec<usize>, Vec<(usize, NamespaceFailure)>) {
     let start = Instant::now();
     // Set when every apply has ended.
     let mut applies_ended: Option<Instant> = None;
     let selector = format!("{LABEL_SNAPSHOT}={snapshot_label}");
-    let by_namespace: BTreeMap<String, usize> = targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.namespace.clone(), i))
-        .collect();
     // Targets of a cross-namespace import share one content and one
     // VolumeSnapshot: a key names every target it serves.
     let mut by_content: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -298,7 +256,10 @@ async fn wait_usable(
     for (i, t) in targets.iter().enumerate() {
         by_content.entry(t.content.clone()).or_default().push(i);
         by_snapshot
-            .entry((t.snapshot_namespace.clone(), t.snapshot.clone()))
+            .entry((
+                t.snapshot_namespace().to_string(),
+                t.volume_snapshot.clone(),
+            ))
             .or_default()
             .push(i);
     }
@@ -340,13 +301,11 @@ async fn wait_usable(
                 outcome = outcomes.recv(), if applies_ended.is_none() => match outcome {
                     None => applies_ended = Some(Instant::now()),
                     Some(o) => {
-                        if let Some(&i) = by_namespace.get(&o.namespace) {
-                            if o.applied {
-                                applied.insert(i);
-                                touched.push(i);
-                            } else {
-                                pending.remove(&i);
-                            }
+                        if o.applied {
+                            applied.insert(o.index);
+                            touched.push(o.index);
+                        } else {
+                            pending.remove(&o.index);
                         }
                     }
                 },
@@ -399,7 +358,7 @@ async fn wait_usable(
                     waiting_for_consumer: waiting,
                     after: start.elapsed(),
                 });
-                ready.push(t.namespace.clone());
+                ready.push(i);
             }
         }
     }
@@ -426,7 +385,7 @@ async fn wait_usable(
                         .and_then(|e| e.message.clone()),
                 },
                 volume_snapshot: ObjectState {
-                    name: t.snapshot.clone(),
+                    name: t.volume_snapshot.clone(),
                     seen: s.snapshot.is_some(),
                     ready: s.snapshot.as_ref().is_some_and(snapshot_ready),
                     error: s
@@ -455,19 +414,25 @@ async fn wait_usable(
             };
             n.claim_last_event =
                 last_event(client, &t.namespace, "PersistentVolumeClaim", &t.claim).await;
-            n.snapshot_last_event =
-                last_event(client, &t.snapshot_namespace, "VolumeSnapshot", &t.snapshot).await;
-            NamespaceFailure {
+            n.snapshot_last_event = last_event(
+                client,
+                t.snapshot_namespace(),
+                "VolumeSnapshot",
+                &t.volume_snapshot,
+            )
+            .await;
+            let failure = NamespaceFailure {
                 namespace: t.namespace.clone(),
                 error: Error::NotReady(Box::new(n)),
-            }
+            };
+            (i, failure)
         }
     });
-    let failures: Vec<NamespaceFailure> = stream::iter(diagnose.collect::<Vec<_>>())
+    let failures: Vec<(usize, NamespaceFailure)> = stream::iter(diagnose.collect::<Vec<_>>())
         .buffered(8)
         .collect()
         .await;
-    for f in &failures {
+    for (_, f) in &failures {
         events.emit(Event::NamespaceFailed {
             namespace: f.namespace.clone(),
             error: f.error.to_string(),
@@ -476,7 +441,7 @@ async fn wait_usable(
     (ready, failures)
 }
 
-fn is_usable(s: &Seen, t: &WaitTarget) -> bool {
+fn is_usable(s: &Seen, t: &NamespaceImport) -> bool {
     s.content.as_ref().is_some_and(content_ready)
         && s.snapshot.as_ref().is_some_and(snapshot_ready)
         && s.claim
