@@ -40,7 +40,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use golden_core::{SnapshotProvider, SnapshotProviderExt};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -395,13 +394,9 @@ impl Controllers {
             d.namespaces.insert(n);
         } else if std::ptr::eq(res, &resources::PVCS) {
             if w.volumes {
-                for pvc in versions().filter_map(util::typed::<PersistentVolumeClaim>) {
-                    if let Some(v) = pvc
-                        .spec
-                        .and_then(|s| s.volume_name)
-                        .filter(|v| !v.is_empty())
-                    {
-                        d.volumes.insert(v);
+                for o in versions() {
+                    if let Some(v) = util::str_at(o, "/spec/volumeName").filter(|v| !v.is_empty()) {
+                        d.volumes.insert(v.to_string());
                     }
                 }
                 let volumes = store.referrers(Ref::VolumeToClaim, ns, &n);
