@@ -2,7 +2,13 @@
 //!
 //! The parser follows apimachinery `pkg/api/resource/quantity.go`
 //! (`ParseQuantity`, `parseQuantityString`, `Quantity.Value`) and
-//! `pkg/api/resource/suffix.go` (`suffixHandler.interpret`).
+//! `pkg/api/resource/suffix.go` (`suffixHandler.interpret`): [`parse`]
+//! answers whether a text is a quantity as `ParseQuantity` does (its error,
+//! or the value's sign), and [`parse_quantity_value`] and
+//! [`parse_quantity`] turn what it accepts into bytes.
+
+use std::cmp::Ordering;
+use std::fmt;
 
 use crate::{Error, Result};
 
@@ -16,6 +22,241 @@ const GI: u64 = 1 << 30;
 pub const MAX_QUANTITY_BYTES: u64 = i64::MAX as u64;
 
 const EXPECTED: &str = "expected a Kubernetes quantity such as 21Gi, 500Mi, 8G or 1e9";
+
+/// One of the errors of apimachinery's `ParseQuantity`
+/// (`pkg/api/resource/quantity.go`); its `Display` is upstream's message,
+/// which the API server puts in its answer to an object holding such a
+/// quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuantityError {
+    /// `ErrFormatWrong`: the text is not a signed number followed by
+    /// suffix letters, a sign and digits (`parseQuantityString`), or is
+    /// empty.
+    FormatWrong,
+    /// `ErrSuffix`: the suffix is not one `suffixHandler.interpret`
+    /// (suffix.go) knows.
+    Suffix,
+    /// `ErrNumeric`: a number without digits where `ParseQuantity` takes
+    /// its `inf.Dec` path, which needs one.
+    Numeric,
+}
+
+impl QuantityError {
+    /// Upstream's message (also this error's `Display`).
+    pub fn message(self) -> &'static str {
+        match self {
+            QuantityError::FormatWrong => {
+                "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+            }
+            QuantityError::Suffix => "unable to parse quantity's suffix",
+            QuantityError::Numeric => "unable to parse numeric part of quantity",
+        }
+    }
+}
+
+impl fmt::Display for QuantityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for QuantityError {}
+
+/// A quantity [`parse`] accepted: its sign, digits and suffix, from which
+/// [`Parsed::sign`] and [`Parsed::bytes`] answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// The text as given (for messages).
+    text: &'a str,
+    negative: bool,
+    /// The digits before and after the decimal point (either may be empty).
+    int: &'a str,
+    frac: &'a str,
+    /// The suffix as a power of ten (at its value, not cut to 32 bits)
+    /// and a power of two.
+    exp10: i64,
+    pow2: u32,
+}
+
+/// A refusal of [`scan`]: upstream's error, and the reason given by
+/// [`parse_quantity_value`].
+struct Refusal {
+    error: QuantityError,
+    why: &'static str,
+}
+
+const MALFORMED_EXPONENT: &str =
+    "malformed exponent (e or E, an optional sign, then digits that fit in 64 bits)";
+const UNKNOWN_UNIT: &str =
+    "unknown unit (binary: Ki Mi Gi Ti Pi Ei; decimal: n u m k M G T P E; exponent: e3)";
+
+/// Parses a quantity as apimachinery decodes one from JSON or YAML:
+/// `Quantity.UnmarshalJSON` (and `UnmarshalCBOR`) trim white space, then
+/// `ParseQuantity` (apimachinery `pkg/api/resource/quantity.go`) scans the
+/// text with `parseQuantityString` and reads its suffix with
+/// `suffixHandler.interpret` (suffix.go). The error, if any, is the one
+/// `ParseQuantity` returns:
+///
+/// - [`QuantityError::FormatWrong`]: empty, or not an optional sign,
+///   digits with at most one `.`, then suffix letters (`eEinumkKMGTP`), an
+///   optional sign and digits (`1 Gi`, `1.2.3`, `1e1.5`, `lots`);
+/// - [`QuantityError::Suffix`]: a suffix that is none of `n u m k M G T P
+///   E`, `Ki Mi Gi Ti Pi Ei` or `e`/`E` with an integer that fits in 64
+///   bits (`1K`, `1e`, `1e99999999999999999999`);
+/// - [`QuantityError::Numeric`]: a number without digits (`Pi`, `.`, `-`)
+///   where `ParseQuantity` takes its `inf.Dec` path, which finds none: a
+///   binary suffix whose precision estimate is negative (`Pi`, `Ei`), or a
+///   decimal exponent below -9 once cut to 32 bits as upstream's
+///   `int32(parsed)` cuts it (`e-10`, `e4294967286`). Elsewhere a number
+///   without digits is zero, as upstream.
+///
+/// A quantity that parses may still be no size: see [`Parsed::bytes`].
+pub fn parse(q: &str) -> std::result::Result<Parsed<'_>, QuantityError> {
+    scan(q).map_err(|r| r.error)
+}
+
+fn scan(q: &str) -> std::result::Result<Parsed<'_>, Refusal> {
+    let refuse = |error, why| Err(Refusal { error, why });
+    let s = q.trim();
+    if s.is_empty() {
+        return refuse(QuantityError::FormatWrong, "empty");
+    }
+    let (negative, rest) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let digits_end = |t: &str| t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (int, mut suffix) = rest.split_at(digits_end(rest));
+    let mut frac = "";
+    if let Some(after_point) = suffix.strip_prefix('.') {
+        (frac, suffix) = after_point.split_at(digits_end(after_point));
+    }
+    // parseQuantityString: suffix letters, one sign, digits; anything
+    // after them is ErrFormatWrong.
+    let letters = suffix
+        .find(|c: char| !"eEinumkKMGTP".contains(c))
+        .unwrap_or(suffix.len());
+    let tail = &suffix[letters..];
+    let tail = tail.strip_prefix(['+', '-']).unwrap_or(tail);
+    if digits_end(tail) < tail.len() {
+        let why = if suffix.starts_with('.') {
+            "malformed number (more than one decimal point)"
+        } else if suffix.starts_with(['e', 'E']) {
+            MALFORMED_EXPONENT
+        } else {
+            UNKNOWN_UNIT
+        };
+        return refuse(QuantityError::FormatWrong, why);
+    }
+    let (exp10, pow2): (i64, u32) = match suffix {
+        "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        // strconv.ParseInt(suffix[1:], 10, 64): a sign, then digits.
+        e if e.len() > 1 && e.starts_with(['e', 'E']) => match e[1..].parse::<i64>() {
+            Ok(exp) => (exp, 0),
+            Err(_) => return refuse(QuantityError::Suffix, MALFORMED_EXPONENT),
+        },
+        e if e.starts_with(['e', 'E']) => return refuse(QuantityError::Suffix, MALFORMED_EXPONENT),
+        _ => return refuse(QuantityError::Suffix, UNKNOWN_UNIT),
+    };
+    // parseQuantityString reads no digits as "0"; only the inf.Dec path (a
+    // scale below nano, or a binary suffix whose precision estimate is
+    // negative: 2^50 and up) parses the digitless text and fails.
+    if int.is_empty() && frac.is_empty() && ((exp10 as i32) < -9 || pow2 >= 50) {
+        return refuse(QuantityError::Numeric, "no digits");
+    }
+    Ok(Parsed {
+        text: q,
+        negative,
+        int,
+        frac,
+        exp10,
+        pow2,
+    })
+}
+
+impl Parsed<'_> {
+    /// The sign of the value: `Equal` exactly when no digit is other than
+    /// zero (`0`, `-0`, `0.000Gi`, `Gi`), whatever the sign written; any
+    /// other value is not zero upstream, which rounds it up to at least
+    /// `1n` in magnitude, however small or large (`1e-30`, `9Ei`).
+    pub fn sign(&self) -> Ordering {
+        let zero = self.int.bytes().chain(self.frac.bytes()).all(|b| b == b'0');
+        match (zero, self.negative) {
+            (true, _) => Ordering::Equal,
+            (false, true) => Ordering::Less,
+            (false, false) => Ordering::Greater,
+        }
+    }
+
+    /// The value in whole bytes, as `Quantity.Value()` gives it: see
+    /// [`parse_quantity_value`], which is [`parse`] then this.
+    pub fn bytes(&self) -> Result<u64> {
+        self.bytes_as("quantity")
+    }
+
+    fn bytes_as(&self, what: &'static str) -> Result<u64> {
+        let bad = |why: &str| invalid(what, self.text, why);
+        // value = significant * 10^scale * 2^pow2, `significant` without
+        // leading or trailing zeros.
+        let digits = format!("{}{}", self.int, self.frac);
+        let digits = digits.trim_start_matches('0');
+        let significant = digits.trim_end_matches('0');
+        if significant.is_empty() {
+            return Ok(0);
+        }
+        if self.negative {
+            return Err(bad("the value cannot be negative"));
+        }
+        let scale = i128::from(self.exp10) - self.frac.len() as i128
+            + (digits.len() - significant.len()) as i128;
+        let n = times_pow2(significant, self.pow2);
+        let too_large = || {
+            bad(&format!(
+                "number too large (at most {MAX_QUANTITY_BYTES} bytes, 2^63-1, the range of Quantity.Value())"
+            ))
+        };
+        // n has no leading zero, so n * 10^scale has n.len() + scale digits
+        // (before any rounding up), and 2^63-1 has 19.
+        let whole = if scale >= 0 {
+            if n.len() as i128 + scale > 19 {
+                return Err(too_large());
+            }
+            decimal(&n) * 10u128.pow(scale as u32)
+        } else {
+            let k = usize::try_from(-scale).unwrap_or(usize::MAX);
+            if k >= n.len() {
+                // 0 < value < 1: rounds up to 1.
+                1
+            } else {
+                let (int, frac) = n.split_at(n.len() - k);
+                if int.len() > 19 {
+                    return Err(too_large());
+                }
+                decimal(int) + u128::from(frac.iter().any(|&d| d != 0))
+            }
+        };
+        u64::try_from(whole)
+            .ok()
+            .filter(|&v| v <= MAX_QUANTITY_BYTES)
+            .ok_or_else(too_large)
+    }
+}
 
 /// Parses a Kubernetes storage quantity (`21Gi`, `500Mi`, `8G`, `1Ti`,
 /// `1.5e9`, `1073741824`) into a size in bytes, which must be greater than
@@ -35,16 +276,16 @@ pub fn parse_quantity(q: &str) -> Result<u64> {
 /// apimachinery's `ParseQuantity` followed by `Quantity.Value()` does; zero
 /// is a value.
 ///
-/// The grammar is `ParseQuantity`'s (apimachinery
-/// `pkg/api/resource/quantity.go`): an optional sign, a decimal number
-/// (`12`, `1.5`, `.5`, `5.`), then a suffix - binary `Ki` `Mi` `Gi` `Ti`
-/// `Pi` `Ei` (powers of 1024), decimal `n` `u` `m` (none) `k` `M` `G` `T`
-/// `P` `E` (powers of 1000, from 10^-9 to 10^18), or a decimal exponent
-/// (`e` or `E`, an optional sign and digits: `e3`, `E-3`, `e+6`). As in
-/// `ParseQuantity`, a number without digits (`Gi`, `+`, `.`) is zero, and
-/// fails only where upstream takes its `inf.Dec` path, which finds no
-/// digits: an exponent below -9 (`e-10`) or a binary suffix of 2^50 or
-/// more (`Pi`, `Ei`).
+/// What parses is what [`parse`] accepts: `ParseQuantity`'s grammar
+/// (apimachinery `pkg/api/resource/quantity.go`), an optional sign, a
+/// decimal number (`12`, `1.5`, `.5`, `5.`), then a suffix - binary `Ki`
+/// `Mi` `Gi` `Ti` `Pi` `Ei` (powers of 1024), decimal `n` `u` `m` (none)
+/// `k` `M` `G` `T` `P` `E` (powers of 1000, from 10^-9 to 10^18), or a
+/// decimal exponent (`e` or `E`, an optional sign and digits: `e3`, `E-3`,
+/// `e+6`). As in `ParseQuantity`, a number without digits (`Gi`, `+`, `.`)
+/// is zero, and fails only where upstream takes its `inf.Dec` path, which
+/// finds no digits: an exponent below -9 once cut to 32 bits (`e-10`) or a
+/// binary suffix of 2^50 or more (`Pi`, `Ei`).
 ///
 /// A value that is not a whole number of bytes is rounded up, as
 /// `Quantity.Value()` rounds up to the next integer (`1500m` and `12e-1`
@@ -58,8 +299,8 @@ pub fn parse_quantity(q: &str) -> Result<u64> {
 /// white space; white space inside a quantity (`1 Gi`) is refused.
 ///
 /// Refused, with [`Error::InvalidInput`] naming the value, the reason and
-/// the accepted form: anything outside the grammar; a negative value (a
-/// size cannot be negative; `-0` is zero); and a value above
+/// the accepted form: whatever [`parse`] refuses; a negative value (a size
+/// cannot be negative; `-0` is zero); and a value above
 /// [`MAX_QUANTITY_BYTES`], which `Value()` cannot hold - upstream silently
 /// caps a binary-suffixed quantity at 2^63-1 and lets `Value()` overflow
 /// for a decimal one, neither of which is a size. An exponent is taken at
@@ -75,106 +316,7 @@ fn invalid(what: &'static str, q: &str, why: &str) -> Error {
 }
 
 fn value(q: &str, what: &'static str) -> Result<u64> {
-    let bad = |why: &str| invalid(what, q, why);
-    let s = q.trim();
-    if s.is_empty() {
-        return Err(bad("empty"));
-    }
-    let (negative, rest) = match s.as_bytes()[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let split = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    let (num, suffix) = rest.split_at(split);
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    if frac.contains('.') {
-        return Err(bad("malformed number (more than one decimal point)"));
-    }
-    let (exp10, pow2): (i64, u32) = match suffix {
-        "" => (0, 0),
-        "n" => (-9, 0),
-        "u" => (-6, 0),
-        "m" => (-3, 0),
-        "k" => (3, 0),
-        "M" => (6, 0),
-        "G" => (9, 0),
-        "T" => (12, 0),
-        "P" => (15, 0),
-        "E" => (18, 0),
-        "Ki" => (0, 10),
-        "Mi" => (0, 20),
-        "Gi" => (0, 30),
-        "Ti" => (0, 40),
-        "Pi" => (0, 50),
-        "Ei" => (0, 60),
-        e if e.starts_with(['e', 'E']) => (
-            // strconv.ParseInt(suffix[1:], 10, 64): a sign, then digits.
-            e[1..].parse::<i64>().map_err(|_| {
-                bad("malformed exponent (e or E, an optional sign, then digits that fit in 64 bits)")
-            })?,
-            0,
-        ),
-        _ => {
-            return Err(bad(
-                "unknown unit (binary: Ki Mi Gi Ti Pi Ei; decimal: n u m k M G T P E; exponent: e3)",
-            ));
-        }
-    };
-    if int.is_empty() && frac.is_empty() {
-        // parseQuantityString reads no digits as "0"; only the inf.Dec path
-        // (a scale below nano, or a binary suffix whose precision estimate
-        // is negative: 2^50 and up) parses the digitless text and fails.
-        return if exp10 < -9 || pow2 >= 50 {
-            Err(bad("no digits"))
-        } else {
-            Ok(0)
-        };
-    }
-    // value = significant * 10^scale * 2^pow2, `significant` without
-    // leading or trailing zeros.
-    let digits = format!("{int}{frac}");
-    let digits = digits.trim_start_matches('0');
-    let significant = digits.trim_end_matches('0');
-    if significant.is_empty() {
-        return Ok(0);
-    }
-    if negative {
-        return Err(bad("the value cannot be negative"));
-    }
-    let scale = i128::from(exp10) - frac.len() as i128 + (digits.len() - significant.len()) as i128;
-    let n = times_pow2(significant, pow2);
-    let too_large = || {
-        bad(&format!(
-            "number too large (at most {MAX_QUANTITY_BYTES} bytes, 2^63-1, the range of Quantity.Value())"
-        ))
-    };
-    // n has no leading zero, so n * 10^scale has n.len() + scale digits
-    // (before any rounding up), and 2^63-1 has 19.
-    let whole = if scale >= 0 {
-        if n.len() as i128 + scale > 19 {
-            return Err(too_large());
-        }
-        decimal(&n) * 10u128.pow(scale as u32)
-    } else {
-        let k = usize::try_from(-scale).unwrap_or(usize::MAX);
-        if k >= n.len() {
-            // 0 < value < 1: rounds up to 1.
-            1
-        } else {
-            let (int, frac) = n.split_at(n.len() - k);
-            if int.len() > 19 {
-                return Err(too_large());
-            }
-            decimal(int) + u128::from(frac.iter().any(|&d| d != 0))
-        }
-    };
-    u64::try_from(whole)
-        .ok()
-        .filter(|&v| v <= MAX_QUANTITY_BYTES)
-        .ok_or_else(too_large)
+    scan(q).map_err(|r| invalid(what, q, r.why))?.bytes_as(what)
 }
 
 /// The decimal digits (most significant first) of `digits` (ASCII digits)
@@ -303,6 +445,8 @@ mod tests {
             ("1K", "unknown unit"),
             ("1 Gi", "unknown unit"),
             ("e-10", "no digits"),
+            // ParseQuantity decides on the exponent cut to 32 bits: -10.
+            ("e4294967286", "no digits"),
             ("Pi", "no digits"),
             ("+Ei", "no digits"),
             ("", "empty"),
@@ -337,7 +481,19 @@ mod tests {
     #[test]
     fn zero_is_a_value_but_not_a_size() {
         for zero in [
-            "0", "0Gi", "-0", "+0.000", "0e-30", "0n", "Gi", "+", "-", ".", "k",
+            "0",
+            "0Gi",
+            "-0",
+            "+0.000",
+            "0e-30",
+            "0n",
+            "Gi",
+            "+",
+            "-",
+            ".",
+            "k",
+            // The exponent cut to 32 bits is 0.
+            "e-4294967296",
         ] {
             assert_eq!(parse_quantity_value(zero).unwrap(), 0, "{zero}");
             let e = parse_quantity(zero).unwrap_err();

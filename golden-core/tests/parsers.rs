@@ -9,7 +9,7 @@ use golden_core::names::{
     validate_label, validate_namespace, validate_object_name, volume_snapshot_name,
 };
 use golden_core::quantity::{
-    MAX_QUANTITY_BYTES, format_binary, parse_quantity, parse_quantity_value,
+    self, MAX_QUANTITY_BYTES, QuantityError, format_binary, parse_quantity, parse_quantity_value,
 };
 use golden_core::{
     Error, ManifestBuilder, NamespacePolicy, PvcRef, cloud_label_value, cluster_record_key,
@@ -88,6 +88,76 @@ const SUFFIXES: [(&str, u128, u128); 19] = [
     ("e+2", 100, 1),
 ];
 
+/// `quantity::parse` answers as apimachinery's `ParseQuantity` after
+/// `UnmarshalJSON`'s `TrimSpace`: the error it returns, or the sign of the
+/// value. Each case follows `parseQuantityString`, `suffixHandler.interpret`
+/// and `ParseQuantity`'s fast and `inf.Dec` paths.
+#[test]
+fn parse_answers_as_parse_quantity() {
+    use QuantityError::*;
+    use std::cmp::Ordering::*;
+    for (text, want) in [
+        ("1Gi", Ok(Greater)),
+        ("500M", Ok(Greater)),
+        ("1.5Gi", Ok(Greater)),
+        (" 1Gi\n", Ok(Greater)),
+        ("+5", Ok(Greater)),
+        ("1E+3", Ok(Greater)),
+        ("1e-10", Ok(Greater)),
+        ("5.Pi", Ok(Greater)),
+        // Too large for a byte count, still a quantity.
+        ("9Ei", Ok(Greater)),
+        ("1e100", Ok(Greater)),
+        ("1e4294967296", Ok(Greater)),
+        ("0", Ok(Equal)),
+        ("0Gi", Ok(Equal)),
+        ("0Pi", Ok(Equal)),
+        ("-0", Ok(Equal)),
+        ("0.000", Ok(Equal)),
+        (".", Ok(Equal)),
+        ("-", Ok(Equal)),
+        ("Gi", Ok(Equal)),
+        ("Ti", Ok(Equal)),
+        ("e-9", Ok(Equal)),
+        // The exponent cut to 32 bits: 0.
+        ("e-4294967296", Ok(Equal)),
+        ("-1Gi", Ok(Less)),
+        ("-.5", Ok(Less)),
+        ("", Err(FormatWrong)),
+        ("   ", Err(FormatWrong)),
+        ("lots", Err(FormatWrong)),
+        ("1Gb", Err(FormatWrong)),
+        ("1 Gi", Err(FormatWrong)),
+        ("1.2.3", Err(FormatWrong)),
+        ("1e1.5", Err(FormatWrong)),
+        ("1e+-3", Err(FormatWrong)),
+        ("1GG", Err(Suffix)),
+        ("1Ki2", Err(Suffix)),
+        ("1K", Err(Suffix)),
+        ("1e", Err(Suffix)),
+        ("1e+", Err(Suffix)),
+        ("1e99999999999999999999", Err(Suffix)),
+        ("--1", Err(Suffix)),
+        ("+-0", Err(Suffix)),
+        ("Pi", Err(Numeric)),
+        ("-Ei", Err(Numeric)),
+        ("e-10", Err(Numeric)),
+        // The exponent cut to 32 bits: -10.
+        ("e4294967286", Err(Numeric)),
+    ] {
+        assert_eq!(quantity::parse(text).map(|p| p.sign()), want, "{text:?}");
+    }
+    assert_eq!(
+        FormatWrong.to_string(),
+        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    );
+    assert_eq!(Suffix.to_string(), "unable to parse quantity's suffix");
+    assert_eq!(
+        Numeric.to_string(),
+        "unable to parse numeric part of quantity"
+    );
+}
+
 proptest! {
     #[test]
     fn quantity_never_panics_and_refuses_with_invalid_input(s in "\\PC{0,40}") {
@@ -113,6 +183,24 @@ proptest! {
                 match parse_quantity_value(&s) {
                     Ok(v) => prop_assert!(v == 0 && text.contains("greater than zero"), "{v} {text}"),
                     Err(e) => prop_assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}"),
+                }
+            }
+        }
+    }
+
+    /// The byte count is `parse` then `Parsed::bytes`: what `parse`
+    /// refuses is refused, and a value is zero exactly when its sign is.
+    #[test]
+    fn byte_counts_are_parse_then_bytes(s in prop_oneof![quantity_like(), "\\PC{0,20}"]) {
+        let value = parse_quantity_value(&s);
+        match quantity::parse(&s) {
+            Err(_) => prop_assert!(invalid(value), "{s}"),
+            Ok(p) => {
+                prop_assert_eq!(p.bytes().ok(), value.as_ref().ok().copied(), "{}", s);
+                match value {
+                    Ok(v) => prop_assert_eq!(v == 0, p.sign().is_eq(), "{}", s),
+                    // Refused values are negative or too large: not zero.
+                    Err(_) => prop_assert!(p.sign().is_ne(), "{s}"),
                 }
             }
         }

@@ -8,7 +8,8 @@
 //!   (white space trimmed, `null` is zero, any other JSON value parsed by its
 //!   text), `ParseQuantity` and `parseQuantityString` (the errors
 //!   `ErrFormatWrong`, `ErrSuffix`, `ErrNumeric`), and suffix.go,
-//!   `suffixHandler.interpret`: a claim whose `spec.resources.requests`,
+//!   `suffixHandler.interpret`, all as golden-core's
+//!   [`quantity::parse`](golden_core::quantity::parse) answers: a claim whose `spec.resources.requests`,
 //!   `spec.resources.limits`, `status.capacity` or `status.allocatedResources`
 //!   holds a value that is not a quantity does not decode
 //!   ([`decode_claim`]). The API server then answers as apiserver
@@ -46,7 +47,10 @@
 //!   but the series immutable. The paths in messages are the upstream
 //!   ones, which name the internal fields (`involvedObject`, `message`).
 
+use std::cmp::Ordering;
+
 use golden_core::names::{is_dns_label, is_dns_subdomain};
+use golden_core::quantity::{self, QuantityError};
 use serde_json::{Value, json};
 
 use crate::resources::{self, Res};
@@ -364,95 +368,19 @@ fn claim_data_sources(obj: &Value) -> Option<Cause> {
     ))
 }
 
-/// apimachinery quantity.go, `ErrFormatWrong`.
-const QUANTITY_FORMAT_WRONG: &str =
-    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-/// apimachinery quantity.go, `ErrNumeric`.
-const QUANTITY_NUMERIC: &str = "unable to parse numeric part of quantity";
-/// apimachinery quantity.go, `ErrSuffix`.
-const QUANTITY_SUFFIX: &str = "unable to parse quantity's suffix";
-
-/// The sign of a quantity that decodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sign {
-    Positive,
-    Zero,
-    Negative,
-}
-
 /// A JSON value decoded into a `resource.Quantity` as
 /// `Quantity.UnmarshalJSON` does: `null` is zero, a string is parsed, and
 /// any other value is parsed by its JSON text (a number as written; `true`,
-/// an object or an array do not parse).
-fn quantity_sign(v: &Value) -> Result<Sign, &'static str> {
+/// an object or an array do not parse). The sign of the value, or
+/// `ParseQuantity`'s error, as golden-core's
+/// [`quantity::parse`](golden_core::quantity::parse) answers them.
+fn quantity_sign(v: &Value) -> Result<Ordering, QuantityError> {
     match v {
-        Value::Null => Ok(Sign::Zero),
-        Value::String(s) => parse_quantity(s),
-        Value::Number(n) => parse_quantity(&n.to_string()),
-        _ => Err(QUANTITY_FORMAT_WRONG),
+        Value::Null => Ok(Ordering::Equal),
+        Value::String(s) => quantity::parse(s).map(|q| q.sign()),
+        Value::Number(n) => quantity::parse(&n.to_string()).map(|q| q.sign()),
+        _ => Err(QuantityError::FormatWrong),
     }
-}
-
-/// apimachinery quantity.go, `ParseQuantity` after `UnmarshalJSON`'s
-/// `strings.TrimSpace`: the error it returns, or the sign of the value.
-///
-/// The text is scanned as `parseQuantityString` scans it (one sign, digits,
-/// a `.` and digits, then the suffix: letters of `eEinumkKMGTP`, a sign,
-/// digits; anything left is `ErrFormatWrong`). The suffix is read by
-/// golden-core's [`parse_quantity_value`](golden_core::quantity::parse_quantity_value),
-/// whose units are `suffixHandler.interpret`'s: a zero with the suffix
-/// parses exactly when upstream knows the suffix (`ErrSuffix` otherwise).
-/// A number without digits (`Gi`, `.`, `-`) is zero, as upstream, except
-/// where `ParseQuantity` takes its `inf.Dec` path, which finds no digits
-/// (`ErrNumeric`): a binary suffix of 2^50 or more (`Pi`, `Ei`), or a
-/// decimal exponent below -9 (`e-10`, the exponent cut to 32 bits as
-/// upstream's `int32(parsed)`). The value is zero exactly when no digit is
-/// non-zero (upstream rounds any other value up to at least `1n`), whatever
-/// its size: a quantity too large for golden-core's byte count (`9Ei`,
-/// `1e100`) still decodes, as upstream caps or keeps it.
-fn parse_quantity(raw: &str) -> Result<Sign, &'static str> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err(QUANTITY_FORMAT_WRONG);
-    }
-    let (negative, unsigned) = match s.as_bytes()[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let digits_end = |t: &str| t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let mut number_end = digits_end(unsigned);
-    if unsigned[number_end..].starts_with('.') {
-        number_end += 1 + digits_end(&unsigned[number_end + 1..]);
-    }
-    let (number, suffix) = unsigned.split_at(number_end);
-    let letters = suffix
-        .find(|c: char| !"eEinumkKMGTP".contains(c))
-        .unwrap_or(suffix.len());
-    let exponent = &suffix[letters..];
-    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-    if !exponent.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(QUANTITY_FORMAT_WRONG);
-    }
-    if golden_core::quantity::parse_quantity_value(&format!("0{suffix}")).is_err() {
-        return Err(QUANTITY_SUFFIX);
-    }
-    if !number.bytes().any(|b| b.is_ascii_digit()) {
-        let decimal_exponent = suffix
-            .strip_prefix(['e', 'E'])
-            .and_then(|e| e.parse::<i64>().ok())
-            .map(|e| e as i32);
-        if matches!(suffix, "Pi" | "Ei") || decimal_exponent.is_some_and(|e| e < -9) {
-            return Err(QUANTITY_NUMERIC);
-        }
-    }
-    Ok(if !number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
-        Sign::Zero
-    } else if negative {
-        Sign::Negative
-    } else {
-        Sign::Positive
-    })
 }
 
 /// Whether `obj`, a claim (of `res`), decodes: the error of its first value
@@ -471,7 +399,7 @@ pub(crate) fn decode_claim(res: Res, obj: &Value) -> Result<(), &'static str> {
     ] {
         if let Some(Value::Object(m)) = obj.pointer(ptr) {
             for v in m.values() {
-                quantity_sign(v)?;
+                quantity_sign(v).map_err(QuantityError::message)?;
             }
         }
     }
@@ -491,9 +419,9 @@ fn claim_storage(obj: &Value) -> Option<Cause> {
         return Some(required(PATH));
     };
     match quantity_sign(q) {
-        Ok(Sign::Positive) | Err(_) => None,
-        Ok(Sign::Zero) => Some(invalid(PATH, &json!("0"), "must be greater than zero")),
-        Ok(Sign::Negative) => {
+        Ok(Ordering::Greater) | Err(_) => None,
+        Ok(Ordering::Equal) => Some(invalid(PATH, &json!("0"), "must be greater than zero")),
+        Ok(Ordering::Less) => {
             let shown = match q {
                 Value::String(s) => s.trim().to_string(),
                 other => other.to_string(),
@@ -692,59 +620,24 @@ mod tests {
     }
 
     #[test]
-    fn quantities_decode_as_apimachinery_parses_them() {
-        use Sign::*;
-        for (text, want) in [
-            ("1Gi", Ok(Positive)),
-            ("500M", Ok(Positive)),
-            ("1.5Gi", Ok(Positive)),
-            (" 1Gi\n", Ok(Positive)),
-            ("+5", Ok(Positive)),
-            ("1E+3", Ok(Positive)),
-            ("1e-10", Ok(Positive)),
-            // Too large for a byte count, still a quantity.
-            ("9Ei", Ok(Positive)),
-            ("1e100", Ok(Positive)),
-            ("1e4294967296", Ok(Positive)),
-            ("0", Ok(Zero)),
-            ("0Gi", Ok(Zero)),
-            ("-0", Ok(Zero)),
-            ("0.000", Ok(Zero)),
-            (".", Ok(Zero)),
-            ("Gi", Ok(Zero)),
-            ("e-9", Ok(Zero)),
-            ("-1Gi", Ok(Negative)),
-            ("-.5", Ok(Negative)),
-            ("", Err(QUANTITY_FORMAT_WRONG)),
-            ("   ", Err(QUANTITY_FORMAT_WRONG)),
-            ("lots", Err(QUANTITY_FORMAT_WRONG)),
-            ("1Gb", Err(QUANTITY_FORMAT_WRONG)),
-            ("1 Gi", Err(QUANTITY_FORMAT_WRONG)),
-            ("1.2.3", Err(QUANTITY_FORMAT_WRONG)),
-            ("1e1.5", Err(QUANTITY_FORMAT_WRONG)),
-            ("1GG", Err(QUANTITY_SUFFIX)),
-            ("1Ki2", Err(QUANTITY_SUFFIX)),
-            ("1e", Err(QUANTITY_SUFFIX)),
-            ("1e+", Err(QUANTITY_SUFFIX)),
-            ("--1", Err(QUANTITY_SUFFIX)),
-            ("+-0", Err(QUANTITY_SUFFIX)),
-            ("Pi", Err(QUANTITY_NUMERIC)),
-            ("-Ei", Err(QUANTITY_NUMERIC)),
-            ("e-10", Err(QUANTITY_NUMERIC)),
-            // The exponent cut to 32 bits: -10.
-            ("e4294967286", Err(QUANTITY_NUMERIC)),
-        ] {
-            assert_eq!(parse_quantity(text), want, "{text:?}");
-        }
+    fn quantities_decode_as_unmarshal_json_reads_them() {
+        // The texts themselves are golden-core's `quantity::parse` (its
+        // tests hold upstream's cases); here, how JSON values reach it.
+        use Ordering::*;
+        use QuantityError::*;
         for (v, want) in [
-            (json!(5), Ok(Positive)),
-            (json!(1.5), Ok(Positive)),
-            (json!(-5), Ok(Negative)),
-            (json!(0), Ok(Zero)),
-            (json!(null), Ok(Zero)),
-            (json!(true), Err(QUANTITY_FORMAT_WRONG)),
-            (json!({}), Err(QUANTITY_FORMAT_WRONG)),
-            (json!(["1Gi"]), Err(QUANTITY_FORMAT_WRONG)),
+            (json!("1Gi"), Ok(Greater)),
+            (json!(" 0 "), Ok(Equal)),
+            (json!("e4294967286"), Err(Numeric)),
+            (json!("1K"), Err(Suffix)),
+            (json!(5), Ok(Greater)),
+            (json!(1.5), Ok(Greater)),
+            (json!(-5), Ok(Less)),
+            (json!(0), Ok(Equal)),
+            (json!(null), Ok(Equal)),
+            (json!(true), Err(FormatWrong)),
+            (json!({}), Err(FormatWrong)),
+            (json!(["1Gi"]), Err(FormatWrong)),
         ] {
             assert_eq!(quantity_sign(&v), want, "{v}");
         }
@@ -780,7 +673,7 @@ mod tests {
             let c = claim(resources, status);
             assert_eq!(
                 decode_claim(&resources::PVCS, &c),
-                Err(QUANTITY_FORMAT_WRONG),
+                Err(QuantityError::FormatWrong.message()),
                 "{c}"
             );
         }
