@@ -967,7 +967,7 @@ impl SnapshotProvider for EbsProvider {
     /// described after.
     async fn update_labels(&self, id: &str, update: &LabelUpdate) -> Result<Snapshot> {
         validate_snapshot_id(id)?;
-        let LabelUpdate { set, remove, .. } = update;
+        let set = &update.set;
         golden_core::names::validate_cloud_labels(set)?;
         // Confirm the snapshot exists first: EC2 tag calls on a missing
         // snapshot report InvalidSnapshot.NotFound too, but an empty change
@@ -982,8 +982,7 @@ impl SnapshotProvider for EbsProvider {
                 .await
                 .map_err(|e| map_sdk_error(e, "snapshot", id))?;
         }
-        // A key both set and removed ends up set, as `LabelUpdate::apply_to`.
-        let remove: Vec<&String> = remove.iter().filter(|k| !set.contains_key(*k)).collect();
+        let remove: Vec<&str> = update.removals().collect();
         if !remove.is_empty() {
             let mut req = self.client.delete_tags().resources(id);
             for k in remove {

@@ -60,12 +60,6 @@ impl<'a> Wait<'a> {
     }
 }
 
-impl<'a> From<&'a WaitOptions> for Wait<'a> {
-    fn from(options: &'a WaitOptions) -> Self {
-        Wait::new(options)
-    }
-}
-
 impl std::fmt::Debug for Wait<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wait")

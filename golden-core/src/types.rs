@@ -540,10 +540,20 @@ impl LabelUpdate {
         self
     }
 
-    /// Applies the update to `labels`: removals first, then the labels set
-    /// (a key both removed and set ends up set).
+    /// The keys to remove that are not also set: a key named in both ends
+    /// up set. Backends that send removals on their own (EBS DeleteTags)
+    /// send these.
+    pub fn removals(&self) -> impl Iterator<Item = &str> {
+        self.remove
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !self.set.contains_key(*k))
+    }
+
+    /// Applies the update to `labels`: the [`LabelUpdate::removals`], then
+    /// the labels set.
     pub fn apply_to(&self, labels: &mut BTreeMap<String, String>) {
-        for k in &self.remove {
+        for k in self.removals() {
             labels.remove(k);
         }
         labels.extend(self.set.iter().map(|(k, v)| (k.clone(), v.clone())));
