@@ -9,10 +9,10 @@ use golden_aws::{
     ATTR_PV_NAME, EBS_DRIVER, EbsManifests, is_snapshot_id, is_volume_id, parse_in_tree_volume_id,
 };
 use golden_core::pv::pv_topology_value;
-use golden_core::{DiskRef, Error, ManifestBuilder};
-use golden_sim::strategies::{
+use golden_core::testkit::strategies::{
     self, csi_source, node_affinity, persistent_volume, with_in_tree_source, zone_labels,
 };
+use golden_core::{DiskRef, Error, ManifestBuilder};
 use k8s_openapi::api::core::v1::{
     AWSElasticBlockStoreVolumeSource, CSIPersistentVolumeSource, NodeSelector,
     NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume, PersistentVolumeSpec,

@@ -1,4 +1,6 @@
-//! The provider conformance suite (feature `testkit`).
+//! The provider conformance suite (feature `testkit`), and the
+//! [`strategies`] the property tests of several crates draw cluster input
+//! from.
 //!
 //! One suite, run by every backend: the in-memory provider on every `cargo
 //! test`, EBS against moto, GCE PD against the local Compute simulation.
@@ -12,6 +14,8 @@
 //! testkit::run_conformance(provider, &fixture).await;
 //! # }
 //! ```
+
+pub mod strategies;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -13,11 +13,13 @@ use golden_core::manifests::CsiManifests;
 use golden_core::names::{validate_cloud_label, validate_label};
 use golden_core::pv::{csi_disk, csi_volume_handle, pv_topology_value};
 use golden_core::render::{parse_yaml_documents, render_yaml};
+use golden_core::testkit::strategies::{
+    self, csi_source, node_affinity, node_selector_requirement, persistent_volume, zone_labels,
+};
 use golden_core::{
     ANNOTATION_HANDLE, CLOUD_LABEL_CLUSTER_PREFIX, DiskRef, Error, ImportTarget, ManifestBuilder,
     PvcRef, Snapshot, cluster_record_key, cluster_record_value,
 };
-use golden_sim::strategies::{self, csi_source, persistent_volume, zone_labels};
 use k8s_openapi::api::core::v1::{
     NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume,
     PersistentVolumeSpec, VolumeNodeAffinity,
@@ -53,43 +55,6 @@ fn zone_like() -> impl Strategy<Value = String> {
     ]
 }
 
-fn node_selector_requirement() -> impl Strategy<Value = NodeSelectorRequirement> {
-    (
-        topology_key(),
-        prop::sample::select(vec![
-            "In",
-            "NotIn",
-            "Exists",
-            "DoesNotExist",
-            "Gt",
-            "in",
-            "",
-        ]),
-        prop::option::of(prop::collection::vec(zone_like(), 0..3)),
-    )
-        .prop_map(|(key, op, values)| NodeSelectorRequirement {
-            key,
-            operator: op.to_string(),
-            values,
-        })
-}
-
-fn node_affinity() -> impl Strategy<Value = Option<VolumeNodeAffinity>> {
-    let term = prop::option::of(prop::collection::vec(node_selector_requirement(), 0..3)).prop_map(
-        |match_expressions| NodeSelectorTerm {
-            match_expressions,
-            match_fields: None,
-        },
-    );
-    prop::option::of(prop::option::of(prop::collection::vec(term, 0..3))).prop_map(|node| {
-        node.map(|terms| VolumeNodeAffinity {
-            required: terms.map(|node_selector_terms| NodeSelector {
-                node_selector_terms,
-            }),
-        })
-    })
-}
-
 /// Any PersistentVolume: named or not, with or without a spec, a CSI
 /// source of this driver, another or none, zone labels and node affinity.
 fn pv() -> impl Strategy<Value = PersistentVolume> {
@@ -97,7 +62,7 @@ fn pv() -> impl Strategy<Value = PersistentVolume> {
     persistent_volume(
         zone_labels(topology_key(), zone_like()),
         csi,
-        node_affinity(),
+        node_affinity(topology_key(), zone_like()),
     )
 }
 
@@ -172,7 +137,7 @@ proptest! {
         zone in zone_like(),
         key in prop::sample::select(ZONE_KEYS.to_vec()),
         by_affinity in any::<bool>(),
-        noise in prop::collection::vec(node_selector_requirement(), 0..3),
+        noise in prop::collection::vec(node_selector_requirement(topology_key(), zone_like()), 0..3),
         noise_labels in prop::collection::btree_map("[a-z./-]{1,20}", zone_like(), 0..3),
     ) {
         // Requirements that pin no zone under the keys, and labels under

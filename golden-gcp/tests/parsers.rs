@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use golden_core::testkit::strategies::{
+    self, csi_source, node_affinity, persistent_volume, with_in_tree_source, zone_labels,
+};
 use golden_core::{DiskRef, Error, ManifestBuilder, SnapshotKind};
 use golden_gcp::{
     ATTR_PATH, ATTR_SCOPE, DiskPath, DiskScope, GlobalResource, PD_DRIVER, PdManifests,
     ZONE_TOPOLOGY_KEYS, disk_path, disk_ref,
-};
-use golden_sim::strategies::{
-    self, csi_source, node_affinity, persistent_volume, with_in_tree_source, zone_labels,
 };
 use k8s_openapi::api::core::v1::{
     CSIPersistentVolumeSource, GCEPersistentDiskVolumeSource, NodeSelector,

@@ -124,10 +124,7 @@
 //!   the upstream CRDs, which this server applies and tests use directly;
 //! - [`hooked`]: a snapshot provider wrapper whose captures and deletions
 //!   a test can fail or watch (a cloud refusing a capture, a deletion
-//!   checked against every cluster's contents);
-//! - [`strategies`]: proptest strategies for cluster input (zone labels,
-//!   node affinity, PersistentVolumes of any volume source) that the
-//!   property tests of several crates draw from.
+//!   checked against every cluster's contents).
 //!
 //! ## What is not simulated
 //!
@@ -155,7 +152,6 @@ mod resources;
 mod select;
 mod server;
 mod store;
-pub mod strategies;
 mod table;
 mod util;
 mod validate;

@@ -1,13 +1,16 @@
 //! [`proptest`](mod@proptest) strategies for the cluster input the
 //! property tests of several crates generate: zone labels, node affinity
-//! and PersistentVolumes whose volume sources a driver reads, or does not.
+//! and PersistentVolumes whose volume sources a driver reads, or does not
+//! (feature `testkit`).
 //!
 //! Each caller brings what is its own (zone keys, zones, drivers,
 //! volume handles) as strategies, and sets a driver's in-tree volume
 //! source with [`with_in_tree_source`].
 //!
 //! ```
-//! use golden_sim::strategies::{csi_source, node_affinity, persistent_volume, zone_labels};
+//! use golden_core::testkit::strategies::{
+//!     csi_source, node_affinity, persistent_volume, zone_labels,
+//! };
 //! use proptest::prelude::*;
 //!
 //! const KEY: &str = "topology.kubernetes.io/zone";
@@ -32,8 +35,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::prelude::*;
 
 /// The operators of generated node selector requirements: the one drivers
-/// pin a zone with (`In`), others that pin none, and an empty one.
-pub const OPERATORS: [&str; 5] = ["In", "NotIn", "Exists", "Gt", ""];
+/// pin a zone with (`In`), the other valid ones, which pin none, and
+/// invalid ones (`in`, empty).
+pub const OPERATORS: [&str; 7] = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "in", ""];
 
 /// A label or node selector key: one of `keys` (the zone keys a reader is
 /// asked about), `other` (another driver's zone key) or any short
@@ -57,15 +61,17 @@ where
     prop::option::of(prop::collection::btree_map(key, zone, 0..4))
 }
 
-/// A required node affinity, or none: up to two terms of up to two
-/// requirements (or none), each under a key drawn from `key`, with one of
-/// the [`OPERATORS`] and up to two values drawn from `zone` (or none).
-pub fn node_affinity<K, Z>(key: K, zone: Z) -> impl Strategy<Value = Option<VolumeNodeAffinity>>
+/// A node selector requirement: a key drawn from `key`, one of the
+/// [`OPERATORS`] and up to two values drawn from `zone` (or none).
+pub fn node_selector_requirement<K, Z>(
+    key: K,
+    zone: Z,
+) -> impl Strategy<Value = NodeSelectorRequirement>
 where
     K: Strategy<Value = String>,
     Z: Strategy<Value = String>,
 {
-    let requirement = (
+    (
         key,
         prop::sample::select(OPERATORS.to_vec()),
         prop::option::of(prop::collection::vec(zone, 0..3)),
@@ -74,7 +80,18 @@ where
             key,
             operator: op.to_string(),
             values,
-        });
+        })
+}
+
+/// A node affinity, or none: with or without a required node selector of
+/// up to two terms, each of up to two requirements (or none) drawn by
+/// [`node_selector_requirement`] from `key` and `zone`.
+pub fn node_affinity<K, Z>(key: K, zone: Z) -> impl Strategy<Value = Option<VolumeNodeAffinity>>
+where
+    K: Strategy<Value = String>,
+    Z: Strategy<Value = String>,
+{
+    let requirement = node_selector_requirement(key, zone);
     let term =
         prop::option::of(prop::collection::vec(requirement, 0..3)).prop_map(|match_expressions| {
             NodeSelectorTerm {
@@ -82,9 +99,9 @@ where
                 match_fields: None,
             }
         });
-    prop::option::of(prop::collection::vec(term, 0..3)).prop_map(|terms| {
-        terms.map(|node_selector_terms| VolumeNodeAffinity {
-            required: Some(NodeSelector {
+    prop::option::of(prop::option::of(prop::collection::vec(term, 0..3))).prop_map(|affinity| {
+        affinity.map(|terms| VolumeNodeAffinity {
+            required: terms.map(|node_selector_terms| NodeSelector {
                 node_selector_terms,
             }),
         })
