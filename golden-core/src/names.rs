@@ -81,46 +81,55 @@ pub fn validate_object_name(what: &'static str, name: &str) -> Result<()> {
     }
 }
 
+/// The rule a label key breaks, if any (apimachinery
+/// `pkg/util/validation` `IsQualifiedName`).
+const LABEL_KEY_RULE: &str = "must be [prefix/]name: name 1-63 characters of letters, digits, \
+     '-', '_' or '.', starting and ending with a letter or digit; prefix a DNS-1123 subdomain";
+
+/// The rule a label value breaks, if any (apimachinery
+/// `pkg/util/validation` `IsValidLabelValue`).
+const LABEL_VALUE_RULE: &str = "must be empty or 1-63 characters of letters, digits, '-', '_' \
+     or '.', starting and ending with a letter or digit";
+
+/// The name part of a qualified name, or a non-empty label value.
+fn is_label_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= MAX_LABEL_LEN
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && n.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Checks a label key (`[prefix/]name`, apimachinery `IsQualifiedName`);
+/// the error is the rule it breaks.
+pub(crate) fn check_label_key(key: &str) -> std::result::Result<(), &'static str> {
+    let ok = match key.split_once('/') {
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    };
+    if ok { Ok(()) } else { Err(LABEL_KEY_RULE) }
+}
+
+/// Checks a label value (apimachinery `IsValidLabelValue`); the error is
+/// the rule it breaks.
+pub(crate) fn check_label_value(value: &str) -> std::result::Result<(), &'static str> {
+    if value.is_empty() || is_label_name(value) {
+        Ok(())
+    } else {
+        Err(LABEL_VALUE_RULE)
+    }
+}
+
 /// Checks a Kubernetes label key (`[prefix/]name`) and value.
 pub fn validate_label(key: &str, value: &str) -> Result<()> {
-    let name_ok = |n: &str| {
-        !n.is_empty()
-            && n.len() <= MAX_LABEL_LEN
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && n.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && n.ends_with(|c: char| c.is_ascii_alphanumeric())
-    };
-    let key_ok = match key.split_once('/') {
-        Some((prefix, name)) => {
-            validate_object_name("label key prefix", prefix).is_ok()
-                && prefix.len() <= 253
-                && name_ok(name)
-        }
-        None => name_ok(key),
-    };
-    if !key_ok {
-        return Err(Error::invalid(
-            "label key",
-            key,
-            "must be [prefix/]name: name 1-63 characters of letters, digits, '-', '_' or '.', \
-             starting and ending with a letter or digit; prefix a DNS-1123 subdomain",
-        ));
-    }
-    if !(value.is_empty() || name_ok(value)) {
-        return Err(Error::invalid(
-            "label value",
-            value,
-            "must be empty or 1-63 characters of letters, digits, '-', '_' or '.', \
-             starting and ending with a letter or digit",
-        ));
-    }
-    Ok(())
+    check_label_key(key).map_err(|rule| Error::invalid("label key", key, rule))?;
+    check_label_value(value).map_err(|rule| Error::invalid("label value", value, rule))
 }
 
 /// Checks an annotation key (same rule as a label key).
 pub fn validate_annotation_key(key: &str) -> Result<()> {
-    validate_label(key, "").map_err(|_| {
+    check_label_key(key).map_err(|_| {
         Error::invalid(
             "annotation key",
             key,

@@ -110,7 +110,8 @@ fn parse_bounded(what: &'static str, s: &str, zero: bool) -> Result<Duration> {
 ///   `In` and `NotIn` need at least one value, `Exists` and `DoesNotExist`
 ///   none.
 ///
-/// Keys and values follow [`names::validate_label`]. The first broken rule
+/// Keys and values follow [`names::validate_label`] (apimachinery
+/// `IsQualifiedName`, `IsValidLabelValue`). The first broken rule
 /// is the error: [`Error::InvalidInput`] naming the part
 /// (`matchLabels[team]`, `matchExpressions[2].values`) and the fix.
 pub fn validate_selector(selector: &LabelSelector) -> Result<()> {
@@ -124,20 +125,11 @@ pub(crate) fn validate_selector_at(field: &str, selector: &LabelSelector) -> Res
     let refuse = |part: String, rule: String| {
         Error::invalid("label selector", format!("{field}{part}"), rule)
     };
-    // The rule names::validate_label states, without its own framing.
-    let broken = |e: Error| match e {
-        Error::InvalidInput { rule, .. } => rule,
-        other => other.to_string(),
-    };
     for (k, v) in selector.match_labels.iter().flatten() {
-        names::validate_label(k, "")
-            .map_err(|e| refuse("matchLabels".into(), format!("key {k:?} {}", broken(e))))?;
-        names::validate_label(k, v).map_err(|e| {
-            refuse(
-                format!("matchLabels[{k}]"),
-                format!("value {v:?} {}", broken(e)),
-            )
-        })?;
+        names::check_label_key(k)
+            .map_err(|rule| refuse("matchLabels".into(), format!("key {k:?} {rule}")))?;
+        names::check_label_value(v)
+            .map_err(|rule| refuse(format!("matchLabels[{k}]"), format!("value {v:?} {rule}")))?;
     }
     for (i, req) in selector.match_expressions.iter().flatten().enumerate() {
         let part = |name: &str| format!("matchExpressions[{i}].{name}");
@@ -155,8 +147,8 @@ pub(crate) fn validate_selector_at(field: &str, selector: &LabelSelector) -> Res
                 ));
             }
         };
-        names::validate_label(&req.key, "")
-            .map_err(|e| refuse(part("key"), format!("key {:?} {}", req.key, broken(e))))?;
+        names::check_label_key(&req.key)
+            .map_err(|rule| refuse(part("key"), format!("key {:?} {rule}", req.key)))?;
         match (takes_values, values.is_empty()) {
             (true, true) => {
                 let fix = if op == "In" {
@@ -183,10 +175,10 @@ pub(crate) fn validate_selector_at(field: &str, selector: &LabelSelector) -> Res
             _ => {}
         }
         for (j, v) in values.iter().enumerate() {
-            names::validate_label(&req.key, v).map_err(|e| {
+            names::check_label_value(v).map_err(|rule| {
                 refuse(
                     format!("matchExpressions[{i}].values[{j}]"),
-                    format!("value {v:?} {}", broken(e)),
+                    format!("value {v:?} {rule}"),
                 )
             })?;
         }
