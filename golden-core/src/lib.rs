@@ -21,7 +21,8 @@
 //!   ([`quantity`], the whole Kubernetes quantity grammar), YAML rendering
 //!   through serde-saphyr ([`render`]) and the cross-namespace (KEP-3294)
 //!   bundle ([`cross_namespace`]);
-//! - the provider conformance suite (module `testkit`, feature `testkit`).
+//! - the provider conformance suite and proptest strategies for cluster
+//!   input (module `testkit`, feature `testkit`).
 //!
 //! Validation of snapshot objects against the upstream CRDs (schema and CEL
 //! rules) lives with the simulated API server that applies it, in
