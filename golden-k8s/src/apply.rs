@@ -159,7 +159,6 @@ where
     }
     wait_gone(
         api.clone(),
-        kind,
         watcher::Config::default().fields(&format!("metadata.name={name}")),
         BTreeSet::from([name.to_string()]),
         timeout,

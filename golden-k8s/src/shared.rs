@@ -189,11 +189,13 @@ async fn claims_using(
 ) -> Result<Vec<PersistentVolumeClaim>> {
     let sel = shared_selector(Some(shared_namespace), Some(snapshot_label));
     let source = (shared_namespace.to_string(), vs.to_string());
-    Ok(Api::<PersistentVolumeClaim>::all(client.clone())
-        .list(&ListParams::default().labels(&sel))
-        .await
-        .map_err(|e| Error::kube("list", "PersistentVolumeClaim", &sel, e))?
-        .items
+    let claims = list_matching(
+        Api::<PersistentVolumeClaim>::all(client.clone()),
+        &ListParams::default().labels(&sel),
+        &sel,
+    )
+    .await?;
+    Ok(claims
         .into_iter()
         .filter(|c| is_golden(&c.metadata) && c.metadata.deletion_timestamp.is_none())
         .filter(|c| keeps_source(c, &source))
@@ -1113,20 +1115,11 @@ impl Golden {
         );
         let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), shared);
         let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
-        let snapshots = crate::teardown::list_golden(&vs_api, "VolumeSnapshot", &sel).await?;
-        let contents =
-            crate::teardown::list_golden(&vsc_api, "VolumeSnapshotContent", &sel).await?;
+        let snapshots = crate::teardown::list_golden(&vs_api, &sel).await?;
+        let contents = crate::teardown::list_golden(&vsc_api, &sel).await?;
         crate::teardown::refuse_delete_policy(&contents, "the golden snapshot in the cloud")?;
-        crate::teardown::delete_and_wait(vs_api, "VolumeSnapshot", &snapshots, &sel, timeout)
-            .await?;
-        crate::teardown::delete_and_wait(
-            vsc_api,
-            "VolumeSnapshotContent",
-            &contents,
-            &sel,
-            timeout,
-        )
-        .await?;
+        crate::teardown::delete_and_wait(vs_api, &snapshots, &sel, timeout).await?;
+        crate::teardown::delete_and_wait(vsc_api, &contents, &sel, timeout).await?;
         let mut removed: Vec<String> = snapshots
             .iter()
             .map(|s| format!("VolumeSnapshot/{shared}/{}", s.name_any()))

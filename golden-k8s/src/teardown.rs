@@ -19,9 +19,11 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::apply::kind_name;
 use crate::error::{Error, NamespaceFailure, Result};
 use crate::events::Event;
 use crate::golden::Golden;
+use crate::import::list_matching;
 use crate::options::TeardownOptions;
 use crate::ownership::is_golden;
 use crate::wait::wait_gone;
@@ -85,23 +87,21 @@ fn selector(namespace: Option<&str>, snapshot_id: Option<&str>) -> String {
     s
 }
 
-pub(crate) async fn list_golden<K>(api: &Api<K>, kind: &'static str, sel: &str) -> Result<Vec<K>>
+pub(crate) async fn list_golden<K>(api: &Api<K>, sel: &str) -> Result<Vec<K>>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
+    K::DynamicType: Default,
 {
-    let items = api
-        .list(&ListParams::default().labels(sel))
-        .await
-        .map_err(|e| Error::kube("list", kind, sel, e))?
-        .items;
+    let items = list_matching(api.clone(), &ListParams::default().labels(sel), sel).await?;
     // The selector already demands the label; checking again keeps the rule
     // local: nothing without golden's label is ever deleted.
     Ok(items.into_iter().filter(|o| is_golden(o.meta())).collect())
 }
 
-async fn delete_all<K>(api: &Api<K>, kind: &'static str, objs: &[K]) -> Result<()>
+async fn delete_all<K>(api: &Api<K>, objs: &[K]) -> Result<()>
 where
     K: Resource + Clone + Debug + DeserializeOwned,
+    K::DynamicType: Default,
 {
     for o in objs {
         if o.meta().deletion_timestamp.is_some() {
@@ -117,7 +117,7 @@ where
         match api.delete(&o.name_any(), &dp).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.is_not_found() => {}
-            Err(e) => return Err(Error::kube("delete", kind, o.name_any(), e)),
+            Err(e) => return Err(Error::kube("delete", kind_name::<K>(), o.name_any(), e)),
         }
     }
     Ok(())
@@ -131,7 +131,6 @@ fn names_of<K: ResourceExt>(objs: &[K]) -> BTreeSet<String> {
 /// lists none of them (finalizers released).
 pub(crate) async fn delete_and_wait<K>(
     api: Api<K>,
-    kind: &'static str,
     objs: &[K],
     sel: &str,
     timeout: Duration,
@@ -140,10 +139,9 @@ where
     K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
     K::DynamicType: Default,
 {
-    delete_all(&api, kind, objs).await?;
+    delete_all(&api, objs).await?;
     wait_gone(
         api,
-        kind,
         watcher::Config::default().labels(sel),
         names_of(objs),
         timeout,
@@ -261,9 +259,9 @@ impl Golden {
         let claims_api = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns);
         let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), ns);
         let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
-        let claims = list_golden(&claims_api, "PersistentVolumeClaim", &sel).await?;
-        let snapshots = list_golden(&vs_api, "VolumeSnapshot", &sel).await?;
-        let contents = list_golden(&vsc_api, "VolumeSnapshotContent", &sel).await?;
+        let claims = list_golden(&claims_api, &sel).await?;
+        let snapshots = list_golden(&vs_api, &sel).await?;
+        let contents = list_golden(&vsc_api, &sel).await?;
         // The shared namespace of a cross-namespace import stays while
         // targets use it.
         self.refuse_shared_teardown(ns, &snapshots).await?;
@@ -276,9 +274,9 @@ impl Golden {
         )?;
 
         let timeout = options.timeout;
-        delete_and_wait(claims_api, "PersistentVolumeClaim", &claims, &sel, timeout).await?;
-        delete_and_wait(vs_api, "VolumeSnapshot", &snapshots, &sel, timeout).await?;
-        delete_and_wait(vsc_api, "VolumeSnapshotContent", &contents, &sel, timeout).await?;
+        delete_and_wait(claims_api, &claims, &sel, timeout).await?;
+        delete_and_wait(vs_api, &snapshots, &sel, timeout).await?;
+        delete_and_wait(vsc_api, &contents, &sel, timeout).await?;
 
         // Cross-namespace imports: the grant entry, and the shared objects
         // with the last target.

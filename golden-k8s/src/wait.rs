@@ -19,6 +19,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::apply::kind_name;
 use crate::error::{Error, NamespaceFailure, NotReady, ObjectState, Result};
 use crate::events::{Event, EventSink};
 use crate::import::NamespaceImport;
@@ -493,7 +494,6 @@ pub(crate) async fn last_event(
 /// Waits until none of `names` is listed under `api` with `selector`.
 pub(crate) async fn wait_gone<K>(
     api: Api<K>,
-    kind: &'static str,
     selector: watcher::Config,
     names: BTreeSet<String>,
     timeout: Duration,
@@ -505,6 +505,7 @@ where
     if names.is_empty() {
         return Ok(());
     }
+    let kind = kind_name::<K>();
     let start = Instant::now();
     let mut stream = watcher(api, selector).default_backoff().boxed();
     let mut present: BTreeMap<String, K> = BTreeMap::new();
