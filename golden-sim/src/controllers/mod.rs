@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use golden_core::{SnapshotProvider, SnapshotProviderExt};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -522,6 +523,17 @@ impl Controllers {
     /// happens when it is gone or `f` changes nothing).
     fn mutate(&self, res: Res, ns: &str, n: &str, w: Writer<'_>, f: impl FnMut(&mut Value)) {
         let _ = self.shared.store.mutate(res, ns, n, w, f);
+    }
+
+    /// Writes `status` as the whole `status` of the object `ns`/`n` of
+    /// `res`, through the status subresource as `manager` (the controllers'
+    /// `UpdateStatus` calls; nothing happens when it is gone or already has
+    /// that status).
+    fn write_status(&self, res: Res, ns: &str, n: &str, manager: &str, status: &impl Serialize) {
+        let body = serde_json::to_value(status).expect("a status serializes");
+        self.mutate(res, ns, n, Writer::status(manager), |v| {
+            v["status"] = body.clone()
+        });
     }
 
     /// Creates an object.

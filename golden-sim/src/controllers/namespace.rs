@@ -18,14 +18,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
+use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition, NamespaceStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Controllers, Target};
 use crate::resources;
-use crate::store::Writer;
 use crate::util::{self, MetaExt};
 
 /// Any namespaced object, as far as the controller reads it: its metadata
@@ -240,14 +239,13 @@ impl Controllers {
         else {
             return;
         };
-        let body = serde_json::to_value(conditions).unwrap_or(Value::Null);
-        self.mutate(
-            &resources::NAMESPACES,
-            "",
-            ns.name(),
-            Writer::status(NAMESPACE_CONTROLLER),
-            |v| v["status"]["conditions"] = body.clone(),
-        );
+        // `deleteAllContent` updates the whole status (`UpdateStatus`).
+        let status = NamespaceStatus {
+            conditions: Some(conditions),
+            ..ns.status.clone().unwrap_or_default()
+        };
+        let res = &resources::NAMESPACES;
+        self.write_status(res, "", ns.name(), NAMESPACE_CONTROLLER, &status);
     }
 }
 
@@ -255,6 +253,7 @@ impl Controllers {
 mod tests {
     use super::*;
     use crate::controllers::harness;
+    use crate::store::Writer;
     use serde_json::json;
 
     fn remaining() -> Remaining {

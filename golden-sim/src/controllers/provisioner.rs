@@ -60,7 +60,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{About, Controllers, Note};
 use crate::controllers::snapshot::SNAPSHOT_AS_SOURCE_FINALIZER;
@@ -556,7 +556,7 @@ impl Controllers {
         let handle = format!("vol-{}", &uuid::Uuid::new_v4().simple().to_string()[..17]);
         let pv = new_volume(pvc, sc, &request, node, &handle);
         let pv_name = pv.name().to_string();
-        let body = serde_json::to_value(&pv).unwrap_or(Value::Null);
+        let body = serde_json::to_value(&pv).expect("a volume serializes");
         match self.create(&resources::PVS, "", body, Writer::new(PROVISIONER)) {
             Ok(_) => {}
             Err(e) if e.code == 409 && self.exists(&resources::PVS, "", &pv_name) => {}
@@ -603,6 +603,7 @@ impl Controllers {
 mod tests {
     use super::*;
     use crate::controllers::harness;
+    use serde_json::Value;
 
     fn pvc(v: Value) -> PersistentVolumeClaim {
         util::typed(&v).unwrap()

@@ -375,19 +375,15 @@ impl Controllers {
         true
     }
 
+    /// `updateSnapshotContentStatus`'s write: `status` as the content's,
+    /// through the status subresource.
     fn write_content_status(
         &self,
         vsc: &VolumeSnapshotContent,
         status: &VolumeSnapshotContentStatus,
     ) {
-        let body = serde_json::to_value(status).unwrap_or(Value::Null);
-        self.mutate(
-            &resources::VOLUME_SNAPSHOT_CONTENTS,
-            "",
-            vsc.name(),
-            Writer::status(SNAPSHOTTER),
-            |v| v["status"] = body.clone(),
-        );
+        let res = &resources::VOLUME_SNAPSHOT_CONTENTS;
+        self.write_status(res, "", vsc.name(), SNAPSHOTTER, status);
     }
 
     /// `updateContentErrorStatusWithEvent`.

@@ -653,7 +653,7 @@ impl Controllers {
                 return None;
             }
         };
-        let body = serde_json::to_value(&content).unwrap_or(Value::Null);
+        let body = serde_json::to_value(&content).expect("a content serializes");
         let created = match self.create(
             &resources::VOLUME_SNAPSHOT_CONTENTS,
             "",
@@ -686,14 +686,8 @@ impl Controllers {
 
     /// Writes `status` as the snapshot's, through the status subresource.
     fn put_snapshot_status(&self, vs: &VolumeSnapshot, status: &VolumeSnapshotStatus) {
-        let body = serde_json::to_value(status).unwrap_or(Value::Null);
-        self.mutate(
-            &resources::VOLUME_SNAPSHOTS,
-            vs.ns(),
-            vs.name(),
-            Writer::status(SNAPSHOT_CONTROLLER),
-            |v| v["status"] = body.clone(),
-        );
+        let res = &resources::VOLUME_SNAPSHOTS;
+        self.write_status(res, vs.ns(), vs.name(), SNAPSHOT_CONTROLLER, status);
     }
 
     /// Writes the snapshot's status, with the events of
