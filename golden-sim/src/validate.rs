@@ -11,8 +11,11 @@
 //!   `suffixHandler.interpret`, all as golden-core's
 //!   [`quantity::parse`](golden_core::quantity::parse) answers: a claim whose `spec.resources.requests`,
 //!   `spec.resources.limits`, `status.capacity` or `status.allocatedResources`
-//!   holds a value that is not a quantity does not decode
-//!   ([`decode_claim`]). The API server then answers as apiserver
+//!   holds a value that is not a quantity does not decode, nor does a
+//!   PersistentVolume whose `spec.capacity` does, nor an object where such
+//!   a list, or a struct on the way to it (`spec`, `spec.resources`,
+//!   `status`), is not a JSON object (sigs.k8s.io/json, encoding/json's
+//!   `UnmarshalTypeError`) ([`decode_claim`]). The API server then answers as apiserver
 //!   pkg/endpoints/handlers/rest.go, `transformDecodeError`, words it for a
 //!   create or an update (400 BadRequest, `PersistentVolumeClaim in version
 //!   "v1" cannot be handled as a PersistentVolumeClaim: <error>`), and as
@@ -383,27 +386,123 @@ fn quantity_sign(v: &Value) -> Result<Ordering, QuantityError> {
     }
 }
 
-/// Whether `obj`, a claim (of `res`), decodes: the error of its first value
-/// that is not a quantity, in `spec.resources.requests`,
-/// `spec.resources.limits`, `status.capacity` and
-/// `status.allocatedResources`. Other kinds always decode here.
-pub(crate) fn decode_claim(res: Res, obj: &Value) -> Result<(), &'static str> {
-    if !std::ptr::eq(res, &resources::PVCS) {
-        return Ok(());
-    }
-    for ptr in [
-        "/spec/resources/requests",
-        "/spec/resources/limits",
-        "/status/capacity",
-        "/status/allocatedResources",
-    ] {
-        if let Some(Value::Object(m)) = obj.pointer(ptr) {
-            for v in m.values() {
-                quantity_sign(v).map_err(QuantityError::message)?;
-            }
+/// A field that must decode as a JSON object on the way to (or as) a
+/// resource list (`v1.ResourceList`, a map of quantities).
+struct Decoded {
+    /// Its JSON pointer.
+    ptr: &'static str,
+    /// Whether it is a resource list, whose values are quantities.
+    list: bool,
+    /// Upstream's error for it holding a string, a number, a boolean or an
+    /// array (in that order): sigs.k8s.io/json (encoding/json's decoder)
+    /// `UnmarshalTypeError`, naming the innermost struct, the field's path
+    /// and its Go type.
+    not_object: [&'static str; 4],
+}
+
+macro_rules! decoded {
+    ($ptr:literal, $list:literal, $go_struct:literal, $field:literal, $go_type:literal) => {
+        Decoded {
+            ptr: $ptr,
+            list: $list,
+            not_object: [
+                concat!(
+                    "json: cannot unmarshal string into Go struct field ",
+                    $go_struct,
+                    ".",
+                    $field,
+                    " of type ",
+                    $go_type
+                ),
+                concat!(
+                    "json: cannot unmarshal number into Go struct field ",
+                    $go_struct,
+                    ".",
+                    $field,
+                    " of type ",
+                    $go_type
+                ),
+                concat!(
+                    "json: cannot unmarshal bool into Go struct field ",
+                    $go_struct,
+                    ".",
+                    $field,
+                    " of type ",
+                    $go_type
+                ),
+                concat!(
+                    "json: cannot unmarshal array into Go struct field ",
+                    $go_struct,
+                    ".",
+                    $field,
+                    " of type ",
+                    $go_type
+                ),
+            ],
         }
+    };
+}
+
+/// A claim's resource lists and the structs holding them (k8s.io/api
+/// core/v1 types.go: `PersistentVolumeClaimSpec.Resources`,
+/// `VolumeResourceRequirements.Requests` and `.Limits`,
+/// `PersistentVolumeClaimStatus.Capacity` and `.AllocatedResources`);
+/// parents before children.
+#[rustfmt::skip]
+const CLAIM_LISTS: &[Decoded] = &[
+    decoded!("/spec", false, "PersistentVolumeClaim", "spec", "v1.PersistentVolumeClaimSpec"),
+    decoded!("/spec/resources", false, "PersistentVolumeClaimSpec", "spec.resources", "v1.VolumeResourceRequirements"),
+    decoded!("/spec/resources/requests", true, "VolumeResourceRequirements", "spec.resources.requests", "v1.ResourceList"),
+    decoded!("/spec/resources/limits", true, "VolumeResourceRequirements", "spec.resources.limits", "v1.ResourceList"),
+    decoded!("/status", false, "PersistentVolumeClaim", "status", "v1.PersistentVolumeClaimStatus"),
+    decoded!("/status/capacity", true, "PersistentVolumeClaimStatus", "status.capacity", "v1.ResourceList"),
+    decoded!("/status/allocatedResources", true, "PersistentVolumeClaimStatus", "status.allocatedResources", "v1.ResourceList"),
+];
+
+/// A volume's resource list (`PersistentVolumeSpec.Capacity`).
+#[rustfmt::skip]
+const VOLUME_LISTS: &[Decoded] = &[
+    decoded!("/spec", false, "PersistentVolume", "spec", "v1.PersistentVolumeSpec"),
+    decoded!("/spec/capacity", true, "PersistentVolumeSpec", "spec.capacity", "v1.ResourceList"),
+];
+
+/// Whether `obj`, an object of `res`, decodes as far as its resource lists
+/// go: claims (`spec.resources.requests` and `.limits`, `status.capacity`,
+/// `status.allocatedResources`) and volumes (`spec.capacity`); other kinds
+/// always decode here. The error is upstream's: a value in a list that is
+/// not a quantity ([`quantity_sign`]), or else a list, or a struct on the
+/// way to one, that is present, not `null` and not an object. As in
+/// encoding/json's decoder, a quantity's error ends the decoding (its
+/// `UnmarshalJSON` error is returned at once) while a type error is saved
+/// and returned at the end, so a quantity's error wins.
+pub(crate) fn decode_claim(res: Res, obj: &Value) -> Result<(), &'static str> {
+    let fields = if std::ptr::eq(res, &resources::PVCS) {
+        CLAIM_LISTS
+    } else if std::ptr::eq(res, &resources::PVS) {
+        VOLUME_LISTS
+    } else {
+        return Ok(());
+    };
+    let mut saved = None;
+    for f in fields {
+        let not_object = match obj.pointer(f.ptr) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(m)) => {
+                if f.list {
+                    for v in m.values() {
+                        quantity_sign(v).map_err(QuantityError::message)?;
+                    }
+                }
+                continue;
+            }
+            Some(Value::String(_)) => f.not_object[0],
+            Some(Value::Number(_)) => f.not_object[1],
+            Some(Value::Bool(_)) => f.not_object[2],
+            Some(Value::Array(_)) => f.not_object[3],
+        };
+        saved.get_or_insert(not_object);
     }
-    Ok(())
+    saved.map_or(Ok(()), Err)
 }
 
 /// kubernetes pkg/apis/core/validation/validation.go,
@@ -418,10 +517,11 @@ fn claim_storage(obj: &Value) -> Option<Cause> {
     else {
         return Some(required(PATH));
     };
-    match quantity_sign(q) {
-        Ok(Ordering::Greater) | Err(_) => None,
-        Ok(Ordering::Equal) => Some(invalid(PATH, &json!("0"), "must be greater than zero")),
-        Ok(Ordering::Less) => {
+    // A request that is not a quantity was refused before (decode_claim).
+    match quantity_sign(q).ok()? {
+        Ordering::Greater => None,
+        Ordering::Equal => Some(invalid(PATH, &json!("0"), "must be greater than zero")),
+        Ordering::Less => {
             let shown = match q {
                 Value::String(s) => s.trim().to_string(),
                 other => other.to_string(),
@@ -677,7 +777,69 @@ mod tests {
                 "{c}"
             );
         }
-        // Only claims are decoded here.
+        // Lists, and the structs on the way to them, must be objects.
+        let of = |spec: Value, status: Value| json!({"metadata": {"name": "c"}, "spec": spec, "status": status});
+        for (c, want) in [
+            (
+                of(json!("x"), json!({})),
+                "json: cannot unmarshal string into Go struct field PersistentVolumeClaim.spec of type v1.PersistentVolumeClaimSpec",
+            ),
+            (
+                of(json!(7), json!({})),
+                "json: cannot unmarshal number into Go struct field PersistentVolumeClaim.spec of type v1.PersistentVolumeClaimSpec",
+            ),
+            (
+                of(json!({"resources": []}), json!({})),
+                "json: cannot unmarshal array into Go struct field PersistentVolumeClaimSpec.spec.resources of type v1.VolumeResourceRequirements",
+            ),
+            (
+                of(json!({"resources": {"requests": "1Gi"}}), json!({})),
+                "json: cannot unmarshal string into Go struct field VolumeResourceRequirements.spec.resources.requests of type v1.ResourceList",
+            ),
+            (
+                of(json!({"resources": {"limits": true}}), json!({})),
+                "json: cannot unmarshal bool into Go struct field VolumeResourceRequirements.spec.resources.limits of type v1.ResourceList",
+            ),
+            (
+                of(json!({}), json!({"capacity": 5})),
+                "json: cannot unmarshal number into Go struct field PersistentVolumeClaimStatus.status.capacity of type v1.ResourceList",
+            ),
+            (
+                of(json!({}), json!("Bound")),
+                "json: cannot unmarshal string into Go struct field PersistentVolumeClaim.status of type v1.PersistentVolumeClaimStatus",
+            ),
+            // A quantity's error ends the decoding; a type error is saved.
+            (
+                of(json!("x"), json!({"capacity": {"storage": "1GG"}})),
+                "unable to parse quantity's suffix",
+            ),
+        ] {
+            assert_eq!(decode_claim(&resources::PVCS, &c), Err(want), "{c}");
+        }
+        // Null is no value; an empty list is a list.
+        let nulls = of(
+            json!({"resources": {"requests": null, "limits": {}}}),
+            json!(null),
+        );
+        assert_eq!(decode_claim(&resources::PVCS, &nulls), Ok(()));
+        // A volume's capacity is a resource list too.
+        let pv =
+            |capacity: Value| json!({"metadata": {"name": "v"}, "spec": {"capacity": capacity}});
+        assert_eq!(
+            decode_claim(&resources::PVS, &pv(json!({"storage": "1Gi"}))),
+            Ok(())
+        );
+        assert_eq!(
+            decode_claim(&resources::PVS, &pv(json!({"storage": "lots"}))),
+            Err(QuantityError::FormatWrong.message())
+        );
+        assert_eq!(
+            decode_claim(&resources::PVS, &pv(json!(["1Gi"]))),
+            Err(
+                "json: cannot unmarshal array into Go struct field PersistentVolumeSpec.spec.capacity of type v1.ResourceList"
+            )
+        );
+        // Other kinds are not decoded here.
         let bad = claim(json!({"requests": {"storage": "lots"}}), json!({}));
         assert_eq!(decode_claim(&resources::LEASES, &bad), Ok(()));
     }

@@ -1,6 +1,8 @@
 //! The quantities of PersistentVolumeClaims over HTTP, with a real
-//! kube::Client: a request or limit that is not a quantity does not decode
-//! (400 on create and replace, 422 at `patch` for a merge patch), a storage
+//! kube::Client: a request or limit that is not a quantity, or a spec or
+//! resource list that is not an object, does not decode (400 on create and
+//! replace, 422 at `patch` for a merge patch), nor does a volume's capacity
+//! that is not a quantity; a storage
 //! request that is missing or not greater than zero is invalid (422 at
 //! `spec.resources[storage]`), and valid requests are admitted.
 
@@ -252,19 +254,88 @@ async fn a_claim_whose_spec_is_not_an_object_is_refused_not_a_crash() {
     let (sim, api) = claims().await;
     // The default configuration has a default StorageClass, so a claim
     // without a class would be given one.
-    for spec in [json!("x"), json!(7), json!([])] {
+    // Upstream's decoder (sigs.k8s.io/json) cannot put such a value in the
+    // claim's PersistentVolumeClaimSpec: a bad request.
+    for (spec, json_type) in [
+        (json!("x"), "string"),
+        (json!(7), "number"),
+        (json!([]), "array"),
+    ] {
         let bad: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "metadata": {"name": "odd"}, "spec": spec,
         }))
         .unwrap();
         let s = refused(api.create(&PostParams::default(), &bad).await);
-        assert!(matches!(s.code, 400 | 422), "{spec}: {s:?}");
+        assert_eq!(
+            (s.code, s.reason.as_str()),
+            (400, "BadRequest"),
+            "{spec}: {s:?}"
+        );
+        assert_eq!(
+            s.message,
+            format!(
+                "{UNDECODABLE}json: cannot unmarshal {json_type} into Go struct field PersistentVolumeClaim.spec of type v1.PersistentVolumeClaimSpec"
+            ),
+            "{spec}"
+        );
         assert!(stored(&sim, "odd").is_none(), "{spec}");
     }
+    // So is a resource list that is not a map.
+    let s = refused(
+        api.create(
+            &PostParams::default(),
+            &claim("odd", json!({"requests": "1Gi"})),
+        )
+        .await,
+    );
+    assert_eq!(s.code, 400, "{s:?}");
+    assert_eq!(
+        s.message,
+        format!(
+            "{UNDECODABLE}json: cannot unmarshal string into Go struct field VolumeResourceRequirements.spec.resources.requests of type v1.ResourceList"
+        )
+    );
     // The server still answers.
     api.create(&PostParams::default(), &requesting("fine", json!("1Gi")))
         .await
         .unwrap();
     assert!(stored(&sim, "fine").is_some());
+}
+
+#[tokio::test]
+async fn a_volume_whose_capacity_is_not_a_quantity_is_a_bad_request() {
+    let (sim, _) = claims().await;
+    let client = kube::Client::try_from(sim.kube_config()).unwrap();
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "PersistentVolume"));
+    let pvs: Api<DynamicObject> = Api::all_with(client, &ar);
+    let volume = |capacity: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-1"},
+            "spec": {"capacity": capacity, "accessModes": ["ReadWriteOnce"],
+                     "csi": {"driver": "memory.csi.golden.dev", "volumeHandle": "h"}},
+        }))
+        .unwrap()
+    };
+    let undecodable =
+        "PersistentVolume in version \"v1\" cannot be handled as a PersistentVolume: ";
+    let pp = PostParams::default();
+    let s = refused(pvs.create(&pp, &volume(json!({"storage": "lots"}))).await);
+    assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"), "{s:?}");
+    assert_eq!(s.message, format!("{undecodable}{FORMAT_WRONG}"));
+    let s = refused(pvs.create(&pp, &volume(json!("1Gi"))).await);
+    assert_eq!(s.code, 400, "{s:?}");
+    assert_eq!(
+        s.message,
+        format!(
+            "{undecodable}json: cannot unmarshal string into Go struct field PersistentVolumeSpec.spec.capacity of type v1.ResourceList"
+        )
+    );
+    assert!(
+        sim.get_object("v1", "PersistentVolume", None, "pv-1")
+            .is_none()
+    );
+    pvs.create(&pp, &volume(json!({"storage": "1Gi"})))
+        .await
+        .unwrap();
 }
