@@ -31,7 +31,8 @@ pub(crate) struct Shared {
     /// Nanoseconds each simulated component spent reacting (its task's
     /// passes), since the last counter reset, by
     /// [`crate::controllers::Component::index`].
-    pub(crate) controllers_busy: [std::sync::atomic::AtomicU64; 5],
+    pub(crate) controllers_busy:
+        [std::sync::atomic::AtomicU64; crate::controllers::Component::TASKS.len()],
 }
 
 impl Shared {

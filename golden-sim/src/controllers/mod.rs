@@ -61,8 +61,8 @@ pub use snapshot::{
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 
-/// The upstream component a controllers task plays: which steps its
-/// passes run and which changes it queues work for.
+/// An upstream component, each a task of its own: which steps its passes
+/// run and which changes it queues work for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Component {
     /// kube-controller-manager: the namespace controller, the PV
@@ -75,13 +75,10 @@ pub(crate) enum Component {
     /// The CSI external-provisioner (with the binding of what it
     /// provisions).
     Provisioner,
-    /// Every component in one pass, in the order changes flow (the unit
-    /// tests' harness).
-    All,
 }
 
 impl Component {
-    /// The components that run as tasks of their own.
+    /// The components, each run as a task of its own.
     pub(crate) const TASKS: [Component; 4] = [
         Component::ControllerManager,
         Component::SnapshotController,
@@ -89,14 +86,14 @@ impl Component {
         Component::Provisioner,
     ];
 
-    /// The index of its busy-time counter.
+    /// The index of its busy-time counter (its place in
+    /// [`Component::TASKS`]).
     pub(crate) fn index(self) -> usize {
         match self {
             Component::ControllerManager => 0,
             Component::SnapshotController => 1,
             Component::Snapshotter => 2,
             Component::Provisioner => 3,
-            Component::All => 4,
         }
     }
 
@@ -107,12 +104,39 @@ impl Component {
             Component::SnapshotController => "snapshot-controller",
             Component::Snapshotter => "csi-snapshotter",
             Component::Provisioner => "csi-provisioner",
-            Component::All => "all",
         }
     }
+}
 
-    fn runs(self, other: Component) -> bool {
-        self == other || self == Component::All
+/// What a [`Controllers`] plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plays {
+    /// One component: a task of its own.
+    One(Component),
+    /// Every component in one pass, in the order changes flow (the unit
+    /// tests' harness).
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "only the unit tests' harness plays every component"
+        )
+    )]
+    All,
+}
+
+impl From<Component> for Plays {
+    fn from(c: Component) -> Self {
+        Plays::One(c)
+    }
+}
+
+impl Plays {
+    fn runs(self, c: Component) -> bool {
+        match self {
+            Plays::One(one) => one == c,
+            Plays::All => true,
+        }
     }
 
     /// What its passes read.
@@ -141,8 +165,8 @@ struct Wants {
 /// The controllers' shared state: the store, the CSI drivers' providers
 /// and the retry schedule.
 pub(crate) struct Controllers {
-    /// The component this task plays.
-    component: Component,
+    /// The component this task plays (or all of them).
+    plays: Plays,
     shared: Arc<Shared>,
     providers: Vec<Arc<dyn SnapshotProvider>>,
     delay: Duration,
@@ -236,13 +260,13 @@ impl Note {
 
 impl Controllers {
     pub(crate) fn new(
-        component: Component,
+        plays: impl Into<Plays>,
         shared: Arc<Shared>,
         providers: Vec<Arc<dyn SnapshotProvider>>,
         delay: Duration,
     ) -> Self {
         Controllers {
-            component,
+            plays: plays.into(),
             shared,
             providers,
             delay,
@@ -286,16 +310,20 @@ impl Controllers {
         }
     }
 
-    /// Adds the time since `started` to the controllers' busy time.
+    /// Adds the time since `started` to the component's busy time (the
+    /// harness playing every component counts none).
     fn busy(&self, started: std::time::Instant) {
+        let Plays::One(c) = self.plays else {
+            return;
+        };
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.shared.controllers_busy[self.component.index()]
+        self.shared.controllers_busy[c.index()]
             .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// One reaction of the component's controllers to the objects in
     /// `dirty` and the retries that fell due. With every component in one
-    /// pass ([`Component::All`]) they run downstream first, so a change
+    /// pass ([`Plays::All`]) they run downstream first, so a change
     /// travels one hop per pass (content ready, then snapshot ready, then
     /// claim bound), each hop after the reaction delay, as with separate
     /// controllers in a cluster.
@@ -304,7 +332,7 @@ impl Controllers {
             self.mark_all(&mut dirty);
         }
         self.mark_due(&mut dirty);
-        let c = self.component;
+        let c = self.plays;
         if c.runs(Component::ControllerManager) {
             self.namespaces(&dirty.namespaces);
         }
@@ -328,7 +356,7 @@ impl Controllers {
     fn mark_all(&self, d: &mut Dirty) {
         let store = &self.shared.store;
         let names = |res| store.keys(res).into_iter().map(|(_, n)| n);
-        let w = self.component.wants();
+        let w = self.plays.wants();
         if w.namespaces {
             d.namespaces.extend(names(&resources::NAMESPACES));
         }
@@ -374,7 +402,7 @@ impl Controllers {
     /// reconciliation reads it, as far as this component reads them.
     fn note(&self, c: &Change, d: &mut Dirty) {
         let res = c.res;
-        let w = self.component.wants();
+        let w = self.plays.wants();
         let store = &self.shared.store;
         let ns = c.namespace.as_str();
         let n = util::name_of(&c.object.value).to_string();
@@ -617,7 +645,7 @@ pub(crate) mod harness {
             crate::metrics::Latency::default(),
             false,
         ));
-        let c = Controllers::new(Component::All, shared, providers, Duration::ZERO);
+        let c = Controllers::new(Plays::All, shared, providers, Duration::ZERO);
         c.seed(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}));
         c
     }
@@ -626,7 +654,7 @@ pub(crate) mod harness {
         /// The same controllers, playing `component` alone from now on (a
         /// task of its own).
         pub(crate) fn playing(mut self, component: Component) -> Self {
-            self.component = component;
+            self.plays = Plays::One(component);
             self
         }
 

@@ -284,7 +284,7 @@ impl Controllers {
         // controller task of its own does so from the change, in its own
         // pass; only with every component in one pass (the unit tests'
         // harness) does it happen here, in the same pass.
-        if !self.component.runs(Component::SnapshotController) {
+        if !self.plays.runs(Component::SnapshotController) {
             return;
         }
         for vsc in released {
