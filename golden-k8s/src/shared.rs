@@ -1115,8 +1115,10 @@ impl Golden {
         );
         let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), shared);
         let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
-        let snapshots = crate::teardown::list_golden(&vs_api, &sel).await?;
-        let contents = crate::teardown::list_golden(&vsc_api, &sel).await?;
+        let (snapshots, contents) = futures::try_join!(
+            crate::teardown::list_golden(&vs_api, &sel),
+            crate::teardown::list_golden(&vsc_api, &sel),
+        )?;
         crate::teardown::refuse_delete_policy(&contents, "the golden snapshot in the cloud")?;
         crate::teardown::delete_and_wait(vs_api, &snapshots, &sel, timeout).await?;
         crate::teardown::delete_and_wait(vsc_api, &contents, &sel, timeout).await?;

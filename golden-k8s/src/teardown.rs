@@ -23,7 +23,7 @@ use crate::apply::kind_name;
 use crate::error::{Error, NamespaceFailure, Result};
 use crate::events::Event;
 use crate::golden::Golden;
-use crate::import::list_matching;
+use crate::import::{get_item, list_matching};
 use crate::options::TeardownOptions;
 use crate::ownership::is_golden;
 use crate::wait::wait_gone;
@@ -252,16 +252,15 @@ impl Golden {
     ) -> Result<TornDown> {
         let sel = selector(Some(ns), options.snapshot_id.as_deref());
         let snapshot_label = options.snapshot_id.as_deref().map(names::label_safe);
-        let namespace = Api::<Namespace>::all(self.client.clone())
-            .get_opt(ns)
-            .await
-            .map_err(|e| Error::kube("get", "Namespace", ns, e))?;
         let claims_api = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns);
         let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), ns);
         let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
-        let claims = list_golden(&claims_api, &sel).await?;
-        let snapshots = list_golden(&vs_api, &sel).await?;
-        let contents = list_golden(&vsc_api, &sel).await?;
+        let (namespace, claims, snapshots, contents) = futures::try_join!(
+            get_item(Api::<Namespace>::all(self.client.clone()), ns, ns),
+            list_golden(&claims_api, &sel),
+            list_golden(&vs_api, &sel),
+            list_golden(&vsc_api, &sel),
+        )?;
         // The shared namespace of a cross-namespace import stays while
         // targets use it.
         self.refuse_shared_teardown(ns, &snapshots).await?;

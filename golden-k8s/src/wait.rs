@@ -415,24 +415,43 @@ async fn wait_usable(
             };
             n.claim_last_event =
                 last_event(client, &t.namespace, "PersistentVolumeClaim", &t.claim).await;
-            n.snapshot_last_event = last_event(
-                client,
-                t.snapshot_namespace(),
-                "VolumeSnapshot",
-                &t.volume_snapshot,
-            )
-            .await;
+            (i, n)
+        }
+    });
+    // The targets of a cross-namespace import share one VolumeSnapshot:
+    // its events are read once.
+    let snapshot_of = |t: &NamespaceImport| {
+        (
+            t.snapshot_namespace().to_string(),
+            t.volume_snapshot.clone(),
+        )
+    };
+    let snapshots: BTreeSet<(String, String)> =
+        pending.iter().map(|&i| snapshot_of(&targets[i])).collect();
+    let snapshot_events = snapshots.into_iter().map(|(ns, name)| async move {
+        let last = last_event(client, &ns, "VolumeSnapshot", &name).await;
+        ((ns, name), last)
+    });
+    let (diagnosed, snapshot_events) = futures::join!(
+        stream::iter(diagnose.collect::<Vec<_>>())
+            .buffered(8)
+            .collect::<Vec<(usize, NotReady)>>(),
+        stream::iter(snapshot_events.collect::<Vec<_>>())
+            .buffer_unordered(8)
+            .collect::<BTreeMap<_, _>>(),
+    );
+    let failures: Vec<(usize, NamespaceFailure)> = diagnosed
+        .into_iter()
+        .map(|(i, mut n)| {
+            let t = &targets[i];
+            n.snapshot_last_event = snapshot_events.get(&snapshot_of(t)).cloned().flatten();
             let failure = NamespaceFailure {
                 namespace: t.namespace.clone(),
                 error: Error::NotReady(Box::new(n)),
             };
             (i, failure)
-        }
-    });
-    let failures: Vec<(usize, NamespaceFailure)> = stream::iter(diagnose.collect::<Vec<_>>())
-        .buffered(8)
-        .collect()
-        .await;
+        })
+        .collect();
     for (_, f) in &failures {
         events.emit(Event::NamespaceFailed {
             namespace: f.namespace.clone(),

@@ -665,3 +665,49 @@ async fn a_claim_that_loses_its_source_when_written_is_deleted_at_once() {
     }
     proxy.abort();
 }
+
+/// A cross-namespace import that never becomes usable (the handle of a
+/// snapshot that does not exist, unverified): every target is reported not
+/// ready with its claim's last event, and the events of the shared
+/// VolumeSnapshot are read once for all the targets.
+#[tokio::test]
+async fn targets_not_ready_read_the_shared_snapshot_events_once() {
+    let env = env(true).await;
+    // A well-formed handle of a snapshot that does not exist.
+    let mut wrong = capture(&env).await;
+    wrong.id = "memsnap-00ff".into();
+    wrong.handle = "memsnap-00ff".into();
+    env.sim.reset_counters();
+    let namespaces = ["sandbox01", "sandbox02", "sandbox03"];
+    let err = env
+        .golden
+        .import(
+            &wrong,
+            &targets(&namespaces),
+            &cross()
+                .with_verify_snapshot(false)
+                .with_timeout(Duration::from_secs(2)),
+        )
+        .await
+        .unwrap_err();
+    let golden_k8s::Error::Incomplete {
+        phase, failures, ..
+    } = &err
+    else {
+        panic!("expected Incomplete, got {err}");
+    };
+    assert_eq!(*phase, "wait", "{err}");
+    assert_eq!(failures.len(), 3, "{err}");
+    for f in failures {
+        assert!(f.error.is_not_ready(), "{}", f.error);
+        let msg = f.error.to_string();
+        assert!(msg.contains("last PersistentVolumeClaim event"), "{msg}");
+    }
+    // One list of events per claim, one for the shared VolumeSnapshot.
+    assert_eq!(
+        env.sim.counters().get("list", "events"),
+        namespaces.len() as u64 + 1,
+        "{:?}",
+        env.sim.counters().by_verb_resource()
+    );
+}
