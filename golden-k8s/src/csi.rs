@@ -757,9 +757,7 @@ impl SnapshotProvider for CsiProvider {
                 wait.report(&s);
             }
         };
-        let ready = |c: Option<&VolumeSnapshotContent>| {
-            c.is_none_or(|c| c.status.as_ref().and_then(|s| s.ready_to_use) == Some(true))
-        };
+        let ready = |c: Option<&VolumeSnapshotContent>| c.is_none_or(crate::wait::content_ready);
         let started = tokio::time::Instant::now();
         match watch_until(self.contents(), &name, wait.options.timeout, report, ready).await {
             Ok(Some(c)) => Self::snapshot_of(&c).ok_or_else(|| Error::not_found("snapshot", id)),
