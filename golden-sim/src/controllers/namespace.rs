@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition, NamespaceStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -27,12 +27,19 @@ use super::{Controllers, Target};
 use crate::resources;
 use crate::util::{self, MetaExt};
 
-/// Any namespaced object, as far as the controller reads it: its metadata
-/// (`deleteAllContent` counts each object's finalizers).
+/// Any namespaced object, as far as the controller reads it: its
+/// finalizers (`deleteAllContentForGroupVersionResource` counts each
+/// object's `GetFinalizers()`), whatever the rest of its metadata holds.
 #[derive(Deserialize)]
 struct Object {
     #[serde(default)]
-    metadata: ObjectMeta,
+    metadata: Finalizers,
+}
+
+#[derive(Default, Deserialize)]
+struct Finalizers {
+    #[serde(default)]
+    finalizers: Option<Vec<String>>,
 }
 
 /// The namespace controller's name as a field manager.
@@ -311,6 +318,30 @@ mod tests {
             .find(|c| c.type_ == "NamespaceContentRemaining")
             .unwrap();
         assert_eq!(content.last_transition_time.as_ref(), Some(&t0));
+    }
+
+    #[test]
+    fn finalizers_count_whatever_the_rest_of_the_metadata_holds() {
+        let c = harness::controllers(Vec::new());
+        for name in ["odd", "plain"] {
+            c.seed(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name, "namespace": "team", "finalizers": ["example.com/hold"]},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                         "storageClassName": ""}}));
+        }
+        // Metadata no typed ObjectMeta reads: a timestamp that is none and
+        // a label that is not a string.
+        c.shared
+            .store
+            .replace_unadmitted(&resources::PVCS, "team", "odd", |v| {
+                v["metadata"]["creationTimestamp"] = json!("yesterday");
+                v["metadata"]["labels"] = json!({"n": 1});
+            });
+        let r = c.remaining("team");
+        assert_eq!(r.resources["persistentvolumeclaims."], 2);
+        // Both claims hold the pvc-protection finalizer and the test's own.
+        assert_eq!(r.finalizers["example.com/hold"], 2, "{r:?}");
+        assert_eq!(r.finalizers[crate::store::PVC_PROTECTION], 2, "{r:?}");
     }
 
     #[tokio::test]
