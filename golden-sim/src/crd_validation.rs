@@ -299,6 +299,31 @@ pub fn validate_with_schema(
     namespaced: bool,
     obj: &Value,
 ) -> Result<(), Vec<Violation>> {
+    run_schema(schema, namespaced, obj, None)
+}
+
+/// [`validate_with_schema`] of an update from `old` (the stored object) to
+/// `new`, ratcheted as [`validate_update`] is: a value the update leaves as
+/// it was is not checked, so an object stored under an older, looser
+/// schema takes updates that leave its now-invalid fields alone
+/// (apiextensions-apiserver `pkg/apiserver/schema/validation/ratcheting.go`;
+/// runtime CRDs have no transition rules here, as CEL rules are not
+/// evaluated).
+pub fn validate_update_with_schema(
+    schema: &Value,
+    namespaced: bool,
+    old: &Value,
+    new: &Value,
+) -> Result<(), Vec<Violation>> {
+    run_schema(schema, namespaced, new, Some(old))
+}
+
+fn run_schema(
+    schema: &Value,
+    namespaced: bool,
+    new: &Value,
+    old: Option<&Value>,
+) -> Result<(), Vec<Violation>> {
     static NO_RULES: BTreeMap<String, NodeRules> = BTreeMap::new();
     static NO_TRANSITIONS: BTreeSet<String> = BTreeSet::new();
     let cat = match catalog() {
@@ -314,8 +339,9 @@ pub fn validate_with_schema(
         unknown_formats_pass: true,
         structural_only: false,
     };
-    let obj = without_nulls(schema, obj);
-    w.node(schema, &obj, None, "", "");
+    let new = without_nulls(schema, new);
+    let old = old.map(|o| without_nulls(schema, o));
+    w.node(schema, &new, old.as_deref(), "", "");
     if w.out.is_empty() { Ok(()) } else { Err(w.out) }
 }
 

@@ -19,8 +19,10 @@
 //!   (`.a.b`), `date` columns shown as an age;
 //! - `pkg/apiserver/schema` (structural schema validation and pruning):
 //!   objects are validated against the version's `openAPIV3Schema` with
-//!   [`crate::crd_validation`]'s structural walker; unknown fields are
-//!   pruned, or refused under strict field validation.
+//!   [`crate::crd_validation`]'s structural walker, ratcheted on update as
+//!   `pkg/apiserver/schema/validation/ratcheting.go` does (a value the
+//!   update leaves as it was is not checked); unknown fields are pruned, or
+//!   refused under strict field validation.
 //!
 //! A served definition is process-wide (its [`ResourceDef`] is leaked and
 //! never removed, so that the store's resource indexes stay stable): every
@@ -251,16 +253,25 @@ pub(crate) fn establish(crd: &Value) -> Value {
 }
 
 /// Schema violations of a custom object, as `(field, message)`; `None`
-/// when `res` is not a runtime-served resource.
-pub(crate) fn check_object(res: Res, obj: &Value) -> Option<Vec<(String, String)>> {
+/// when `res` is not a runtime-served resource. On update, `old` is the
+/// stored object, and what the update leaves as it was is ratcheted
+/// ([`crate::crd_validation::validate_update_with_schema`]).
+pub(crate) fn check_object(
+    res: Res,
+    obj: &Value,
+    old: Option<&Value>,
+) -> Option<Vec<(String, String)>> {
+    use crate::crd_validation::{validate_update_with_schema, validate_with_schema};
     let served = read();
     let s = served.iter().find(|s| std::ptr::eq(s.def, res))?;
-    Some(
-        match crate::crd_validation::validate_with_schema(&s.schema, res.namespaced, obj) {
-            Ok(()) => Vec::new(),
-            Err(v) => crate::validate::causes(v),
-        },
-    )
+    let checked = match old {
+        Some(old) => validate_update_with_schema(&s.schema, res.namespaced, old, obj),
+        None => validate_with_schema(&s.schema, res.namespaced, obj),
+    };
+    Some(match checked {
+        Ok(()) => Vec::new(),
+        Err(v) => crate::validate::causes(v),
+    })
 }
 
 /// The Table of custom objects with the CRD's printer columns; `None` when

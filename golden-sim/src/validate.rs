@@ -102,7 +102,7 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     if std::ptr::eq(res, &resources::EVENTS_V1) {
         out.extend(event_v1_create(obj));
     }
-    out.extend(runtime_checks(res, obj));
+    out.extend(runtime_checks(res, obj, None));
     out
 }
 
@@ -339,12 +339,13 @@ fn event_v1_update(old: &Value, new: &Value) -> Vec<Cause> {
 }
 
 /// The checks of [`crate::crds`]: CustomResourceDefinitions themselves, and
-/// objects of the resources they define.
-fn runtime_checks(res: Res, obj: &Value) -> Vec<Cause> {
+/// objects of the resources they define (on update, `old` is the stored
+/// object, and unchanged values are ratcheted).
+fn runtime_checks(res: Res, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     if std::ptr::eq(res, &resources::CUSTOM_RESOURCE_DEFINITIONS) {
         return crate::crds::check_definition(obj);
     }
-    crate::crds::check_object(res, obj).unwrap_or_default()
+    crate::crds::check_object(res, obj, old).unwrap_or_default()
 }
 
 /// kubernetes pkg/apis/core/validation/validation.go,
@@ -551,7 +552,7 @@ pub(crate) fn prune_unknown(
             Err(v) => causes(v),
         }
     } else {
-        match crate::crds::check_object(res, obj) {
+        match crate::crds::check_object(res, obj, old) {
             Some(v) => v,
             None => return Ok(()),
         }
@@ -640,7 +641,7 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
     {
         out.extend(causes(v));
     }
-    out.extend(runtime_checks(res, new));
+    out.extend(runtime_checks(res, new, Some(old)));
     if std::ptr::eq(res, &resources::LEASES) {
         out.extend(lease_spec(new));
     }
