@@ -675,6 +675,8 @@ impl Inner {
     ) -> model::Operation {
         let id = self.next_id();
         let name = format!("operation-{id}");
+        // Inserted and started at the same instant.
+        let now = now_rfc3339_millis();
         let op = model::Operation::new()
             .set_kind("compute#operation")
             .set_id(id)
@@ -684,8 +686,8 @@ impl Inner {
             .set_self_link(format!(
                 "{SELF_LINK_BASE}projects/{project}/global/operations/{name}"
             ))
-            .set_insert_time(now_rfc3339_millis())
-            .set_start_time(now_rfc3339_millis())
+            .set_insert_time(&now)
+            .set_start_time(now)
             .set_status(model::operation::Status::Running)
             .set_progress(0);
         let mut sim = SimOp {

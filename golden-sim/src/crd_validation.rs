@@ -168,6 +168,14 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
+/// A violation as an admission cause of the simulated API server:
+/// `(field path, message)`.
+impl From<Violation> for (String, String) {
+    fn from(v: Violation) -> Self {
+        (v.path, v.message)
+    }
+}
+
 /// Validates a new object (as on create) against its CRD: the schema with
 /// unknown fields rejected, and every CEL rule that does not use `oldSelf`.
 ///

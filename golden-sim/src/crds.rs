@@ -36,7 +36,7 @@ use std::sync::{PoisonError, RwLock};
 use serde_json::{Value, json};
 
 use crate::resources::{Res, ResourceDef};
-use crate::util::{name_of, str_at};
+use crate::util::{name_of, text_at};
 
 /// One runtime-served resource: its definition, schema and printer
 /// columns.
@@ -88,8 +88,8 @@ fn json_path_pointer(path: &str) -> Option<String> {
 /// Validates a CustomResourceDefinition; returns `(field, message)` causes.
 pub(crate) fn check_definition(crd: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let group = str_at(crd, "/spec/group").unwrap_or("");
-    let plural = str_at(crd, "/spec/names/plural").unwrap_or("");
+    let group = text_at(crd, "/spec/group");
+    let plural = text_at(crd, "/spec/names/plural");
     let name = name_of(crd);
     if group.is_empty() {
         out.push(("spec.group".into(), "Required value".into()));
@@ -97,7 +97,7 @@ pub(crate) fn check_definition(crd: &Value) -> Vec<(String, String)> {
     if plural.is_empty() {
         out.push(("spec.names.plural".into(), "Required value".into()));
     }
-    if str_at(crd, "/spec/names/kind").is_none_or(str::is_empty) {
+    if text_at(crd, "/spec/names/kind").is_empty() {
         out.push(("spec.names.kind".into(), "Required value".into()));
     }
     if name != format!("{plural}.{group}") {
@@ -106,7 +106,7 @@ pub(crate) fn check_definition(crd: &Value) -> Vec<(String, String)> {
             format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
         ));
     }
-    let scope = str_at(crd, "/spec/scope").unwrap_or("");
+    let scope = text_at(crd, "/spec/scope");
     if scope != "Namespaced" && scope != "Cluster" {
         out.push((
             "spec.scope".into(),
@@ -140,7 +140,7 @@ pub(crate) fn check_definition(crd: &Value) -> Vec<(String, String)> {
             .into_iter()
             .flatten()
         {
-            let p = c["jsonPath"].as_str().unwrap_or("");
+            let p = text_at(c, "/jsonPath");
             if json_path_pointer(p).is_none() {
                 out.push((
                     format!("spec.versions[{i}].additionalPrinterColumns.jsonPath"),
@@ -178,9 +178,9 @@ pub(crate) fn establish(crd: &Value) -> Value {
     else {
         return status;
     };
-    let group = str_at(crd, "/spec/group").unwrap_or("");
-    let vname = version["name"].as_str().unwrap_or("");
-    let plural = str_at(crd, "/spec/names/plural").unwrap_or("");
+    let group = text_at(crd, "/spec/group");
+    let vname = text_at(version, "/name");
+    let plural = text_at(crd, "/spec/names/plural");
     let columns = version["additionalPrinterColumns"]
         .as_array()
         .into_iter()
@@ -189,8 +189,8 @@ pub(crate) fn establish(crd: &Value) -> Value {
             Some(Column {
                 name: c["name"].as_str()?.to_string(),
                 ty: c["type"].as_str().unwrap_or("string").to_string(),
-                format: c["format"].as_str().unwrap_or("").to_string(),
-                description: c["description"].as_str().unwrap_or("").to_string(),
+                format: text_at(c, "/format").to_string(),
+                description: text_at(c, "/description").to_string(),
                 priority: c["priority"].as_i64().unwrap_or(0),
                 pointer: json_path_pointer(c["jsonPath"].as_str()?)?,
             })
@@ -228,8 +228,8 @@ pub(crate) fn establish(crd: &Value) -> Value {
         .filter_map(Value::as_str)
         .map(leak)
         .collect();
-    let kind = str_at(crd, "/spec/names/kind").unwrap_or("");
-    let singular = match str_at(crd, "/spec/names/singular").unwrap_or("") {
+    let kind = text_at(crd, "/spec/names/kind");
+    let singular = match text_at(crd, "/spec/names/singular") {
         "" => kind.to_lowercase(),
         s => s.to_string(),
     };
@@ -239,7 +239,7 @@ pub(crate) fn establish(crd: &Value) -> Value {
         kind: leak(kind),
         plural: leak(plural),
         singular: leak(&singular),
-        namespaced: str_at(crd, "/spec/scope").unwrap_or("") == "Namespaced",
+        namespaced: text_at(crd, "/spec/scope") == "Namespaced",
         short_names: Box::leak(short.into_boxed_slice()),
         status: version.pointer("/subresources/status").is_some(),
         crd: true,
@@ -270,7 +270,7 @@ pub(crate) fn check_object(
     };
     Some(match checked {
         Ok(()) => Vec::new(),
-        Err(v) => crate::validate::causes(v),
+        Err(v) => v.into_iter().map(Into::into).collect(),
     })
 }
 

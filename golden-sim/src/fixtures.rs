@@ -19,12 +19,21 @@ use serde_json::Value;
 
 /// The collection's current `resourceVersion` (from a list): a watch from
 /// it sees every change made after this returns.
+///
+/// A list without one is an error ([`kube::Error::SerdeError`], a missing
+/// field), not `""`: a watch from `""` starts with every existing object,
+/// which is not "from now".
 pub async fn current_resource_version<K>(api: &Api<K>) -> kube::Result<String>
 where
     K: Clone + DeserializeOwned + Debug,
 {
     let list = api.list(&ListParams::default()).await?;
-    Ok(list.metadata.resource_version.unwrap_or_default())
+    match list.metadata.resource_version {
+        Some(rv) if !rv.is_empty() => Ok(rv),
+        _ => Err(kube::Error::SerdeError(serde::de::Error::missing_field(
+            "metadata.resourceVersion",
+        ))),
+    }
 }
 
 /// A watch of `api` with `params` from its [`current_resource_version`].

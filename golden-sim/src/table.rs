@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::resources::Res;
-use crate::util::{name_of, str_at, str_of};
+use crate::util::{name_of, str_at, str_of, text_at};
 
 enum Cell {
     /// A JSON pointer into the object.
@@ -299,7 +299,7 @@ pub(crate) fn table(res: Res, items: &[Value], rv: &str) -> Value {
         cols.iter()
             .map(|c| match &c.cell {
                 Cell::Path(p) => o.pointer(p).cloned().unwrap_or(Value::Null),
-                Cell::Text(p) => json!(str_at(o, p).unwrap_or("")),
+                Cell::Text(p) => json!(text_at(o, p)),
                 Cell::Modes(p) => join_list(o.pointer(p), access_mode),
                 Cell::Age(p) => str_at(o, p)
                     .map(|t| json!(age(t)))

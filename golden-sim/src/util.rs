@@ -32,14 +32,15 @@ pub(crate) fn now_rfc3339_millis() -> String {
     rfc3339_millis(time::OffsetDateTime::now_utc())
 }
 
-/// `t` in RFC 3339 with milliseconds (always three digits, as Compute).
+/// `t` in RFC 3339 with milliseconds (always three digits, as Compute), in
+/// UTC.
 pub(crate) fn rfc3339_millis(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{}.{:03}Z",
-        rfc3339_seconds(t).trim_end_matches('Z'),
-        t.millisecond()
-    )
+    const MILLIS: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(MILLIS)
+        .unwrap_or_default()
 }
 
 /// `t` in RFC 3339 (nothing else fails to format: its year has four digits
@@ -52,6 +53,12 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 /// The string at JSON pointer `ptr`, if it is one.
 pub(crate) fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
+}
+
+/// The string at JSON pointer `ptr`, or `""` when there is none (missing,
+/// or not a string).
+pub(crate) fn text_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    str_at(v, ptr).unwrap_or("")
 }
 
 /// The string member `key` of `v`, if it is one.
@@ -412,6 +419,14 @@ mod tests {
         let now = now_rfc3339_millis();
         assert_eq!(now.len(), "2026-01-02T03:04:05.678Z".len(), "{now}");
         assert!(parse(&now) <= time::OffsetDateTime::now_utc());
+    }
+
+    #[test]
+    fn text_is_empty_where_there_is_no_string() {
+        let v = json!({"a": {"b": "x", "n": 1}});
+        assert_eq!(text_at(&v, "/a/b"), "x");
+        assert_eq!(text_at(&v, "/a/n"), "");
+        assert_eq!(text_at(&v, "/a/c"), "");
     }
 
     #[test]

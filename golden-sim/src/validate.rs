@@ -57,7 +57,7 @@ use golden_core::quantity::{self, QuantityError};
 use serde_json::{Value, json};
 
 use crate::resources::{self, Res};
-use crate::util::{is_set, name_of, namespace_of, str_at, str_of};
+use crate::util::{is_set, name_of, namespace_of, str_of, text_at};
 
 /// One violation: `(field path, message)`.
 pub(crate) type Cause = (String, String);
@@ -90,7 +90,7 @@ pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     if res.group == golden_core::crd::SNAPSHOT_GROUP
         && let Err(v) = crate::crd_validation::validate_object(obj)
     {
-        out.extend(causes(v));
+        out.extend(v.into_iter().map(Cause::from));
     }
     if std::ptr::eq(res, &resources::PVCS) {
         out.extend(claim_storage(obj));
@@ -198,7 +198,7 @@ fn lease_spec(obj: &Value) -> Vec<Cause> {
 fn event_legacy(obj: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
     let ns = namespace_of(obj);
-    let regarding_ns = str_at(obj, "/regarding/namespace").unwrap_or("");
+    let regarding_ns = text_at(obj, "/regarding/namespace");
     let mismatch = || {
         invalid(
             "involvedObject.namespace",
@@ -300,7 +300,7 @@ fn event_v1_create(obj: &Value) -> Vec<Cause> {
     }
     let source_set = ["component", "host"]
         .iter()
-        .any(|k| str_at(obj, &format!("/deprecatedSource/{k}")).is_some_and(|s| !s.is_empty()));
+        .any(|k| !text_at(obj, &format!("/deprecatedSource/{k}")).is_empty());
     if source_set {
         out.push(invalid("source", &json!(""), "needs to be unset"));
     }
@@ -549,7 +549,7 @@ pub(crate) fn prune_unknown(
     let v: Vec<Cause> = if res.group == golden_core::crd::SNAPSHOT_GROUP {
         match structure(obj) {
             Ok(()) => return Ok(()),
-            Err(v) => causes(v),
+            Err(v) => v.into_iter().map(Cause::from).collect(),
         }
     } else {
         match crate::crds::check_object(res, obj, old) {
@@ -628,18 +628,13 @@ fn remove_path(obj: &mut Value, path: &str) {
     }
 }
 
-/// The violations of [`crate::crd_validation`] as causes.
-pub(crate) fn causes(v: Vec<crate::crd_validation::Violation>) -> Vec<Cause> {
-    v.into_iter().map(|v| (v.path, v.message)).collect()
-}
-
 /// Checks an update of `old` to `new`.
 pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
     if res.group == golden_core::crd::SNAPSHOT_GROUP
         && let Err(v) = crate::crd_validation::validate_update(old, new)
     {
-        out.extend(causes(v));
+        out.extend(v.into_iter().map(Cause::from));
     }
     out.extend(runtime_checks(res, new, Some(old)));
     if std::ptr::eq(res, &resources::LEASES) {

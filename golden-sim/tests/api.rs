@@ -343,8 +343,7 @@ async fn watch_delivers_changes_in_order_from_a_resource_version() {
     let sim = SimCluster::start(SimConfig::default()).await.unwrap();
     sim.seed_namespace("w");
     let api = pvc_api(&sim, "w");
-    let list = api.list(&ListParams::default()).await.unwrap();
-    let rv = list.metadata.resource_version.unwrap();
+    let rv = current_resource_version(&api).await.unwrap();
     for n in ["a", "b", "c"] {
         api.create(&PostParams::default(), &plain_pvc(n))
             .await
