@@ -121,6 +121,50 @@ fn shared_selector(shared_namespace: Option<&str>, snapshot_label: Option<&str>)
     s
 }
 
+/// The label selector of the shared VolumeSnapshot and content of one
+/// import in `shared`.
+fn shared_objects_selector(shared: &str, snapshot_label: &str) -> String {
+    format!(
+        "{},{LABEL_TARGET_NAMESPACE}={shared}",
+        shared_selector(Some(shared), Some(snapshot_label))
+    )
+}
+
+/// The shared imports `ns` takes part in, as (shared namespace,
+/// VolumeSnapshot) -> snapshot label: those whose golden grant lists `ns`,
+/// and those its golden `claims` restore from (their grant may have been
+/// deleted by someone else). None when `ns` is the shared namespace.
+fn shared_imports_of(
+    ns: &str,
+    grants: &[ReferenceGrant],
+    claims: &[PersistentVolumeClaim],
+) -> BTreeMap<(String, String), String> {
+    let mut imports = BTreeMap::new();
+    for g in grants {
+        let shared = g.namespace().unwrap_or_default();
+        if shared == ns || !granted_namespaces(g).contains(ns) {
+            continue;
+        }
+        let label = g.labels().get(LABEL_SNAPSHOT).cloned().unwrap_or_default();
+        let vs = g
+            .spec
+            .to
+            .iter()
+            .find_map(|t| t.name.clone())
+            .unwrap_or_else(|| g.name_any());
+        imports.insert((shared, vs), label);
+    }
+    for c in claims.iter().filter(|c| is_golden(c.meta())) {
+        if let (Some((shared, vs)), Some(label)) =
+            (claim_source(c), c.labels().get(LABEL_SNAPSHOT).cloned())
+            && shared != ns
+        {
+            imports.entry((shared, vs)).or_insert(label);
+        }
+    }
+    imports
+}
+
 /// The error for a cluster whose API server dropped a claim's
 /// cross-namespace source: the gate and the three components that need it.
 fn gate_error(claim: &str) -> Error {
@@ -990,6 +1034,53 @@ impl Golden {
         Ok(())
     }
 
+    /// Refuses, before anything of `ns` is deleted, to tear down the last
+    /// namespace of a shared import whose content is not `Retain`: the
+    /// shared content would go with it, and the golden snapshot in the
+    /// cloud with the content. An import is used by another namespace
+    /// while a golden claim there restores from its VolumeSnapshot or its
+    /// grant names another namespace that exists (the rule
+    /// [`Golden::teardown_cross_namespace`] applies once the claims are
+    /// gone). `grants` are golden's grants, `claims` the golden claims of
+    /// `ns` the teardown deletes.
+    pub(crate) async fn refuse_shared_delete_policy(
+        &self,
+        ns: &str,
+        grants: &[ReferenceGrant],
+        claims: &[PersistentVolumeClaim],
+    ) -> Result<()> {
+        let mut existing_namespaces = None;
+        for ((shared, vs), label) in shared_imports_of(ns, grants, claims) {
+            let users = claims_using(&self.client, &shared, &label, &vs).await?;
+            if users.iter().any(|c| c.namespace().as_deref() != Some(ns)) {
+                continue;
+            }
+            let others: BTreeSet<String> = grants
+                .iter()
+                .filter(|g| g.namespace().as_deref() == Some(shared.as_str()) && g.name_any() == vs)
+                .flat_map(granted_namespaces)
+                .filter(|n| n != ns)
+                .collect();
+            if !others.is_empty() {
+                if existing_namespaces.is_none() {
+                    existing_namespaces =
+                        Some(crate::records::namespace_names(&self.client).await?);
+                }
+                let existing = existing_namespaces.as_ref().expect("read above");
+                if others.iter().any(|n| existing.contains(n)) {
+                    continue;
+                }
+            }
+            let contents = crate::teardown::list_golden(
+                &Api::<VolumeSnapshotContent>::all(self.client.clone()),
+                &shared_objects_selector(&shared, &label),
+            )
+            .await?;
+            crate::teardown::refuse_delete_policy(&contents, "the golden snapshot in the cloud")?;
+        }
+        Ok(())
+    }
+
     /// The cross-namespace half of tearing down `ns`, after its claims
     /// (`deleted_claims`) are gone: its entry leaves every golden grant,
     /// golden grants in `ns` itself are deleted, and the shared objects of
@@ -1010,12 +1101,9 @@ impl Golden {
         let mut changed = Vec::new();
         let mut removed = Vec::new();
         let mut contents = Vec::new();
-        // (shared namespace, VolumeSnapshot) -> snapshot label.
-        let mut candidates: BTreeMap<(String, String), String> = BTreeMap::new();
-        for g in grants {
+        for g in &grants {
             let shared = g.namespace().unwrap_or_default();
             let name = g.name_any();
-            let label = g.labels().get(LABEL_SNAPSHOT).cloned().unwrap_or_default();
             let id = format!("{shared}/{name}");
             if shared == ns {
                 // The shared namespace itself (refused before while in use).
@@ -1026,7 +1114,7 @@ impl Golden {
                 }
                 continue;
             }
-            if !granted_namespaces(&g).contains(ns) {
+            if !granted_namespaces(g).contains(ns) {
                 continue;
             }
             let (left, wrote) = update_grant(
@@ -1045,26 +1133,9 @@ impl Golden {
             } else if wrote {
                 changed.push(id);
             }
-            let vs = g
-                .spec
-                .to
-                .iter()
-                .find_map(|t| t.name.clone())
-                .unwrap_or(name);
-            candidates.insert((shared, vs), label);
-        }
-        // A grant deleted by someone else: the claims still say which
-        // shared import they used.
-        for c in deleted_claims.iter().filter(|c| is_golden(c.meta())) {
-            if let (Some((shared, vs)), Some(label)) =
-                (claim_source(c), c.labels().get(LABEL_SNAPSHOT).cloned())
-                && shared != ns
-            {
-                candidates.entry((shared, vs)).or_insert(label);
-            }
         }
         let mut existing_namespaces = None;
-        for ((shared, vs), label) in candidates {
+        for ((shared, vs), label) in shared_imports_of(ns, &grants, deleted_claims) {
             if !claims_using(&self.client, &shared, &label, &vs)
                 .await?
                 .is_empty()
@@ -1109,10 +1180,7 @@ impl Golden {
         snapshot_label: &str,
         timeout: Duration,
     ) -> Result<(Vec<String>, Vec<VolumeSnapshotContent>)> {
-        let sel = format!(
-            "{},{LABEL_TARGET_NAMESPACE}={shared}",
-            shared_selector(Some(shared), Some(snapshot_label))
-        );
+        let sel = shared_objects_selector(shared, snapshot_label);
         let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), shared);
         let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
         let (snapshots, contents) = futures::try_join!(

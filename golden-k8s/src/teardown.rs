@@ -26,6 +26,7 @@ use crate::golden::Golden;
 use crate::import::{get_item, list_matching};
 use crate::options::TeardownOptions;
 use crate::ownership::is_golden;
+use crate::shared::golden_grants;
 use crate::wait::wait_gone;
 
 /// What teardown removed in one namespace.
@@ -255,22 +256,26 @@ impl Golden {
         let claims_api = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns);
         let vs_api = Api::<VolumeSnapshot>::namespaced(self.client.clone(), ns);
         let vsc_api = Api::<VolumeSnapshotContent>::all(self.client.clone());
-        let (namespace, claims, snapshots, contents) = futures::try_join!(
+        let (namespace, claims, snapshots, contents, grants) = futures::try_join!(
             get_item(Api::<Namespace>::all(self.client.clone()), ns, ns),
             list_golden(&claims_api, &sel),
             list_golden(&vs_api, &sel),
             list_golden(&vsc_api, &sel),
+            golden_grants(&self.client, snapshot_label.as_deref()),
         )?;
         // The shared namespace of a cross-namespace import stays while
         // targets use it.
         self.refuse_shared_teardown(ns, &snapshots).await?;
 
         // Refuse before deleting anything if a content would take the cloud
-        // snapshot with it.
+        // snapshot with it: one of this namespace's, or the shared content
+        // of a cross-namespace import this namespace is the last to use.
         refuse_delete_policy(
             &contents,
             "the golden snapshot in the cloud for every namespace",
         )?;
+        self.refuse_shared_delete_policy(ns, &grants, &claims)
+            .await?;
 
         let timeout = options.timeout;
         delete_and_wait(claims_api, &claims, &sel, timeout).await?;

@@ -711,3 +711,77 @@ async fn targets_not_ready_read_the_shared_snapshot_events_once() {
         env.sim.counters().by_verb_resource()
     );
 }
+
+/// Sets the shared content's deletionPolicy out of band, as `kubectl
+/// patch` would.
+async fn set_deletion_policy(env: &Env, snap: &Snapshot, policy: &str) {
+    let contents: Api<golden_core::crd::VolumeSnapshotContent> = Api::all(env.sim.client());
+    contents
+        .patch(
+            &shared_content(snap),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"deletionPolicy": policy}})),
+        )
+        .await
+        .unwrap();
+}
+
+/// The shared content set to `Delete` out of band: tearing down a target
+/// that is not the last still works (the shared objects stay), but the
+/// last target's teardown is refused before anything is deleted, so a
+/// re-run after the content is set back to `Retain` finds the world as it
+/// was and finishes.
+#[tokio::test]
+async fn the_last_target_is_kept_while_the_shared_content_would_delete_the_snapshot() {
+    let env = env(true).await;
+    let snap = capture(&env).await;
+    import(&env, &snap, &["sandbox01", "sandbox02"]).await;
+    set_deletion_policy(&env, &snap, "Delete").await;
+
+    let reports = env
+        .golden
+        .teardown(&["sandbox02".to_string()], &teardown_opts())
+        .await
+        .unwrap();
+    assert!(reports[0].shared_removed.is_empty(), "{reports:?}");
+    assert_eq!(granted(&env, &snap), ["sandbox01"]);
+
+    let before = everything(&env.sim);
+    let err = env
+        .golden
+        .teardown(&["sandbox01".to_string()], &teardown_opts())
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&shared_content(&snap)), "{msg}");
+    assert!(msg.contains("deletionPolicy Delete"), "{msg}");
+    assert!(msg.contains("Retain"), "{msg}");
+    // Nothing was deleted: the claim, its grant entry and the shared
+    // objects are as they were.
+    assert_eq!(everything(&env.sim), before);
+    assert!(claim(&env, "sandbox01").is_some());
+    assert_eq!(granted(&env, &snap), ["sandbox01"]);
+    assert!(shared_vs(&env, &snap).is_some());
+    assert!(env.provider.get_snapshot(&snap.id).await.is_ok());
+
+    set_deletion_policy(&env, &snap, "Retain").await;
+    let reports = env
+        .golden
+        .teardown(&["sandbox01".to_string()], &teardown_opts())
+        .await
+        .unwrap();
+    assert_eq!(reports[0].claims, ["data"]);
+    assert!(
+        reports[0]
+            .shared_removed
+            .contains(&format!("VolumeSnapshotContent/{}", shared_content(&snap))),
+        "{reports:?}"
+    );
+    assert!(claim(&env, "sandbox01").is_none());
+    assert!(grant(&env, &snap).is_none());
+    assert!(shared_vs(&env, &snap).is_none());
+    assert!(content(&env, &shared_content(&snap)).is_none());
+    // The cloud snapshot stays.
+    assert!(env.provider.get_snapshot(&snap.id).await.is_ok());
+}
