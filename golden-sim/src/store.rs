@@ -293,28 +293,43 @@ pub(crate) struct DeleteOptions {
     pub(crate) dry_run: bool,
 }
 
-/// Whether an object `name` of `res` may be created in `ns` now: its
-/// namespace exists and is not terminating, and the name is free.
-fn check_can_create(inner: &Inner, res: Res, ns: &str, name: &str) -> Result<(), ApiError> {
-    if res.namespaced {
-        match inner.get(&resources::NAMESPACES, "", ns) {
-            None => return Err(ApiError::namespace_missing(ns)),
-            Some(n) if is_deleting(&n.value) => {
-                return Err(ApiError::forbidden(
-                    res,
-                    name,
-                    &format!(
-                        "unable to create new content in namespace {ns} because it is being terminated"
-                    ),
-                ));
-            }
-            _ => {}
-        }
+/// The NamespaceLifecycle admission plugin's check of a create
+/// (kubernetes `plugin/pkg/admission/namespace/lifecycle/admission.go`,
+/// `Lifecycle.Admit`, which runs before the object is validated): a
+/// namespaced object needs its namespace to exist and not be terminating.
+fn check_namespace_lifecycle(
+    inner: &Inner,
+    res: Res,
+    ns: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if !res.namespaced {
+        return Ok(());
     }
-    if inner.get(res, ns, name).is_some() {
-        return Err(ApiError::already_exists(res, name));
+    match inner.get(&resources::NAMESPACES, "", ns) {
+        None => Err(ApiError::namespace_missing(ns)),
+        Some(n) if is_deleting(&n.value) => Err(ApiError::forbidden(
+            res,
+            name,
+            &format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
+        )),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// The storage's check of a create, after admission and validation
+/// (apiserver `pkg/registry/generic/registry/store.go`, `Store.Create`,
+/// then `pkg/storage/etcd3/store.go`, `store.Create`, whose transaction
+/// puts the key only if it does not exist; a dry run only looks,
+/// `registry/generic/registry/dryrun.go`, `DryRunnableStorage.Create`):
+/// a taken name is `409 AlreadyExists`.
+fn check_name_free(inner: &Inner, res: Res, ns: &str, name: &str) -> Result<(), ApiError> {
+    match inner.get(res, ns, name) {
+        Some(_) => Err(ApiError::already_exists(res, name)),
+        None => Ok(()),
+    }
 }
 
 /// A resource's key among the watch channels: the address of its
@@ -874,7 +889,7 @@ impl Store {
         validate::prune_unknown(res, &mut new, old.as_ref().map(|o| &o.value), w.strict)
             .map_err(ApiError::bad_request)?;
         let now = now_rfc3339();
-        match old.as_ref().map(|o| &o.value) {
+        let name = match old.as_ref().map(|o| &o.value) {
             None => {
                 if meta_str(&new, "name").is_none_or(str::is_empty)
                     && let Some(prefix) = meta_str(&new, "generateName").map(str::to_string)
@@ -883,16 +898,16 @@ impl Store {
                     meta_mut(&mut new).insert("name".into(), json!(format!("{prefix}{suffix}")));
                 }
                 let name = meta_str(&new, "name").unwrap_or("").to_string();
-                {
-                    let inner = self.lock();
-                    check_can_create(&inner, res, ns, &name)?;
-                }
                 if res.status
                     && let Some(m) = new.as_object_mut()
                 {
                     m.remove("status");
                 }
-                defaults(&self.lock(), res, &mut new, self.cross_namespace);
+                {
+                    let inner = self.lock();
+                    check_namespace_lifecycle(&inner, res, ns, &name)?;
+                    defaults(&inner, res, &mut new, self.cross_namespace);
+                }
                 let causes = validate::check_create(res, &new);
                 if !causes.is_empty() {
                     return Err(ApiError::invalid(res, &name, &causes));
@@ -909,6 +924,7 @@ impl Store {
                 } else {
                     meta.remove("generation");
                 }
+                name
             }
             Some(old) => {
                 let name = meta_str(old, "name").unwrap_or("").to_string();
@@ -1007,8 +1023,9 @@ impl Store {
                         .unwrap_or(1);
                     meta_mut(&mut new).insert("generation".into(), json!(g + 1));
                 }
+                name
             }
-        }
+        };
         fields::record(
             old.as_ref().map(|o| &o.value),
             &mut new,
@@ -1019,24 +1036,25 @@ impl Store {
             ownership,
             &now,
         );
-        if let Some(old) = &old
-            && same_but_versions(&old.value, &new)
-        {
-            // Nothing to write, if `old` is still what is stored; otherwise
-            // the change is judged again against the current object.
-            let name = meta_str(&old.value, "name").unwrap_or("");
-            let current = Self::is_current(&self.lock(), res, ns, name, old);
-            return Ok(current.then(|| old.clone()));
+        // A write that changes nothing but versions is a no-op (judged
+        // without the lock; whether `old` is still current is checked with
+        // the commit's).
+        let unchanged = old
+            .as_ref()
+            .is_some_and(|o| same_but_versions(&o.value, &new));
+        let mut inner = self.lock();
+        match &old {
+            None => check_name_free(&inner, res, ns, &name)?,
+            Some(o) if Self::is_current(&inner, res, ns, &name, o) => {}
+            // Someone else wrote in between: the caller starts again from
+            // the current object.
+            Some(_) => return Ok(None),
+        }
+        if unchanged {
+            return Ok(old);
         }
         if w.dry_run {
             return Ok(Some(Stored::new(new)));
-        }
-        let name = meta_str(&new, "name").unwrap_or("").to_string();
-        let mut inner = self.lock();
-        match &old {
-            None => check_can_create(&inner, res, ns, &name)?,
-            Some(o) if Self::is_current(&inner, res, ns, &name, o) => {}
-            Some(_) => return Ok(None),
         }
         if std::ptr::eq(res, &resources::CUSTOM_RESOURCE_DEFINITIONS) {
             new["status"] = crate::crds::establish(&new);
@@ -1431,15 +1449,61 @@ mod tests {
         });
         assert_eq!(reads, 2);
         assert_eq!(out.value["metadata"]["labels"]["a"], "from-a");
-        // A create that finds its name taken at commit is refused, not lost.
+        // A create that finds its name taken at commit is refused, not lost
+        // (a valid claim: admission and validation pass, the commit does
+        // not).
         let taken = store.create(
             &resources::PVCS,
             "team",
             json!({"metadata": {"name": "data"},
-                   "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ""}}),
+                   "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                            "resources": {"requests": {"storage": "1Gi"}}}}),
             Writer::new("c"),
         );
         assert_eq!(taken.unwrap_err().code, 409);
+    }
+
+    #[test]
+    fn a_create_is_validated_before_its_name_is_checked() {
+        let store = store_with_claim();
+        let claim = |storage: Option<&str>| {
+            let mut c = json!({"metadata": {"name": "data"},
+                               "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ""}});
+            if let Some(s) = storage {
+                c["spec"]["resources"] = json!({"requests": {"storage": s}});
+            }
+            c
+        };
+        let create = |obj: Value, dry_run: bool| {
+            let w = Writer {
+                dry_run,
+                ..Writer::new("c")
+            };
+            store.create(&resources::PVCS, "team", obj, w)
+        };
+        // Invalid (no storage request) and named as an existing claim: the
+        // validation error, as the API server validates before storage
+        // finds the name taken.
+        let invalid = create(claim(None), false).unwrap_err();
+        assert_eq!(invalid.code, 422, "{}", invalid.message);
+        assert!(
+            invalid.message.contains("spec.resources[storage]"),
+            "{}",
+            invalid.message
+        );
+        // Valid: the name is taken, dry run or not.
+        assert_eq!(create(claim(Some("1Gi")), false).unwrap_err().code, 409);
+        assert_eq!(create(claim(Some("1Gi")), true).unwrap_err().code, 409);
+        // A namespace that is missing is refused before validation too.
+        let elsewhere = store
+            .create(&resources::PVCS, "nowhere", claim(None), Writer::new("c"))
+            .unwrap_err();
+        assert_eq!(elsewhere.code, 404, "{}", elsewhere.message);
+        // A dry run of a free name passes and stores nothing.
+        let mut free = claim(Some("1Gi"));
+        free["metadata"]["name"] = json!("free");
+        create(free, true).unwrap();
+        assert!(store.get(&resources::PVCS, "team", "free").is_none());
     }
 
     #[test]
