@@ -16,7 +16,7 @@ use golden_core::{ImportTarget, PvcRef, Snapshot, SnapshotProvider, WaitOptions}
 use golden_k8s::{
     CaptureOptions, CloneOptions, GcDecision, GcOptions, Golden, ImportOptions, TeardownOptions,
 };
-use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
+use golden_sim::{Fault, FaultKind, SimCluster, SimConfig, VolumeBindingMode};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::DeleteParams;
@@ -784,4 +784,62 @@ async fn the_last_target_is_kept_while_the_shared_content_would_delete_the_snaps
     assert!(content(&env, &shared_content(&snap)).is_none());
     // The cloud snapshot stays.
     assert!(env.provider.get_snapshot(&snap.id).await.is_ok());
+}
+
+/// One claim's write fails mid fan-out (a 500 from the API server): the
+/// import is incomplete in its apply phase with that namespace alone
+/// failed, the other targets are usable, and a re-run writes only the
+/// missing claim.
+#[tokio::test]
+async fn a_claim_that_fails_mid_fan_out_is_all_a_rerun_writes() {
+    let env = env(true).await;
+    let snap = capture(&env).await;
+    let namespaces = ["sandbox01", "sandbox02", "sandbox03"];
+    env.sim.inject_fault(
+        Fault::new(FaultKind::InternalError, 1)
+            .with_verb("patch")
+            .with_resource("persistentvolumeclaims"),
+    );
+    let err = env
+        .golden
+        .import(&snap, &targets(&namespaces), &cross())
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    let golden_k8s::Error::Incomplete {
+        phase,
+        succeeded,
+        failures,
+        ..
+    } = &err
+    else {
+        panic!("expected Incomplete, got {err}");
+    };
+    assert_eq!(*phase, "apply", "{err}");
+    assert_eq!(failures.len(), 1, "{err}");
+    assert!(!failures[0].error.is_not_ready(), "{err}");
+    let failed = failures[0].namespace.clone();
+    let others: Vec<&str> = namespaces
+        .iter()
+        .copied()
+        .filter(|ns| *ns != failed)
+        .collect();
+    let mut succeeded = succeeded.clone();
+    succeeded.sort();
+    assert_eq!(succeeded, others, "{err}");
+    assert!(claim(&env, &failed).is_none());
+    for ns in &others {
+        assert_eq!(claim(&env, ns).unwrap()["status"]["phase"], "Bound");
+    }
+    assert_eq!(granted(&env, &snap), namespaces);
+
+    env.sim.reset_counters();
+    let report = import(&env, &snap, &namespaces).await;
+    assert_eq!(report.written(), 1, "{report:?}");
+    for row in &report.namespaces {
+        let want = usize::from(row.namespace == failed);
+        assert_eq!(row.written, want, "{row:?}");
+    }
+    assert_eq!(env.sim.counters().get("patch", "persistentvolumeclaims"), 1);
+    assert_eq!(claim(&env, &failed).unwrap()["status"]["phase"], "Bound");
 }
