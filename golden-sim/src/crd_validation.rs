@@ -198,7 +198,10 @@ pub fn validate_update(old: &Value, new: &Value) -> Result<(), Vec<Violation>> {
 /// The structural part of [`validate_object`] alone: types and unknown
 /// fields, without values, formats or CEL rules. Its unknown-field
 /// violations are exactly [`validate_object`]'s (the same walk decides
-/// them), at a fraction of the cost; the API server's pruning step uses it.
+/// them), at a fraction of the cost; the simulated API server's pruning
+/// step uses it, finding the fields apiextensions-apiserver
+/// pkg/apiserver/schema/pruning/algorithm.go, `PruneWithOptions`, drops
+/// (and, with `ReturnPruned` under strict field validation, reports).
 pub fn validate_structure(obj: &Value) -> Result<(), Vec<Violation>> {
     run_mode(obj, None, true)
 }
@@ -590,8 +593,12 @@ fn own_rules_only(s: &Value, top: bool) -> Value {
 }
 
 /// `v` without the `null` values of fields whose schema is not `nullable`,
-/// as the API server prunes them before validating; borrowed as it is when
-/// it has none (most writes), so validation copies nothing.
+/// as the API server prunes them before validating
+/// (apiextensions-apiserver pkg/apiserver/schema/defaulting/prunenulls.go,
+/// `PruneNonNullableNullsWithoutDefaults`; without defaulting here, a null
+/// with a schema default is dropped too, and a null of an undeclared field,
+/// which upstream keeps for pruning to drop, goes at once); borrowed as it
+/// is when it has none (most writes), so validation copies nothing.
 fn without_nulls<'v>(schema: &Value, v: &'v Value) -> std::borrow::Cow<'v, Value> {
     if has_prunable_nulls(schema, v) {
         std::borrow::Cow::Owned(pruned(schema, v))
@@ -952,8 +959,14 @@ impl Walker<'_> {
                 continue;
             }
             if path.is_empty() && k == "metadata" {
-                // ObjectMeta is checked on its own rules, not ratcheted;
-                // left as it was stored, it was checked then.
+                // ObjectMeta is checked on its own rules, not ratcheted.
+                // Left as it was stored, it is not checked again: on update
+                // upstream checks metadata with apimachinery
+                // pkg/api/validation/objectmeta.go,
+                // ValidateObjectMetaAccessorUpdate (name, namespace, uid
+                // and timestamps immutable, labels, annotations and owner
+                // references valid), which metadata that passed on create
+                // and did not change passes too.
                 if old_v != Some(v) {
                     self.metadata(v);
                 }

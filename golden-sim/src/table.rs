@@ -1,7 +1,12 @@
 //! `meta.k8s.io/v1` Table responses, for `kubectl get`: the columns of the
-//! real API server's printers (built-in kinds, kubernetes
-//! pkg/printers/internalversion/printers.go: printEvent, printLease) and of the snapshot CRDs'
-//! `additionalPrinterColumns`.
+//! real API server's printers for built-in kinds (kubernetes
+//! pkg/printers/internalversion/printers.go: `printNamespace`,
+//! `printPersistentVolumeClaim`, `printPersistentVolume`,
+//! `printStorageClass`, `printEvent`, `printLease`; each arm of
+//! `columns` names its printer and what it leaves out) and of the
+//! snapshot CRDs' `additionalPrinterColumns`. Ages are
+//! `translateTimestampSince`, apimachinery pkg/util/duration
+//! `HumanDuration` ([`age`]).
 
 use serde_json::{Value, json};
 
@@ -55,6 +60,11 @@ fn join_list(v: Option<&Value>, map: fn(&str) -> &str) -> Value {
     }
 }
 
+/// One access mode as kubernetes pkg/apis/core/helper/helpers.go,
+/// `GetAccessModesAsString`, abbreviates it. Unlike upstream, the modes
+/// are listed in the object's order, duplicates and unknown modes kept
+/// (upstream drops duplicates and unknown modes and orders RWO, ROX, RWX,
+/// RWOP).
 fn access_mode(m: &str) -> &str {
     match m {
         "ReadWriteOnce" => "RWO",
@@ -76,9 +86,15 @@ fn columns(res: Res) -> Vec<Column> {
     use Cell::*;
     let mut cols = vec![col("Name", "string", With(name_cell))];
     match res.kind {
+        // printNamespace.
         "Namespace" => {
             cols.push(col("Status", "string", Path("/status/phase")));
         }
+        // printPersistentVolumeClaim. Not modelled: the Status
+        // `Terminating` of a claim being deleted, a Capacity and Access
+        // Modes shown only once the claim names a volume, the class of
+        // the beta storage-class annotation (GetPersistentVolumeClaimClass)
+        // and VolumeMode `<unset>`.
         "PersistentVolumeClaim" => {
             cols.push(col("Status", "string", Path("/status/phase")));
             cols.push(col("Volume", "string", Text("/spec/volumeName")));
@@ -95,6 +111,10 @@ fn columns(res: Res) -> Vec<Column> {
                 With(|o| json!(str_at(o, "/spec/volumeAttributesClassName").unwrap_or("<unset>"))),
             ));
         }
+        // printPersistentVolume. Not modelled: the Status `Terminating`,
+        // the VolumeAttributesClass column, the class of the beta
+        // storage-class annotation (GetPersistentVolumeClass) and
+        // VolumeMode `<unset>`.
         "PersistentVolume" => {
             cols.push(col("Capacity", "string", Text("/spec/capacity/storage")));
             cols.push(col("Access Modes", "string", Modes("/spec/accessModes")));
@@ -123,6 +143,9 @@ fn columns(res: Res) -> Vec<Column> {
             ));
             cols.push(col("Reason", "string", Text("/status/reason")));
         }
+        // printStorageClass (a missing reclaim policy or binding mode is
+        // defaulted at admission, so upstream's Delete and Immediate
+        // fallbacks are not needed).
         "StorageClass" => {
             cols[0].cell = With(|o| {
                 let n = name_of(o);
@@ -152,6 +175,11 @@ fn columns(res: Res) -> Vec<Column> {
                 }),
             ));
         }
+        // printEvent, for events.k8s.io/v1: Last Seen is the series' last
+        // observed time, else the last timestamp, else the event time
+        // (upstream also falls back on the first timestamp before the
+        // event time). Not modelled: an Object without a name shown as
+        // its kind alone, and the message trimmed.
         "Event" if res.group == "events.k8s.io" => {
             cols = vec![
                 col(
@@ -175,9 +203,13 @@ fn columns(res: Res) -> Vec<Column> {
             ];
             return cols;
         }
+        // printLease.
         "Lease" => {
             cols.push(col("Holder", "string", Path("/spec/holderIdentity")));
         }
+        // printEvent, for core/v1: Last Seen is the last timestamp (upstream
+        // falls back on the first timestamp or the event time, and shows
+        // the series' last observed time when there is a series).
         "Event" => {
             cols = vec![
                 col("Last Seen", "string", Age("/lastTimestamp")),
@@ -260,21 +292,61 @@ fn columns(res: Res) -> Vec<Column> {
     cols
 }
 
-/// Age of an RFC 3339 timestamp, as kubectl prints it (`45s`, `3m2s`, `5h`).
+/// Age of an RFC 3339 timestamp, as the printers show one
+/// (printers.go, `translateTimestampSince`: `<unknown>` for no time, else
+/// [`human_duration`] of the time since).
 pub(crate) fn age(ts: &str) -> String {
     let Ok(t) = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
     else {
         return "<unknown>".into();
     };
-    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
-        s if s < 3 * 3600 => format!("{}m", s / 60),
-        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
+    human_duration(time::OffsetDateTime::now_utc() - t)
+}
+
+/// apimachinery pkg/util/duration/duration.go, `HumanDuration`: two or
+/// three significant figures (`45s`, `3m2s`, `5h`, `2d3h`, `3y12d`); up
+/// to a second in the future is `0s` (clock skew), further is
+/// `<invalid>`.
+fn human_duration(d: time::Duration) -> String {
+    let seconds = d.whole_seconds();
+    if seconds < -1 {
+        return "<invalid>".into();
     }
+    if seconds < 0 {
+        return "0s".into();
+    }
+    if seconds < 60 * 2 {
+        return format!("{seconds}s");
+    }
+    // Either `whole` alone, or `whole` and a non-zero `part`.
+    let two = |whole: i64, unit: &str, part: i64, part_unit: &str| match part {
+        0 => format!("{whole}{unit}"),
+        p => format!("{whole}{unit}{p}{part_unit}"),
+    };
+    let minutes = d.whole_minutes();
+    if minutes < 10 {
+        return two(minutes, "m", seconds % 60, "s");
+    }
+    if minutes < 60 * 3 {
+        return format!("{minutes}m");
+    }
+    let hours = d.whole_hours();
+    if hours < 8 {
+        return two(hours, "h", minutes % 60, "m");
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        return two(hours / 24, "d", hours % 24, "h");
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        return two(hours / 24 / 365, "y", (hours / 24) % 365, "d");
+    }
+    format!("{}y", hours / 24 / 365)
 }
 
 /// Whether the client asked for a Table (`Accept: ...;as=Table;...`).
@@ -355,4 +427,62 @@ pub(crate) fn table_of(
         "columnDefinitions": defs,
         "rows": rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn durations_read_as_human_duration_writes_them() {
+        let (s, m, h, d) = (
+            Duration::seconds,
+            Duration::minutes,
+            Duration::hours,
+            Duration::days,
+        );
+        for (since, want) in [
+            (s(-2), "<invalid>"),
+            (Duration::milliseconds(-1999), "0s"),
+            (s(-1), "0s"),
+            (s(0), "0s"),
+            (s(1), "1s"),
+            (s(119), "119s"),
+            (s(120), "2m"),
+            (s(121), "2m1s"),
+            (m(9) + s(59), "9m59s"),
+            (m(10), "10m"),
+            (m(10) + s(30), "10m"),
+            (m(179), "179m"),
+            (h(3), "3h"),
+            (h(3) + m(30), "3h30m"),
+            (h(7) + m(59), "7h59m"),
+            (h(8), "8h"),
+            (h(8) + m(30), "8h"),
+            (h(47), "47h"),
+            (h(48), "2d"),
+            (h(49), "2d1h"),
+            (d(7) + h(23), "7d23h"),
+            (d(8), "8d"),
+            (d(729), "729d"),
+            (d(730), "2y"),
+            (d(731), "2y1d"),
+            (d(365 * 8 - 1), "7y364d"),
+            (d(365 * 8), "8y"),
+            (d(365 * 20 + 100), "20y"),
+        ] {
+            assert_eq!(human_duration(since), want, "{since}");
+        }
+    }
+
+    #[test]
+    fn ages_of_timestamps() {
+        assert_eq!(age("yesterday"), "<unknown>");
+        let then = time::OffsetDateTime::now_utc() - Duration::hours(49);
+        let ts = then
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        assert_eq!(age(&ts), "2d1h");
+    }
 }

@@ -81,8 +81,11 @@ pub(crate) fn namespace_of(obj: &Value) -> &str {
     meta_str(obj, "namespace").unwrap_or("")
 }
 
-/// Whether the member `key` of `v` is present and not `null` (what the API
-/// server counts as set).
+/// Whether the member `key` of `v` is present and not `null`: what the API
+/// server counts as set, as decoding JSON into a Go type leaves a `null`
+/// member at its zero value (encoding/json: "unmarshaling a JSON null into
+/// any other Go type has no effect"), so upstream validation (`len(x) ==
+/// 0`, `x == nil`, `IsZero()`) cannot tell it from an absent one.
 pub(crate) fn is_set(v: &Value, key: &str) -> bool {
     v.get(key).is_some_and(|x| !x.is_null())
 }

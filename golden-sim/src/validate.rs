@@ -63,6 +63,22 @@ use crate::util::{is_set, name_of, namespace_of, str_of, text_at};
 pub(crate) type Cause = (String, String);
 
 /// Checks a new object.
+///
+/// Its name, as apimachinery pkg/api/validation/objectmeta.go,
+/// `ValidateObjectMeta`, checks it with the kind's name rule
+/// (`name or generateName is required` when it has neither): for most
+/// kinds `NameIsDNSSubdomain` (pkg/api/validation/generic.go, a DNS-1123
+/// subdomain), for Namespaces kubernetes pkg/apis/core/validation/
+/// validation.go, `ValidateNamespaceName` (a DNS-1123 label). Two are
+/// exempt here:
+/// - core/v1 Events: pkg/apis/core/validation/events.go,
+///   `ValidateEventCreate`, runs `ValidateObjectMeta` only for writes
+///   through events.k8s.io/v1 and newer ("No further validation for
+///   backwards compatibility" for v1), so their names are not checked;
+/// - the snapshot group: its objects' metadata, the name included, is
+///   checked by [`crate::crd_validation`] (as apiextensions-apiserver's
+///   `customResourceValidator` calls `ValidateObjectMetaAccessor` with
+///   `NameIsDNSSubdomain`), so the name is not reported twice.
 pub(crate) fn check_create(res: Res, obj: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
     let name = name_of(obj);
@@ -532,10 +548,13 @@ fn claim_storage(obj: &Value) -> Option<Cause> {
     }
 }
 
-/// Fields a snapshot object's schema does not declare. With strict field
-/// validation they are refused (400, as `strict decoding error`); otherwise
-/// they are dropped, as the API server prunes them. On update, `old` is the
-/// stored object: what the write leaves equal to it was pruned before.
+/// Fields the schema of a snapshot object or a runtime CRD's object does
+/// not declare, as apiextensions-apiserver
+/// pkg/apiserver/schema/pruning/algorithm.go, `PruneWithOptions`, finds
+/// them. With strict field validation they are refused (400, as
+/// `strict decoding error`); otherwise they are dropped, as the API server
+/// prunes them. On update, `old` is the stored object: what the write
+/// leaves equal to it was pruned before.
 pub(crate) fn prune_unknown(
     res: Res,
     obj: &mut Value,
@@ -644,6 +663,14 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
         out.extend(event_v1_update(old, new));
     }
     if std::ptr::eq(res, &resources::PVCS) {
+        // kubernetes pkg/apis/core/validation/validation.go,
+        // ValidatePersistentVolumeClaimUpdate: the new claim is validated in
+        // full, and its spec must equal the old one but for the fields an
+        // update may change - `volumeName` once (while the old claim has
+        // none), and the storage request and `volumeAttributesClassName`
+        // of a bound claim. Simplified here: all of `resources` and the
+        // attributes class may change, whatever the claim's phase, and the
+        // message has no diff of the specs.
         out.extend(claim_storage(new));
         // The specs compared field by field, without the mutable ones (no
         // copies: this runs on every claim update).
