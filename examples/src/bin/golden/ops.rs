@@ -223,6 +223,34 @@ pub(crate) struct SourceArgs {
     pub(crate) import: ImportArgs,
 }
 
+impl SourceArgs {
+    /// The target namespaces, expanded, as import targets.
+    fn targets(&self) -> Result<Vec<golden_core::ImportTarget>> {
+        crate::namespaces::expand_namespaces(&self.target.namespaces)?
+            .iter()
+            .map(|ns| self.target.target(ns))
+            .collect()
+    }
+
+    /// The import options, with the namespaces `--protect` names protected.
+    fn import_options(&self) -> ImportOptions {
+        let policy = self
+            .target
+            .protect
+            .iter()
+            .fold(golden_core::NamespacePolicy::default(), |p, x| {
+                p.protect(x.clone())
+            });
+        self.import.options().with_policy(policy)
+    }
+
+    /// Whether the sandbox PVCs take their StorageClass, access modes and
+    /// volume mode from the source PVC (unless `--no-inherit`).
+    fn inherit_source(&self) -> bool {
+        !self.import.no_inherit
+    }
+}
+
 /// Arguments of `golden clone`.
 #[derive(Debug, Args)]
 pub(crate) struct CloneArgs {
@@ -236,21 +264,6 @@ pub(crate) struct CloneArgs {
     pub(crate) cross: CrossNamespaceArgs,
     #[command(flatten)]
     pub(crate) plan: crate::hydration::PlanArgs,
-}
-
-fn targets(t: &TargetArgs) -> Result<Vec<golden_core::ImportTarget>> {
-    crate::namespaces::expand_namespaces(&t.namespaces)?
-        .iter()
-        .map(|ns| t.target(ns))
-        .collect()
-}
-
-fn policy(t: &TargetArgs) -> golden_core::NamespacePolicy {
-    t.protect
-        .iter()
-        .fold(golden_core::NamespacePolicy::default(), |p, x| {
-            p.protect(x.clone())
-        })
 }
 
 fn import_report(report: &golden_k8s::ImportReport) -> (Value, String) {
@@ -313,18 +326,14 @@ fn import_report(report: &golden_k8s::ImportReport) -> (Value, String) {
 }
 
 pub(crate) async fn clone(g: &Golden, args: &CloneArgs, out: Output) -> Result<()> {
-    let targets = targets(&args.source.target)?;
-    let mut import = args
-        .source
-        .import
-        .options()
-        .with_policy(policy(&args.source.target));
+    let targets = args.source.targets()?;
+    let mut import = args.source.import_options();
     if let Some(shared) = args.cross.shared() {
         import = import.with_cross_namespace(shared);
     }
     let mut options = CloneOptions::default()
         .with_import(import)
-        .with_inherit_source(!args.source.import.no_inherit);
+        .with_inherit_source(args.source.inherit_source());
     if let Some(age) = args.reuse_within {
         options = options.with_reuse_within(age);
     }
@@ -521,16 +530,11 @@ pub(crate) struct RefreshArgs {
 }
 
 pub(crate) async fn refresh(g: &Golden, args: &RefreshArgs, out: Output) -> Result<()> {
-    let targets = targets(&args.source.target)?;
+    let targets = args.source.targets()?;
     let options = RefreshOptions::default()
         .with_replace_data(args.replace_data)
-        .with_import(
-            args.source
-                .import
-                .options()
-                .with_policy(policy(&args.source.target)),
-        )
-        .with_inherit_source(!args.source.import.no_inherit);
+        .with_import(args.source.import_options())
+        .with_inherit_source(args.source.inherit_source());
     let report = g.refresh(&args.source.pvc, &targets, &options).await?;
     let (mut value, table) = import_report(&report.import);
     value["snapshot"] = snapshot_json(&report.snapshot);
@@ -648,39 +652,6 @@ mod tests {
     }
 
     #[test]
-    fn duration_flags_take_the_api_durations() {
-        for (s, secs) in [
-            ("90s", 90),
-            ("15m", 900),
-            ("2h", 7200),
-            ("7d", 7 * 86400),
-            ("1w 2d", 9 * 86400),
-            ("90 minutes", 5400),
-        ] {
-            assert_eq!(parse_duration(s), Ok(Duration::from_secs(secs)), "{s}");
-            assert_eq!(parse_age(s), Ok(Duration::from_secs(secs)), "{s}");
-        }
-        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
-        assert!(parse_duration("0s").is_err());
-    }
-
-    #[test]
-    fn durations_past_the_range_are_refused_not_overflowed() {
-        // 213503982334602 days is more seconds than u64 holds.
-        for big in [
-            "213503982334602d",
-            "18446744073709551615s",
-            "7304485d",
-            "1043497w 6d",
-        ] {
-            for r in [parse_duration(big), parse_age(big)] {
-                let e = r.unwrap_err();
-                assert!(e.contains("at most 7304484d"), "{big}: {e}");
-            }
-        }
-    }
-
-    #[test]
     fn bad_durations_are_refused_in_the_words_of_the_flags() {
         for (args, flag) in [
             (
@@ -710,6 +681,12 @@ mod tests {
             assert!(e.contains("such as"), "{args:?}: {e}");
             // The library's name for the value is not the flag's.
             assert!(!e.contains("invalid duration"), "{args:?}: {e}");
+        }
+        // An age of none is a choice: gc then collects whatever the age.
+        let cli = crate::Cli::try_parse_from(["golden", "gc", "--min-age", "0s"]).unwrap();
+        match cli.command {
+            crate::Command::Gc(args) => assert_eq!(args.min_age, Duration::ZERO),
+            other => panic!("{other:?}"),
         }
     }
 }
