@@ -12,9 +12,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use golden_core::api::parse_duration;
 use golden_core::api::v1alpha1::{
     CLAIM_FINALIZER, ClaimPhase, ClaimRequest, GoldenClaim, GoldenRevision, GoldenSnapshot,
-    OnRefresh, Source,
+    OnRefresh, Refusal, RefusalRule, Source,
 };
 use golden_core::crd::{VolumeSnapshot, VolumeSnapshotContent};
 use golden_core::{
@@ -223,11 +224,56 @@ fn join(ids: &BTreeSet<String>) -> String {
     ids.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
+/// The `Admitted` reason of a claim kept under an invalid claim policy.
+const POLICY_INVALID: &str = "PolicyInvalid";
+
 /// Writes `outcome` as the claim's status when it differs from the
 /// current one; returns whether it wrote.
-async fn write_status(ctx: &Context, claim: &GoldenClaim, outcome: &ClaimOutcome) -> Result<bool> {
+///
+/// `kept` is set when the claim keeps an earlier admission because its
+/// GoldenSnapshot's claim policy is invalid now (see [`apply`]): its
+/// `Admitted` condition stays True with reason `PolicyInvalid` and `kept`
+/// as its message, and a Warning Event says so once.
+async fn write_status(
+    ctx: &Context,
+    claim: &GoldenClaim,
+    outcome: &ClaimOutcome,
+    kept: Option<&str>,
+) -> Result<bool> {
     let old = claim.status.as_ref();
-    let new = decide::claim_status(old, outcome, claim.metadata.generation, Timestamp::now());
+    let generation = claim.metadata.generation;
+    let now = Timestamp::now();
+    let was_kept = old.is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Admitted" && c.status == "True" && c.reason == POLICY_INVALID)
+    });
+    let mut new = decide::claim_status(old, outcome, generation, now);
+    match kept {
+        Some(note) => decide::set_condition(
+            &mut new.conditions,
+            "Admitted",
+            true,
+            POLICY_INVALID,
+            note,
+            generation,
+            now,
+        ),
+        // Ready and Importing record the admission themselves; a failed
+        // import after a valid policy admitted the claim again says so.
+        None if was_kept && matches!(outcome, ClaimOutcome::Failed { .. }) => {
+            decide::set_condition(
+                &mut new.conditions,
+                "Admitted",
+                true,
+                "Admitted",
+                "the GoldenSnapshot's claim policy admits this claim",
+                generation,
+                now,
+            )
+        }
+        None => {}
+    }
     if old == Some(&new) {
         return Ok(false);
     }
@@ -264,6 +310,18 @@ async fn write_status(ctx: &Context, claim: &GoldenClaim, outcome: &ClaimOutcome
             .unwrap_or_default();
         ctx.event(claim, type_, reason, "Reconcile", note).await;
     }
+    if let Some(note) = kept
+        && !was_kept
+    {
+        ctx.event(
+            claim,
+            EventType::Warning,
+            POLICY_INVALID,
+            "Reconcile",
+            note.to_string(),
+        )
+        .await;
+    }
     Ok(true)
 }
 
@@ -283,14 +341,16 @@ pub(crate) fn merge_status<S: serde::Serialize>(old: Option<&S>, new: &S) -> ser
     body
 }
 
-/// Writes `outcome`, and returns `action`.
+/// Writes `outcome` (with `kept`, as [`write_status`] does), and returns
+/// `action`.
 async fn finish(
     ctx: &Context,
     claim: &GoldenClaim,
     outcome: ClaimOutcome,
+    kept: Option<&str>,
     action: Action,
 ) -> Result<Action> {
-    write_status(ctx, claim, &outcome).await?;
+    write_status(ctx, claim, &outcome, kept).await?;
     Ok(action)
 }
 
@@ -335,7 +395,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
                 claim.spec.golden_snapshot
             ),
         };
-        return finish(ctx, claim, outcome, Action::await_change()).await;
+        return finish(ctx, claim, outcome, None, Action::await_change()).await;
     };
     let source = match gs.spec.source.resolve() {
         Ok(s) => s,
@@ -347,7 +407,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
                     gs.name_any()
                 ),
             };
-            return finish(ctx, claim, outcome, Action::await_change()).await;
+            return finish(ctx, claim, outcome, None, Action::await_change()).await;
         }
     };
     let source_pvc = match &source {
@@ -380,35 +440,86 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
         other_claims: 0,
         source_namespace: source_pvc.as_ref().map(|p| p.namespace.as_str()),
     };
-    // The policy's order: namespace, protection, TTL (spec.expiresAt
-    // included), then the quota.
-    let granted = match policy.admit(&request) {
-        Ok(ttl) => ttl,
-        Err(refusal) => return refuse(ctx, claim, refusal).await,
+    // A claim policy that is invalid itself (a selector stored before a
+    // stricter validation, a TTL typo) cannot judge claims: a claim that
+    // already holds an admission or an import keeps both, as recorded
+    // (expiry included), and is judged again once the policy is fixed; a
+    // new claim is refused. The claim's own spec is still checked, and
+    // refuses it as usual. With a valid policy, `admit`'s refusals come
+    // from the claim (its namespace, its TTL, the quota) and tear a
+    // former admission's import down.
+    let kept = match policy.validate() {
+        Ok(()) => None,
+        Err(e) => {
+            let holds = already || !Owned::read(ctx, &ns, &name).await?.is_empty();
+            if !holds {
+                let refusal = Refusal {
+                    rule: RefusalRule::Invalid,
+                    message: format!(
+                        "GoldenSnapshot {} has an invalid spec.claimPolicy ({e}); no claim is \
+                         admitted until its owners fix it",
+                        gs.name_any()
+                    ),
+                };
+                return refuse(ctx, claim, refusal).await;
+            }
+            if let Some(ttl) = claim.spec.ttl.as_deref()
+                && let Err(e) = parse_duration("spec.ttl", ttl)
+            {
+                let refusal = Refusal {
+                    rule: RefusalRule::Invalid,
+                    message: e.to_string(),
+                };
+                return refuse(ctx, claim, refusal).await;
+            }
+            Some(format!(
+                "GoldenSnapshot {}'s spec.claimPolicy is invalid ({e}); this claim keeps the \
+                 admission and the copy it has and is judged again once the policy is fixed",
+                gs.name_any()
+            ))
+        }
     };
-    let created = claim
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map_or(now, |t| t.0);
-    let expires_at = match decide::expiry(
-        created,
-        if checked.expires_at.is_some() {
-            None
-        } else {
-            granted
-        },
-        checked.expires_at,
-        policy.max_ttl.as_deref(),
-    ) {
-        Ok(e) => e,
-        Err(refusal) => return refuse(ctx, claim, refusal).await,
+    let kept = kept.as_deref();
+    let expires_at = match kept {
+        Some(_) => claim
+            .status
+            .as_ref()
+            .and_then(|s| s.expires_at.as_ref())
+            .map(|t| t.0),
+        None => {
+            // The policy's order: namespace, protection, TTL
+            // (spec.expiresAt included), then the quota.
+            let granted = match policy.admit(&request) {
+                Ok(ttl) => ttl,
+                Err(refusal) => return refuse(ctx, claim, refusal).await,
+            };
+            let created = claim
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(now, |t| t.0);
+            match decide::expiry(
+                created,
+                if checked.expires_at.is_some() {
+                    None
+                } else {
+                    granted
+                },
+                checked.expires_at,
+                policy.max_ttl.as_deref(),
+            ) {
+                Ok(e) => e,
+                Err(refusal) => return refuse(ctx, claim, refusal).await,
+            }
+        }
     };
     let lock = ctx.admission_lock(&gs.name_any());
     let guard = lock.lock().await;
     // An admitted claim keeps its place when others come or the limit
-    // drops; the quota only refuses new claims.
-    if policy.max_claims.is_some() && !already {
+    // drops; the quota only refuses new claims (and is not counted with
+    // an invalid policy).
+    let quota = policy.max_claims.is_some() && !already && kept.is_none();
+    if quota {
         request.other_claims = count_admitted(ctx, &gs.name_any(), claim).await?;
         if let Err(refusal) = policy.admit(&request) {
             drop(guard);
@@ -431,7 +542,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
             snapshot_id: claim.status.as_ref().and_then(|s| s.snapshot_id.clone()),
             expires_at: at,
         };
-        return finish(ctx, claim, outcome, Action::await_change()).await;
+        return finish(ctx, claim, outcome, kept, Action::await_change()).await;
     }
     let requeue = |base: Action| match expires_at {
         Some(at) => Action::requeue(decide::until(now, at).max(Duration::from_millis(1))),
@@ -467,7 +578,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
                 ),
             }
         };
-        return finish(ctx, claim, outcome, requeue(Action::await_change())).await;
+        return finish(ctx, claim, outcome, kept, requeue(Action::await_change())).await;
     };
     let pvc_name = claim
         .spec
@@ -478,7 +589,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
 
     // With a quota, the admission is recorded before the lock goes, so
     // the next claim's count includes this one.
-    if policy.max_claims.is_some() && !already {
+    if quota {
         let outcome = ClaimOutcome::Importing {
             snapshot_id: rev.id.clone(),
             pvc_name: pvc_name.clone(),
@@ -486,7 +597,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
             reason: "Importing",
             message: format!("importing golden snapshot {} as PVC {pvc_name}", rev.id),
         };
-        write_status(ctx, claim, &outcome).await?;
+        write_status(ctx, claim, &outcome, kept).await?;
     }
     drop(guard);
 
@@ -502,7 +613,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
             "ReplacingDeletedObject",
             "an import object of this claim is being deleted; it is re-created once gone".into(),
         );
-        return finish(ctx, claim, outcome, Action::requeue(DELETING_RETRY)).await;
+        return finish(ctx, claim, outcome, kept, Action::requeue(DELETING_RETRY)).await;
     }
 
     let golden = ctx.golden(&gs.name_any(), &gs.spec.provider)?;
@@ -535,7 +646,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
         Ok(t) => t,
         Err(e) => {
             let outcome = failed(&rev, &pvc_name, expires_at, crate::error_chain(&e));
-            return finish(ctx, claim, outcome, requeue(Action::await_change())).await;
+            return finish(ctx, claim, outcome, kept, requeue(Action::await_change())).await;
         }
     };
     let mut policy_ns = NamespacePolicy::default();
@@ -549,13 +660,13 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
     let targets = [target];
     let plans = match golden.plan(&snapshot, &targets, &options).await {
         Ok(p) => p,
-        Err(e) => return import_failed(ctx, claim, &rev, &pvc_name, expires_at, e).await,
+        Err(e) => return import_failed(ctx, claim, &rev, &pvc_name, expires_at, kept, e).await,
     };
     let wait_for_first_consumer = plans.first().is_some_and(|p| p.wait_for_first_consumer);
     if plans.iter().any(|p| p.writes() > 0)
         && let Err(e) = golden.import(&snapshot, &targets, &options).await
     {
-        return import_failed(ctx, claim, &rev, &pvc_name, expires_at, e).await;
+        return import_failed(ctx, claim, &rev, &pvc_name, expires_at, kept, e).await;
     }
     let pvc = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &ns)
         .get_opt(&pvc_name)
@@ -586,7 +697,7 @@ async fn apply(claim: &GoldenClaim, ctx: &Context) -> Result<Action> {
     };
     // The PVC's, VolumeSnapshot's and content's changes wake the claim;
     // past that, only its expiry.
-    finish(ctx, claim, outcome, requeue(Action::await_change())).await
+    finish(ctx, claim, outcome, kept, requeue(Action::await_change())).await
 }
 
 fn failed(
@@ -612,10 +723,12 @@ async fn import_failed(
     rev: &GoldenRevision,
     pvc_name: &str,
     expires_at: Option<Timestamp>,
+    kept: Option<&str>,
     e: golden_k8s::Error,
 ) -> Result<Action> {
     let message = crate::error_chain(&e);
-    write_status(ctx, claim, &failed(rev, pvc_name, expires_at, message)).await?;
+    let outcome = failed(rev, pvc_name, expires_at, message);
+    write_status(ctx, claim, &outcome, kept).await?;
     Err(Error::golden(
         format!(
             "import of golden snapshot {} for GoldenClaim {}/{}",
@@ -646,6 +759,7 @@ async fn refuse(
         ctx,
         claim,
         ClaimOutcome::Refused(refusal),
+        None,
         Action::await_change(),
     )
     .await

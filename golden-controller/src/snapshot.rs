@@ -111,16 +111,40 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
         decide::set_condition(&mut st.conditions, t, on, reason, msg, generation, now)
     };
 
-    let spec = gs.spec.source.resolve().and_then(|source| {
-        let refresh = decide::Refresh::of(gs.spec.refresh.as_ref())?;
-        gs.spec.claim_policy.validate()?;
-        Ok((source, refresh))
+    // `Degraded` is set once per reconcile, by one rule: a failure that
+    // stops the reconcile (spec.source or spec.refresh invalid, provider
+    // unavailable, adopt or capture failed) gives the reason; otherwise an
+    // invalid spec.claimPolicy does (InvalidSpec); otherwise it is False.
+    // The claim policy only decides which claims are admitted, so it
+    // stops nothing here: the golden is captured, refreshed and retired as
+    // usual. When both hold, the message names the policy's field too, so
+    // the owners see both at once.
+    let policy_error = gs.spec.claim_policy.validate().err().map(|e| {
+        format!(
+            "{e}; new claims are refused until spec.claimPolicy is fixed, admitted claims keep \
+             their copies"
+        )
     });
+    let degraded_msg = |msg: String| match &policy_error {
+        Some(p) => format!("{msg}; also {p}"),
+        None => msg,
+    };
+    let spec = gs
+        .spec
+        .source
+        .resolve()
+        .and_then(|source| Ok((source, decide::Refresh::of(gs.spec.refresh.as_ref())?)));
     let (source, refresh) = match spec {
         Ok(s) => s,
         Err(e) => {
             let msg = format!("{e}");
-            cond(&mut st, "Degraded", true, "InvalidSpec", &msg);
+            cond(
+                &mut st,
+                "Degraded",
+                true,
+                "InvalidSpec",
+                &degraded_msg(msg.clone()),
+            );
             if st.current.is_none() {
                 cond(&mut st, "Ready", false, "InvalidSpec", &msg);
             }
@@ -136,7 +160,7 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                 "Degraded",
                 true,
                 "ProviderUnavailable",
-                &e.to_string(),
+                &degraded_msg(e.to_string()),
             );
             writer.write(&st).await?;
             return Err(e);
@@ -175,7 +199,13 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                             "adopting cloud snapshot {id}: {}; check spec.source.snapshot.id",
                             crate::error_chain(&e)
                         );
-                        cond(&mut st, "Degraded", true, "AdoptFailed", &msg);
+                        cond(
+                            &mut st,
+                            "Degraded",
+                            true,
+                            "AdoptFailed",
+                            &degraded_msg(msg.clone()),
+                        );
                         writer.write(&st).await?;
                         ctx.event(gs, EventType::Warning, "AdoptFailed", "Adopt", msg)
                             .await;
@@ -215,7 +245,6 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                             let rev = revision_of(&s, Timestamp::now());
                             changed_from = Some(supersede(&mut st, rev));
                             cond(&mut st, t, false, "Captured", &format!("captured {}", s.id));
-                            cond(&mut st, "Degraded", false, "AsExpected", "");
                         }
                         Err(e) => {
                             let msg = format!(
@@ -223,7 +252,13 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
                                 crate::error_chain(&e)
                             );
                             cond(&mut st, t, false, "CaptureFailed", &msg);
-                            cond(&mut st, "Degraded", true, "CaptureFailed", &msg);
+                            cond(
+                                &mut st,
+                                "Degraded",
+                                true,
+                                "CaptureFailed",
+                                &degraded_msg(msg.clone()),
+                            );
                             if st.current.is_none() {
                                 cond(&mut st, "Ready", false, "CaptureFailed", &msg);
                             }
@@ -290,9 +325,13 @@ async fn reconcile_inner(gs: &GoldenSnapshot, ctx: &Context) -> Result<Action> {
             "no golden snapshot yet",
         ),
     }
-    // Every step of this reconcile worked: whatever degraded it before
-    // (a spec, the provider, a capture) is over.
-    cond(&mut st, "Degraded", false, "AsExpected", "");
+    // Every step of this reconcile worked: whatever stopped it before (a
+    // spec, the provider, a capture) is over; only the claim policy may
+    // still be invalid.
+    match &policy_error {
+        Some(msg) => cond(&mut st, "Degraded", true, "InvalidSpec", msg),
+        None => cond(&mut st, "Degraded", false, "AsExpected", ""),
+    }
     writer.write(&st).await?;
 
     if let (Some(from), Some(current)) = (changed_from, &st.current) {

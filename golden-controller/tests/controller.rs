@@ -1,8 +1,9 @@
 //! The controller against golden-sim over HTTP with a real `kube::Client`,
-//! running in-process: claims imported, torn down, expired, refused;
-//! goldens refreshed with pinned and following claims; import objects
-//! deleted out of band; a controller stopped mid-import; a failing
-//! capture; a hundred claims at once, with the API writes they cost.
+//! running in-process: claims imported, torn down, expired, refused, kept
+//! under a claim policy turned invalid; goldens refreshed with pinned and
+//! following claims; import objects deleted out of band; a controller
+//! stopped mid-import; a failing capture; a hundred claims at once, with
+//! the API writes they cost.
 
 use golden_core::SnapshotProviderExt as _;
 use std::collections::BTreeMap;
@@ -766,7 +767,7 @@ async fn a_bad_refresh_schedule_is_reported_and_a_fixed_one_captures_once() {
 async fn a_bad_namespace_selector_is_reported_on_the_golden_and_a_fixed_one_admits() {
     let mut env = Env::new().await;
     // An operator upstream's LabelSelectorAsSelector refuses, after a
-    // requirement the namespace would fail: refused whatever the labels.
+    // requirement the namespace would meet: refused whatever the labels.
     env.golden(
         "pg",
         json!({"claimPolicy": {"namespaceSelector": {
@@ -783,18 +784,35 @@ async fn a_bad_namespace_selector_is_reported_on_the_golden_and_a_fixed_one_admi
             degraded_because(s, "InvalidSpec")
         })
         .await;
+    let field = "spec.claimPolicy.namespaceSelector.matchExpressions[1].operator";
     let degraded = condition(&st.conditions, "Degraded");
+    assert!(degraded.message.contains(field), "{}", degraded.message);
+    // The claim policy only decides admission: the golden is captured all
+    // the same, and stays Degraded for the policy once it is.
+    let id = env.current("pg").await;
+    let st = env.get_golden("pg").await.status.unwrap();
+    assert!(degraded_because(&st, "InvalidSpec"), "{st:#?}");
     assert!(
-        degraded
+        condition(&st.conditions, "Degraded")
             .message
-            .contains("spec.claimPolicy.namespaceSelector.matchExpressions[1].operator"),
-        "{}",
-        degraded.message
+            .contains(field)
     );
-    assert!(st.current.is_none(), "nothing is captured from a bad spec");
+    assert_eq!(condition(&st.conditions, "Ready").status, "True");
 
+    // A claim is refused while the policy is invalid.
     env.namespace("team-a", sandbox()).await;
     env.claim("team-a", "c", json!({})).await;
+    let st = env
+        .claim_until("team-a", "c", "refused", |s| {
+            s.phase == Some(ClaimPhase::Refused)
+        })
+        .await
+        .status
+        .unwrap();
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(ready.message.contains(field), "{}", ready.message);
+    assert!(env.objects("PersistentVolumeClaim", "team-a").is_empty());
     env.patch_golden(
         "pg",
         json!({"claimPolicy": {"namespaceSelector": {"matchExpressions": [
@@ -804,9 +822,161 @@ async fn a_bad_namespace_selector_is_reported_on_the_golden_and_a_fixed_one_admi
     .await;
     env.golden_until("pg", "is no longer degraded", not_degraded)
         .await;
-    let id = env.current("pg").await;
+    assert_eq!(env.current("pg").await, id, "no second capture");
     let st = env.ready("team-a", "c").await;
     assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_turned_invalid_keeps_admitted_copies_and_refuses_new_claims() {
+    let (mut env, id) = Env::with_ready_claim().await;
+    let pvc_uid = env.pvc("team-a", "data").unwrap()["metadata"]["uid"].clone();
+    let content_uid = env.content_of("team-a")[0]["metadata"]["uid"].clone();
+
+    // A selector stored before validation refused it (Exists with values),
+    // written past the controller.
+    env.patch_golden(
+        "pg",
+        json!({"claimPolicy": {"namespaceSelector": {
+            "matchLabels": null,
+            "matchExpressions": [{"key": "sandbox", "operator": "Exists", "values": ["true"]}],
+        }}}),
+    )
+    .await;
+    let field = "spec.claimPolicy.namespaceSelector.matchExpressions[0].values";
+    let st = env
+        .golden_until("pg", "reports the selector", |s| {
+            degraded_because(s, "InvalidSpec")
+        })
+        .await;
+    let degraded = condition(&st.conditions, "Degraded");
+    assert!(degraded.message.contains(field), "{}", degraded.message);
+    assert_eq!(st.current.as_ref().unwrap().id, id, "the golden stays");
+    assert_eq!(condition(&st.conditions, "Ready").status, "True");
+
+    // The admitted claim keeps its copy and says why.
+    let c = env
+        .claim_until("team-a", "c", "kept under the invalid policy", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Admitted" && c.reason == "PolicyInvalid")
+        })
+        .await;
+    let st = c.status.unwrap();
+    assert_eq!(st.phase, Some(ClaimPhase::Ready));
+    assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
+    let admitted = condition(&st.conditions, "Admitted");
+    assert_eq!(admitted.status, "True");
+    assert!(admitted.message.contains(field), "{}", admitted.message);
+    assert_eq!(condition(&st.conditions, "Ready").reason, "Restored");
+    let ev = env
+        .event("team-a", "GoldenClaim", "c", "PolicyInvalid")
+        .await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        env.pvc("team-a", "data").unwrap()["metadata"]["uid"],
+        pvc_uid
+    );
+    assert_eq!(env.content_of("team-a")[0]["metadata"]["uid"], content_uid);
+
+    // A new claim is refused, and nothing is written in its namespace.
+    env.namespace("team-b", sandbox()).await;
+    env.claim("team-b", "c", json!({})).await;
+    let st = env
+        .claim_until("team-b", "c", "refused", |s| {
+            s.phase == Some(ClaimPhase::Refused)
+        })
+        .await
+        .status
+        .unwrap();
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(ready.message.contains(field), "{}", ready.message);
+    assert!(env.objects("PersistentVolumeClaim", "team-b").is_empty());
+    assert!(env.content_of("team-b").is_empty());
+    // The admitted claim's copy is still there.
+    assert_eq!(env.ready("team-a", "c").await.snapshot_id, Some(id.clone()));
+    assert_eq!(
+        env.pvc("team-a", "data").unwrap()["metadata"]["uid"],
+        pvc_uid
+    );
+
+    // Fixed: the new claim is admitted, the old one is admitted again on
+    // the same copy.
+    env.patch_golden(
+        "pg",
+        json!({"claimPolicy": {"namespaceSelector": {
+            "matchExpressions": [{"key": "sandbox", "operator": "Exists"}],
+        }}}),
+    )
+    .await;
+    env.golden_until("pg", "is no longer degraded", not_degraded)
+        .await;
+    let st = env.ready("team-b", "c").await;
+    assert_eq!(st.snapshot_id.as_deref(), Some(id.as_str()));
+    let st = env
+        .claim_until("team-a", "c", "admitted again", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Admitted" && c.reason == "Admitted")
+        })
+        .await
+        .status
+        .unwrap();
+    assert_eq!(st.phase, Some(ClaimPhase::Ready));
+    assert_eq!(
+        env.pvc("team-a", "data").unwrap()["metadata"]["uid"],
+        pvc_uid
+    );
+    assert_eq!(env.current("pg").await, id);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_relabelled_out_of_the_selector_loses_its_copy_at_the_next_reconcile() {
+    let (mut env, id) = Env::with_ready_claim().await;
+    Api::<Namespace>::all(env.client.clone())
+        .patch(
+            "team-a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"sandbox": "false"}}})),
+        )
+        .await
+        .unwrap();
+    // Namespaces are not watched: the claim is judged again at its next
+    // reconcile, whatever wakes it (here a change to the GoldenSnapshot,
+    // which wakes each of its claims). The policy is valid, so the claim
+    // is refused and its import torn down; the claim and the golden stay.
+    env.patch_golden("pg", json!({"retention": {"keep": 2}}))
+        .await;
+    let st = env
+        .claim_until("team-a", "c", "refused", |s| {
+            s.phase == Some(ClaimPhase::Refused)
+        })
+        .await
+        .status
+        .unwrap();
+    let ready = condition(&st.conditions, "Ready");
+    assert_eq!(ready.reason, "NamespaceNotSelected");
+    assert!(ready.message.contains("\"team-a\""), "{}", ready.message);
+    assert_eq!(condition(&st.conditions, "Admitted").status, "False");
+    assert_eq!(st.pvc_name, None);
+    assert!(env.pvc("team-a", "data").is_none(), "the PVC is removed");
+    assert!(env.objects("VolumeSnapshot", "team-a").is_empty());
+    assert!(env.content_of("team-a").is_empty());
+    let ev = env
+        .event("team-a", "GoldenClaim", "c", "NamespaceNotSelected")
+        .await;
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    env.provider
+        .get_snapshot(&id)
+        .await
+        .expect("the golden cloud snapshot is kept");
+    env.golden_until("pg", "counts no claim", |s| {
+        s.current.as_ref().is_some_and(|c| c.claims == 0)
+    })
+    .await;
     env.stop().await;
 }
 
