@@ -170,6 +170,13 @@ async fn cluster_commands_report_meaningful_exit_codes() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert_eq!(sim.counters().writes(), writes, "nothing written");
 
+    // An empty snapshot name is refused in the words of the flag, not
+    // replaced by a generated one.
+    let o = run(&["capture", "--pvc", "production/db", "--name", ""]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--name"), "{}", text(&o.stderr));
+    assert_eq!(sim.counters().writes(), writes, "nothing written");
+
     // gc with nothing to collect.
     let o = run(&["gc", "--dry-run"]);
     assert!(o.status.success(), "{}", text(&o.stderr));

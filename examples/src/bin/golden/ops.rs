@@ -130,7 +130,7 @@ pub(crate) struct CaptureArgs {
     #[arg(long)]
     pub(crate) pvc: PvcRef,
     /// Snapshot name (default: golden-NAMESPACE-PVC-UTCTIME).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub(crate) name: Option<String>,
     /// Produce an image (GCE) rather than a snapshot.
     #[arg(long)]
