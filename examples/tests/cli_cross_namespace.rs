@@ -4,13 +4,12 @@
 
 mod common;
 use common::{golden, text};
-use golden_core::SnapshotProviderExt as _;
 
 use std::process::Output;
 use std::sync::Arc;
 
 use golden_core::memory::{InMemoryProvider, MEMORY_DRIVER};
-use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProvider};
+use golden_core::{CreateSnapshotOptions, DiskRef, SnapshotProvider, SnapshotProviderExt as _};
 use golden_sim::fixtures::kinds;
 use golden_sim::{SimCluster, SimConfig, VolumeBindingMode};
 use serde_json::Value;

@@ -1,13 +1,14 @@
 //! Capture, clone and refresh: the golden snapshot's life cycle.
 
-use golden_core::SnapshotProviderExt as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use golden_core::{
-    ImportTarget, PvcRef, Snapshot, SnapshotProvider, Wait, golden_cloud_labels, names,
+    ImportTarget, PvcRef, Snapshot, SnapshotProvider, SnapshotProviderExt as _, Wait,
+    golden_cloud_labels, names,
 };
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -20,7 +21,6 @@ use crate::options::{
     CaptureOptions, CloneOptions, ImportOptions, RefreshOptions, TeardownOptions,
 };
 use crate::teardown::{TeardownReport, TornDown};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 
 /// `YYYYMMDDhhmmss` of `at` in UTC.
 fn utc_stamp(at: OffsetDateTime) -> String {

@@ -93,24 +93,23 @@ fn apply_event<K: ResourceExt + Clone>(ev: &watcher::Event<K>, f: &mut dyn FnMut
 
 /// How one row's apply ended, told to a running wait.
 #[derive(Debug, Clone)]
-pub(crate) struct ApplyOutcome {
+struct ApplyOutcome {
     /// The row's index.
-    pub(crate) index: usize,
+    index: usize,
     /// Every selected object was applied; `false`: the namespace failed and
     /// is not waited for.
-    pub(crate) applied: bool,
+    applied: bool,
 }
 
 /// Tells the event sink and a running wait how one namespace's apply
 /// ended (the wait may be gone when not waiting; nothing to tell then).
 fn report_apply(
-    events: &crate::events::EventSink,
+    events: &EventSink,
     outcomes: &tokio::sync::mpsc::UnboundedSender<ApplyOutcome>,
     index: usize,
     namespace: &str,
-    result: &crate::error::Result<usize>,
+    result: &Result<usize>,
 ) {
-    use crate::events::Event;
     match result {
         Ok(written) => events.emit(Event::NamespaceApplied {
             namespace: namespace.to_string(),

@@ -2,9 +2,11 @@
 //! method, path, content type, field manager, no `force` unless asked, and
 //! the order VolumeSnapshotContent -> VolumeSnapshot -> PVC.
 
-use golden_core::SnapshotProviderExt as _;
 use golden_core::memory::InMemoryManifests;
-use golden_core::{ImportTarget, ManifestBuilder, PvcRef, Snapshot, SnapshotProvider as _};
+use golden_core::{
+    ImportTarget, ManifestBuilder, PvcRef, Snapshot, SnapshotProvider as _,
+    SnapshotProviderExt as _,
+};
 use golden_k8s::{ApplySelection, apply_manifests};
 use http::{Method, Request, Response, StatusCode};
 use kube::Client;

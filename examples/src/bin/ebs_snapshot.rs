@@ -16,14 +16,15 @@
 //!
 //! The handle goes to stdout (one line, for scripts); progress goes to stderr.
 
-use golden_core::SnapshotProviderExt as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use golden_aws::{EbsProvider, FsrCredits};
-use golden_core::{CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, Wait};
+use golden_core::{
+    CreateSnapshotOptions, DiskRef, PvcRef, SnapshotProvider, SnapshotProviderExt as _, Wait,
+};
 
 /// Snapshot an EBS volume and print the snapshot handle for ebs.csi.aws.com.
 #[derive(Debug, Parser)]
