@@ -754,3 +754,38 @@ async fn a_released_content_leaves_its_snapshot_to_the_snapshot_controller() {
         assert_eq!(distinct.len(), events.len(), "{events:?}");
     }
 }
+
+#[tokio::test]
+async fn a_change_a_component_does_not_read_leaves_its_reaction_delay_whole() {
+    let delay = Duration::from_millis(400);
+    let sim = SimCluster::start(
+        SimConfig::default()
+            .with_provider(Arc::new(InMemoryProvider::new()))
+            .with_reaction_delay(delay),
+    )
+    .await
+    .unwrap();
+    sim.seed_namespace("team");
+    tokio::time::sleep(delay + Duration::from_millis(100)).await;
+    // A claim restoring nothing is no work for the snapshot controller: it
+    // starts no reaction delay there ...
+    sim.seed_object(json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "plain", "namespace": "team"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }));
+    tokio::time::sleep(delay / 2).await;
+    // ... so a snapshot created meanwhile waits the whole delay.
+    let created = tokio::time::Instant::now();
+    sim.seed_object(snapshot("team", "golden", "missing"));
+    eventually("the snapshot controller to react", || {
+        vs(&sim, "team", "golden").filter(|v| !v["status"].is_null())
+    })
+    .await;
+    assert!(
+        created.elapsed() >= delay,
+        "reacted after {:?}",
+        created.elapsed()
+    );
+}

@@ -22,12 +22,13 @@
 //! reclaim and the protection controllers), the snapshot controller, the
 //! CSI snapshotter sidecar and the CSI external-provisioner, each a
 //! separate process in a cluster, reacting to the API server's changes on
-//! its own. Each task reacts to store changes (after the configured
-//! reaction delay) with a reconcile pass over the objects those changes
-//! touched, the objects related to them (a snapshot and its content, a
-//! claim and its source snapshot, class and volume) and the retries that
-//! fell due; every step is idempotent, so passes converge. At start, and
-//! whenever changes were missed, a pass covers every object.
+//! its own. Each task reacts to the store changes it reads (after the
+//! configured reaction delay; a change it does not read wakes no pass)
+//! with a reconcile pass over the objects those changes touched, the
+//! objects related to them (a snapshot and its content, a claim and its
+//! source snapshot, class and volume) and the retries that fell due;
+//! every step is idempotent, so passes converge. At start, and whenever
+//! changes were missed, a pass covers every object.
 
 pub(crate) mod namespace;
 pub(crate) mod provisioner;
@@ -204,6 +205,19 @@ struct Dirty {
     contents: BTreeSet<String>,
 }
 
+impl Dirty {
+    /// Whether a pass reading `w` would find nothing to do (but for the
+    /// retries that fell due).
+    fn is_empty_for(&self, w: Wants) -> bool {
+        !self.all
+            && (!w.namespaces || self.namespaces.is_empty())
+            && (!w.claims || self.claims.is_empty())
+            && (!w.volumes || self.volumes.is_empty())
+            && (!w.snapshots || self.snapshots.is_empty())
+            && (!w.contents || self.contents.is_empty())
+    }
+}
+
 /// The object an Event is about (its `involvedObject`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct About<'a> {
@@ -284,15 +298,22 @@ impl Controllers {
             let started = std::time::Instant::now();
             self.pass(std::mem::take(&mut dirty)).await;
             self.busy(started);
-            // Wait for a change or a retry.
-            let wake = self.next_retry();
-            tokio::select! {
-                msg = rx.recv() => match msg {
-                    Ok(c) => self.note(&c, &mut dirty),
-                    Err(RecvError::Lagged(_)) => dirty.all = true,
-                    Err(RecvError::Closed) => return,
-                },
-                _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            // Wait for a change the component reads, or a retry: a change
+            // it does not read wakes no pass (and starts no reaction delay).
+            let wants = self.plays.wants();
+            loop {
+                let wake = self.next_retry();
+                tokio::select! {
+                    msg = rx.recv() => match msg {
+                        Ok(c) => self.note(&c, &mut dirty),
+                        Err(RecvError::Lagged(_)) => dirty.all = true,
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => break,
+                }
+                if !dirty.is_empty_for(wants) {
+                    break;
+                }
             }
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
@@ -399,14 +420,16 @@ impl Controllers {
     }
 
     /// Queues the object a change names and the objects whose
-    /// reconciliation reads it, as far as this component reads them.
+    /// reconciliation reads it, as far as this component reads them (each
+    /// set only when the component's passes read it, so that a change it
+    /// does not read leaves [`Dirty::is_empty_for`] its wants).
     fn note(&self, c: &Change, d: &mut Dirty) {
         let res = c.res;
         let w = self.plays.wants();
         let store = &self.shared.store;
         let ns = c.namespace.as_str();
-        let n = util::name_of(&c.object.value).to_string();
-        let key = (ns.to_string(), n.clone());
+        let n = util::name_of(&c.object.value);
+        let key = || (ns.to_string(), n.to_string());
         let versions = || std::iter::once(&c.object.value).chain(c.old.as_ref().map(|o| &o.value));
         let refs = |want: Ref| {
             std::iter::once(&c.object)
@@ -415,12 +438,22 @@ impl Controllers {
                 .filter(move |(r, _, _)| *r == want)
                 .map(|(_, t_ns, t_n)| (t_ns.clone(), t_n.clone()))
         };
-        // A terminating namespace waits for its objects to go.
-        if w.namespaces && res.namespaced && !ns.is_empty() {
+        // A terminating namespace waits for its objects to go (a live one
+        // reads none of them: the namespace controller skips it).
+        if w.namespaces
+            && res.namespaced
+            && !ns.is_empty()
+            && !d.namespaces.contains(ns)
+            && store
+                .get_stored(&resources::NAMESPACES, "", ns)
+                .is_some_and(|n| util::is_deleting(&n.value))
+        {
             d.namespaces.insert(ns.to_string());
         }
         if std::ptr::eq(res, &resources::NAMESPACES) {
-            d.namespaces.insert(n);
+            if w.namespaces {
+                d.namespaces.insert(n.to_string());
+            }
         } else if std::ptr::eq(res, &resources::PVCS) {
             if w.volumes {
                 for o in versions() {
@@ -428,45 +461,61 @@ impl Controllers {
                         d.volumes.insert(v.to_string());
                     }
                 }
-                let volumes = store.referrers(Ref::VolumeToClaim, ns, &n);
+                let volumes = store.referrers(Ref::VolumeToClaim, ns, n);
                 d.volumes.extend(volumes.into_iter().map(|(_, v)| v));
             }
-            d.snapshots.extend(refs(Ref::ClaimToSnapshot));
-            d.claims.insert(key);
+            // A snapshot being deleted waits for the claims restoring from
+            // it.
+            if w.snapshots {
+                d.snapshots.extend(refs(Ref::ClaimToSnapshot));
+            }
+            if w.claims {
+                d.claims.insert(key());
+            }
         } else if std::ptr::eq(res, &resources::PVS) {
-            d.claims.extend(refs(Ref::VolumeToClaim));
-            d.volumes.insert(n);
+            if w.claims {
+                d.claims.extend(refs(Ref::VolumeToClaim));
+            }
+            if w.volumes {
+                d.volumes.insert(n.to_string());
+            }
         } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOTS) {
             if w.contents {
                 d.contents
                     .extend(refs(Ref::SnapshotToContent).map(|(_, c)| c));
-                let contents = store.referrers(Ref::ContentToSnapshot, ns, &n);
+                let contents = store.referrers(Ref::ContentToSnapshot, ns, n);
                 d.contents.extend(contents.into_iter().map(|(_, c)| c));
             }
             if w.claims {
                 d.claims
-                    .extend(store.referrers(Ref::ClaimToSnapshot, ns, &n));
+                    .extend(store.referrers(Ref::ClaimToSnapshot, ns, n));
             }
-            d.snapshots.insert(key);
+            if w.snapshots {
+                d.snapshots.insert(key());
+            }
         } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CONTENTS) {
             // The snapshots bound or pointing to it, and the claims
             // restoring from those (the provisioner checks the content).
             if w.snapshots || w.claims {
                 let mut snapshots: BTreeSet<(String, String)> =
                     refs(Ref::ContentToSnapshot).collect();
-                snapshots.extend(store.referrers(Ref::SnapshotToContent, "", &n));
+                snapshots.extend(store.referrers(Ref::SnapshotToContent, "", n));
                 if w.claims {
                     for (s_ns, s_n) in &snapshots {
                         d.claims
                             .extend(store.referrers(Ref::ClaimToSnapshot, s_ns, s_n));
                     }
                 }
-                d.snapshots.extend(snapshots);
+                if w.snapshots {
+                    d.snapshots.extend(snapshots);
+                }
             }
-            d.contents.insert(n);
+            if w.contents {
+                d.contents.insert(n.to_string());
+            }
         } else if std::ptr::eq(res, &resources::STORAGE_CLASSES) {
             if w.claims {
-                d.claims.extend(store.referrers(Ref::ClaimToClass, "", &n));
+                d.claims.extend(store.referrers(Ref::ClaimToClass, "", n));
             }
         } else if std::ptr::eq(res, &resources::VOLUME_SNAPSHOT_CLASSES) {
             // A dynamic snapshot waiting for its class.
@@ -720,5 +769,81 @@ pub(crate) mod harness {
                 })
                 .collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The changes the controllers see while `f` writes.
+    fn changes(c: &Controllers, f: impl FnOnce(&Controllers)) -> Vec<Arc<Change>> {
+        let mut rx = c.shared.store.subscribe_controllers();
+        f(c);
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn a_component_queues_only_what_its_passes_read() {
+        let c = harness::controllers(Vec::new());
+        let seen = changes(&c, |c| {
+            c.seed(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "plain", "namespace": "team"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                         "storageClassName": ""}}));
+            c.seed(
+                json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+                "metadata": {"name": "lonely"},
+                "spec": {"deletionPolicy": "Retain", "driver": "memory.csi.golden.dev",
+                         "source": {"snapshotHandle": "h"},
+                         "volumeSnapshotRef": {"name": "nobody", "namespace": "team"}}}),
+            );
+        });
+        let kinds: Vec<&str> = seen.iter().map(|ch| ch.res.kind).collect();
+        assert_eq!(kinds, ["PersistentVolumeClaim", "VolumeSnapshotContent"]);
+        let (claim, content) = (&seen[0], &seen[1]);
+        let note = |component: Component, ch: &Change| {
+            let ctl = Controllers::new(component, c.shared.clone(), Vec::new(), Duration::ZERO);
+            let mut d = Dirty::default();
+            ctl.note(ch, &mut d);
+            // Nothing outside what the component reads is queued.
+            let w = Plays::One(component).wants();
+            assert!(
+                w.namespaces || d.namespaces.is_empty(),
+                "{component:?}: {d:?}"
+            );
+            assert!(w.claims || d.claims.is_empty(), "{component:?}: {d:?}");
+            assert!(w.volumes || d.volumes.is_empty(), "{component:?}: {d:?}");
+            assert!(
+                w.snapshots || d.snapshots.is_empty(),
+                "{component:?}: {d:?}"
+            );
+            assert!(w.contents || d.contents.is_empty(), "{component:?}: {d:?}");
+            d.is_empty_for(w)
+        };
+        // A claim restoring nothing, in a live namespace: work for the
+        // PV controller and the provisioner only.
+        assert!(!note(Component::ControllerManager, claim));
+        assert!(!note(Component::Provisioner, claim));
+        assert!(note(Component::SnapshotController, claim));
+        assert!(note(Component::Snapshotter, claim));
+        // A content no snapshot or claim refers to: work for the snapshot
+        // controller and the sidecar only.
+        assert!(note(Component::ControllerManager, content));
+        assert!(note(Component::Provisioner, content));
+        assert!(!note(Component::SnapshotController, content));
+        assert!(!note(Component::Snapshotter, content));
+        // Once the namespace is terminating, its objects' changes are the
+        // namespace controller's work.
+        c.delete(&resources::NAMESPACES, "", "team");
+        let ctl = Controllers::new(
+            Component::ControllerManager,
+            c.shared.clone(),
+            Vec::new(),
+            Duration::ZERO,
+        );
+        let mut d = Dirty::default();
+        ctl.note(claim, &mut d);
+        assert!(d.namespaces.contains("team"), "{d:?}");
     }
 }
