@@ -1,8 +1,14 @@
-//! Field ownership (`managedFields`, FieldsV1) and server-side apply.
+//! Field ownership (`managedFields`, FieldsV1) and server-side apply, as
+//! the API server keeps them (apiserver `pkg/util/managedfields` and its
+//! `internal` package: the managed-fields encoding, the update and apply
+//! managers, the conflict error) on top of sigs.k8s.io/structured-merge-diff
+//! (`fieldpath`: field sets and their FieldsV1 serialization; `merge`:
+//! `Updater.Update` and `Updater.Apply`, with conflicts and force).
 //!
 //! A field set is a set of leaf paths. A path element is `f:<name>` for an
 //! object member or `v:<json>` for an element of a set list
-//! (`metadata.finalizers`); every other list is atomic.
+//! (`metadata.finalizers`), as structured-merge-diff spells path elements
+//! (`fieldpath/serialize-pe.go`); every other list is atomic.
 
 use std::collections::BTreeSet;
 

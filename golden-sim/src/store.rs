@@ -624,7 +624,10 @@ impl Store {
         }
     }
 
-    /// Creates an object.
+    /// Creates an object: admitted, validated and given its field
+    /// ownership, then committed only if its name is still free, as etcd3's
+    /// `store.Create` (apiserver `pkg/storage/etcd3/store.go`) puts the key
+    /// in a transaction conditioned on its `ModRevision` being 0.
     pub(crate) fn create(
         &self,
         res: Res,
@@ -695,7 +698,16 @@ impl Store {
             self.check_name(res, name, body)?;
         }
         // Read, change, write; again from the current object when someone
-        // else wrote in between.
+        // else wrote in between. The API server applies a patch inside the
+        // storage's `GuaranteedUpdate` (apiserver
+        // `pkg/endpoints/handlers/patch.go`, `patchResource`, hands it to
+        // the registry's `Update` as the updated-object function), which
+        // applies it again to the object it then finds whenever its
+        // compare-and-swap fails (`pkg/storage/etcd3/store.go`,
+        // `GuaranteedUpdate`). An apply that found no object and lost the
+        // create to another writer is such a retry: the create's
+        // transaction expected no revision, and the retry applies to what
+        // the other writer created, as an update.
         loop {
             let old = self.get_stored(res, ns, name);
             let created = old.is_none();
@@ -753,6 +765,13 @@ impl Store {
 
     /// Reads, changes and writes an object (for controllers). `None` when
     /// `f` changed nothing.
+    ///
+    /// When someone else wrote in between, `f` runs again on the current
+    /// object, as `GuaranteedUpdate` (apiserver
+    /// `pkg/storage/etcd3/store.go`) runs its update function again on the
+    /// object it finds when its compare-and-swap fails; upstream a
+    /// controller gets a Conflict and syncs again from its informer's newer
+    /// copy, to the same end.
     pub(crate) fn mutate(
         &self,
         res: Res,

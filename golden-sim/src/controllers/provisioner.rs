@@ -541,7 +541,8 @@ impl Controllers {
             self.provisioning_failed(pvc, class, "claim has no storage request");
             return;
         };
-        // prepareProvision's capacity.Value().
+        // `capacity.Value()` of the claim's storage request in
+        // `prepareProvision` (external-provisioner `pkg/controller/controller.go`).
         if let Err(e) = parse_quantity_value(&request) {
             let why = format!("error getting capacity for PVC {}: {e}", pvc.name());
             self.provisioning_failed(pvc, class, &why);
