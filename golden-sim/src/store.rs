@@ -697,6 +697,23 @@ impl Store {
             }
             self.check_name(res, name, body)?;
         }
+        // An applied configuration without the metadata a client cannot
+        // apply, the same for every attempt (copied only when it has any).
+        let config = match kind {
+            PatchKind::Apply { .. }
+                if body.get("metadata").is_some_and(|m| {
+                    m.get("resourceVersion").is_some() || m.get("managedFields").is_some()
+                }) =>
+            {
+                let mut config = body.clone();
+                if let Some(m) = config.get_mut("metadata").and_then(Value::as_object_mut) {
+                    m.remove("resourceVersion");
+                    m.remove("managedFields");
+                }
+                std::borrow::Cow::Owned(config)
+            }
+            _ => std::borrow::Cow::Borrowed(body),
+        };
         // Read, change, write; again from the current object when someone
         // else wrote in between. The API server applies a patch inside the
         // storage's `GuaranteedUpdate` (apiserver
@@ -717,11 +734,6 @@ impl Store {
                         return Err(ApiError::not_found(res, name));
                     }
                     let scope = scope_for(res, w.sub);
-                    let mut config = body.clone();
-                    if let Some(m) = config.get_mut("metadata").and_then(Value::as_object_mut) {
-                        m.remove("resourceVersion");
-                        m.remove("managedFields");
-                    }
                     let live = old.as_ref().map(|o| &o.value);
                     let applied = fields::apply(live, &config, scope, w.manager, w.sub, force)
                         .map_err(|conflicts| conflict_error(res, name, &conflicts))?;
