@@ -1043,7 +1043,7 @@ impl Store {
                 } else {
                     meta.remove("managedFields");
                 }
-                let causes = validate::check_update(res, old, &new);
+                let causes = validate::check_update(res, old, &new, scope);
                 if !causes.is_empty() {
                     return Err(ApiError::invalid(res, &name, &causes));
                 }

@@ -56,6 +56,7 @@ use golden_core::names::{is_dns_label, is_dns_subdomain};
 use golden_core::quantity::{self, QuantityError};
 use serde_json::{Value, json};
 
+use crate::fields::Scope;
 use crate::resources::{self, Res};
 use crate::util::{is_set, name_of, namespace_of, str_of, text_at};
 
@@ -648,7 +649,11 @@ fn remove_path(obj: &mut Value, path: &str) {
 }
 
 /// Checks an update of `old` to `new`.
-pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
+/// `scope` is the write's: a status write of a claim is judged by
+/// `ValidatePersistentVolumeClaimStatusUpdate`
+/// (pkg/registry/core/persistentvolumeclaim/strategy.go, the status
+/// strategy), which leaves the spec alone.
+pub(crate) fn check_update(res: Res, old: &Value, new: &Value, scope: Scope) -> Vec<Cause> {
     let mut out = Vec::new();
     if res.group == golden_core::crd::SNAPSHOT_GROUP
         && let Err(v) = crate::crd_validation::validate_update(old, new)
@@ -662,7 +667,7 @@ pub(crate) fn check_update(res: Res, old: &Value, new: &Value) -> Vec<Cause> {
     if std::ptr::eq(res, &resources::EVENTS_V1) {
         out.extend(event_v1_update(old, new));
     }
-    if std::ptr::eq(res, &resources::PVCS) {
+    if std::ptr::eq(res, &resources::PVCS) && scope != Scope::Status {
         // kubernetes pkg/apis/core/validation/validation.go,
         // ValidatePersistentVolumeClaimUpdate: the new claim is validated in
         // full, and its spec must equal the old one but for the fields an
@@ -712,7 +717,7 @@ mod tests {
         let base = json!({"accessModes": ["ReadWriteOnce"], "storageClassName": "standard",
                           "resources": {"requests": {"storage": "1Gi"}}});
         let refused = |old: &Value, new: &Value| {
-            check_update(&resources::PVCS, old, new)
+            check_update(&resources::PVCS, old, new, Scope::Main)
                 .iter()
                 .any(|(p, m)| p == "spec" && m.contains("spec is immutable"))
         };
@@ -911,7 +916,7 @@ mod tests {
 
         let old = claim(json!({"storage": "1Gi"}));
         let update = |new: &Value| {
-            check_update(&resources::PVCS, &old, new)
+            check_update(&resources::PVCS, &old, new, Scope::Main)
                 .into_iter()
                 .filter(|(p, _)| p == "spec.resources[storage]")
                 .count()
@@ -919,6 +924,13 @@ mod tests {
         assert_eq!(update(&claim(json!({"storage": "2Gi"}))), 0);
         assert_eq!(update(&claim(json!({"storage": "0"}))), 1);
         assert_eq!(update(&claim(json!({}))), 1);
+        // A status write leaves the spec to the main resource: a stored
+        // claim the spec rules would refuse still takes its status.
+        let bad = claim(json!({"storage": "0"}));
+        let mut bound = bad.clone();
+        bound["status"] = json!({"phase": "Bound"});
+        assert!(check_update(&resources::PVCS, &bad, &bound, Scope::Status).is_empty());
+        assert!(!check_update(&resources::PVCS, &bad, &bound, Scope::Main).is_empty());
     }
 
     #[test]
@@ -981,7 +993,7 @@ mod tests {
         let both = json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "a", "namespace": "n"}, "spec": {"source": {"volumeSnapshotContentName": "c", "persistentVolumeClaimName": "p"}}});
         assert_eq!(check_create(&resources::VOLUME_SNAPSHOTS, &both).len(), 1);
         let moved = json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot", "metadata": {"name": "a", "namespace": "n"}, "spec": {"source": {"volumeSnapshotContentName": "d"}}});
-        let errs = check_update(&resources::VOLUME_SNAPSHOTS, &vs, &moved);
+        let errs = check_update(&resources::VOLUME_SNAPSHOTS, &vs, &moved, Scope::Main);
         assert!(errs[0].1.contains("immutable"), "{errs:?}");
         assert!(
             !check_create(
